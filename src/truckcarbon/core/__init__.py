@@ -1,0 +1,1 @@
+"""Core: errors, settings and shared contracts used by every stage."""

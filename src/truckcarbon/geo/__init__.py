@@ -1,0 +1,1 @@
+"""Geography: China's reference units, coordinate systems, ping-to-city location, segment splits."""

@@ -1,0 +1,434 @@
+"""Compiled kernels of the city locator and the segment splitter (Numba).
+
+Geometry of a *cell* (see :mod:`truckcarbon.geo.locator` for the index layout):
+a boundary cell stores a reference point ``r`` whose containing units are known,
+the cell's ``base`` unit (a unit containing ``r`` that has no edges in the cell,
+or -1), and *groups*: for each unit with edges in the cell, the unit index, a flag
+"``r`` is inside this unit", and the unit's edges that touch the cell. A point
+``p`` of the cell is inside unit ``u`` iff ``flag_u`` XOR (the straight segment
+``p-r`` crosses an odd number of ``u``'s edges). The segment never leaves the
+(convex) cell, so only the cell's edges matter.
+
+Crossings use half-open predicates (a value of exactly 0 counts as the
+non-negative side) on edges stored in canonical orientation (lexicographically
+smaller end first). Both copies of a shared border edge then give the same
+answer, so a point exactly on a border between units A and B is inside exactly
+one of them, and a path through a vertex is counted once.
+
+Where several units contain a point (overlaps; the shipped boundaries have
+none), the unit with the lowest index, i.e. the lowest adcode, wins.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+OUTSIDE_IDX = -1  # unit index meaning "in no unit"
+INVALID_IDX = -2  # unit index meaning "invalid coordinates"
+
+EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius R1
+
+
+@nb.njit(inline="always", cache=True)
+def _crosses(px, py, rx, ry, ax, ay, bx, by):  # type: ignore[no-untyped-def]
+    """True if segment p-r crosses edge a-b (half-open rules, canonical edge)."""
+    sa = (rx - px) * (ay - py) - (ry - py) * (ax - px)
+    sb = (rx - px) * (by - py) - (ry - py) * (bx - px)
+    if (sa < 0.0) == (sb < 0.0):
+        return False
+    tp = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+    tr = (bx - ax) * (ry - ay) - (by - ay) * (rx - ax)
+    return (tp < 0.0) != (tr < 0.0)
+
+
+@nb.njit(cache=True)
+def cell_unit(k, px, py, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1):  # type: ignore[no-untyped-def]
+    """Lowest unit index containing (px, py) in boundary cell k, or OUTSIDE_IDX."""
+    rx = ref_x[k]
+    ry = ref_y[k]
+    best = base[k]
+    for g in range(gptr[k], gptr[k + 1]):
+        inside = gflag[g] != 0
+        for e in range(eptr[g], eptr[g + 1]):
+            if _crosses(px, py, rx, ry, ex0[e], ey0[e], ex1[e], ey1[e]):
+                inside = not inside
+        if inside:
+            c = gcity[g]
+            if best < 0 or c < best:
+                best = c
+    return best
+
+
+@nb.njit(cache=True)
+def locate_kernel(  # type: ignore[no-untyped-def]
+    lon, lat, out, x0, y0, inv1, nx1, ny1, sub, l1, l2,
+    ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1,
+):
+    """Unit index of every point (OUTSIDE_IDX / INVALID_IDX markers) into ``out``."""
+    inv2 = inv1 * sub
+    nsub2 = sub * sub
+    for n in range(lon.shape[0]):
+        x = lon[n]
+        y = lat[n]
+        if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
+            out[n] = INVALID_IDX  # NaN fails every comparison and lands here too
+            continue
+        fx = (x - x0) * inv1
+        fy = (y - y0) * inv1
+        if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
+            out[n] = OUTSIDE_IDX
+            continue
+        i = int(fx)
+        j = int(fy)
+        v = l1[j * nx1 + i]
+        if v >= OUTSIDE_IDX:
+            out[n] = v
+            continue
+        b = -2 - v
+        ii = int((x - x0) * inv2) - i * sub
+        jj = int((y - y0) * inv2) - j * sub
+        ii = min(max(ii, 0), sub - 1)
+        jj = min(max(jj, 0), sub - 1)
+        w = l2[b * nsub2 + jj * sub + ii]
+        if w >= OUTSIDE_IDX:
+            out[n] = w
+            continue
+        out[n] = cell_unit(-2 - w, x, y, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+
+
+@nb.njit(cache=True)
+def haversine_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
+    """Great-circle distance in km on the mean-radius sphere."""
+    p0 = math.radians(lat0)
+    p1 = math.radians(lat1)
+    dp = p1 - p0
+    dl = math.radians(lon1 - lon0)
+    h = math.sin(dp * 0.5) ** 2 + math.cos(p0) * math.cos(p1) * math.sin(dl * 0.5) ** 2
+    return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+@nb.njit(cache=True)
+def _leaf_at(i2, j2, nx1, ny1, sub, l1, l2):  # type: ignore[no-untyped-def]
+    """Boundary leaf index of global leaf cell (i2, j2), or -1 when it has no edges."""
+    i = i2 // sub
+    j = j2 // sub
+    if i < 0 or j < 0 or i >= nx1 or j >= ny1:
+        return -1
+    v = l1[j * nx1 + i]
+    if v >= OUTSIDE_IDX:
+        return -1
+    b = -2 - v
+    w = l2[b * sub * sub + (j2 - j * sub) * sub + (i2 - i * sub)]
+    if w >= OUTSIDE_IDX:
+        return -1
+    return -2 - w
+
+
+@nb.njit(cache=True)
+def _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, gptr, eptr, ex0, ey0, ex1, ey1, buf):  # type: ignore[no-untyped-def]
+    """Parameters t in (0, 1) where segment a-b crosses a unit edge; returns (buf, count).
+
+    Walks the leaf grid cells the segment passes through (Amanatides-Woo) and
+    intersects the segment with the edges stored in each boundary leaf.
+    """
+    inv2 = inv1 * sub
+    u0 = (ax - x0) * inv2
+    v0 = (ay - y0) * inv2
+    u1 = (bx - x0) * inv2
+    v1 = (by - y0) * inv2
+    i2 = int(math.floor(u0))
+    j2 = int(math.floor(v0))
+    i_end = int(math.floor(u1))
+    j_end = int(math.floor(v1))
+    du = u1 - u0
+    dv = v1 - v0
+    step_i = 1 if du > 0 else -1
+    step_j = 1 if dv > 0 else -1
+    big = 1e300
+    t_dx = abs(1.0 / du) if du != 0.0 else big
+    t_dy = abs(1.0 / dv) if dv != 0.0 else big
+    if du > 0:
+        t_mx = (math.floor(u0) + 1.0 - u0) * t_dx
+    elif du < 0:
+        t_mx = (u0 - math.floor(u0)) * t_dx
+    else:
+        t_mx = big
+    if dv > 0:
+        t_my = (math.floor(v0) + 1.0 - v0) * t_dy
+    elif dv < 0:
+        t_my = (v0 - math.floor(v0)) * t_dy
+    else:
+        t_my = big
+    count = 0
+    n_steps = abs(i_end - i2) + abs(j_end - j2)
+    for _ in range(n_steps + 1):
+        k = _leaf_at(i2, j2, nx1, ny1, sub, l1, l2)
+        if k >= 0:
+            for g in range(gptr[k], gptr[k + 1]):
+                for e in range(eptr[g], eptr[g + 1]):
+                    if _crosses(ax, ay, bx, by, ex0[e], ey0[e], ex1[e], ey1[e]):
+                        ta = (ex1[e] - ex0[e]) * (ay - ey0[e]) - (ey1[e] - ey0[e]) * (ax - ex0[e])
+                        tb = (ex1[e] - ex0[e]) * (by - ey0[e]) - (ey1[e] - ey0[e]) * (bx - ex0[e])
+                        t = ta / (ta - tb)
+                        if count == buf.shape[0]:
+                            grown = np.empty(buf.shape[0] * 2, np.float64)
+                            grown[:count] = buf[:count]
+                            buf = grown
+                        buf[count] = t
+                        count += 1
+        if i2 == i_end and j2 == j_end:
+            break
+        if t_mx < t_my:
+            t_mx += t_dx
+            i2 += step_i
+        else:
+            t_my += t_dy
+            j2 += step_j
+    return buf, count
+
+
+@nb.njit(cache=True)
+def _reserve(seg, unit, dist, rows, extra):  # type: ignore[no-untyped-def]
+    """Grow the three output columns (doubling) so that ``rows + extra`` fit."""
+    if rows + extra <= seg.shape[0]:
+        return seg, unit, dist
+    cap = seg.shape[0] * 2 + extra
+    seg2 = np.empty(cap, np.int64)
+    unit2 = np.empty(cap, np.int32)
+    dist2 = np.empty(cap, np.float64)
+    seg2[:rows] = seg[:rows]
+    unit2[:rows] = unit[:rows]
+    dist2[:rows] = dist[:rows]
+    return seg2, unit2, dist2
+
+
+@nb.njit(cache=True)
+def split_kernel(  # type: ignore[no-untyped-def]
+    lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2,
+    ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1,
+):
+    """Split segments at unit borders: returns (segment, unit index, distance_km) rows.
+
+    The segment is the straight line between its ends in the index's
+    longitude/latitude plane; its length is the haversine distance, shared
+    among units in proportion to the parameter length inside each. Segments
+    with an invalid end yield one row with unit INVALID_IDX and distance NaN.
+    """
+    n = lon0.shape[0]
+    seg = np.empty(n + 16, np.int64)
+    unit = np.empty(n + 16, np.int32)
+    dist = np.empty(n + 16, np.float64)
+    rows = 0
+    buf = np.empty(64, np.float64)
+    one = np.empty(1, np.float64)
+    one_y = np.empty(1, np.float64)
+    res = np.empty(1, np.int32)
+    for s in range(n):
+        ax = lon0[s]
+        ay = lat0[s]
+        bx = lon1[s]
+        by = lat1[s]
+        one[0] = ax
+        one_y[0] = ay
+        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2,
+                      ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+        ua = res[0]
+        one[0] = bx
+        one_y[0] = by
+        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2,
+                      ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+        ub = res[0]
+        seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
+        if ua == INVALID_IDX or ub == INVALID_IDX:
+            seg[rows] = s
+            unit[rows] = INVALID_IDX
+            dist[rows] = np.nan
+            rows += 1
+            continue
+        total = haversine_km(ax, ay, bx, by)
+        buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2,
+                                    gptr, eptr, ex0, ey0, ex1, ey1, buf)
+        if cnt == 0:
+            seg[rows] = s
+            unit[rows] = ua
+            dist[rows] = total
+            rows += 1
+            continue
+        ts = np.sort(buf[:cnt])
+        prev_t = 0.0
+        cur_u = ua
+        cur_frac = 0.0
+        for q in range(cnt + 1):
+            t = ts[q] if q < cnt else 1.0
+            t = min(max(t, 0.0), 1.0)
+            if t <= prev_t:
+                continue
+            if q == 0:
+                u = ua
+            elif q == cnt:
+                u = ub
+            else:
+                tm = 0.5 * (prev_t + t)
+                one[0] = ax + (bx - ax) * tm
+                one_y[0] = ay + (by - ay) * tm
+                locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2,
+                              ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+                u = res[0]
+            if u != cur_u:
+                if cur_frac > 0.0:
+                    seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
+                    seg[rows] = s
+                    unit[rows] = cur_u
+                    dist[rows] = total * cur_frac
+                    rows += 1
+                cur_u = u
+                cur_frac = 0.0
+            cur_frac += t - prev_t
+            prev_t = t
+        seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
+        seg[rows] = s
+        unit[rows] = cur_u
+        dist[rows] = total * cur_frac
+        rows += 1
+    return seg[:rows], unit[:rows], dist[:rows]
+
+
+# ---------------------------------------------------------------------------
+# Build-time kernels
+# ---------------------------------------------------------------------------
+
+
+@nb.njit(cache=True)
+def _seg_point_dist2(px, py, ax, ay, bx, by):  # type: ignore[no-untyped-def]
+    dx = bx - ax
+    dy = by - ay
+    ll = dx * dx + dy * dy
+    t = 0.0
+    if ll > 0.0:
+        t = ((px - ax) * dx + (py - ay) * dy) / ll
+        t = min(max(t, 0.0), 1.0)
+    qx = ax + t * dx - px
+    qy = ay + t * dy - py
+    return qx * qx + qy * qy
+
+
+@nb.njit(cache=True)
+def choose_refs(cx0, cy0, size, gptr, eptr, ex0, ey0, ex1, ey1, min_dist):  # type: ignore[no-untyped-def]
+    """Pick, per cell, a reference point inside the cell away from every edge.
+
+    Candidates form a 7x7 pattern over the cell interior, tried from the centre
+    outwards; the first at least ``min_dist`` from all the cell's edges wins,
+    else the candidate farthest from them.
+    """
+    nc = cx0.shape[0]
+    rx = np.empty(nc, np.float64)
+    ry = np.empty(nc, np.float64)
+    order = np.array([3, 2, 4, 1, 5, 0, 6])
+    md2 = min_dist * min_dist
+    for k in range(nc):
+        best_d = -1.0
+        done = False
+        for a in range(7):
+            if done:
+                break
+            for b in range(7):
+                qx = cx0[k] + size * (order[a] + 0.5) / 7.0
+                qy = cy0[k] + size * (order[b] + 0.5) / 7.0
+                d = 1e300
+                for g in range(gptr[k], gptr[k + 1]):
+                    for e in range(eptr[g], eptr[g + 1]):
+                        d = min(d, _seg_point_dist2(qx, qy, ex0[e], ey0[e], ex1[e], ey1[e]))
+                if d > best_d:
+                    best_d = d
+                    rx[k] = qx
+                    ry[k] = qy
+                if d >= md2:
+                    done = True
+                    break
+    return rx, ry
+
+
+@nb.njit(cache=True)
+def fill_subgrids(  # type: ignore[no-untyped-def]
+    l1_cells, x0, y0, size1, sub, leaf_of, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1,
+):
+    """Second-level grids of the boundary first-level cells.
+
+    ``leaf_of[b, jj, ii]`` is the boundary-leaf index of each sub-cell or -1;
+    sub-cells without edges take the unit of their centre, resolved exactly
+    with the first-level cell's own geometry.
+    """
+    nb1 = l1_cells.shape[0]
+    out = np.empty(nb1 * sub * sub, np.int32)
+    size2 = size1 / sub
+    for b in range(nb1):
+        cx = x0 + (l1_cells[b, 0]) * size1
+        cy = y0 + (l1_cells[b, 1]) * size1
+        for jj in range(sub):
+            for ii in range(sub):
+                lf = leaf_of[b, jj, ii]
+                if lf >= 0:
+                    out[b * sub * sub + jj * sub + ii] = -2 - lf
+                else:
+                    px = cx + (ii + 0.5) * size2
+                    py = cy + (jj + 0.5) * size2
+                    out[b * sub * sub + jj * sub + ii] = cell_unit(
+                        b, px, py, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1
+                    )
+    return out
+
+
+@nb.njit(cache=True)
+def leaf_flags(  # type: ignore[no-untyped-def]
+    leaf_parent, leaf_rx, leaf_ry, leaf_gptr, leaf_gcity,
+    ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1, n_units,
+):
+    """Inside-flags of each leaf group and each leaf's base unit, from its parent cell.
+
+    For the leaf reference point ``q`` in parent cell ``b``: unit ``u`` contains
+    ``q`` iff ``flag_u(r_b)`` XOR parity of crossings of ``q-r_b`` with ``u``'s
+    edges in ``b`` (the parent's base unit contains ``q`` too).
+    """
+    nl = leaf_parent.shape[0]
+    flags = np.zeros(leaf_gcity.shape[0], np.uint8)
+    leaf_base = np.full(nl, -1, np.int32)
+    inside_at = np.zeros(n_units, np.uint8)
+    for k in range(nl):
+        b = leaf_parent[k]
+        qx = leaf_rx[k]
+        qy = leaf_ry[k]
+        rx = ref_x[b]
+        ry = ref_y[b]
+        touched = np.empty(gptr[b + 1] - gptr[b] + 1, np.int32)
+        nt = 0
+        if base[b] >= 0:
+            inside_at[base[b]] = 1
+            touched[nt] = base[b]
+            nt += 1
+        for g in range(gptr[b], gptr[b + 1]):
+            inside = gflag[g] != 0
+            for e in range(eptr[g], eptr[g + 1]):
+                if _crosses(qx, qy, rx, ry, ex0[e], ey0[e], ex1[e], ey1[e]):
+                    inside = not inside
+            if inside:
+                inside_at[gcity[g]] = 1
+                touched[nt] = gcity[g]
+                nt += 1
+        for g in range(leaf_gptr[k], leaf_gptr[k + 1]):
+            c = leaf_gcity[g]
+            flags[g] = inside_at[c]
+            inside_at[c] = 2  # has edges in the leaf: not a base candidate
+        best = -1
+        for t in range(nt):
+            c = touched[t]
+            if inside_at[c] == 1 and (best < 0 or c < best):
+                best = c
+        leaf_base[k] = best
+        for t in range(nt):
+            inside_at[touched[t]] = 0
+        for g in range(leaf_gptr[k], leaf_gptr[k + 1]):
+            inside_at[leaf_gcity[g]] = 0
+    return flags, leaf_base

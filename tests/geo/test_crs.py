@@ -1,0 +1,53 @@
+"""WGS-84 <-> GCJ-02 conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from truckcarbon.geo.crs import gcj02_to_wgs84, in_gcj02_zone, wgs84_to_gcj02
+
+# Published test vectors of the eviltransform project (googollee/eviltransform,
+# python/test.py, BSD-2-Clause): (wgs lat, wgs lon, gcj lat, gcj lon).
+EVILTRANSFORM = [
+    (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),  # Shanghai
+    (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),  # Shenzhen
+    (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),  # Beijing
+]
+
+
+@pytest.mark.parametrize(("wlat", "wlon", "glat", "glon"), EVILTRANSFORM)
+def test_forward_matches_published_vectors(wlat, wlon, glat, glon):
+    lon, lat = wgs84_to_gcj02(wlon, wlat)
+    assert lon == pytest.approx(glon, abs=1e-12)
+    assert lat == pytest.approx(glat, abs=1e-12)
+
+
+@pytest.mark.parametrize(("wlat", "wlon", "glat", "glon"), EVILTRANSFORM)
+def test_inverse_recovers_published_vectors(wlat, wlon, glat, glon):
+    lon, lat = gcj02_to_wgs84(glon, glat)
+    assert lon == pytest.approx(wlon, abs=1e-10)
+    assert lat == pytest.approx(wlat, abs=1e-10)
+
+
+@given(
+    lon=st.floats(min_value=73.0, max_value=135.0, allow_nan=False),
+    lat=st.floats(min_value=3.0, max_value=54.0, allow_nan=False),
+)
+def test_round_trip_within_a_micrometre(lon, lat):
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    wlon, wlat = gcj02_to_wgs84(glon, glat)
+    assert abs(wlon - lon) < 1e-10 and abs(wlat - lat) < 1e-10
+    # The offset is a few hundred metres at most.
+    assert 0 < np.hypot(glon - lon, glat - lat) < 0.01
+
+
+def test_identity_outside_china_and_nan_propagates():
+    lon, lat = wgs84_to_gcj02([2.35, 139.69, np.nan], [48.85, 56.0, 30.0])
+    assert lon[:2].tolist() == [2.35, 139.69] and lat[:2].tolist() == [48.85, 56.0]
+    assert np.isnan(lon[2])
+    assert in_gcj02_zone([116.0, 2.35], [40.0, 48.85]).tolist() == [True, False]
+    back = gcj02_to_wgs84(np.array([np.nan, 116.0]), np.array([30.0, 40.0]))
+    assert np.isnan(back[0][0]) and np.isfinite(back[0][1])

@@ -1,0 +1,110 @@
+"""Segment splitting at unit borders: against Shapely intersection lengths, and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from truckcarbon.geo.locator import INVALID, OUTSIDE
+
+
+def haversine_km(x0, y0, x1, y1):
+    """Independent haversine (mean Earth radius 6371.0088 km)."""
+    p0, p1 = math.radians(y0), math.radians(y1)
+    h = math.sin((p1 - p0) / 2) ** 2 + math.cos(p0) * math.cos(p1) * math.sin(math.radians(x1 - x0) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+def _shapely_split(reference, x0, y0, x1, y1) -> dict[int, float]:
+    line = shapely.LineString([(x0, y0), (x1, y1)])
+    total = haversine_km(x0, y0, x1, y1)
+    out = {}
+    for code, g, (bx0, by0, bx1, by1) in zip(reference.adcodes, reference.geoms, reference.bounds, strict=True):
+        if max(x0, x1) < bx0 or min(x0, x1) > bx1 or max(y0, y1) < by0 or min(y0, y1) > by1:
+            continue
+        inside = shapely.intersection(line, g).length
+        if inside > 0:
+            out[int(code)] = inside / line.length * total
+    return out
+
+
+def _as_dict(split, s: int) -> dict[int, float]:
+    m = split.segment == s
+    out: dict[int, float] = {}
+    for code, km in zip(split.city_adcode[m].tolist(), split.distance_km[m].tolist(), strict=True):
+        out[code] = out.get(code, 0.0) + km
+    return out
+
+
+def test_splits_agree_with_shapely_intersections(gcj_locator, reference):
+    """Random segments of 1-80 km starting near borders, in the polygons' own CRS."""
+    rng = np.random.default_rng(11)
+    coords = shapely.get_coordinates(np.asarray(reference.geoms, dtype=object))
+    n = 400
+    start = coords[rng.integers(0, len(coords), n)] + rng.normal(0, 0.01, (n, 2))
+    length = rng.uniform(0.01, 0.7, n)
+    theta = rng.uniform(0, 2 * np.pi, n)
+    end = start + np.column_stack([length * np.cos(theta), length * np.sin(theta)])
+    split = gcj_locator.split_segments(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
+    multi = 0
+    for s in range(n):
+        want = _shapely_split(reference, *start[s], *end[s])
+        got = {k: v for k, v in _as_dict(split, s).items() if k != OUTSIDE}
+        multi += len(want) > 1
+        for code in set(want) | set(got):
+            assert got.get(code, 0.0) == pytest.approx(want.get(code, 0.0), rel=1e-3, abs=1e-6), (s, code)
+    assert multi > 100  # most segments cross at least one border
+
+
+def test_segment_inside_one_city_is_one_row(wgs_locator):
+    split = wgs_locator.split_segments([116.39], [39.90], [116.41], [39.92])
+    assert split.city_adcode.tolist() == [110100]
+    assert split.distance_km[0] == pytest.approx(haversine_km(116.39, 39.90, 116.41, 39.92), rel=1e-12)
+
+
+def test_long_bridged_gap_and_invalid_ends(wgs_locator):
+    # Beijing -> Shanghai in one straight 1,000+ km segment, then one with a NaN end.
+    split = wgs_locator.split_segments([116.40, np.nan], [39.90, 30.0], [121.47, 121.0], [31.23, 30.0])
+    first = split.segment == 0
+    codes = split.city_adcode[first]
+    assert codes[0] == 110100 and codes[-1] == 310100 and len(codes) > 10
+    assert split.distance_km[first].sum() == pytest.approx(haversine_km(116.40, 39.90, 121.47, 31.23), rel=1e-9)
+    assert split.city_adcode[split.segment == 1].tolist() == [INVALID]
+    assert np.isnan(split.distance_km[split.segment == 1]).all()
+
+
+def test_segment_to_the_sea_keeps_the_outside_part(wgs_locator):
+    # Qingdao coast out into the Yellow Sea.
+    split = wgs_locator.split_segments([120.38], [36.07], [121.50], [36.07])
+    assert split.city_adcode[0] == 370200
+    assert OUTSIDE in split.city_adcode.tolist()
+    assert split.distance_km.sum() == pytest.approx(haversine_km(120.38, 36.07, 121.50, 36.07), rel=1e-9)
+
+
+china_lon = st.floats(min_value=98.0, max_value=122.0, allow_nan=False)
+china_lat = st.floats(min_value=22.0, max_value=42.0, allow_nan=False)
+step = st.floats(min_value=-0.5, max_value=0.5, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x0=china_lon, y0=china_lat, dx=step, dy=step)
+def test_split_invariants(wgs_locator, x0, y0, dx, dy):
+    x1, y1 = x0 + dx, y0 + dy
+    fwd = wgs_locator.split_segments([x0], [y0], [x1], [y1])
+    total = haversine_km(x0, y0, x1, y1)
+    assert (fwd.distance_km >= 0).all()
+    assert fwd.distance_km.sum() == pytest.approx(total, rel=1e-4, abs=1e-9)
+    # Ends are in the units the point locator gives them.
+    assert fwd.city_adcode[0] == wgs_locator.locate([x0], [y0])[0]
+    assert fwd.city_adcode[-1] == wgs_locator.locate([x1], [y1])[0]
+    # Splitting is symmetric in direction.
+    back = wgs_locator.split_segments([x1], [y1], [x0], [y0])
+    a, b = _as_dict(fwd, 0), _as_dict(back, 0)
+    assert set(a) == set(b)
+    for code in a:
+        assert a[code] == pytest.approx(b[code], rel=1e-4, abs=1e-9)
