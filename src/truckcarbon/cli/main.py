@@ -151,7 +151,7 @@ def index_build(
     index = get_index(crs, mainland_only=not include_all, progress=True)
     console.print(
         f"index {path} ready in {time.perf_counter() - start:.1f} s: {index.nbytes / 2**20:.0f} MiB, "
-        f"{len(index.arrays['adcodes'])} units, {index.arrays['ref_x'].size:,} border leaves"
+        f"{len(index.arrays['adcodes'])} units, {len(index.arrays['ref']):,} border leaves"
     )
 
 

@@ -1,10 +1,19 @@
 """Compiled kernels of the city locator and the segment splitter (Numba).
 
-Geometry of a *cell* (see :mod:`truckcarbon.geo.locator` for the index layout):
-a boundary cell stores a reference point ``r`` whose containing units are known,
-the cell's ``base`` unit (a unit containing ``r`` that has no edges in the cell,
-or -1), and *groups*: for each unit with edges in the cell, the unit index, a flag
-"``r`` is inside this unit", and the unit's edges that touch the cell. A point
+Geometry of a border *cell* (see :mod:`truckcarbon.geo.locator` for the index
+layout): a reference point ``r`` whose containing units are known, the cell's
+``base`` unit (a unit containing ``r`` that has no edges in the cell, or -1), and
+*groups*: for each unit with edges in the cell, the unit index, a flag "``r`` is
+inside this unit", and the unit's edges that touch the cell. The arrays are
+packed so that one cell's data are adjacent in memory (the kernels are bound by
+memory latency, not arithmetic):
+
+* ``ref``   float64 (cells, 2): reference point x, y;
+* ``hdr``   int64 (cells + 1, 2): first group, base unit (last row: sentinel);
+* ``grp``   int64 (groups + 1, 3): unit, flag, first edge (last row: sentinel);
+* ``edges`` float64 (edges, 4): x0, y0, x1, y1 in canonical orientation.
+
+A point
 ``p`` of the cell is inside unit ``u`` iff ``flag_u`` XOR (the straight segment
 ``p-r`` crosses an odd number of ``u``'s edges). The segment never leaves the
 (convex) cell, so only the cell's edges matter.
@@ -44,29 +53,26 @@ def _crosses(px, py, rx, ry, ax, ay, bx, by):  # type: ignore[no-untyped-def]
     return (tp < 0.0) != (tr < 0.0)
 
 
-@nb.njit(cache=True)
-def cell_unit(k, px, py, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1):  # type: ignore[no-untyped-def]
-    """Lowest unit index containing (px, py) in boundary cell k, or OUTSIDE_IDX."""
-    rx = ref_x[k]
-    ry = ref_y[k]
-    best = base[k]
-    for g in range(gptr[k], gptr[k + 1]):
-        inside = gflag[g] != 0
-        for e in range(eptr[g], eptr[g + 1]):
-            if _crosses(px, py, rx, ry, ex0[e], ey0[e], ex1[e], ey1[e]):
+@nb.njit(inline="always", cache=True)
+def cell_unit(k, px, py, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """Lowest unit index containing (px, py) in border cell k, or OUTSIDE_IDX."""
+    rx = ref[k, 0]
+    ry = ref[k, 1]
+    best = hdr[k, 1]
+    for g in range(hdr[k, 0], hdr[k + 1, 0]):
+        inside = grp[g, 1] != 0
+        for e in range(grp[g, 2], grp[g + 1, 2]):
+            if _crosses(px, py, rx, ry, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]):
                 inside = not inside
         if inside:
-            c = gcity[g]
+            c = grp[g, 0]
             if best < 0 or c < best:
                 best = c
     return best
 
 
 @nb.njit(cache=True)
-def locate_kernel(  # type: ignore[no-untyped-def]
-    lon, lat, out, x0, y0, inv1, nx1, ny1, sub, l1, l2,
-    ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1,
-):
+def locate_kernel(lon, lat, out, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Unit index of every point (OUTSIDE_IDX / INVALID_IDX markers) into ``out``."""
     inv2 = inv1 * sub
     nsub2 = sub * sub
@@ -96,7 +102,7 @@ def locate_kernel(  # type: ignore[no-untyped-def]
         if w >= OUTSIDE_IDX:
             out[n] = w
             continue
-        out[n] = cell_unit(-2 - w, x, y, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+        out[n] = cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
 
 
 @nb.njit(cache=True)
@@ -128,7 +134,7 @@ def _leaf_at(i2, j2, nx1, ny1, sub, l1, l2):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, gptr, eptr, ex0, ey0, ex1, ey1, buf):  # type: ignore[no-untyped-def]
+def _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf):  # type: ignore[no-untyped-def]
     """Parameters t in (0, 1) where segment a-b crosses a unit edge; returns (buf, count).
 
     Walks the leaf grid cells the segment passes through (Amanatides-Woo) and
@@ -167,18 +173,20 @@ def _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, gptr, 
     for _ in range(n_steps + 1):
         k = _leaf_at(i2, j2, nx1, ny1, sub, l1, l2)
         if k >= 0:
-            for g in range(gptr[k], gptr[k + 1]):
-                for e in range(eptr[g], eptr[g + 1]):
-                    if _crosses(ax, ay, bx, by, ex0[e], ey0[e], ex1[e], ey1[e]):
-                        ta = (ex1[e] - ex0[e]) * (ay - ey0[e]) - (ey1[e] - ey0[e]) * (ax - ex0[e])
-                        tb = (ex1[e] - ex0[e]) * (by - ey0[e]) - (ey1[e] - ey0[e]) * (bx - ex0[e])
-                        t = ta / (ta - tb)
-                        if count == buf.shape[0]:
-                            grown = np.empty(buf.shape[0] * 2, np.float64)
-                            grown[:count] = buf[:count]
-                            buf = grown
-                        buf[count] = t
-                        count += 1
+            for e in range(grp[hdr[k, 0], 2], grp[hdr[k + 1, 0], 2]):
+                ex0 = edges[e, 0]
+                ey0 = edges[e, 1]
+                ex1 = edges[e, 2]
+                ey1 = edges[e, 3]
+                if _crosses(ax, ay, bx, by, ex0, ey0, ex1, ey1):
+                    ta = (ex1 - ex0) * (ay - ey0) - (ey1 - ey0) * (ax - ex0)
+                    tb = (ex1 - ex0) * (by - ey0) - (ey1 - ey0) * (bx - ex0)
+                    if count == buf.shape[0]:
+                        grown = np.empty(buf.shape[0] * 2, np.float64)
+                        grown[:count] = buf[:count]
+                        buf = grown
+                    buf[count] = ta / (ta - tb)
+                    count += 1
         if i2 == i_end and j2 == j_end:
             break
         if t_mx < t_my:
@@ -206,10 +214,7 @@ def _reserve(seg, unit, dist, rows, extra):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def split_kernel(  # type: ignore[no-untyped-def]
-    lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2,
-    ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1,
-):
+def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Split segments at unit borders: returns (segment, unit index, distance_km) rows.
 
     The segment is the straight line between its ends in the index's
@@ -233,13 +238,11 @@ def split_kernel(  # type: ignore[no-untyped-def]
         by = lat1[s]
         one[0] = ax
         one_y[0] = ay
-        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2,
-                      ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
         ua = res[0]
         one[0] = bx
         one_y[0] = by
-        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2,
-                      ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
         ub = res[0]
         seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
         if ua == INVALID_IDX or ub == INVALID_IDX:
@@ -249,8 +252,7 @@ def split_kernel(  # type: ignore[no-untyped-def]
             rows += 1
             continue
         total = haversine_km(ax, ay, bx, by)
-        buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2,
-                                    gptr, eptr, ex0, ey0, ex1, ey1, buf)
+        buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
         if cnt == 0:
             seg[rows] = s
             unit[rows] = ua
@@ -274,8 +276,7 @@ def split_kernel(  # type: ignore[no-untyped-def]
                 tm = 0.5 * (prev_t + t)
                 one[0] = ax + (bx - ax) * tm
                 one_y[0] = ay + (by - ay) * tm
-                locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2,
-                              ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1)
+                locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
                 u = res[0]
             if u != cur_u:
                 if cur_frac > 0.0:
@@ -316,21 +317,20 @@ def _seg_point_dist2(px, py, ax, ay, bx, by):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def choose_refs(cx0, cy0, size, gptr, eptr, ex0, ey0, ex1, ey1, min_dist):  # type: ignore[no-untyped-def]
-    """Pick, per cell, a reference point inside the cell away from every edge.
+def choose_refs(cx0, cy0, size, hdr, grp, edges, min_dist, ref):  # type: ignore[no-untyped-def]
+    """Pick, per cell, a reference point inside the cell away from every edge (into ``ref``).
 
     Candidates form a 7x7 pattern over the cell interior, tried from the centre
     outwards; the first at least ``min_dist`` from all the cell's edges wins,
     else the candidate farthest from them.
     """
-    nc = cx0.shape[0]
-    rx = np.empty(nc, np.float64)
-    ry = np.empty(nc, np.float64)
     order = np.array([3, 2, 4, 1, 5, 0, 6])
     md2 = min_dist * min_dist
-    for k in range(nc):
+    for k in range(cx0.shape[0]):
         best_d = -1.0
         done = False
+        e0 = grp[hdr[k, 0], 2]
+        e1 = grp[hdr[k + 1, 0], 2]
         for a in range(7):
             if done:
                 break
@@ -338,35 +338,31 @@ def choose_refs(cx0, cy0, size, gptr, eptr, ex0, ey0, ex1, ey1, min_dist):  # ty
                 qx = cx0[k] + size * (order[a] + 0.5) / 7.0
                 qy = cy0[k] + size * (order[b] + 0.5) / 7.0
                 d = 1e300
-                for g in range(gptr[k], gptr[k + 1]):
-                    for e in range(eptr[g], eptr[g + 1]):
-                        d = min(d, _seg_point_dist2(qx, qy, ex0[e], ey0[e], ex1[e], ey1[e]))
+                for e in range(e0, e1):
+                    d = min(d, _seg_point_dist2(qx, qy, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]))
                 if d > best_d:
                     best_d = d
-                    rx[k] = qx
-                    ry[k] = qy
+                    ref[k, 0] = qx
+                    ref[k, 1] = qy
                 if d >= md2:
                     done = True
                     break
-    return rx, ry
 
 
 @nb.njit(cache=True)
-def fill_subgrids(  # type: ignore[no-untyped-def]
-    l1_cells, x0, y0, size1, sub, leaf_of, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1,
-):
-    """Second-level grids of the boundary first-level cells.
+def fill_subgrids(l1_cells, x0, y0, size1, sub, leaf_of, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """Second-level grids of the border cells of level 1.
 
-    ``leaf_of[b, jj, ii]`` is the boundary-leaf index of each sub-cell or -1;
+    ``leaf_of[b, jj, ii]`` is the border-leaf index of each sub-cell or -1;
     sub-cells without edges take the unit of their centre, resolved exactly
-    with the first-level cell's own geometry.
+    with the level-1 cell's own geometry.
     """
     nb1 = l1_cells.shape[0]
     out = np.empty(nb1 * sub * sub, np.int32)
     size2 = size1 / sub
     for b in range(nb1):
-        cx = x0 + (l1_cells[b, 0]) * size1
-        cy = y0 + (l1_cells[b, 1]) * size1
+        cx = x0 + l1_cells[b, 0] * size1
+        cy = y0 + l1_cells[b, 1] * size1
         for jj in range(sub):
             for ii in range(sub):
                 lf = leaf_of[b, jj, ii]
@@ -375,60 +371,51 @@ def fill_subgrids(  # type: ignore[no-untyped-def]
                 else:
                     px = cx + (ii + 0.5) * size2
                     py = cy + (jj + 0.5) * size2
-                    out[b * sub * sub + jj * sub + ii] = cell_unit(
-                        b, px, py, ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1
-                    )
+                    out[b * sub * sub + jj * sub + ii] = cell_unit(b, px, py, ref, hdr, grp, edges)
     return out
 
 
 @nb.njit(cache=True)
-def leaf_flags(  # type: ignore[no-untyped-def]
-    leaf_parent, leaf_rx, leaf_ry, leaf_gptr, leaf_gcity,
-    ref_x, ref_y, base, gptr, gcity, gflag, eptr, ex0, ey0, ex1, ey1, n_units,
-):
-    """Inside-flags of each leaf group and each leaf's base unit, from its parent cell.
+def leaf_states(leaf_parent, leaf_ref, leaf_hdr, leaf_grp, ref, hdr, grp, edges, n_units):  # type: ignore[no-untyped-def]
+    """Fill the inside-flags of each leaf group and each leaf's base unit, from its parent cell.
 
     For the leaf reference point ``q`` in parent cell ``b``: unit ``u`` contains
     ``q`` iff ``flag_u(r_b)`` XOR parity of crossings of ``q-r_b`` with ``u``'s
     edges in ``b`` (the parent's base unit contains ``q`` too).
     """
-    nl = leaf_parent.shape[0]
-    flags = np.zeros(leaf_gcity.shape[0], np.uint8)
-    leaf_base = np.full(nl, -1, np.int32)
     inside_at = np.zeros(n_units, np.uint8)
-    for k in range(nl):
+    for k in range(leaf_parent.shape[0]):
         b = leaf_parent[k]
-        qx = leaf_rx[k]
-        qy = leaf_ry[k]
-        rx = ref_x[b]
-        ry = ref_y[b]
-        touched = np.empty(gptr[b + 1] - gptr[b] + 1, np.int32)
+        qx = leaf_ref[k, 0]
+        qy = leaf_ref[k, 1]
+        rx = ref[b, 0]
+        ry = ref[b, 1]
+        touched = np.empty(hdr[b + 1, 0] - hdr[b, 0] + 1, np.int64)
         nt = 0
-        if base[b] >= 0:
-            inside_at[base[b]] = 1
-            touched[nt] = base[b]
+        if hdr[b, 1] >= 0:
+            inside_at[hdr[b, 1]] = 1
+            touched[nt] = hdr[b, 1]
             nt += 1
-        for g in range(gptr[b], gptr[b + 1]):
-            inside = gflag[g] != 0
-            for e in range(eptr[g], eptr[g + 1]):
-                if _crosses(qx, qy, rx, ry, ex0[e], ey0[e], ex1[e], ey1[e]):
+        for g in range(hdr[b, 0], hdr[b + 1, 0]):
+            inside = grp[g, 1] != 0
+            for e in range(grp[g, 2], grp[g + 1, 2]):
+                if _crosses(qx, qy, rx, ry, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]):
                     inside = not inside
             if inside:
-                inside_at[gcity[g]] = 1
-                touched[nt] = gcity[g]
+                inside_at[grp[g, 0]] = 1
+                touched[nt] = grp[g, 0]
                 nt += 1
-        for g in range(leaf_gptr[k], leaf_gptr[k + 1]):
-            c = leaf_gcity[g]
-            flags[g] = inside_at[c]
+        for g in range(leaf_hdr[k, 0], leaf_hdr[k + 1, 0]):
+            c = leaf_grp[g, 0]
+            leaf_grp[g, 1] = inside_at[c] == 1
             inside_at[c] = 2  # has edges in the leaf: not a base candidate
         best = -1
         for t in range(nt):
             c = touched[t]
             if inside_at[c] == 1 and (best < 0 or c < best):
                 best = c
-        leaf_base[k] = best
+        leaf_hdr[k, 1] = best
         for t in range(nt):
             inside_at[touched[t]] = 0
-        for g in range(leaf_gptr[k], leaf_gptr[k + 1]):
-            inside_at[leaf_gcity[g]] = 0
-    return flags, leaf_base
+        for g in range(leaf_hdr[k, 0], leaf_hdr[k + 1, 0]):
+            inside_at[leaf_grp[g, 0]] = 0

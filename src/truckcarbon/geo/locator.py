@@ -74,16 +74,14 @@ from truckcarbon.geo.crs import gcj02_to_wgs84
 OUTSIDE: Final = 0
 INVALID: Final = -1
 
-INDEX_FORMAT: Final = 1
+INDEX_FORMAT: Final = 2
 L1_PER_DEGREE: Final = 8
 SUB: Final = 16
 DENSIFY_DEG: Final = 1.0 / (L1_PER_DEGREE * SUB * 2)
 MARGIN_DEG: Final = 1e-8
 REF_MIN_DIST_DEG: Final = 1e-6
 
-_ARRAYS = (
-    "adcodes", "l1", "l2", "ref_x", "ref_y", "base", "gptr", "gcity", "gflag", "eptr", "ex0", "ey0", "ex1", "ey1",
-)
+_ARRAYS = ("adcodes", "l1", "l2", "ref", "hdr", "grp", "edges")
 
 
 class CRS(str, Enum):
@@ -114,9 +112,8 @@ class LocatorIndex:
     def kernel_args(self) -> tuple[object, ...]:
         a = self.arrays
         return (
-            self.x0, self.y0, float(L1_PER_DEGREE), self.nx1, self.ny1, SUB, a["l1"], a["l2"],
-            a["ref_x"], a["ref_y"], a["base"], a["gptr"], a["gcity"], a["gflag"], a["eptr"],
-            a["ex0"], a["ey0"], a["ex1"], a["ey1"],
+            self.x0, self.y0, float(L1_PER_DEGREE), self.nx1, self.ny1, SUB,
+            a["l1"], a["l2"], a["ref"], a["hdr"], a["grp"], a["edges"],
         )
 
 
@@ -184,19 +181,25 @@ def _bucket(ax, ay, bx, by, x0, y0, inv, nx, ny):  # type: ignore[no-untyped-def
 
 @dataclass
 class _Cells:
-    """Boundary cells of one grid level in the layout the kernels read."""
+    """Border cells of one grid level, packed as the kernels read them (see ``_kernels``)."""
 
     cell_id: npt.NDArray[np.int64]
-    gptr: npt.NDArray[np.int64]
-    gcity: npt.NDArray[np.int32]
-    eptr: npt.NDArray[np.int64]
-    ex0: npt.NDArray[np.float64]
-    ey0: npt.NDArray[np.float64]
-    ex1: npt.NDArray[np.float64]
-    ey1: npt.NDArray[np.float64]
+    ref: npt.NDArray[np.float64]
+    hdr: npt.NDArray[np.int64]
+    grp: npt.NDArray[np.int64]
+    edges: npt.NDArray[np.float64]
+
+    @property
+    def n(self) -> int:
+        return int(self.cell_id.size)
+
+    @property
+    def group_cell(self) -> npt.NDArray[np.int64]:
+        return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.hdr[:, 0]))
 
 
 def _cells(cell_id, unit, edge, ax, ay, bx, by) -> _Cells:  # type: ignore[no-untyped-def]
+    """Group (cell, unit, edge) triples; reference points, flags and bases are filled later."""
     order = np.lexsort((edge, unit, cell_id))
     cell_id, unit, edge = cell_id[order], unit[order], edge[order]
     n = cell_id.size
@@ -206,16 +209,20 @@ def _cells(cell_id, unit, edge, ax, ay, bx, by) -> _Cells:  # type: ignore[no-un
     newg[1:] |= unit[1:] != unit[:-1]
     gstart = np.flatnonzero(newg)
     cstart = np.flatnonzero(newc)
-    gptr = np.append(np.searchsorted(gstart, cstart), gstart.size).astype(np.int64)
+    hdr = np.full((cstart.size + 1, 2), -1, np.int64)
+    hdr[:-1, 0] = np.searchsorted(gstart, cstart)
+    hdr[-1, 0] = gstart.size
+    grp = np.zeros((gstart.size + 1, 3), np.int64)
+    grp[:-1, 0] = unit[gstart]
+    grp[-1, 0] = -1
+    grp[:-1, 2] = gstart
+    grp[-1, 2] = n
     return _Cells(
         cell_id=cell_id[cstart],
-        gptr=gptr,
-        gcity=unit[gstart].astype(np.int32),
-        eptr=np.append(gstart, n).astype(np.int64),
-        ex0=np.ascontiguousarray(ax[edge]),
-        ey0=np.ascontiguousarray(ay[edge]),
-        ex1=np.ascontiguousarray(bx[edge]),
-        ey1=np.ascontiguousarray(by[edge]),
+        ref=np.zeros((cstart.size, 2), np.float64),
+        hdr=hdr,
+        grp=grp,
+        edges=np.column_stack([ax[edge], ay[edge], bx[edge], by[edge]]),
     )
 
 
@@ -248,19 +255,15 @@ def _lowest_unit(n: int, pts: npt.NDArray[np.int64], units: npt.NDArray[np.int32
     return out
 
 
-def _reference_states(
-    c: _Cells, ref_x: npt.NDArray[np.float64], ref_y: npt.NDArray[np.float64], geoms: list[shapely.Geometry]
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int32]]:
-    """Group flags and base units of cells from an exact test of their reference points."""
+def _resolve_references(c: _Cells, geoms: list[shapely.Geometry]) -> None:
+    """Fill group flags and base units of cells from an exact test of their reference points."""
     n_units = len(geoms)
-    pts, units = _containing_pairs(ref_x, ref_y, geoms)
+    pts, units = _containing_pairs(c.ref[:, 0], c.ref[:, 1], geoms)
     key = pts * n_units + units
-    gcell = np.repeat(np.arange(c.cell_id.size, dtype=np.int64), np.diff(c.gptr))
-    gkey = gcell * n_units + c.gcity
-    gflag = np.isin(gkey, key).astype(np.uint8)
+    gkey = c.group_cell * n_units + c.grp[:-1, 0]
+    c.grp[:-1, 1] = np.isin(gkey, key)
     not_grouped = ~np.isin(key, gkey)
-    base = _lowest_unit(c.cell_id.size, pts[not_grouped], units[not_grouped])
-    return gflag, base
+    c.hdr[:-1, 1] = _lowest_unit(c.n, pts[not_grouped], units[not_grouped])
 
 
 def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progress: bool = False) -> LocatorIndex:
@@ -327,7 +330,7 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     # Level 1.
     e1, i1, j1 = _bucket(sx, sy, ex, ey, x0, y0, float(L1_PER_DEGREE), nx1, ny1)
     c1 = _cells(j1 * nx1 + i1, unit[e1], e1, sx, sy, ex, ey)
-    step(f"level 1: {c1.cell_id.size:,} border cells of {nx1 * ny1:,}")
+    step(f"level 1: {c1.n:,} border cells of {nx1 * ny1:,}")
     l1 = np.full(nx1 * ny1, K.OUTSIDE_IDX, np.int32)
     is_border = np.zeros(nx1 * ny1, bool)
     is_border[c1.cell_id] = True
@@ -335,11 +338,11 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     fcx = x0 + (free % nx1 + 0.5) * size1
     fcy = y0 + (free // nx1 + 0.5) * size1
     l1[free] = _lowest_unit(free.size, *_containing_pairs(fcx, fcy, geoms))
-    l1[c1.cell_id] = -2 - np.arange(c1.cell_id.size, dtype=np.int32)
-    c1x = x0 + (c1.cell_id % nx1) * size1
-    c1y = y0 + (c1.cell_id // nx1) * size1
-    r1x, r1y = K.choose_refs(c1x, c1y, size1, c1.gptr, c1.eptr, c1.ex0, c1.ey0, c1.ex1, c1.ey1, REF_MIN_DIST_DEG)
-    g1flag, base1 = _reference_states(c1, r1x, r1y, geoms)
+    l1[c1.cell_id] = -2 - np.arange(c1.n, dtype=np.int32)
+    c1i = c1.cell_id % nx1
+    c1j = c1.cell_id // nx1
+    K.choose_refs(x0 + c1i * size1, y0 + c1j * size1, size1, c1.hdr, c1.grp, c1.edges, REF_MIN_DIST_DEG, c1.ref)
+    _resolve_references(c1, geoms)
     step("level 1 resolved")
 
     # Leaves.
@@ -347,23 +350,17 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     c2 = _cells(j2 * nx2 + i2, unit[e2], e2, sx, sy, ex, ey)
     li = c2.cell_id % nx2
     lj = c2.cell_id // nx2
-    parent = np.searchsorted(c1.cell_id, (lj // SUB) * nx1 + li // SUB)
-    if not np.array_equal(c1.cell_id[parent], (lj // SUB) * nx1 + li // SUB):
+    parent_id = (lj // SUB) * nx1 + li // SUB
+    parent = np.searchsorted(c1.cell_id, parent_id)
+    if not np.array_equal(c1.cell_id[np.minimum(parent, c1.n - 1)], parent_id):
         raise IndexBuildError("a border leaf lies outside every border cell of level 1")
-    step(f"level 2: {c2.cell_id.size:,} border leaves")
-    r2x, r2y = K.choose_refs(
-        x0 + li * size2, y0 + lj * size2, size2, c2.gptr, c2.eptr, c2.ex0, c2.ey0, c2.ex1, c2.ey1, REF_MIN_DIST_DEG
-    )
-    g2flag, base2 = K.leaf_flags(
-        parent.astype(np.int64), r2x, r2y, c2.gptr, c2.gcity,
-        r1x, r1y, base1, c1.gptr, c1.gcity, g1flag, c1.eptr, c1.ex0, c1.ey0, c1.ex1, c1.ey1, len(geoms),
-    )
-    leaf_of = np.full((c1.cell_id.size, SUB, SUB), -1, np.int64)
-    leaf_of[parent, lj % SUB, li % SUB] = np.arange(c2.cell_id.size)
-    cells1 = np.column_stack([c1.cell_id % nx1, c1.cell_id // nx1]).astype(np.int64)
+    step(f"level 2: {c2.n:,} border leaves")
+    K.choose_refs(x0 + li * size2, y0 + lj * size2, size2, c2.hdr, c2.grp, c2.edges, REF_MIN_DIST_DEG, c2.ref)
+    K.leaf_states(parent, c2.ref, c2.hdr, c2.grp, c1.ref, c1.hdr, c1.grp, c1.edges, len(geoms))
+    leaf_of = np.full((c1.n, SUB, SUB), -1, np.int64)
+    leaf_of[parent, lj % SUB, li % SUB] = np.arange(c2.n)
     l2 = K.fill_subgrids(
-        cells1, x0, y0, size1, SUB, leaf_of,
-        r1x, r1y, base1, c1.gptr, c1.gcity, g1flag, c1.eptr, c1.ex0, c1.ey0, c1.ex1, c1.ey1,
+        np.column_stack([c1i, c1j]), x0, y0, size1, SUB, leaf_of, c1.ref, c1.hdr, c1.grp, c1.edges
     )
     step("level 2 resolved")
 
@@ -371,17 +368,10 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
         "adcodes": codes.astype(np.int32),
         "l1": l1,
         "l2": l2,
-        "ref_x": r2x,
-        "ref_y": r2y,
-        "base": base2,
-        "gptr": c2.gptr,
-        "gcity": c2.gcity,
-        "gflag": g2flag,
-        "eptr": c2.eptr,
-        "ex0": c2.ex0,
-        "ey0": c2.ey0,
-        "ex1": c2.ex1,
-        "ey1": c2.ey1,
+        "ref": c2.ref,
+        "hdr": c2.hdr,
+        "grp": c2.grp,
+        "edges": c2.edges,
     }
     return LocatorIndex(
         crs=crs,
