@@ -112,7 +112,8 @@ def main() -> None:
     print(f"reference shapely prepared contains_xy loop: {sub.size / loop_s:,.0f} pings/s")
     print(f"ratio truckcarbon / STRtree baseline: {rate / base_rate:,.0f}x")
     print(f"ratio truckcarbon / contains_xy loop: {rate / (sub.size / loop_s):,.0f}x")
-    print(f"index memory {loc.nbytes / 2**20:.0f} MiB; process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+    print(f"index memory {loc.nbytes / 2**20:.0f} MiB; process peak RSS {peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ import shapely
 # Keep the index cache inside the checkout (fresh in CI, reused locally), unless set.
 os.environ.setdefault("TRUCKCARBON_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "index"))
 
-from truckcarbon.geo.boundaries import load_unit_geometries  # noqa: E402
-from truckcarbon.geo.locator import CityLocator  # noqa: E402
+from truckcarbon.geo.boundaries import load_unit_geometries
+from truckcarbon.geo.locator import CityLocator
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ ping-to-ping segment at city borders, and writes the kilometres per city.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -23,7 +24,14 @@ from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
 
 # WGS-84 waypoints: Beijing, Shijiazhuang, Zhengzhou, Wuhan, Changsha, Guangzhou (city centres).
-CORRIDOR = [(116.397, 39.909), (114.515, 38.042), (113.625, 34.747), (114.305, 30.593), (112.939, 28.228), (113.264, 23.129)]
+CORRIDOR = [
+    (116.397, 39.909),
+    (114.515, 38.042),
+    (113.625, 34.747),
+    (114.305, 30.593),
+    (112.939, 28.228),
+    (113.264, 23.129),
+]
 SPEED_KMH = 80.0
 INTERVAL_S = 30.0
 
@@ -34,7 +42,7 @@ def corridor_pings() -> tuple[np.ndarray, np.ndarray]:
 
     step_km = SPEED_KMH * INTERVAL_S / 3600.0
     lons, lats = [], []
-    for (x0, y0), (x1, y1) in zip(CORRIDOR[:-1], CORRIDOR[1:], strict=True):
+    for (x0, y0), (x1, y1) in itertools.pairwise(CORRIDOR):
         n = max(1, int(np.ceil(haversine_km(x0, y0, x1, y1) / step_km)))
         t = np.arange(n) / n
         lons.append(x0 + (x1 - x0) * t)

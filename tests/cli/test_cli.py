@@ -41,12 +41,7 @@ def test_cities_search_and_exports(tmp_path):
 def test_locate_csv_to_parquet_and_back(tmp_path):
     src = tmp_path / "pings.csv"
     src.write_text(
-        "vehicle_id,lon,lat\n"
-        "a,116.3975,39.9087\n"
-        "a,121.4998,31.2397\n"
-        "b,125.0,30.0\n"
-        "b,,39.9\n"
-        "c,0,0\n",
+        "vehicle_id,lon,lat\na,116.3975,39.9087\na,121.4998,31.2397\nb,125.0,30.0\nb,,39.9\nc,0,0\n",
         encoding="utf-8",
     )
     out = tmp_path / "out.parquet"
@@ -62,7 +57,9 @@ def test_locate_csv_to_parquet_and_back(tmp_path):
     gcj = tmp_path / "gcj.parquet"
     pq.write_table(pa.table({"x": [116.40367162595768], "y": [39.91063350638631]}), gcj)
     out_csv = tmp_path / "gcj.csv"
-    result = runner.invoke(app, ["locate", str(gcj), "-o", str(out_csv), "--crs", "gcj02", "--lon-col", "x", "--lat-col", "y"])
+    result = runner.invoke(
+        app, ["locate", str(gcj), "-o", str(out_csv), "--crs", "gcj02", "--lon-col", "x", "--lat-col", "y"]
+    )
     assert result.exit_code == 0, result.output
     assert pacsv.read_csv(out_csv)["city_adcode"].to_pylist() == [110100]
 

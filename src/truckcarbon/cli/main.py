@@ -68,7 +68,9 @@ CrsOption = Annotated[
 @app.command()
 @_friendly
 def cities(
-    query: Annotated[str | None, typer.Argument(help="Name (郑州, zhengzhou) or adcode (prefix) to search for.")] = None,
+    query: Annotated[
+        str | None, typer.Argument(help="Name (郑州, zhengzhou) or adcode (prefix) to search for.")
+    ] = None,
     include_all: Annotated[
         bool, typer.Option("--all", help="Include Hong Kong, Macau and Taiwan (left out of default accounting).")
     ] = False,
@@ -96,7 +98,9 @@ def cities(
     for col in ("city_adcode", "name_zh", "name_en", "kind", "province_name_zh", "area_km2"):
         view.add_column(col, justify="right" if col in ("city_adcode", "area_km2") else "left")
     for row in table.slice(0, limit).to_pylist():
-        view.add_row(*(str(row[c]) for c in ("city_adcode", "name_zh", "name_en", "kind", "province_name_zh", "area_km2")))
+        view.add_row(
+            *(str(row[c]) for c in ("city_adcode", "name_zh", "name_en", "kind", "province_name_zh", "area_km2"))
+        )
     console.print(view)
     if table.num_rows > limit:
         console.print(f"... {table.num_rows - limit} more; use --limit or --out")

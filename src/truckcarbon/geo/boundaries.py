@@ -65,13 +65,11 @@ def read_units_index() -> pa.Table:
         provinces = {
             name: int(Path(path).stem)
             for name, path in con.execute(
-                "select province, path from ADMINISTRATIVE "
-                "where level = '省' and source = '高德' and kind = '陆地'"
+                "select province, path from ADMINISTRATIVE where level = '省' and source = '高德' and kind = '陆地'"
             )
         }
         rows = con.execute(
-            "select province, city, path from ADMINISTRATIVE "
-            "where level = '市' and source = '高德' and kind = '陆地'"
+            "select province, city, path from ADMINISTRATIVE where level = '市' and source = '高德' and kind = '陆地'"
         ).fetchall()
     finally:
         con.close()

@@ -91,7 +91,7 @@ def _numeric(path: Path, batch: pa.RecordBatch, column: str, first_row: int) -> 
     """Column as float64 degrees (NaN where empty); a clear error for text that is no number."""
     arr = batch.column(column)
     if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
-        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
         text = pc.utf8_trim_whitespace(arr)
         empty = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
@@ -108,7 +108,7 @@ def _numeric(path: Path, batch: pa.RecordBatch, column: str, first_row: int) -> 
                         f"{path}: {where}, column {column!r}: {v!r} is not a number; fix or remove the row"
                     ) from None
             raise
-        return values.to_numpy(zero_copy_only=False)
+        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
     raise InputError(f"{path}: column {column!r} has type {arr.type}, expected numbers (degrees)")
 
 

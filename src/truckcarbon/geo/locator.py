@@ -57,7 +57,7 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
@@ -67,7 +67,7 @@ import shapely
 
 from truckcarbon.core.errors import IndexBuildError, InputError
 from truckcarbon.core.settings import cache_dir
-from truckcarbon.geo import _kernels as K
+from truckcarbon.geo import _kernels as kern
 from truckcarbon.geo.boundaries import boundary_data_version, load_unit_geometries, read_units_index
 from truckcarbon.geo.crs import gcj02_to_wgs84
 
@@ -84,7 +84,12 @@ REF_MIN_DIST_DEG: Final = 1e-6
 _ARRAYS = ("adcodes", "l1", "l2", "ref", "hdr", "grp", "edges")
 
 
-class CRS(str, Enum):
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+
+
+class CRS(StrEnum):
     """Coordinate system of input longitudes/latitudes."""
 
     WGS84 = "wgs84"
@@ -112,8 +117,18 @@ class LocatorIndex:
     def kernel_args(self) -> tuple[object, ...]:
         a = self.arrays
         return (
-            self.x0, self.y0, float(L1_PER_DEGREE), self.nx1, self.ny1, SUB,
-            a["l1"], a["l2"], a["ref"], a["hdr"], a["grp"], a["edges"],
+            self.x0,
+            self.y0,
+            float(L1_PER_DEGREE),
+            self.nx1,
+            self.ny1,
+            SUB,
+            a["l1"],
+            a["l2"],
+            a["ref"],
+            a["hdr"],
+            a["grp"],
+            a["edges"],
         )
 
 
@@ -124,7 +139,13 @@ class LocatorIndex:
 
 def _unit_edges(
     geoms: list[shapely.Geometry],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int32],
+]:
     """All ring edges of all units: a=(ax, ay), b=(bx, by) and the unit index."""
     polys, poly_unit = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
     rings, ring_poly = shapely.get_rings(polys, return_index=True)
@@ -136,12 +157,12 @@ def _unit_edges(
     return a[:, 0], a[:, 1], b[:, 0], b[:, 1], unit
 
 
-def _canonical(ax, ay, bx, by):  # type: ignore[no-untyped-def]
+def _canonical(ax: F64, ay: F64, bx: F64, by: F64) -> tuple[F64, F64, F64, F64]:
     swap = (ax > bx) | ((ax == bx) & (ay > by))
     return np.where(swap, bx, ax), np.where(swap, by, ay), np.where(swap, ax, bx), np.where(swap, ay, by)
 
 
-def _densify(ax, ay, bx, by, unit, step):  # type: ignore[no-untyped-def]
+def _densify(ax: F64, ay: F64, bx: F64, by: F64, unit: I32, step: float) -> tuple[F64, F64, F64, F64, I32]:
     """Cut edges into pieces no longer than ``step`` degrees (both coordinates).
 
     Edges are put in canonical orientation first so that the two copies of a
@@ -166,7 +187,9 @@ def _densify(ax, ay, bx, by, unit, step):  # type: ignore[no-untyped-def]
     return sx, sy, ex, ey, unit[idx]
 
 
-def _bucket(ax, ay, bx, by, x0, y0, inv, nx, ny):  # type: ignore[no-untyped-def]
+def _bucket(
+    ax: F64, ay: F64, bx: F64, by: F64, x0: float, y0: float, inv: float, nx: int, ny: int
+) -> tuple[I64, I64, I64]:
     """(edge, cell i, cell j) for every grid cell an edge's bounding box (plus margin) touches."""
     i0 = np.clip(np.floor((np.minimum(ax, bx) - MARGIN_DEG - x0) * inv), 0, nx - 1).astype(np.int64)
     i1 = np.clip(np.floor((np.maximum(ax, bx) + MARGIN_DEG - x0) * inv), 0, nx - 1).astype(np.int64)
@@ -198,7 +221,7 @@ class _Cells:
         return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.hdr[:, 0]))
 
 
-def _cells(cell_id, unit, edge, ax, ay, bx, by) -> _Cells:  # type: ignore[no-untyped-def]
+def _cells(cell_id: I64, unit: I32, edge: I64, ax: F64, ay: F64, bx: F64, by: F64) -> _Cells:
     """Group (cell, unit, edge) triples; reference points, flags and bases are filled later."""
     order = np.lexsort((edge, unit, cell_id))
     cell_id, unit, edge = cell_id[order], unit[order], edge[order]
@@ -251,7 +274,7 @@ def _containing_pairs(
 def _lowest_unit(n: int, pts: npt.NDArray[np.int64], units: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
     out = np.full(n, np.iinfo(np.int32).max, np.int32)
     np.minimum.at(out, pts, units)
-    out[out == np.iinfo(np.int32).max] = K.OUTSIDE_IDX
+    out[out == np.iinfo(np.int32).max] = kern.OUTSIDE_IDX
     return out
 
 
@@ -331,7 +354,7 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     e1, i1, j1 = _bucket(sx, sy, ex, ey, x0, y0, float(L1_PER_DEGREE), nx1, ny1)
     c1 = _cells(j1 * nx1 + i1, unit[e1], e1, sx, sy, ex, ey)
     step(f"level 1: {c1.n:,} border cells of {nx1 * ny1:,}")
-    l1 = np.full(nx1 * ny1, K.OUTSIDE_IDX, np.int32)
+    l1 = np.full(nx1 * ny1, kern.OUTSIDE_IDX, np.int32)
     is_border = np.zeros(nx1 * ny1, bool)
     is_border[c1.cell_id] = True
     free = np.flatnonzero(~is_border)
@@ -341,7 +364,7 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     l1[c1.cell_id] = -2 - np.arange(c1.n, dtype=np.int32)
     c1i = c1.cell_id % nx1
     c1j = c1.cell_id // nx1
-    K.choose_refs(x0 + c1i * size1, y0 + c1j * size1, size1, c1.hdr, c1.grp, c1.edges, REF_MIN_DIST_DEG, c1.ref)
+    kern.choose_refs(x0 + c1i * size1, y0 + c1j * size1, size1, c1.hdr, c1.grp, c1.edges, REF_MIN_DIST_DEG, c1.ref)
     _resolve_references(c1, geoms)
     step("level 1 resolved")
 
@@ -355,13 +378,11 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     if not np.array_equal(c1.cell_id[np.minimum(parent, c1.n - 1)], parent_id):
         raise IndexBuildError("a border leaf lies outside every border cell of level 1")
     step(f"level 2: {c2.n:,} border leaves")
-    K.choose_refs(x0 + li * size2, y0 + lj * size2, size2, c2.hdr, c2.grp, c2.edges, REF_MIN_DIST_DEG, c2.ref)
-    K.leaf_states(parent, c2.ref, c2.hdr, c2.grp, c1.ref, c1.hdr, c1.grp, c1.edges, len(geoms))
+    kern.choose_refs(x0 + li * size2, y0 + lj * size2, size2, c2.hdr, c2.grp, c2.edges, REF_MIN_DIST_DEG, c2.ref)
+    kern.leaf_states(parent, c2.ref, c2.hdr, c2.grp, c1.ref, c1.hdr, c1.grp, c1.edges, len(geoms))
     leaf_of = np.full((c1.n, SUB, SUB), -1, np.int64)
     leaf_of[parent, lj % SUB, li % SUB] = np.arange(c2.n)
-    l2 = K.fill_subgrids(
-        np.column_stack([c1i, c1j]), x0, y0, size1, SUB, leaf_of, c1.ref, c1.hdr, c1.grp, c1.edges
-    )
+    l2 = kern.fill_subgrids(np.column_stack([c1i, c1j]), x0, y0, size1, SUB, leaf_of, c1.ref, c1.hdr, c1.grp, c1.edges)
     step("level 2 resolved")
 
     arrays: dict[str, npt.NDArray[np.generic]] = {
@@ -429,7 +450,9 @@ def load_index(path: Path) -> LocatorIndex:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
         arrays = {name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r")) for name in _ARRAYS}
     except (OSError, ValueError, KeyError) as exc:
-        raise IndexBuildError(f"locator index cache {path} is unreadable ({exc}); delete the folder to rebuild") from exc
+        raise IndexBuildError(
+            f"locator index cache {path} is unreadable ({exc}); delete the folder to rebuild"
+        ) from exc
     if meta.get("format") != INDEX_FORMAT:
         raise IndexBuildError(f"locator index cache {path} has format {meta.get('format')}, expected {INDEX_FORMAT}")
     return LocatorIndex(
@@ -540,7 +563,7 @@ class CityLocator:
         """Unit indices (positions in :attr:`adcodes`); -1 outside, -2 invalid."""
         x, y = _as_coords(lon, lat)
         out = np.empty(x.size, np.int32)
-        K.locate_kernel(x, y, out, *self._args)
+        kern.locate_kernel(x, y, out, *self._args)
         return out
 
     def locate(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.int32]:
@@ -562,5 +585,5 @@ class CityLocator:
         b_x, b_y = _as_coords(lon1, lat1)
         if a_x.size != b_x.size:
             raise InputError(f"segment starts and ends differ in length ({a_x.size} vs {b_x.size})")
-        seg, unit, dist = K.split_kernel(a_x, a_y, b_x, b_y, *self._args)
+        seg, unit, dist = kern.split_kernel(a_x, a_y, b_x, b_y, *self._args)
         return SegmentSplit(segment=seg, city_adcode=self._code_of[unit], distance_km=dist)
