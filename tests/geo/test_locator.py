@@ -173,3 +173,33 @@ def test_table_and_index_cover_the_same_mainland_units(wgs_locator):
     codes = cities()["city_adcode"].to_numpy()
     assert np.array_equal(np.sort(wgs_locator.adcodes), np.sort(codes))
     assert pc.all(cities()["is_mainland"]).as_py()
+
+
+def test_points_just_either_side_of_a_border(gcj_locator, wgs_locator, reference):
+    """Hand-picked borders: 5 m to each side of shared edges lands on that side, in both CRSs."""
+    by_code = dict(zip(reference.adcodes.tolist(), reference.geoms, strict=True))
+    pairs = [(110100, 120100), (310100, 320500), (440300, 441900), (500000, 511600), (410100, 410200)]
+    for a, b in pairs:
+        shared = shapely.intersection(shapely.boundary(by_code[a]), shapely.boundary(by_code[b]))
+        segs = []
+        for line in shapely.get_parts(shapely.line_merge(shared)):
+            if line.geom_type == "LineString":
+                c = shapely.get_coordinates(line)
+                segs.append(np.hstack([c[:-1], c[1:]]))
+        s = np.vstack(segs)
+        s = s[np.hypot(s[:, 2] - s[:, 0], s[:, 3] - s[:, 1]) > 1e-4][::7]  # edges longer than ~10 m
+        assert len(s) > 5, (a, b)
+        mid = (s[:, :2] + s[:, 2:]) / 2
+        d = s[:, 2:] - s[:, :2]
+        normal = np.column_stack([-d[:, 1], d[:, 0]]) / np.hypot(d[:, 0], d[:, 1])[:, None]
+        off = 5.0 / 111_000.0
+        for sign in (1.0, -1.0):
+            p = mid + sign * off * normal
+            want = reference.locate(p[:, 0], p[:, 1])
+            assert set(np.unique(want)) <= {a, b}
+            assert np.array_equal(gcj_locator.locate(p[:, 0], p[:, 1]), want)
+            wx, wy = gcj02_to_wgs84(p[:, 0], p[:, 1])
+            assert np.array_equal(wgs_locator.locate(wx, wy), want)
+        left = reference.locate(*(mid + off * normal).T)
+        right = reference.locate(*(mid - off * normal).T)
+        assert (left != right).all()  # each probe pair straddles the border
