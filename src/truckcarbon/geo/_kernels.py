@@ -54,17 +54,23 @@ def _crosses(px, py, rx, ry, ax, ay, bx, by):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(inline="always", cache=True)
+def _group_inside(g, px, py, rx, ry, grp, edges):  # type: ignore[no-untyped-def]
+    """Is (px, py) inside group g's unit: its flag at the reference XOR the crossing parity."""
+    inside = grp[g, 1] != 0
+    for e in range(grp[g, 2], grp[g + 1, 2]):
+        if _crosses(px, py, rx, ry, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]):
+            inside = not inside
+    return inside
+
+
+@nb.njit(inline="always", cache=True)
 def cell_unit(k, px, py, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Lowest unit index containing (px, py) in border cell k, or OUTSIDE_IDX."""
     rx = ref[k, 0]
     ry = ref[k, 1]
     best = hdr[k, 1]
     for g in range(hdr[k, 0], hdr[k + 1, 0]):
-        inside = grp[g, 1] != 0
-        for e in range(grp[g, 2], grp[g + 1, 2]):
-            if _crosses(px, py, rx, ry, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]):
-                inside = not inside
-        if inside:
+        if _group_inside(g, px, py, rx, ry, grp, edges):
             c = grp[g, 0]
             if best < 0 or c < best:
                 best = c
@@ -397,11 +403,7 @@ def leaf_states(leaf_parent, leaf_ref, leaf_hdr, leaf_grp, ref, hdr, grp, edges,
             touched[nt] = hdr[b, 1]
             nt += 1
         for g in range(hdr[b, 0], hdr[b + 1, 0]):
-            inside = grp[g, 1] != 0
-            for e in range(grp[g, 2], grp[g + 1, 2]):
-                if _crosses(qx, qy, rx, ry, edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]):
-                    inside = not inside
-            if inside:
+            if _group_inside(g, qx, qy, rx, ry, grp, edges):
                 inside_at[grp[g, 0]] = 1
                 touched[nt] = grp[g, 0]
                 nt += 1
