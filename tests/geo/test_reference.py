@@ -70,3 +70,23 @@ def test_search():
 
 def test_province_of():
     assert province_of([410100, 999999, 500000]).to_pylist() == [410000, None, 500000]
+
+
+def test_plate_prefixes_cover_every_mainland_unit_once():
+    from truckcarbon.geo.reference import plate_prefixes
+
+    p = plate_prefixes()
+    assert set(p["city_adcode"].to_pylist()) == set(cities()["city_adcode"].to_pylist())
+    owned = p.filter(pc.field("own_prefix"))["plate_prefix"].to_pylist()
+    assert len(owned) == len(set(owned))
+    assert all(len(x) == 2 for x in p["plate_prefix"].to_pylist())
+    assert p["source"].null_count == 0
+
+
+def test_city_from_plate():
+    from truckcarbon.geo.reference import city_from_plate
+
+    got = city_from_plate(
+        ["鲁Q12345", "鲁A0001", "冀J88888", "京A12345", " 粤b12345", "新N1234", "XX123", None, "港A1"]
+    )
+    assert got.to_pylist() == [371300, 370100, 130900, 110100, 440300, 652900, None, None, None]

@@ -103,3 +103,28 @@ def province_of(city_adcodes: pa.Array | list[int]) -> pa.Array:
     t = _all_cities()
     idx = pc.index_in(pa.array(city_adcodes, pa.int32()), value_set=t["city_adcode"])
     return pc.take(t["province_adcode"], idx)
+
+
+@cache
+def plate_prefixes() -> pa.Table:
+    """Plate prefixes (province abbreviation + issuing-office letter) of every mainland unit.
+
+    Columns ``plate_prefix``, ``city_adcode``, ``city_name_zh``, ``own_prefix``,
+    ``source``. A unit without letters of its own has rows with ``own_prefix``
+    false naming the prefix its vehicles carry; every prefix maps back to one unit
+    through its ``own_prefix`` row.
+    """
+    return _read("plate_prefixes.csv", {"city_adcode": pa.int32(), "own_prefix": pa.bool_()})
+
+
+def city_from_plate(plates: pa.Array | list[str | None]) -> pa.Array:
+    """Registration unit adcode from number plates (e.g. ``鲁Q12345`` -> 371300, Linyi).
+
+    Uses the first two characters; null where the plate is missing or its prefix
+    is not a mainland prefix (so that callers can count and report such rows).
+    """
+    t = plate_prefixes().filter(pc.field("own_prefix"))
+    arr = pa.array(plates, pa.string()) if not isinstance(plates, pa.Array) else plates
+    prefix = pc.utf8_upper(pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(arr), 0, 2))
+    idx = pc.index_in(prefix, value_set=t["plate_prefix"])
+    return pc.take(t["city_adcode"], idx)
