@@ -161,6 +161,61 @@ def index_build(
 
 @app.command()
 @_friendly
+def simulate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (pings/, vehicles.parquet, truth.parquet).")],
+    preset: Annotated[str, typer.Option(help="Base configuration: demo (small, all years) or bench (large).")] = "demo",
+    trucks: Annotated[int | None, typer.Option(help="Number of sampled trucks.")] = None,
+    months: Annotated[str | None, typer.Option(help="Month range START:END, e.g. 2018-01:2023-12.")] = None,
+    interval_s: Annotated[int | None, typer.Option("--interval-s", help="Seconds between fixes while driving.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same world).")] = None,
+    clean: Annotated[bool, typer.Option("--clean", help="No GPS noise or other defects.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """Simulate a truck fleet: pings with defects, vehicles and exact ground truth."""
+    from truckcarbon.core.errors import InputError
+    from truckcarbon.sim.defects import DefectRates
+    from truckcarbon.sim.run import preset as make_preset
+    from truckcarbon.sim.run import simulate as run_simulation
+
+    start = end = None
+    if months is not None:
+        if ":" not in months:
+            raise InputError(f"--months {months!r}: use START:END, e.g. 2018-01:2023-12")
+        start, end = (x.strip() for x in months.split(":", 1))
+    config = make_preset(
+        preset,
+        trucks=trucks,
+        start_month=start,
+        end_month=end,
+        interval_s=interval_s,
+        seed=seed,
+        defects=DefectRates(0, 0, 0, 0, 0, 0, 0) if clean else None,
+    )
+    config.validate()
+    n_months = len(config.months())
+    columns = [
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("simulating", total=n_months)
+
+        def on_month(label: str, pings: int) -> None:
+            progress.update(task, advance=1, description=f"simulated {label} ({pings:,} pings)")
+
+        summary = run_simulation(out, config, overwrite=overwrite, on_month=on_month)
+    console.print(
+        f"wrote [bold]{out}[/]: {summary.trucks:,} trucks, {summary.months} months, {summary.pings:,} pings, "
+        f"{summary.truth_rows:,} truth rows in {summary.seconds:.1f} s "
+        f"({summary.pings / max(summary.seconds, 1e-9) / 1e6:.2f} M pings/s)"
+    )
+
+
+@app.command()
+@_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo outputs.")] = Path("demo_out"),
 ) -> None:

@@ -1,0 +1,345 @@
+"""Run the simulator: write the pings dataset, the vehicles, the ground truth and a manifest.
+
+Output folder layout::
+
+    OUT/pings/month=YYYY-MM/part-NNNNN.parquet   vehicle_id, ts (UTC), lon, lat (WGS-84),
+                                                 speed_kmh, load_state, odometer_km
+    OUT/vehicles.parquet                         one row per sampled truck
+    OUT/truth.parquet                            vehicle_id, month, city_adcode, distance_km,
+                                                 distance_km_empty/_half/_full
+    OUT/manifest.json                            configuration, seed, row and defect counts
+
+Months are local (Asia/Shanghai) calendar months. The run is deterministic for a
+given configuration: each truck-month draws from its own random stream
+``(seed, vehicle_id, month)``. Everything is written into a temporary folder
+beside ``OUT`` and renamed into place at the end, so an interrupted run leaves no
+folder that looks complete. Memory stays bounded: pings are written month by
+month in parts of at most ``rows_per_file`` rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from truckcarbon import __version__
+from truckcarbon.core.errors import InputError
+from truckcarbon.geo.locator import CityLocator
+from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, season, shock
+from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
+from truckcarbon.sim.drive import LOCAL_OFFSET_S, Track, TruckState, drive_month, gravity_attraction
+from truckcarbon.sim.fleet import Role, active, city_fleet_2022, make_fleet
+from truckcarbon.sim.world import load_world
+
+LOAD_NAMES = pa.array(["empty", "half", "full"])
+PING_SCHEMA = pa.schema(
+    [
+        ("vehicle_id", pa.int64()),
+        ("ts", pa.timestamp("ms", tz="UTC")),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("speed_kmh", pa.float32()),
+        ("load_state", pa.dictionary(pa.int8(), pa.string())),
+        ("odometer_km", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that determines a simulated world."""
+
+    trucks: int = 200
+    start_month: str = "2018-01"
+    end_month: str = "2023-12"
+    interval_s: int = 30
+    parked_interval_s: int = 300
+    seed: int = 20240601
+    defects: DefectRates = field(default_factory=DefectRates)
+    load_channel: bool = True
+    odometer_channel: bool = True
+    rows_per_file: int = 2_000_000
+
+    def months(self) -> list[int]:
+        """Month numbers (year * 12 + month - 1) from start to end, inclusive."""
+        a, b = parse_month(self.start_month), parse_month(self.end_month)
+        if b < a:
+            raise InputError(
+                f"month range {self.start_month}:{self.end_month} is empty; give START:END with START <= END"
+            )
+        return list(range(a, b + 1))
+
+    def validate(self) -> None:
+        if self.trucks <= 0:
+            raise InputError(f"--trucks must be a positive number of trucks, got {self.trucks}")
+        if self.interval_s <= 0 or self.parked_interval_s < self.interval_s:
+            raise InputError("--interval-s must be positive and the parked interval at least as long")
+        self.months()
+        try:
+            self.defects.validate()
+        except ValueError as exc:
+            raise InputError(str(exc)) from exc
+
+
+PRESETS: dict[str, SimConfig] = {
+    # Small enough for `make demo` on two cores, large enough for every figure of the report.
+    "demo": SimConfig(trucks=240, interval_s=60, parked_interval_s=900),
+    # Hundreds of millions of pings for benchmarks.
+    "bench": SimConfig(trucks=3000, start_month="2023-01", end_month="2023-12", interval_s=30),
+}
+
+
+def parse_month(text: str) -> int:
+    """'YYYY-MM' -> year * 12 + month - 1, with a clear error."""
+    try:
+        d = dt.datetime.strptime(text.strip(), "%Y-%m")
+    except ValueError:
+        raise InputError(f"unknown month {text!r}; use YYYY-MM, e.g. 2018-01") from None
+    if not 2000 <= d.year <= 2100:
+        raise InputError(f"month {text!r} is outside 2000..2100")
+    return d.year * 12 + d.month - 1
+
+
+def month_label(m: int) -> str:
+    return f"{m // 12:04d}-{m % 12 + 1:02d}"
+
+
+def month_bounds_utc(m: int) -> tuple[int, int]:
+    """UTC epoch seconds of the start and end of a local (UTC+8) calendar month."""
+    y, mo = divmod(m, 12)
+    start = dt.datetime(y, mo + 1, 1, tzinfo=dt.UTC)
+    y2, mo2 = divmod(m + 1, 12)
+    end = dt.datetime(y2, mo2 + 1, 1, tzinfo=dt.UTC)
+    return int(start.timestamp()) - LOCAL_OFFSET_S, int(end.timestamp()) - LOCAL_OFFSET_S
+
+
+@dataclass
+class SimSummary:
+    """What a run wrote."""
+
+    out: Path
+    trucks: int
+    months: int
+    pings: int
+    truth_rows: int
+    defects: dict[str, int]
+    seconds: float
+
+
+def _prepare_out(out: Path, overwrite: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out} exists and is not empty; choose another folder or pass --overwrite")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+        tmp.mkdir()
+    except OSError as exc:
+        raise InputError(f"cannot write to {parent}: {exc.strerror}; choose a writable folder") from None
+    return tmp
+
+
+def _truth_rows(locator: CityLocator, vid: int, month: int, prev: tuple[float, float] | None, tr: Track):  # type: ignore[no-untyped-def]
+    """(city_adcode, km total, km empty, km half, km full) of a truck-month's true path."""
+    lon, lat, load = tr.lon, tr.lat, tr.load
+    if prev is not None:
+        lon = np.concatenate([[prev[0]], lon])
+        lat = np.concatenate([[prev[1]], lat])
+        load = np.concatenate([load[:1], load])
+    if lon.size < 2:
+        return None
+    split = locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    seg_load = load[1:][split.segment]
+    keep = split.distance_km > 0
+    codes = split.city_adcode[keep]
+    km = split.distance_km[keep]
+    seg_load = seg_load[keep]
+    uniq, inv = np.unique(codes, return_inverse=True)
+    total = np.bincount(inv, weights=km, minlength=uniq.size)
+    by_load = [np.bincount(inv[seg_load == s], weights=km[seg_load == s], minlength=uniq.size) for s in range(3)]
+    return uniq, total, by_load
+
+
+def simulate(
+    out: Path,
+    config: SimConfig,
+    *,
+    overwrite: bool = False,
+    on_month: Callable[[str, int], None] | None = None,
+) -> SimSummary:
+    """Simulate the world of ``config`` into ``out`` (see the module docstring).
+
+    ``on_month(label, pings)`` is called after each month is written (progress).
+    """
+    config.validate()
+    months = config.months()
+    tmp = _prepare_out(out, overwrite)
+    t_start = time.perf_counter()
+    try:
+        world = load_world()
+        fleet_rng = np.random.default_rng([config.seed, 0])
+        fleet = make_fleet(world, config.trucks, fleet_rng)
+        attraction = gravity_attraction(world, city_fleet_2022(world))
+        truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
+        roles = list(Role)
+        locator = CityLocator("wgs84")
+        states = [TruckState(home=int(c), lon=float(world.lon[c]), lat=float(world.lat[c])) for c in fleet.city]
+        last_fix: list[tuple[float, float] | None] = [None] * fleet.n
+        odometer = np.zeros(fleet.n)
+        defects = dict.fromkeys(DEFECT_NAMES, 0)
+        truth: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "month", "city", "km", "e", "h", "f")}
+        n_pings = 0
+        for m in months:
+            y, mo = divmod(m, 12)
+            m_start, m_end = month_bounds_utc(m)
+            label = month_label(m)
+            part_dir = tmp / "pings" / f"month={label}"
+            part_dir.mkdir(parents=True)
+            buf: list[pa.RecordBatch] = []
+            buf_rows = 0
+            part = 0
+            month_pings = 0
+
+            def flush(part_dir: Path = part_dir) -> None:
+                nonlocal buf, buf_rows, part
+                if buf:
+                    pq.write_table(pa.Table.from_batches(buf, PING_SCHEMA), part_dir / f"part-{part:05d}.parquet")
+                    part += 1
+                buf, buf_rows = [], 0
+
+            for k in np.flatnonzero(active(fleet, m)):
+                vid = int(fleet.vehicle_id[k])
+                rng = np.random.default_rng([config.seed, vid, m])
+                role = roles[int(fleet.role[k])]
+                km = (
+                    ANNUAL_KM[role]
+                    / 12
+                    * truck_factor[k]
+                    * season(y, mo + 1)
+                    * shock(y, mo + 1, int(world.province[fleet.city[k]]))
+                )
+                tr = drive_month(
+                    world,
+                    states[k],
+                    role,
+                    attraction,
+                    m_start,
+                    m_end,
+                    km,
+                    config.interval_s,
+                    config.parked_interval_s,
+                    rng,
+                )
+                rows = _truth_rows(locator, vid, m, last_fix[k], tr)
+                if rows is not None:
+                    uniq, total, by_load = rows
+                    truth["vid"].append(np.full(uniq.size, vid))
+                    truth["month"].append(np.full(uniq.size, m))
+                    truth["city"].append(uniq)
+                    truth["km"].append(total)
+                    for key, arr in zip(("e", "h", "f"), by_load, strict=True):
+                        truth[key].append(arr)
+                if tr.t_s.size:
+                    last_fix[k] = (float(tr.lon[-1]), float(tr.lat[-1]))
+                cols: dict[str, np.ndarray] = {
+                    "t": tr.t_s,
+                    "lon": tr.lon,
+                    "lat": tr.lat,
+                    "speed": (tr.speed_kmh * rng.normal(1.0, 0.03, tr.t_s.size)).astype(np.float32),
+                    "load": tr.load,
+                    "odo": np.round(odometer[k] + tr.odometer_km, 1),
+                }
+                if tr.t_s.size:
+                    odometer[k] += tr.odometer_km[-1]
+                cols, counts = apply_defects(cols, config.defects, rng)
+                for name, c in counts.items():
+                    defects[name] += int(c)
+                n = cols["t"].size
+                batch = pa.record_batch(
+                    [
+                        pa.array(np.full(n, vid, np.int64)),
+                        pa.array(cols["t"] * 1000, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+                        pa.array(cols["lon"]),
+                        pa.array(cols["lat"]),
+                        pa.array(cols["speed"], pa.float32()),
+                        pa.DictionaryArray.from_arrays(pa.array(cols["load"], pa.int8()), LOAD_NAMES)
+                        if config.load_channel
+                        else pa.nulls(n, pa.dictionary(pa.int8(), pa.string())),
+                        pa.array(cols["odo"]) if config.odometer_channel else pa.nulls(n, pa.float64()),
+                    ],
+                    schema=PING_SCHEMA,
+                )
+                buf.append(batch)
+                buf_rows += n
+                month_pings += n
+                if buf_rows >= config.rows_per_file:
+                    flush()
+            flush()
+            n_pings += month_pings
+            if on_month is not None:
+                on_month(label, month_pings)
+
+        pq.write_table(fleet.table(), tmp / "vehicles.parquet")
+        cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}
+        truth_table = pa.table(
+            {
+                "vehicle_id": pa.array(cat["vid"].astype(np.int64)),
+                "month": pa.array([month_label(int(x)) for x in cat["month"]], pa.string()),
+                "city_adcode": pa.array(cat["city"].astype(np.int32)),
+                "distance_km": pa.array(cat["km"]),
+                "distance_km_empty": pa.array(cat["e"]),
+                "distance_km_half": pa.array(cat["h"]),
+                "distance_km_full": pa.array(cat["f"]),
+            }
+        )
+        pq.write_table(truth_table, tmp / "truth.parquet")
+        seconds = time.perf_counter() - t_start
+        manifest = {
+            "generator": f"truckcarbon {__version__} simulator",
+            "config": asdict(config),
+            "months": [month_label(m) for m in months],
+            "trucks": fleet.n,
+            "pings": n_pings,
+            "truth_rows": truth_table.num_rows,
+            "defects": defects,
+            "seconds": round(seconds, 2),
+            "coordinate_system": "WGS-84",
+            "month_definition": "local calendar month, Asia/Shanghai (UTC+8)",
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        _swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SimSummary(out, fleet.n, len(months), n_pings, truth_table.num_rows, defects, seconds)
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished temporary folder onto ``out`` (an old ``out`` is removed after)."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.{uuid.uuid4().hex}.old")
+        os.rename(out, old)
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def preset(name: str, **overrides: object) -> SimConfig:
+    """A named configuration with some fields replaced (``None`` values are ignored)."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

@@ -1,0 +1,118 @@
+"""The geography the simulated trucks drive in: units, their road graph and freight attraction.
+
+Trips run over the graph of mainland units that share a border (plus two ferry
+links), from the inner point of one unit to the next; edge lengths are great-circle
+distances between inner points times a road circuity of 1.25. Freight attraction
+("mass") of a unit for the gravity model of destinations is its registered fleet
+plus a bonus for freight hubs (sea ports and coal bases, :data:`HUBS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow.csv as pacsv
+
+from truckcarbon.geo.reference import cities
+
+ROAD_CIRCUITY = 1.25
+
+# Freight hubs with a multiplier on their attraction. Ports: the largest container
+# and bulk ports; coal: the Shanxi-Shaanxi-Inner Mongolia coal triangle.
+HUBS: dict[int, float] = {
+    120100: 3.0,
+    310100: 3.0,
+    330200: 3.0,
+    370200: 2.5,
+    440100: 2.5,
+    440300: 2.5,
+    130200: 2.5,
+    210200: 2.0,
+    371100: 2.0,
+    320700: 1.5,
+    210800: 1.5,  # ports
+    150600: 3.0,
+    610800: 3.0,
+    140200: 2.0,
+    140600: 2.0,
+    141100: 2.0,
+    140400: 1.5,
+    140500: 1.5,
+    150300: 1.5,
+    150200: 1.5,  # coal
+}
+
+
+def haversine_km(lon0: npt.ArrayLike, lat0: npt.ArrayLike, lon1: npt.ArrayLike, lat1: npt.ArrayLike) -> np.ndarray:
+    """Great-circle distance in km (mean-radius sphere), vectorized."""
+    p0, p1 = np.radians(lat0), np.radians(lat1)
+    h = np.sin((p1 - p0) / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(np.radians(np.subtract(lon1, lon0)) / 2) ** 2
+    return np.asarray(2 * 6371.0088 * np.arcsin(np.sqrt(np.minimum(h, 1.0))))
+
+
+@dataclass(frozen=True)
+class World:
+    """Units (index = position), coordinates, road graph distances and next hops."""
+
+    adcode: npt.NDArray[np.int32]
+    province: npt.NDArray[np.int32]
+    lon: npt.NDArray[np.float64]
+    lat: npt.NDArray[np.float64]
+    neighbours: tuple[npt.NDArray[np.int64], ...]
+    road_km: npt.NDArray[np.float64]  # shortest road distance between units (inf: unreachable)
+    next_hop: npt.NDArray[np.int64]  # next unit on the shortest path i -> j
+
+    @property
+    def n(self) -> int:
+        return int(self.adcode.size)
+
+    def index_of(self, adcodes: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        order = np.argsort(self.adcode)
+        pos = np.searchsorted(self.adcode[order], adcodes)
+        return np.asarray(order[pos], dtype=np.int64)
+
+    def path(self, i: int, j: int) -> list[int]:
+        """Units on the shortest road path from i to j (both included)."""
+        out = [i]
+        while out[-1] != j:
+            out.append(int(self.next_hop[out[-1], j]))
+        return out
+
+
+@cache
+def load_world() -> World:
+    t = cities()
+    adcode = t["city_adcode"].to_numpy().astype(np.int32)
+    lon = t["inner_lon"].to_numpy()
+    lat = t["inner_lat"].to_numpy()
+    with files("truckcarbon.data").joinpath("city_adjacency.csv").open("rb") as f:
+        adj = pacsv.read_csv(f)
+    pos = {int(c): k for k, c in enumerate(adcode)}
+    a = np.array([pos[c] for c in adj["city_a"].to_pylist()])
+    b = np.array([pos[c] for c in adj["city_b"].to_pylist()])
+    n = adcode.size
+    w = haversine_km(lon[a], lat[a], lon[b], lat[b]) * ROAD_CIRCUITY
+    dist = np.full((n, n), np.inf)
+    np.fill_diagonal(dist, 0.0)
+    dist[a, b] = w
+    dist[b, a] = w
+    nxt = np.where(np.isfinite(dist), np.arange(n)[None, :], -1)
+    for k in range(n):  # Floyd-Warshall, vectorized over (i, j)
+        via = dist[:, k : k + 1] + dist[k : k + 1, :]
+        better = via < dist
+        dist = np.where(better, via, dist)
+        nxt = np.where(better, nxt[:, k : k + 1], nxt)
+    neighbours = tuple(np.sort(np.concatenate([b[a == i], a[b == i]])) for i in range(n))
+    return World(
+        adcode=adcode,
+        province=t["province_adcode"].to_numpy().astype(np.int32),
+        lon=lon,
+        lat=lat,
+        neighbours=neighbours,
+        road_km=dist,
+        next_hop=nxt.astype(np.int64),
+    )

@@ -1,0 +1,190 @@
+"""The fleet simulator: determinism, schemas, exact truth, defects as set, bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from truckcarbon.core.errors import InputError
+from truckcarbon.geo.reference import city_from_plate
+from truckcarbon.sim.activity import chinese_new_year
+from truckcarbon.sim.defects import DefectRates
+from truckcarbon.sim.run import SimConfig, simulate
+
+CLEAN = DefectRates(0, 0, 0, 0, 0, 0, 0)
+SMALL = SimConfig(trucks=12, start_month="2021-12", end_month="2022-02", interval_s=60, parked_interval_s=600, seed=7)
+
+
+def pings(out: Path):
+    return (
+        ds.dataset(out / "pings", partitioning="hive")
+        .to_table()
+        .sort_by([("vehicle_id", "ascending"), ("ts", "ascending")])
+    )
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "clean"
+    simulate(out, replace(SMALL, defects=CLEAN))
+    return out
+
+
+def test_same_seed_same_world(tmp_path, clean_run):
+    again = tmp_path / "again"
+    simulate(again, replace(SMALL, defects=CLEAN))
+    assert pings(again).equals(pings(clean_run))
+    assert pq.read_table(again / "truth.parquet").equals(pq.read_table(clean_run / "truth.parquet"))
+    assert pq.read_table(again / "vehicles.parquet").equals(pq.read_table(clean_run / "vehicles.parquet"))
+    other = tmp_path / "other"
+    simulate(other, replace(SMALL, defects=CLEAN, seed=8))
+    assert not pings(other).equals(pings(clean_run))
+
+
+def test_output_schemas(clean_run):
+    p = pings(clean_run)
+    for col in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km"):
+        assert col in p.column_names
+    assert str(p.schema.field("ts").type) == "timestamp[ms, tz=UTC]"
+    months = sorted(x.name for x in (clean_run / "pings").iterdir())
+    assert months == ["month=2021-12", "month=2022-01", "month=2022-02"]
+    v = pq.read_table(clean_run / "vehicles.parquet")
+    for col in ("vehicle_id", "plate", "registration_city_adcode", "emission_standard", "weight"):
+        assert col in v.column_names
+    assert v.num_rows == 12 and pc.min(v["weight"]).as_py() > 0
+    # Plates carry the registration unit's prefix where the unit has one of its own.
+    derived = city_from_plate(v["plate"]).to_pylist()
+    reg = v["registration_city_adcode"].to_pylist()
+    assert sum(d == r for d, r in zip(derived, reg, strict=True)) >= 11
+    t = pq.read_table(clean_run / "truth.parquet")
+    for col in ("vehicle_id", "month", "city_adcode", "distance_km"):
+        assert col in t.column_names
+    manifest = json.loads((clean_run / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["pings"] == p.num_rows and manifest["truth_rows"] == t.num_rows
+
+
+def _haversine(lon0, lat0, lon1, lat1):
+    p0, p1 = np.radians(lat0), np.radians(lat1)
+    h = np.sin((p1 - p0) / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(np.radians(lon1 - lon0) / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(h))
+
+
+def test_truth_is_the_length_of_the_true_path(clean_run, reference):
+    """Clean pings are the true fixes: their segment lengths add up to the truth, per vehicle-month and city."""
+    from truckcarbon.geo.crs import wgs84_to_gcj02
+
+    p = pings(clean_run)
+    t = pq.read_table(clean_run / "truth.parquet")
+    vid = p["vehicle_id"].to_numpy()
+    lon, lat = p["lon"].to_numpy(), p["lat"].to_numpy()
+    ts = p["ts"].cast("int64").to_numpy() // 1000
+    same = vid[1:] == vid[:-1]
+    km = np.where(same, _haversine(lon[:-1], lat[:-1], lon[1:], lat[1:]), 0.0)
+    month = np.array([f"{(m // 12):04d}-{m % 12 + 1:02d}" for m in _local_month(ts[1:])])
+    start_city = reference.locate(*wgs84_to_gcj02(lon[:-1], lat[:-1]))
+    totals: dict[tuple[int, str], float] = {}
+    by_city: dict[tuple[int, str, int], float] = {}
+    for v, m, c, d in zip(vid[1:], month, start_city, km, strict=True):
+        if d > 0:
+            totals[(int(v), m)] = totals.get((int(v), m), 0.0) + d
+            by_city[(int(v), m, int(c))] = by_city.get((int(v), m, int(c)), 0.0) + d
+    truth_tot: dict[tuple[int, str], float] = {}
+    for row in t.to_pylist():
+        key = (row["vehicle_id"], row["month"])
+        truth_tot[key] = truth_tot.get(key, 0.0) + row["distance_km"]
+    assert set(truth_tot) == set(totals)
+    for key, km_sum in totals.items():
+        assert truth_tot[key] == pytest.approx(km_sum, rel=1e-9)
+    # Per city, the truth (split exactly at borders) is within the length of one
+    # segment per crossing of the start-city approximation.
+    for row in t.to_pylist():
+        approx = by_city.get((row["vehicle_id"], row["month"], row["city_adcode"]), 0.0)
+        assert abs(row["distance_km"] - approx) < 5.0 + 0.01 * row["distance_km"]
+    assert sum(truth_tot.values()) > 12 * 2000  # the trucks drove
+
+
+def _local_month(ts_s):
+    import datetime as dt
+
+    return [(d.year * 12 + d.month - 1) for d in (dt.datetime.fromtimestamp(int(x) + 8 * 3600, dt.UTC) for x in ts_s)]
+
+
+def test_defects_are_applied_at_the_rates_set(tmp_path, clean_run):
+    rates = replace(CLEAN, jump_rate=0.01, duplicate_rate=0.02, zero_rate=0.005)
+    out = tmp_path / "dirty"
+    simulate(out, replace(SMALL, defects=rates))
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    d = manifest["defects"]
+    clean = pings(clean_run)
+    dirty = pings(out)
+    n = clean.num_rows
+    assert dirty.num_rows == n + d["duplicates"]
+    assert d["duplicates"] / n == pytest.approx(0.02, rel=0.1)
+    assert d["jumps"] / n == pytest.approx(0.01, rel=0.15)
+    assert d["zero_fixes"] / n == pytest.approx(0.005, rel=0.2)
+    # Exact duplicates in the file equal the count in the manifest.
+    keys = np.column_stack([dirty["vehicle_id"].to_numpy(), dirty["ts"].cast("int64").to_numpy()])
+    _, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+    assert int((counts - 1).sum()) == d["duplicates"]
+    lon, lat = dirty["lon"].to_numpy()[first], dirty["lat"].to_numpy()[first]
+    assert int(((lon == 0) & (lat == 0)).sum()) == d["zero_fixes"]
+    # Jumped fixes are 2-50 km from where the clean run put them; no other fix moved.
+    moved = _haversine(lon, lat, clean["lon"].to_numpy(), clean["lat"].to_numpy())
+    real = ~((lon == 0) & (lat == 0))
+    assert int((moved[real] > 1.9).sum()) == d["jumps"]
+    assert int(((moved[real] > 0) & (moved[real] < 1.9)).sum()) == 0
+
+
+def test_new_year_month_is_the_yearly_minimum(tmp_path):
+    out = tmp_path / "year"
+    simulate(
+        out,
+        SimConfig(
+            trucks=60,
+            start_month="2019-01",
+            end_month="2019-12",
+            interval_s=300,
+            parked_interval_s=1800,
+            seed=3,
+            defects=CLEAN,
+        ),
+    )
+    t = pq.read_table(out / "truth.parquet").group_by("month").aggregate([("distance_km", "sum")]).sort_by("month")
+    v = pq.read_table(out / "vehicles.parquet")
+    reg, ret = (
+        v["registration_month"].to_numpy(zero_copy_only=False),
+        v["retirement_month"].to_numpy(zero_copy_only=False),
+    )
+    in_service = np.array([((reg <= m) & (ret > m)).sum() for m in t["month"].to_pylist()])
+    km = t["distance_km_sum"].to_numpy() / in_service  # per truck in service
+    cny = chinese_new_year(2019)
+    assert (cny.year, cny.month) == (2019, 2)
+    assert int(np.argmin(km)) == 1
+    assert int(np.argmax(km)) >= 8  # the peak is in the second half
+
+
+def test_bad_input_is_refused_and_nothing_half_written(tmp_path):
+    with pytest.raises(InputError, match="positive"):
+        simulate(tmp_path / "a", replace(SMALL, trucks=0))
+    with pytest.raises(InputError, match="unknown month"):
+        simulate(tmp_path / "b", replace(SMALL, start_month="2019-13"))
+    with pytest.raises(InputError, match="empty"):
+        simulate(tmp_path / "c", replace(SMALL, start_month="2020-05", end_month="2020-01"))
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match="--overwrite"):
+        simulate(full, SMALL)
+    assert [p.name for p in full.iterdir()] == ["keep.txt"]
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match=r"writable|not a folder"):
+        simulate(blocker / "sub", SMALL)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
