@@ -77,38 +77,34 @@ def cell_unit(k, px, py, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     return best
 
 
+@nb.njit(inline="always", cache=True)
+def locate_one(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """Unit index of one point (OUTSIDE_IDX / INVALID_IDX markers)."""
+    if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
+        return INVALID_IDX  # NaN fails every comparison and lands here too
+    fx = (x - x0) * inv1
+    fy = (y - y0) * inv1
+    if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
+        return OUTSIDE_IDX
+    i = int(fx)
+    j = int(fy)
+    v = l1[j * nx1 + i]
+    if v >= OUTSIDE_IDX:
+        return v
+    inv2 = inv1 * sub
+    ii = min(max(int((x - x0) * inv2) - i * sub, 0), sub - 1)
+    jj = min(max(int((y - y0) * inv2) - j * sub, 0), sub - 1)
+    w = l2[(-2 - v) * sub * sub + jj * sub + ii]
+    if w >= OUTSIDE_IDX:
+        return w
+    return cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
+
+
 @nb.njit(cache=True)
 def locate_kernel(lon, lat, out, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Unit index of every point (OUTSIDE_IDX / INVALID_IDX markers) into ``out``."""
-    inv2 = inv1 * sub
-    nsub2 = sub * sub
     for n in range(lon.shape[0]):
-        x = lon[n]
-        y = lat[n]
-        if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
-            out[n] = INVALID_IDX  # NaN fails every comparison and lands here too
-            continue
-        fx = (x - x0) * inv1
-        fy = (y - y0) * inv1
-        if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
-            out[n] = OUTSIDE_IDX
-            continue
-        i = int(fx)
-        j = int(fy)
-        v = l1[j * nx1 + i]
-        if v >= OUTSIDE_IDX:
-            out[n] = v
-            continue
-        b = -2 - v
-        ii = int((x - x0) * inv2) - i * sub
-        jj = int((y - y0) * inv2) - j * sub
-        ii = min(max(ii, 0), sub - 1)
-        jj = min(max(jj, 0), sub - 1)
-        w = l2[b * nsub2 + jj * sub + ii]
-        if w >= OUTSIDE_IDX:
-            out[n] = w
-            continue
-        out[n] = cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
+        out[n] = locate_one(lon[n], lat[n], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
 
 
 @nb.njit(cache=True)
@@ -120,6 +116,15 @@ def haversine_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
     dl = math.radians(lon1 - lon0)
     h = math.sin(dp * 0.5) ** 2 + math.cos(p0) * math.cos(p1) * math.sin(dl * 0.5) ** 2
     return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+@nb.njit(cache=True)
+def haversine_many(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
+    """Element-wise :func:`haversine_km` of four equal-length arrays."""
+    out = np.empty(lon0.shape[0], np.float64)
+    for k in range(lon0.shape[0]):
+        out[k] = haversine_km(lon0[k], lat0[k], lon1[k], lat1[k])
+    return out
 
 
 @nb.njit(cache=True)
@@ -205,6 +210,25 @@ def _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, g
 
 
 @nb.njit(cache=True)
+def _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):  # type: ignore[no-untyped-def]
+    """True when both ends lie in one grid cell (level 1 or leaf) that no border touches."""
+    i = int(math.floor((ax - x0) * inv1))
+    j = int(math.floor((ay - y0) * inv1))
+    if i != int(math.floor((bx - x0) * inv1)) or j != int(math.floor((by - y0) * inv1)):
+        return False
+    if i < 0 or j < 0 or i >= nx1 or j >= ny1:
+        return False
+    if l1[j * nx1 + i] >= OUTSIDE_IDX:
+        return True
+    inv2 = inv1 * sub
+    i2 = int(math.floor((ax - x0) * inv2))
+    j2 = int(math.floor((ay - y0) * inv2))
+    if i2 != int(math.floor((bx - x0) * inv2)) or j2 != int(math.floor((by - y0) * inv2)):
+        return False
+    return _leaf_at(i2, j2, nx1, ny1, sub, l1, l2) < 0
+
+
+@nb.njit(cache=True)
 def _reserve(seg, unit, dist, rows, extra):  # type: ignore[no-untyped-def]
     """Grow the three output columns (doubling) so that ``rows + extra`` fit."""
     if rows + extra <= seg.shape[0]:
@@ -234,23 +258,14 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
     dist = np.empty(n + 16, np.float64)
     rows = 0
     buf = np.empty(64, np.float64)
-    one = np.empty(1, np.float64)
-    one_y = np.empty(1, np.float64)
-    res = np.empty(1, np.int32)
     for s in range(n):
         ax = lon0[s]
         ay = lat0[s]
         bx = lon1[s]
         by = lat1[s]
-        one[0] = ax
-        one_y[0] = ay
-        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
-        ua = res[0]
-        one[0] = bx
-        one_y[0] = by
-        locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
-        ub = res[0]
-        seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
+        ua = locate_one(ax, ay, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        ub = locate_one(bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        # Capacity invariant: room for rows + one row per remaining segment (cap starts at n + 16).
         if ua == INVALID_IDX or ub == INVALID_IDX:
             seg[rows] = s
             unit[rows] = INVALID_IDX
@@ -258,13 +273,17 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
             rows += 1
             continue
         total = haversine_km(ax, ay, bx, by)
-        buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
+        if ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+            cnt = 0  # no border can separate the ends: the usual case, skip the walk
+        else:
+            buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
         if cnt == 0:
             seg[rows] = s
             unit[rows] = ua
             dist[rows] = total
             rows += 1
             continue
+        seg, unit, dist = _reserve(seg, unit, dist, rows + (n - s), cnt + 2)
         ts = np.sort(buf[:cnt])
         prev_t = 0.0
         cur_u = ua
@@ -280,13 +299,11 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
                 u = ub
             else:
                 tm = 0.5 * (prev_t + t)
-                one[0] = ax + (bx - ax) * tm
-                one_y[0] = ay + (by - ay) * tm
-                locate_kernel(one, one_y, res, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
-                u = res[0]
+                u = locate_one(
+                    ax + (bx - ax) * tm, ay + (by - ay) * tm, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges
+                )
             if u != cur_u:
                 if cur_frac > 0.0:
-                    seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
                     seg[rows] = s
                     unit[rows] = cur_u
                     dist[rows] = total * cur_frac
@@ -295,7 +312,6 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
                 cur_frac = 0.0
             cur_frac += t - prev_t
             prev_t = t
-        seg, unit, dist = _reserve(seg, unit, dist, rows, 1)
         seg[rows] = s
         unit[rows] = cur_u
         dist[rows] = total * cur_frac

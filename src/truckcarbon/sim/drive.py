@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.sim.fleet import Role
-from truckcarbon.sim.world import HUBS, World, haversine_km
+from truckcarbon.sim.world import HUBS, World
 
 LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai has no daylight saving
 CRUISE_KMH = {Role.REGIONAL: 52.0, Role.LONG_HAUL: 70.0}
@@ -149,24 +150,33 @@ def drive_month(
     # Route polyline from the current position, long enough for the month.
     poly_lon = np.concatenate([[state.lon], state.route_lon])
     poly_lat = np.concatenate([[state.lat], state.route_lat])
-    while True:
-        seg = haversine_km(poly_lon[:-1], poly_lat[:-1], poly_lon[1:], poly_lat[1:])
-        if seg.sum() >= need_km + 1.0:
-            break
+    seg = haversine_many(poly_lon[:-1], poly_lat[:-1], poly_lon[1:], poly_lat[1:])
+    total = float(seg.sum())
+    while total < need_km + 1.0:
+        n_before = state.route_lon.size
         _extend_route(world, state, role, attraction, rng)
-        poly_lon = np.concatenate([[state.lon], state.route_lon])
-        poly_lat = np.concatenate([[state.lat], state.route_lat])
+        lon_new = np.concatenate([poly_lon[-1:], state.route_lon[n_before:]])
+        lat_new = np.concatenate([poly_lat[-1:], state.route_lat[n_before:]])
+        seg_new = haversine_many(lon_new[:-1], lat_new[:-1], lon_new[1:], lat_new[1:])
+        poly_lon = np.concatenate([poly_lon, lon_new[1:]])
+        poly_lat = np.concatenate([poly_lat, lat_new[1:]])
+        seg = np.concatenate([seg, seg_new])
+        total += float(seg_new.sum())
     poly_s = np.concatenate([[0.0], np.cumsum(seg)])
     # Load of the trip each route vertex belongs to; the start continues the first trip.
     poly_load = np.concatenate([state.route_load[:1], state.route_load])
 
-    # Fix times: every interval while driving, every parked interval otherwise.
-    drive_t = [np.arange(a, b, interval_s) for a, b in zip(starts, ends, strict=True)]
+    # Fix times, in time order: parked (every parked interval) and driving (every interval) alternate.
     park_from = np.concatenate([[month_start_s], ends])
     park_to = np.concatenate([starts, [month_end_s]])
-    park_t = [np.arange(a, b, parked_interval_s) for a, b in zip(park_from, park_to, strict=True) if b > a]
-    t = np.unique(np.concatenate([*drive_t, *park_t]).astype(np.int64))
+    pieces = []
+    for k in range(park_from.size):
+        pieces.append(np.arange(park_from[k], park_to[k], parked_interval_s))
+        if k < starts.size:
+            pieces.append(np.arange(starts[k], ends[k], interval_s))
+    t = np.floor(np.concatenate(pieces)).astype(np.int64)
     t = t[(t >= month_start_s) & (t < month_end_s)]
+    t = t[np.concatenate([[True], np.diff(t) > 0])]  # whole seconds: drop a fix that rounds onto its predecessor
 
     # Distance along the route at each fix: piecewise linear in time.
     bt = np.concatenate([[month_start_s], np.column_stack([starts, ends]).ravel(), [month_end_s]])
@@ -181,7 +191,7 @@ def drive_month(
         speed[moving] = speeds[k[moving]]
     vertex = np.clip(np.searchsorted(poly_s, s, side="right"), 1, poly_s.size - 1)
     load = poly_load[np.minimum(vertex, poly_load.size - 1)]
-    odometer = np.concatenate([[0.0], np.cumsum(haversine_km(lon[:-1], lat[:-1], lon[1:], lat[1:]))])[: t.size]
+    odometer = np.concatenate([[0.0], np.cumsum(haversine_many(lon[:-1], lat[:-1], lon[1:], lat[1:]))])[: t.size]
 
     # The truck's position at the month's end and the rest of its route.
     end_lon = float(np.interp(need_km, poly_s, poly_lon))

@@ -216,7 +216,11 @@ def simulate(
             def flush(part_dir: Path = part_dir) -> None:
                 nonlocal buf, buf_rows, part
                 if buf:
-                    pq.write_table(pa.Table.from_batches(buf, PING_SCHEMA), part_dir / f"part-{part:05d}.parquet")
+                    pq.write_table(
+                        pa.Table.from_batches(buf, PING_SCHEMA),
+                        part_dir / f"part-{part:05d}.parquet",
+                        use_dictionary=["load_state"],
+                    )
                     part += 1
                 buf, buf_rows = [], 0
 
