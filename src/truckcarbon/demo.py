@@ -1,15 +1,22 @@
 """The built-in demo: what ``make demo`` runs.
 
-It grows with the system. Today it builds the city locator index, drives a
-truck along the Beijing-Guangzhou corridor (straight legs between provincial
-capitals, a WGS-84 fix every 30 s at 80 km/h), locates every fix, splits every
-ping-to-ping segment at city borders, and writes the kilometres per city.
+It grows with the system. Today it
+
+1. builds the city locator index, drives a truck along the Beijing-Guangzhou
+   corridor (straight legs between provincial capitals, a WGS-84 fix every 30 s
+   at 80 km/h), locates every fix, splits every ping-to-ping segment at city
+   borders, and writes the kilometres per city;
+2. simulates the demo world (preset ``demo``: 2018-01..2023-12) and summarises
+   its ground truth: fleet kilometres per year (expanded by the weights) and, per
+   province, kilometres driven by the province's trucks against kilometres driven
+   inside it, beside the published registration/operating CO2 ratios.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -52,23 +59,27 @@ def corridor_pings() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(lons), np.concatenate(lats)
 
 
-def run_demo(out: Path, console: Console | None = None) -> Path:
-    """Run the demo into ``out`` and return the path of its summary."""
+def run_demo(out: Path, console: Console | None = None, **world_overrides: object) -> Path:
+    """Run the demo into ``out`` and return the path of its summary.
+
+    ``world_overrides`` replace fields of the ``demo`` simulation preset (e.g.
+    ``trucks=10`` for a quick run).
+    """
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    console.print("[bold]1/3[/] city locator index (built once, then cached)")
+    console.print("[bold]1/4[/] city locator index (built once, then cached)")
     locator = CityLocator("wgs84", progress=True)
     console.print(f"     ready in {time.perf_counter() - t0:.1f} s, {locator.nbytes / 2**20:.0f} MiB")
 
-    console.print("[bold]2/3[/] a truck on the Beijing-Guangzhou corridor")
+    console.print("[bold]2/4[/] a truck on the Beijing-Guangzhou corridor")
     lon, lat = corridor_pings()
     codes = locator.locate(lon, lat)
     pings = pa.table({"seq": np.arange(lon.size), "lon": lon, "lat": lat, "city_adcode": codes})
     with atomic_path(out / "corridor_pings.parquet") as tmp:
         pq.write_table(pings, tmp)
 
-    console.print("[bold]3/3[/] kilometres per city from border-exact segment splits")
+    console.print("[bold]3/4[/] kilometres per city from border-exact segment splits")
     split = locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
     per = pa.table({"city_adcode": split.city_adcode, "distance_km": split.distance_km})
     per = per.group_by("city_adcode").aggregate([("distance_km", "sum")]).rename_columns(["city_adcode", "distance_km"])
@@ -91,7 +102,78 @@ def run_demo(out: Path, console: Console | None = None) -> Path:
     for row in per.to_pylist():
         lines.append(f"| {row['name_en']} | {row['name_zh']} | {row['province_name_zh']} | {row['distance_km']:.1f} |")
     lines += ["", "Files: `corridor_pings.parquet` (fixes with city), `km_by_city.csv`."]
+    console.print(f"     {total:,.1f} km in {per.num_rows} cities")
+
+    console.print("[bold]4/4[/] the simulated demo world (pings, vehicles, ground truth)")
+    lines += simulate_demo_world(out / "world", console, **world_overrides)
     summary = out / "summary.md"
     atomic_write_text(summary, "\n".join(lines) + "\n")
-    console.print(f"     {total:,.1f} km in {per.num_rows} cities ({time.perf_counter() - t0:.1f} s in all)")
+    console.print(f"     done in {time.perf_counter() - t0:.1f} s")
     return summary
+
+
+def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) -> list[str]:
+    """Simulate the demo preset into ``world_dir`` and return Markdown lines summarising its truth."""
+    from truckcarbon.sim.run import preset, simulate
+
+    config = preset("demo", **overrides)
+    summary = simulate(world_dir, config, overwrite=True, on_month=lambda label, n: None)
+    console.print(
+        f"     {summary.trucks} trucks, {summary.months} months, {summary.pings:,} pings in {summary.seconds:.0f} s"
+    )
+    truth = pq.read_table(world_dir / "truth.parquet")
+    vehicles = pq.read_table(world_dir / "vehicles.parquet").select(
+        ["vehicle_id", "registration_city_adcode", "weight"]
+    )
+    t = truth.join(vehicles, "vehicle_id")
+    km_w = pc.multiply(t["distance_km"], t["weight"])
+    t = t.append_column("fleet_km", km_w).append_column("year", pc.utf8_slice_codeunits(t["month"], 0, 4))
+    by_year = t.group_by("year").aggregate([("fleet_km", "sum")]).sort_by("year")
+    lines = [
+        "",
+        "## The simulated demo world",
+        "",
+        f"{summary.trucks} sampled trucks standing for the national diesel heavy fleet, {summary.months} months, "
+        f"{summary.pings:,} pings with defects (`world/pings/`), exact truth in `world/truth.parquet`.",
+        "",
+        "| year | fleet distance (10^9 km, expanded) |",
+        "|---|---:|",
+    ]
+    for year, km in zip(by_year["year"].to_pylist(), by_year["fleet_km_sum"].to_pylist(), strict=True):
+        lines.append(f"| {year} | {km / 1e9:.1f} |")
+    # Registration vs operating distance by province in 2022, beside the published CO2 ratios.
+    t22 = t.filter(pc.equal(t["year"], "2022"))
+    prov = {
+        r["city_adcode"]: r["province_adcode"] for r in cities().select(["city_adcode", "province_adcode"]).to_pylist()
+    }
+    op: dict[int, float] = {}
+    reg: dict[int, float] = {}
+    for city, home, km in zip(
+        t22["city_adcode"].to_pylist(),
+        t22["registration_city_adcode"].to_pylist(),
+        t22["fleet_km"].to_pylist(),
+        strict=True,
+    ):
+        if city in prov:  # 0: driven outside every mainland unit (ferries, coastal roads)
+            op[prov[city]] = op.get(prov[city], 0.0) + km
+        reg[prov[home]] = reg.get(prov[home], 0.0) + km
+    with files("truckcarbon.data").joinpath("published_province_2022.csv").open("rb") as f:
+        published = pacsv.read_csv(f)
+    lines += [
+        "",
+        "| province | simulated registration/operating distance 2022 | published CO2 ratio 2022 |",
+        "|---|---:|---:|",
+    ]
+    agree = 0
+    for code, name, ratio in zip(
+        published["province_adcode"].to_pylist(),
+        published["province_name_zh"].to_pylist(),
+        published["ratio"].to_pylist(),
+        strict=True,
+    ):
+        sim_ratio = reg.get(code, 0.0) / op[code] if op.get(code) else float("nan")  # nan: no truck drove there
+        agree += (sim_ratio > 1) == (ratio > 1)
+        lines.append(f"| {name} | {sim_ratio:.2f} | {ratio:.2f} |")
+    lines += ["", f"Same side of 1 as published: {agree} of {published.num_rows} provinces."]
+    console.print(f"     registration/operating: {agree} of {published.num_rows} provinces on the published side of 1")
+    return lines

@@ -16,7 +16,7 @@ from truckcarbon.cli.main import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["cities"], ["locate"], ["index"], ["index", "build"], ["demo"]])
+@pytest.mark.parametrize("args", [[], ["cities"], ["locate"], ["index"], ["index", "build"], ["simulate"], ["demo"]])
 def test_help_on_every_command(args):
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output
@@ -86,9 +86,30 @@ def test_locate_errors_name_file_row_and_column(tmp_path):
 
 
 def test_demo_writes_a_summary(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    result = runner.invoke(
+        app, ["demo", "--out", str(tmp_path / "demo"), "--trucks", "8", "--months", "2022-01:2022-02"]
+    )
     assert result.exit_code == 0, result.output
     summary = (tmp_path / "demo" / "summary.md").read_text(encoding="utf-8")
     assert "Beijing" in summary and "Guangzhou" in summary
     km = pacsv.read_csv(tmp_path / "demo" / "km_by_city.csv")
     assert km.num_rows > 15
+    assert "The simulated demo world" in summary and "| 2022 |" in summary
+    assert (tmp_path / "demo" / "world" / "truth.parquet").exists()
+
+
+def test_simulate_command(tmp_path):
+    out = tmp_path / "w"
+    args = ["simulate", "--out", str(out), "--trucks", "5", "--months", "2021-06:2021-06", "--interval-s", "120"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "5 trucks" in result.output and (out / "manifest.json").exists()
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    assert runner.invoke(app, [*args, "--overwrite", "--clean"]).exit_code == 0
+    bad = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--months", "2021-06"])
+    assert bad.exit_code == 2 and "START:END" in bad.output
+    bad = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--trucks", "-3"])
+    assert bad.exit_code == 2 and "positive" in bad.output
+    bad = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--preset", "huge"])
+    assert bad.exit_code == 2 and "unknown preset" in bad.output

@@ -218,9 +218,17 @@ def simulate(
 @_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo outputs.")] = Path("demo_out"),
+    trucks: Annotated[int | None, typer.Option(help="Trucks of the demo world (default: the demo preset's).")] = None,
+    months: Annotated[str | None, typer.Option(help="Months of the demo world, START:END.")] = None,
 ) -> None:
     """Run what truckcarbon can do so far on a built-in example and print where the results are."""
+    from truckcarbon.core.errors import InputError
     from truckcarbon.demo import run_demo
 
-    summary_path = run_demo(out, console=console)
+    overrides: dict[str, object] = {"trucks": trucks}
+    if months is not None:
+        if ":" not in months:
+            raise InputError(f"--months {months!r}: use START:END, e.g. 2018-01:2023-12")
+        overrides["start_month"], overrides["end_month"] = (x.strip() for x in months.split(":", 1))
+    summary_path = run_demo(out, console=console, **overrides)
     console.print(f"\n[bold green]demo summary:[/] {summary_path.resolve()}")

@@ -1,0 +1,83 @@
+"""Benchmark: simulator pings/s and peak memory, against the cost of just writing the rows.
+
+    python benchmarks/bench_simulate.py [--trucks 300] [--months 2023-03:2023-04]
+
+The baseline, measured in the same run, writes the same number of rows of the
+same schema to Parquet with no simulation at all (the I/O floor); the ratio says
+how far the simulator is from it. Peak RSS is the whole process's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from truckcarbon.sim.run import PING_SCHEMA, SimConfig, simulate
+
+
+def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:
+    """Seconds to write ``n_rows`` random ping rows to Parquet in parts."""
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    done = part = 0
+    while done < n_rows:
+        n = min(rows_per_file, n_rows - done)
+        table = pa.table(
+            [
+                pa.array(np.sort(rng.integers(1, 1000, n))),
+                pa.array(rng.integers(1_600_000_000_000, 1_700_000_000_000, n)).cast(pa.timestamp("ms", tz="UTC")),
+                pa.array(rng.uniform(73, 135, n)),
+                pa.array(rng.uniform(18, 53, n)),
+                pa.array(rng.uniform(0, 90, n).astype(np.float32)),
+                pa.DictionaryArray.from_arrays(
+                    pa.array(rng.integers(0, 3, n), pa.int8()), pa.array(["empty", "half", "full"])
+                ),
+                pa.array(np.cumsum(rng.uniform(0, 1, n))),
+            ],
+            schema=PING_SCHEMA,
+        )
+        pq.write_table(table, folder / f"part-{part:05d}.parquet", use_dictionary=["load_state"])
+        done += n
+        part += 1
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trucks", type=int, default=300)
+    ap.add_argument("--months", default="2023-03:2023-04")
+    ap.add_argument("--interval-s", type=int, default=30)
+    args = ap.parse_args()
+    start, end = args.months.split(":")
+    work = Path(tempfile.mkdtemp(prefix="bench_simulate_"))
+    try:
+        config = SimConfig(trucks=args.trucks, start_month=start, end_month=end, interval_s=args.interval_s)
+        simulate(work / "warmup", SimConfig(trucks=2, start_month=start, end_month=start))  # load compiled kernels
+        t0 = time.perf_counter()
+        summary = simulate(work / "sim", config)
+        secs = time.perf_counter() - t0
+        rate = summary.pings / secs
+        print(
+            f"simulate: {summary.trucks} trucks x {summary.months} months = {summary.pings:,} pings in {secs:.1f} s = {rate / 1e6:.2f} M pings/s"
+        )
+        (work / "floor").mkdir()
+        floor_s = write_floor(summary.pings, work / "floor", config.rows_per_file)
+        print(
+            f"baseline (write the same rows to Parquet only): {floor_s:.1f} s = {summary.pings / floor_s / 1e6:.2f} M rows/s"
+        )
+        print(f"ratio simulate / write-only: {rate / (summary.pings / floor_s):.2f}")
+        print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
