@@ -10,6 +10,7 @@ how far the simulator is from it. Peak RSS is the whole process's.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -53,8 +54,9 @@ def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trucks", type=int, default=300)
-    ap.add_argument("--months", default="2023-03:2023-04")
+    ap.add_argument("--months", default="2023-03:2023-06")
     ap.add_argument("--interval-s", type=int, default=30)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
     start, end = args.months.split(":")
     work = Path(tempfile.mkdtemp(prefix="bench_simulate_"))
@@ -62,19 +64,21 @@ def main() -> None:
         config = SimConfig(trucks=args.trucks, start_month=start, end_month=end, interval_s=args.interval_s)
         simulate(work / "warmup", SimConfig(trucks=2, start_month=start, end_month=start))  # load compiled kernels
         t0 = time.perf_counter()
-        summary = simulate(work / "sim", config)
+        summary = simulate(work / "sim", config, workers=args.workers)
         secs = time.perf_counter() - t0
         rate = summary.pings / secs
         print(
-            f"simulate: {summary.trucks} trucks x {summary.months} months = {summary.pings:,} pings in {secs:.1f} s = {rate / 1e6:.2f} M pings/s"
+            f"simulate ({args.workers} workers): {summary.trucks} trucks x {summary.months} months = "
+            f"{summary.pings:,} pings in {secs:.1f} s = {rate / 1e6:.2f} M pings/s"
         )
         (work / "floor").mkdir()
         floor_s = write_floor(summary.pings, work / "floor", config.rows_per_file)
-        print(
-            f"baseline (write the same rows to Parquet only): {floor_s:.1f} s = {summary.pings / floor_s / 1e6:.2f} M rows/s"
-        )
+        floor_rate = summary.pings / floor_s / 1e6
+        print(f"baseline (write the same rows to Parquet only, 1 process): {floor_s:.1f} s = {floor_rate:.2f} M rows/s")
         print(f"ratio simulate / write-only: {rate / (summary.pings / floor_s):.2f}")
-        print(f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB")
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**10
+        print(f"peak RSS: main process {own:.0f} MiB, largest worker {children:.0f} MiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

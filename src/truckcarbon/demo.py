@@ -15,6 +15,7 @@ It grows with the system. Today it
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from importlib.resources import files
 from pathlib import Path
@@ -117,7 +118,7 @@ def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) 
     from truckcarbon.sim.run import preset, simulate
 
     config = preset("demo", **overrides)
-    summary = simulate(world_dir, config, overwrite=True, on_month=lambda label, n: None)
+    summary = simulate(world_dir, config, overwrite=True, workers=os.cpu_count() or 1)
     console.print(
         f"     {summary.trucks} trucks, {summary.months} months, {summary.pings:,} pings in {summary.seconds:.0f} s"
     )

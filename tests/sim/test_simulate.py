@@ -48,6 +48,14 @@ def test_same_seed_same_world(tmp_path, clean_run):
     assert not pings(other).equals(pings(clean_run))
 
 
+def test_worker_processes_do_not_change_the_data(tmp_path, clean_run):
+    out = tmp_path / "two"
+    simulate(out, replace(SMALL, defects=CLEAN), workers=2)
+    assert pings(out).equals(pings(clean_run))
+    assert pq.read_table(out / "truth.parquet").equals(pq.read_table(clean_run / "truth.parquet"))
+    assert len(list((out / "pings" / "month=2022-01").glob("part-*.parquet"))) == 2
+
+
 def test_output_schemas(clean_run):
     p = pings(clean_run)
     for col in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km"):

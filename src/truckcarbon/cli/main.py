@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -170,6 +171,8 @@ def simulate(
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same world).")] = None,
     clean: Annotated[bool, typer.Option("--clean", help="No GPS noise or other defects.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes (the data do not depend on it).")] = os.cpu_count()
+    or 1,
 ) -> None:
     """Simulate a truck fleet: pings with defects, vehicles and exact ground truth."""
     from truckcarbon.core.errors import InputError
@@ -206,7 +209,7 @@ def simulate(
         def on_month(label: str, pings: int) -> None:
             progress.update(task, advance=1, description=f"simulated {label} ({pings:,} pings)")
 
-        summary = run_simulation(out, config, overwrite=overwrite, on_month=on_month)
+        summary = run_simulation(out, config, overwrite=overwrite, workers=workers, on_month=on_month)
     console.print(
         f"wrote [bold]{out}[/]: {summary.trucks:,} trucks, {summary.months} months, {summary.pings:,} pings, "
         f"{summary.truth_rows:,} truth rows in {summary.seconds:.1f} s "

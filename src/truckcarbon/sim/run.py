@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +42,8 @@ from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, season, shock
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
 from truckcarbon.sim.drive import LOCAL_OFFSET_S, Track, TruckState, drive_month, gravity_attraction
-from truckcarbon.sim.fleet import Role, active, city_fleet_2022, make_fleet
-from truckcarbon.sim.world import load_world
+from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
+from truckcarbon.sim.world import World, load_world
 
 LOAD_NAMES = pa.array(["empty", "half", "full"])
 PING_SCHEMA = pa.schema(
@@ -173,131 +176,196 @@ def _truth_rows(locator: CityLocator, vid: int, month: int, prev: tuple[float, f
     return uniq, total, by_load
 
 
+@dataclass
+class _World:
+    """What every worker derives from the configuration (deterministic, so each process builds its own)."""
+
+    config: SimConfig
+    world: World
+    fleet: Fleet
+    attraction: np.ndarray
+    truck_factor: np.ndarray
+    locator: CityLocator
+
+
+@cache
+def _context(config: SimConfig) -> _World:
+    world = load_world()
+    fleet_rng = np.random.default_rng([config.seed, 0])
+    fleet = make_fleet(world, config.trucks, fleet_rng)
+    truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
+    attraction = gravity_attraction(world, city_fleet_2022(world))
+    return _World(config, world, fleet, attraction, truck_factor, CityLocator("wgs84"))
+
+
+@dataclass
+class _Group:
+    """The trucks one worker simulates, with their state between months."""
+
+    index: int
+    trucks: np.ndarray
+    states: list[TruckState]
+    last_fix: list[tuple[float, float] | None]
+    odometer: np.ndarray
+
+
+@dataclass
+class _MonthResult:
+    group: _Group
+    pings: int
+    defects: dict[str, int]
+    truth: dict[str, np.ndarray]
+
+
+def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Path) -> _MonthResult:
+    """Simulate one month of one group of trucks; write its pings as part files in ``part_dir``."""
+    ctx = _context(config)
+    world, fleet = ctx.world, ctx.fleet
+    y, mo = divmod(m, 12)
+    m_start, m_end = month_bounds_utc(m)
+    roles = list(Role)
+    defects = dict.fromkeys(DEFECT_NAMES, 0)
+    truth: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "city", "km", "e", "h", "f")}
+    buf: list[pa.RecordBatch] = []
+    buf_rows = part = pings = 0
+
+    def flush() -> None:
+        nonlocal buf, buf_rows, part
+        if buf:
+            pq.write_table(
+                pa.Table.from_batches(buf, PING_SCHEMA),
+                part_dir / f"part-{group.index:03d}-{part:05d}.parquet",
+                use_dictionary=["load_state"],
+            )
+            part += 1
+        buf, buf_rows = [], 0
+
+    in_service = active(fleet, m)
+    for pos, k in enumerate(group.trucks.tolist()):
+        if not in_service[k]:
+            continue
+        vid = int(fleet.vehicle_id[k])
+        rng = np.random.default_rng([config.seed, vid, m])
+        role = roles[int(fleet.role[k])]
+        province = int(world.province[fleet.city[k]])
+        km = ANNUAL_KM[role] / 12 * ctx.truck_factor[k] * season(y, mo + 1) * shock(y, mo + 1, province)
+        state = group.states[pos]
+        tr = drive_month(
+            world, state, role, ctx.attraction, m_start, m_end, km, config.interval_s, config.parked_interval_s, rng
+        )
+        rows = _truth_rows(ctx.locator, vid, m, group.last_fix[pos], tr)
+        if rows is not None:
+            uniq, total, by_load = rows
+            truth["vid"].append(np.full(uniq.size, vid))
+            truth["city"].append(uniq)
+            truth["km"].append(total)
+            for key, arr in zip(("e", "h", "f"), by_load, strict=True):
+                truth[key].append(arr)
+        if tr.t_s.size:
+            group.last_fix[pos] = (float(tr.lon[-1]), float(tr.lat[-1]))
+        cols: dict[str, np.ndarray] = {
+            "t": tr.t_s,
+            "lon": tr.lon,
+            "lat": tr.lat,
+            "speed": (tr.speed_kmh * rng.normal(1.0, 0.03, tr.t_s.size)).astype(np.float32),
+            "load": tr.load,
+            "odo": np.round(group.odometer[pos] + tr.odometer_km, 1),
+        }
+        if tr.t_s.size:
+            group.odometer[pos] += tr.odometer_km[-1]
+        cols, counts = apply_defects(cols, config.defects, rng)
+        for name, c in counts.items():
+            defects[name] += int(c)
+        n = cols["t"].size
+        buf.append(_ping_batch(config, vid, cols))
+        buf_rows += n
+        pings += n
+        if buf_rows >= config.rows_per_file:
+            flush()
+    flush()
+    cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}
+    return _MonthResult(group, pings, defects, cat)
+
+
+def _ping_batch(config: SimConfig, vid: int, cols: dict[str, np.ndarray]) -> pa.RecordBatch:
+    n = cols["t"].size
+    return pa.record_batch(
+        [
+            pa.array(np.full(n, vid, np.int64)),
+            pa.array(cols["t"] * 1000, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            pa.array(cols["lon"]),
+            pa.array(cols["lat"]),
+            pa.array(cols["speed"], pa.float32()),
+            pa.DictionaryArray.from_arrays(pa.array(cols["load"], pa.int8()), LOAD_NAMES)
+            if config.load_channel
+            else pa.nulls(n, pa.dictionary(pa.int8(), pa.string())),
+            pa.array(cols["odo"]) if config.odometer_channel else pa.nulls(n, pa.float64()),
+        ],
+        schema=PING_SCHEMA,
+    )
+
+
 def simulate(
     out: Path,
     config: SimConfig,
     *,
     overwrite: bool = False,
+    workers: int = 1,
     on_month: Callable[[str, int], None] | None = None,
 ) -> SimSummary:
     """Simulate the world of ``config`` into ``out`` (see the module docstring).
 
+    ``workers`` processes share the trucks (the data do not depend on it);
     ``on_month(label, pings)`` is called after each month is written (progress).
     """
     config.validate()
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     months = config.months()
     tmp = _prepare_out(out, overwrite)
     t_start = time.perf_counter()
+    pool: ProcessPoolExecutor | None = None
     try:
-        world = load_world()
-        fleet_rng = np.random.default_rng([config.seed, 0])
-        fleet = make_fleet(world, config.trucks, fleet_rng)
-        attraction = gravity_attraction(world, city_fleet_2022(world))
-        truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
-        roles = list(Role)
-        locator = CityLocator("wgs84")
-        states = [TruckState(home=int(c), lon=float(world.lon[c]), lat=float(world.lat[c])) for c in fleet.city]
-        last_fix: list[tuple[float, float] | None] = [None] * fleet.n
-        odometer = np.zeros(fleet.n)
+        ctx = _context(config)
+        fleet, world = ctx.fleet, ctx.world
+        n_groups = min(workers, fleet.n)
+        groups = []
+        for g, trucks in enumerate(np.array_split(np.arange(fleet.n), n_groups)):
+            states = [
+                TruckState(home=int(c), lon=float(world.lon[c]), lat=float(world.lat[c])) for c in fleet.city[trucks]
+            ]
+            groups.append(_Group(g, trucks, states, [None] * trucks.size, np.zeros(trucks.size)))
+        if n_groups > 1:
+            pool = ProcessPoolExecutor(n_groups, mp_context=multiprocessing.get_context("spawn"))
         defects = dict.fromkeys(DEFECT_NAMES, 0)
         truth: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "month", "city", "km", "e", "h", "f")}
         n_pings = 0
         for m in months:
-            y, mo = divmod(m, 12)
-            m_start, m_end = month_bounds_utc(m)
             label = month_label(m)
             part_dir = tmp / "pings" / f"month={label}"
             part_dir.mkdir(parents=True)
-            buf: list[pa.RecordBatch] = []
-            buf_rows = 0
-            part = 0
+            if pool is None:
+                results = [_simulate_group_month(config, g, m, part_dir) for g in groups]
+            else:
+                futures = [pool.submit(_simulate_group_month, config, g, m, part_dir) for g in groups]
+                results = [f.result() for f in futures]
+            groups = [r.group for r in results]
             month_pings = 0
-
-            def flush(part_dir: Path = part_dir) -> None:
-                nonlocal buf, buf_rows, part
-                if buf:
-                    pq.write_table(
-                        pa.Table.from_batches(buf, PING_SCHEMA),
-                        part_dir / f"part-{part:05d}.parquet",
-                        use_dictionary=["load_state"],
-                    )
-                    part += 1
-                buf, buf_rows = [], 0
-
-            for k in np.flatnonzero(active(fleet, m)):
-                vid = int(fleet.vehicle_id[k])
-                rng = np.random.default_rng([config.seed, vid, m])
-                role = roles[int(fleet.role[k])]
-                km = (
-                    ANNUAL_KM[role]
-                    / 12
-                    * truck_factor[k]
-                    * season(y, mo + 1)
-                    * shock(y, mo + 1, int(world.province[fleet.city[k]]))
-                )
-                tr = drive_month(
-                    world,
-                    states[k],
-                    role,
-                    attraction,
-                    m_start,
-                    m_end,
-                    km,
-                    config.interval_s,
-                    config.parked_interval_s,
-                    rng,
-                )
-                rows = _truth_rows(locator, vid, m, last_fix[k], tr)
-                if rows is not None:
-                    uniq, total, by_load = rows
-                    truth["vid"].append(np.full(uniq.size, vid))
-                    truth["month"].append(np.full(uniq.size, m))
-                    truth["city"].append(uniq)
-                    truth["km"].append(total)
-                    for key, arr in zip(("e", "h", "f"), by_load, strict=True):
-                        truth[key].append(arr)
-                if tr.t_s.size:
-                    last_fix[k] = (float(tr.lon[-1]), float(tr.lat[-1]))
-                cols: dict[str, np.ndarray] = {
-                    "t": tr.t_s,
-                    "lon": tr.lon,
-                    "lat": tr.lat,
-                    "speed": (tr.speed_kmh * rng.normal(1.0, 0.03, tr.t_s.size)).astype(np.float32),
-                    "load": tr.load,
-                    "odo": np.round(odometer[k] + tr.odometer_km, 1),
-                }
-                if tr.t_s.size:
-                    odometer[k] += tr.odometer_km[-1]
-                cols, counts = apply_defects(cols, config.defects, rng)
-                for name, c in counts.items():
-                    defects[name] += int(c)
-                n = cols["t"].size
-                batch = pa.record_batch(
-                    [
-                        pa.array(np.full(n, vid, np.int64)),
-                        pa.array(cols["t"] * 1000, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
-                        pa.array(cols["lon"]),
-                        pa.array(cols["lat"]),
-                        pa.array(cols["speed"], pa.float32()),
-                        pa.DictionaryArray.from_arrays(pa.array(cols["load"], pa.int8()), LOAD_NAMES)
-                        if config.load_channel
-                        else pa.nulls(n, pa.dictionary(pa.int8(), pa.string())),
-                        pa.array(cols["odo"]) if config.odometer_channel else pa.nulls(n, pa.float64()),
-                    ],
-                    schema=PING_SCHEMA,
-                )
-                buf.append(batch)
-                buf_rows += n
-                month_pings += n
-                if buf_rows >= config.rows_per_file:
-                    flush()
-            flush()
+            for r in results:
+                month_pings += r.pings
+                for name, c in r.defects.items():
+                    defects[name] += c
+                for key, arr in r.truth.items():
+                    truth[key].append(arr)
+                truth["month"].append(np.full(r.truth["vid"].size, m))
             n_pings += month_pings
             if on_month is not None:
                 on_month(label, month_pings)
 
         pq.write_table(fleet.table(), tmp / "vehicles.parquet")
         cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}
+        order = np.lexsort((cat["city"], cat["month"], cat["vid"]))
+        cat = {k: v[order] for k, v in cat.items()}
         truth_table = pa.table(
             {
                 "vehicle_id": pa.array(cat["vid"].astype(np.int64)),
@@ -319,6 +387,7 @@ def simulate(
             "pings": n_pings,
             "truth_rows": truth_table.num_rows,
             "defects": defects,
+            "workers": n_groups,
             "seconds": round(seconds, 2),
             "coordinate_system": "WGS-84",
             "month_definition": "local calendar month, Asia/Shanghai (UTC+8)",
@@ -328,6 +397,9 @@ def simulate(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     return SimSummary(out, fleet.n, len(months), n_pings, truth_table.num_rows, defects, seconds)
 
 
