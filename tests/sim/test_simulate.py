@@ -118,6 +118,38 @@ def test_truth_is_the_length_of_the_true_path(clean_run, reference):
     assert sum(truth_tot.values()) > 12 * 2000  # the trucks drove
 
 
+def test_truth_fuel_and_co2_follow_the_report_method(clean_run):
+    """Recomputed here from the factor files: km by load state x L/100 km, x 2.6765 kg/L."""
+    import csv
+    from importlib.resources import files
+
+    with files("truckcarbon.data").joinpath("factors", "fuel_rates.csv").open(encoding="utf-8") as f:
+        rate = {
+            (r["emission_standard"], r["load_state"]): float(r["fuel_rate_l_per_100km"])
+            for r in csv.DictReader(f)
+            if r["reference_speed_kmh"] == "60"
+        }
+    std = dict(
+        zip(
+            *pq.read_table(clean_run / "vehicles.parquet", columns=["vehicle_id", "emission_standard"])
+            .to_pydict()
+            .values(),
+            strict=True,
+        )
+    )
+    t = pq.read_table(clean_run / "truth.parquet").to_pylist()
+    for row in t:
+        s = std[row["vehicle_id"]]
+        fuel = sum(row[f"distance_km_{ld}"] * rate[(s, ld)] / 100 for ld in ("empty", "half", "full"))
+        assert row["fuel_l"] == pytest.approx(fuel, rel=1e-9, abs=1e-9)
+        assert row["co2_kg"] == pytest.approx(fuel * 2.6765, rel=1e-9, abs=1e-9)
+        unknown = row["distance_km"] * (0.4 * rate[(s, "empty")] + 0.6 * rate[(s, "full")]) / 100
+        assert row["fuel_l_unknown_load"] == pytest.approx(unknown, rel=1e-9, abs=1e-9)
+        assert row["distance_km"] == pytest.approx(
+            row["distance_km_empty"] + row["distance_km_half"] + row["distance_km_full"], rel=1e-9, abs=1e-9
+        )
+
+
 def _local_month(ts_s):
     import datetime as dt
 

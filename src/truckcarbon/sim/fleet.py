@@ -36,21 +36,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import plate_prefixes
 from truckcarbon.sim.world import World
 
 START_MONTH = 2008 * 12  # month numbers are year * 12 + (month - 1)
 FIRST_SIM_MONTH = 2018 * 12
 LAST_SIM_MONTH = 2023 * 12 + 11
-
-
-class EmissionStandard(StrEnum):
-    """China's heavy-duty diesel emission stages."""
-
-    CHINA_III = "China III"
-    CHINA_IV = "China IV"
-    CHINA_V = "China V"
-    CHINA_VI = "China VI"
 
 
 class Role(StrEnum):

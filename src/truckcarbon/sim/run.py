@@ -6,7 +6,8 @@ Output folder layout::
                                                  speed_kmh, load_state, odometer_km
     OUT/vehicles.parquet                         one row per sampled truck
     OUT/truth.parquet                            vehicle_id, month, city_adcode, distance_km,
-                                                 distance_km_empty/_half/_full
+                                                 distance_km_empty/_half/_full, fuel_l, co2_kg,
+                                                 fuel_l_unknown_load, co2_kg_unknown_load
     OUT/manifest.json                            configuration, seed, row and defect counts
 
 Months are local (Asia/Shanghai) calendar months. The run is deterministic for a
@@ -38,6 +39,7 @@ import pyarrow.parquet as pq
 
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
+from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, season, shock
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
@@ -305,6 +307,27 @@ def _ping_batch(config: SimConfig, vid: int, cols: dict[str, np.ndarray]) -> pa.
     )
 
 
+def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+    """Fuel and CO2 of the truth rows by the report's method.
+
+    ``fuel_l``/``co2_kg`` use the load state when the pings carry it (the
+    kilometres by load state times each state's rate), else the report's
+    unknown-load rate; the ``*_unknown_load`` columns always use the latter.
+    """
+    rates = fuel_rates().matrix()  # [standard, load: empty, half, full], L/100 km
+    std = fleet.standard[cat["vid"].astype(np.int64) - 1]
+    known = (cat["e"] * rates[std, 0] + cat["h"] * rates[std, 1] + cat["f"] * rates[std, 2]) / 100.0
+    unknown = cat["km"] * np.array([fuel_rates().unknown_load_rate(s) for s in EmissionStandard])[std] / 100.0
+    fuel = known if config.load_channel else unknown
+    ef = ef_kg_per_l()
+    return {
+        "fuel_l": pa.array(fuel),
+        "co2_kg": pa.array(fuel * ef),
+        "fuel_l_unknown_load": pa.array(unknown),
+        "co2_kg_unknown_load": pa.array(unknown * ef),
+    }
+
+
 def simulate(
     out: Path,
     config: SimConfig,
@@ -375,6 +398,7 @@ def simulate(
                 "distance_km_empty": pa.array(cat["e"]),
                 "distance_km_half": pa.array(cat["h"]),
                 "distance_km_full": pa.array(cat["f"]),
+                **_truth_emissions(config, fleet, cat),
             }
         )
         pq.write_table(truth_table, tmp / "truth.parquet")
@@ -390,6 +414,12 @@ def simulate(
             "workers": n_groups,
             "seconds": round(seconds, 2),
             "coordinate_system": "WGS-84",
+            "truth_method": {
+                "formula": "co2_kg = distance_km * fuel_rate_l_per_100km(standard, load) / 100 * ef_kg_per_l",
+                "load_state": "known (from the pings)" if config.load_channel else "unknown: 0.4 empty + 0.6 full",
+                "emission_factor": DEFAULT_EF,
+                "ef_kg_per_l": ef_kg_per_l(),
+            },
             "month_definition": "local calendar month, Asia/Shanghai (UTC+8)",
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")

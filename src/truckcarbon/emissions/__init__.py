@@ -1,0 +1,1 @@
+"""Emissions: fuel consumption and CO2 from distance, by emission standard and load state."""
