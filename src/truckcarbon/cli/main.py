@@ -219,6 +219,47 @@ def simulate(
 
 @app.command()
 @_friendly
+def calibrate(
+    check: Annotated[bool, typer.Option("--check", help="Compare the world with the published figures.")] = False,
+    world: Annotated[
+        Path | None, typer.Option(help="A folder written by `truckcarbon simulate` (default: the demo world, cached).")
+    ] = None,
+) -> None:
+    """Published figures against a simulated world's truth; exit code 1 when a check fails."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from truckcarbon.core.errors import InputError
+    from truckcarbon.core.settings import cache_dir
+    from truckcarbon.sim.calibration import run_checks
+    from truckcarbon.sim.run import preset
+    from truckcarbon.sim.run import simulate as run_simulation
+
+    if not check:
+        raise InputError("nothing to do: pass --check (automatic tuning of the world is not available)")
+    if world is None:
+        config = preset("demo")
+        key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
+        world = cache_dir() / "worlds" / f"demo-{key}"
+        if not (world / "manifest.json").exists():
+            console.print(f"simulating the default world into {world} (once)")
+            run_simulation(world, config, overwrite=True, workers=os.cpu_count() or 1)
+    checks = run_checks(world)
+    view = Table(title=f"published vs simulated ({world})")
+    for col in ("check", "published", "simulated", ""):
+        view.add_column(col)
+    for c in checks:
+        view.add_row(c.name, c.published, c.simulated, "[green]ok[/]" if c.ok else "[red]off[/]")
+    console.print(view)
+    passed = sum(c.ok for c in checks)
+    console.print(f"{passed} of {len(checks)} checks within tolerance")
+    if passed < len(checks):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo outputs.")] = Path("demo_out"),
     trucks: Annotated[int | None, typer.Option(help="Trucks of the demo world (default: the demo preset's).")] = None,

@@ -1,0 +1,164 @@
+"""Published figures against a simulated world's ground truth (``truckcarbon calibrate --check``).
+
+The checks, each with its tolerance (from the product brief):
+
+* national annual CO2 2018-2023 (expanded by the weights) within +/-5% of the published totals;
+* the monthly facts: the Chinese New Year month is each year's minimum; 2020-01
+  and 2020-02 fall year on year by the published -22.7% and -15.6% (+/-10 points);
+  2022-04 is below 2022-03 and 2021-04; the 2022 peak month is September;
+  2022-Q4 is below 2021-Q4; 2018-2021 average annual growth 20.5% (+/-5 points);
+* China V's share of June CO2 2019-2022 within 5 points of the published shares;
+* registration/operating CO2 by province 2022: the log-ratio has the published
+  sign for at least 20 of the 23 provinces of the published table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from truckcarbon.core.errors import InputError
+from truckcarbon.geo.reference import cities
+from truckcarbon.sim.activity import chinese_new_year
+
+
+@dataclass(frozen=True)
+class Check:
+    """One published fact against the simulated world."""
+
+    name: str
+    published: str
+    simulated: str
+    ok: bool
+
+
+def _published(name: str) -> pa.Table:
+    with files("truckcarbon.data").joinpath(name).open("rb") as f:
+        return pacsv.read_csv(f)
+
+
+def _load(world: Path) -> pa.Table:
+    for name in ("truth.parquet", "vehicles.parquet"):
+        if not (world / name).exists():
+            raise InputError(f"{world / name} is missing; give a folder written by `truckcarbon simulate`")
+    have = pq.read_schema(world / "truth.parquet").names
+    need = ["vehicle_id", "month", "city_adcode", "co2_kg"]
+    if missing := [c for c in need if c not in have]:
+        raise InputError(
+            f"{world / 'truth.parquet'} lacks {', '.join(missing)}; simulate the world again with this version"
+        )
+    truth = pq.read_table(world / "truth.parquet", columns=need)
+    vehicles = pq.read_table(
+        world / "vehicles.parquet", columns=["vehicle_id", "registration_city_adcode", "emission_standard", "weight"]
+    )
+    t = truth.join(vehicles, "vehicle_id")
+    return t.append_column("co2_t", pc.divide(pc.multiply(t["co2_kg"], t["weight"]), 1000.0))
+
+
+def _monthly(t: pa.Table, mask: pa.Array | None = None) -> dict[str, float]:
+    if mask is not None:
+        t = t.filter(mask)
+    g = t.group_by("month").aggregate([("co2_t", "sum")])
+    return dict(zip(g["month"].to_pylist(), g["co2_t_sum"].to_pylist(), strict=True))
+
+
+def run_checks(world: Path) -> list[Check]:
+    """All checks for the world simulated into ``world``."""
+    t = _load(world)
+    monthly = _monthly(t)
+    months = sorted(monthly)
+    years = sorted({m[:4] for m in months})
+    annual = {y: sum(v for m, v in monthly.items() if m.startswith(y)) for y in years}
+    out: list[Check] = []
+
+    pub = _published("published_national_annual.csv")
+    for year, value in zip(pub["year"].to_pylist(), pub["co2_1e8_t"].to_pylist(), strict=True):
+        y = str(year)
+        if y not in annual or sum(m.startswith(y) for m in months) < 12:
+            continue
+        sim = annual[y] / 1e8
+        out.append(Check(f"national CO2 {y} (亿吨)", f"{value:.2f}", f"{sim:.2f}", abs(sim / value - 1) <= 0.05))
+
+    def m(label: str) -> float | None:
+        return monthly.get(label)
+
+    full_years = [y for y in years if sum(x.startswith(y) for x in months) == 12]
+    cny_ok = []
+    for y in full_years:
+        cny = chinese_new_year(int(y))
+        lowest = min((x for x in months if x.startswith(y)), key=lambda x: monthly[x])
+        cny_ok.append(lowest == f"{y}-{cny.month:02d}")
+    if cny_ok:
+        out.append(
+            Check("New Year month is the yearly minimum", "every year", f"{sum(cny_ok)} of {len(cny_ok)}", all(cny_ok))
+        )
+    for label, yoy in (("2020-01", -0.227), ("2020-02", -0.156)):
+        now, before = m(label), m(f"2019-{label[5:]}")
+        if now is not None and before:
+            sim = now / before - 1
+            out.append(Check(f"{label} year on year", f"{yoy:+.1%}", f"{sim:+.1%}", abs(sim - yoy) <= 0.10))
+    a, b, c = m("2022-04"), m("2022-03"), m("2021-04")
+    if a is not None and b is not None and c is not None:
+        out.append(
+            Check("2022-04 below 2022-03 and 2021-04", "yes", "yes" if a < b and a < c else "no", a < b and a < c)
+        )
+    in_2022 = [x for x in months if x.startswith("2022")]
+    if len(in_2022) == 12:
+        peak = max(in_2022, key=lambda x: monthly[x])
+        out.append(Check("2022 peak month", "2022-09", peak, peak == "2022-09"))
+    q4 = [sum(monthly.get(f"{y}-{mm:02d}", np.nan) for mm in (10, 11, 12)) for y in (2021, 2022)]
+    if np.isfinite(q4).all():
+        out.append(Check("2022-Q4 below 2021-Q4", "yes", "yes" if q4[1] < q4[0] else "no", q4[1] < q4[0]))
+    if all(y in annual and y in full_years for y in ("2018", "2021")):
+        growth = (annual["2021"] / annual["2018"]) ** (1 / 3) - 1
+        out.append(Check("2018-2021 average annual growth", "20.5%", f"{growth:.1%}", abs(growth - 0.205) <= 0.05))
+
+    june = _monthly(t, pc.equal(t["emission_standard"], "China V"))
+    share_pub = _published("published_china_v_june.csv")
+    for year, share in zip(share_pub["year"].to_pylist(), share_pub["share"].to_pylist(), strict=True):
+        label = f"{year}-06"
+        if monthly.get(label):
+            sim = june.get(label, 0.0) / monthly[label]
+            out.append(Check(f"China V share of {label} CO2", f"{share:.0%}", f"{sim:.0%}", abs(sim - share) <= 0.05))
+
+    out += _registration_vs_operating(t)
+    return out
+
+
+def _registration_vs_operating(t: pa.Table) -> list[Check]:
+    t22 = t.filter(pc.starts_with(t["month"], "2022"))
+    if t22.num_rows == 0:
+        return []
+    prov_of = dict(zip(cities()["city_adcode"].to_pylist(), cities()["province_adcode"].to_pylist(), strict=True))
+    op: dict[int, float] = {}
+    reg: dict[int, float] = {}
+    for city, home, co2 in zip(
+        t22["city_adcode"].to_pylist(),
+        t22["registration_city_adcode"].to_pylist(),
+        t22["co2_t"].to_pylist(),
+        strict=True,
+    ):
+        if city in prov_of:
+            op[prov_of[city]] = op.get(prov_of[city], 0.0) + co2
+        reg[prov_of[home]] = reg.get(prov_of[home], 0.0) + co2
+    pub = _published("published_province_2022.csv")
+    agree = 0
+    for code, ratio in zip(pub["province_adcode"].to_pylist(), pub["ratio"].to_pylist(), strict=True):
+        if op.get(code) and reg.get(code):
+            agree += np.sign(np.log(reg[code] / op[code])) == np.sign(np.log(ratio))
+    n = pub.num_rows
+    return [
+        Check(
+            "provinces with the published sign of log(registration/operating)",
+            ">= 20 of 23",
+            f"{agree} of {n}",
+            agree >= 20,
+        )
+    ]
