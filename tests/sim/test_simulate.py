@@ -115,7 +115,7 @@ def test_truth_is_the_length_of_the_true_path(clean_run, reference):
     for row in t.to_pylist():
         approx = by_city.get((row["vehicle_id"], row["month"], row["city_adcode"]), 0.0)
         assert abs(row["distance_km"] - approx) < 5.0 + 0.01 * row["distance_km"]
-    assert sum(truth_tot.values()) > 12 * 2000  # the trucks drove
+    assert len(truth_tot) >= 6 and min(truth_tot.values()) > 300  # the trucks in the world drove
 
 
 def test_truth_fuel_and_co2_follow_the_report_method(clean_run):

@@ -239,8 +239,16 @@ def calibrate(
     if not check:
         raise InputError("nothing to do: pass --check (automatic tuning of the world is not available)")
     if world is None:
+        from importlib.resources import files
+
         config = preset("demo")
-        key = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:12]
+        digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+        # The world also depends on the simulator's code and data: a change makes a new world.
+        for folder in (files("truckcarbon.sim"), files("truckcarbon.data")):
+            for item in sorted(folder.iterdir(), key=lambda x: x.name):
+                if item.name.endswith((".py", ".csv")):
+                    digest.update(item.read_bytes())
+        key = digest.hexdigest()[:12]
         world = cache_dir() / "worlds" / f"demo-{key}"
         if not (world / "manifest.json").exists():
             console.print(f"simulating the default world into {world} (once)")

@@ -65,9 +65,28 @@ class Track:
 
 
 def gravity_attraction(world: World, fleet_by_unit: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Freight attraction of each unit: registered fleet times its hub factor."""
+    """Freight attraction of each unit for long-haul destinations.
+
+    A province attracts in proportion to the CO2 driven inside it (the published
+    operating emissions of 2022; provinces outside the table: their fleet times
+    the table's operating/registered ratio), shared among its units by their
+    registered fleet, with freight hubs weighted up (:data:`HUBS`).
+    """
+    from truckcarbon.sim.fleet import province_fleet_2022, published_province_table
+
+    pub = published_province_table()
+    op = dict(zip(pub["province_adcode"].to_pylist(), pub["operating_co2_1e4_t"].to_pylist(), strict=True))
+    reg = dict(zip(pub["province_adcode"].to_pylist(), pub["registered_1e4"].to_pylist(), strict=True))
+    per_truck = sum(op.values()) / sum(reg.values())
+    prov_fleet = province_fleet_2022()
+    out = np.zeros(world.n)
+    for p in np.unique(world.province):
+        members = world.province == p
+        share = fleet_by_unit[members] / max(fleet_by_unit[members].sum(), 1e-9)
+        operating = op.get(int(p), prov_fleet.get(int(p), 0.0) / 1e4 * per_truck)
+        out[members] = operating * share
     hub = np.array([HUBS.get(int(c), 1.0) for c in world.adcode])
-    return np.asarray((fleet_by_unit + fleet_by_unit.mean() * 0.2) * hub, dtype=np.float64)
+    return np.asarray((out + out.mean() * 0.05) * hub, dtype=np.float64)
 
 
 def _destination(

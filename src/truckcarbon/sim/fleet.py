@@ -8,9 +8,8 @@ Model (every number documented here or in the data files it reads):
   6.78 million diesel heavy trucks in all. Within a province, the 15 cities with
   published registrations keep their share; the rest of the province's fleet is
   shared equally among its other units.
-* **When.** Registration dates are drawn so that the fleet active in each month
-  grows from 2018 to 2021 and then levels off: a truck is registered at a
-  uniformly random month in 2008-01..2023-12 weighted by :data:`REGISTRATION_WEIGHT_BY_YEAR`
+* **When.** Registration years follow :data:`REGISTRATION_WEIGHT_BY_YEAR` as exact
+  quotas (largest remainder; the month within the year is uniform)
   and stays in service for 6 to 15 years (China III trucks are retired by the
   phase-out campaigns of 2019-2022, see :func:`_retirement`).
 * **Emission standard** from the registration date: China III from 2008-07,
@@ -20,8 +19,14 @@ Model (every number documented here or in the data files it reads):
   chosen by a gravity model), the rest regional (trips to units within two
   hops). The long-haul share grows with the province's published
   registration/operating ratio, so that exporting provinces export.
+* **Platform.** A truck reports (and is in the world) from the month the
+  platform's coverage (:data:`PLATFORM_COVERAGE`) passes its own random draw.
+* **Sample.** Each province gets a quota of the sampled trucks proportional to
+  its fleet (largest remainder); units within a province are drawn by fleet.
 * **Weight.** The expansion weight of a truck is its province's 2022 fleet
-  divided by the number of sampled trucks of that province in service in 2022.
+  divided by the province's sampled trucks, divided by the national share of
+  sampled trucks reporting in mid-2022 (so the weighted 2022 fleet is the published
+  one without the noise of tiny per-province counts).
 """
 
 from __future__ import annotations
@@ -57,12 +62,23 @@ class Role(StrEnum):
 # implementation of GB 17691-2018 stage 6 for heavy-duty vehicles.
 KEY_REGION_PROVINCES = {110000, 120000, 130000, 140000, 370000, 410000, 310000, 320000, 330000, 340000, 440000,
                         500000, 510000}  # fmt: skip
-# Relative number of registrations per year (fleet growth and the 2019-2021
-# replacement wave); a calibration knob of the demo world.
+# Relative number of registrations per year, shaped after the yearly heavy-truck
+# sales of the China Association of Automobile Manufacturers (10^4 trucks, rounded):
+# a calibration knob of the demo world, not a published input.
 REGISTRATION_WEIGHT_BY_YEAR = {
-    2008: 0.35, 2009: 0.45, 2010: 0.6, 2011: 0.6, 2012: 0.5, 2013: 0.55, 2014: 0.55, 2015: 0.5,
-    2016: 0.65, 2017: 0.95, 2018: 1.05, 2019: 1.1, 2020: 1.45, 2021: 1.25, 2022: 0.6, 2023: 0.75,
+    2008: 54, 2009: 64, 2010: 102, 2011: 88, 2012: 64, 2013: 77, 2014: 74, 2015: 55,
+    2016: 73, 2017: 111, 2018: 115, 2019: 117, 2020: 162, 2021: 139, 2022: 67, 2023: 91,
 }  # fmt: skip
+# Share of the trucks in service that report to the national platform, by year
+# (coverage grew until 2021); interpolated by month. A calibration knob.
+PLATFORM_COVERAGE = {2017: 0.68, 2018: 0.66, 2019: 0.66, 2020: 0.86, 2021: 1.0}
+# Coverage differs by standard: older China III/IV trucks were connected less
+# often, and China VI trucks report their on-board diagnostics to the MEE
+# remote-monitoring platform, so in the source report's period few of them appear
+# in the freight data (China VI "few in 2019, rising from 2020"); theirs rises to 1
+# by 2024. Calibration knobs.
+STANDARD_COVERAGE = {0: 0.35, 1: 0.42, 2: 1.0}
+CHINA_VI_COVERAGE = {2019: 0.1, 2021: 0.12, 2022: 0.25, 2023: 0.3, 2024: 1.0}
 
 
 def _ym(year: int, month: int) -> int:
@@ -90,6 +106,7 @@ class Fleet:
     standard: npt.NDArray[np.int8]  # index into list(EmissionStandard)
     role: npt.NDArray[np.int8]  # index into list(Role)
     weight: npt.NDArray[np.float64]
+    connect_draw: npt.NDArray[np.float64]  # connected in month m when below platform_coverage(m)
 
     @property
     def n(self) -> int:
@@ -148,11 +165,40 @@ def city_fleet_2022(world: World) -> npt.NDArray[np.float64]:
     return fleet
 
 
+def published_province_table() -> pa.Table:
+    """The published 2022 province table (registered trucks, registration and operating CO2, ratio)."""
+    return _read("published_province_2022.csv")
+
+
 def long_haul_share(province_adcode: int) -> float:
     """Share of a province's trucks on long-haul duty, rising with its published export ratio."""
-    t = _read("published_province_2022.csv")
+    t = published_province_table()
     ratio = dict(zip(t["province_adcode"].to_pylist(), t["ratio"].to_pylist(), strict=True)).get(province_adcode, 1.0)
     return float(np.clip(0.25 + 0.45 * np.log(ratio), 0.05, 0.7))
+
+
+def _quotas(weights: npt.NDArray[np.float64], n: int) -> npt.NDArray[np.int64]:
+    """Integer counts proportional to ``weights`` summing to ``n`` (largest remainder)."""
+    exact = np.asarray(weights, dtype=np.float64) / float(np.sum(weights)) * n
+    quota = np.floor(exact).astype(np.int64)
+    quota[np.argsort(-(exact - quota), kind="stable")[: n - int(quota.sum())]] += 1
+    return quota
+
+
+def _stratified_cities(
+    world: World, city_fleet: npt.NDArray[np.float64], n_trucks: int, rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
+    """Registration units: province quotas proportional to the fleet (largest remainder), units within by fleet."""
+    provinces = np.unique(world.province)
+    prov_fleet = np.array([city_fleet[world.province == p].sum() for p in provinces])
+    quota = _quotas(prov_fleet, n_trucks)
+    out = []
+    for p, q in zip(provinces, quota, strict=True):
+        members = np.flatnonzero((world.province == p) & (city_fleet > 0))
+        if q and members.size:
+            out.append(rng.choice(members, size=int(q), p=city_fleet[members] / city_fleet[members].sum()))
+    city = np.concatenate(out)
+    return np.asarray(city[rng.permutation(city.size)], dtype=np.int64)
 
 
 def _standard(month: npt.NDArray[np.int64], key_region: npt.NDArray[np.bool_]) -> npt.NDArray[np.int8]:
@@ -167,22 +213,34 @@ def _standard(month: npt.NDArray[np.int64], key_region: npt.NDArray[np.bool_]) -
 def _retirement(
     rng: np.random.Generator, registered: npt.NDArray[np.int64], standard: npt.NDArray[np.int8]
 ) -> npt.NDArray[np.int64]:
-    life = rng.integers(6 * 12, 15 * 12, registered.size)
+    life = rng.integers(5 * 12, 11 * 12, registered.size)
     retired = registered + life
-    # China III phase-out campaigns (2019-2022): III trucks leave by a random month in that window.
-    iii = standard == 0
-    phase_out = rng.integers(_ym(2019, 1), _ym(2023, 1), registered.size)
-    retired[iii] = np.minimum(retired[iii], phase_out[iii])
+    # Phase-out campaigns: China III trucks leave in 2019-2021, China IV in 2020-2022H1.
+    for std, first, last in ((0, _ym(2019, 1), _ym(2022, 1)), (1, _ym(2020, 1), _ym(2022, 7))):
+        sel = standard == std
+        phase_out = rng.integers(first, last, registered.size)
+        retired[sel] = np.minimum(retired[sel], phase_out[sel])
     return retired
+
+
+def _by_year(table: dict[int, float], month: int) -> float:
+    years = sorted(table)
+    return float(np.interp(month, [_ym(y, 7) for y in years], [table[y] for y in years]))
+
+
+def platform_coverage(month: int, standard: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+    """Probability that a truck of each standard in service reports to the platform in ``month``."""
+    by_std = np.array([*(STANDARD_COVERAGE[k] for k in range(3)), _by_year(CHINA_VI_COVERAGE, month)])
+    return np.asarray(_by_year(PLATFORM_COVERAGE, month) * by_std[standard], dtype=np.float64)
 
 
 def make_fleet(world: World, n_trucks: int, rng: np.random.Generator) -> Fleet:
     """Sample ``n_trucks`` trucks of the national fleet (see the module docstring)."""
     city_fleet = city_fleet_2022(world)
-    city = rng.choice(world.n, size=n_trucks, p=city_fleet / city_fleet.sum())
+    city = _stratified_cities(world, city_fleet, n_trucks, rng)
     years = np.array(sorted(REGISTRATION_WEIGHT_BY_YEAR))
     w = np.array([REGISTRATION_WEIGHT_BY_YEAR[y] for y in years])
-    year = rng.choice(years, size=n_trucks, p=w / w.sum())
+    year = rng.permutation(np.repeat(years, _quotas(w, n_trucks)))
     registered = (year * 12 + rng.integers(0, 12, n_trucks)).astype(np.int64)
     province = world.province[city]
     key = np.isin(province, list(KEY_REGION_PROVINCES))
@@ -191,14 +249,18 @@ def make_fleet(world: World, n_trucks: int, rng: np.random.Generator) -> Fleet:
     shares = {int(p): long_haul_share(int(p)) for p in np.unique(province)}
     role = (rng.random(n_trucks) < np.array([shares[int(p)] for p in province])).astype(np.int8)
 
+    connect_draw = (rng.permutation(n_trucks) + rng.random(n_trucks)) / n_trucks  # stratified uniform
     # Expansion weights: province fleet 2022 / sampled trucks of the province in service in 2022.
-    in_2022 = (registered <= _ym(2022, 12)) & (retired > _ym(2022, 6))
+    in_2022 = (registered <= _ym(2022, 6)) & (retired > _ym(2022, 6))
+    in_2022 &= connect_draw < platform_coverage(_ym(2022, 6), standard)
+    # Ratio to the sampled count of the province (fixed by the quotas, so not noisy),
+    # corrected by the national share of sampled trucks reporting in mid-2022.
     prov_fleet = province_fleet_2022()
+    share_2022 = max(float(in_2022.mean()), 1e-9)
     weight = np.zeros(n_trucks)
     for p in np.unique(province):
         members = province == p
-        n_active = int((members & in_2022).sum())
-        weight[members] = prov_fleet.get(int(p), 0.0) / max(n_active, 1)
+        weight[members] = prov_fleet.get(int(p), 0.0) / int(members.sum()) / share_2022
 
     plates = _plates(world, city, rng)
     return Fleet(
@@ -211,6 +273,7 @@ def make_fleet(world: World, n_trucks: int, rng: np.random.Generator) -> Fleet:
         standard=standard,
         role=role,
         weight=weight,
+        connect_draw=connect_draw,
     )
 
 
@@ -237,5 +300,6 @@ def _plates(world: World, city: npt.NDArray[np.int64], rng: np.random.Generator)
 
 
 def active(fleet: Fleet, month: int) -> npt.NDArray[np.bool_]:
-    """Trucks in service during ``month`` (year * 12 + month - 1)."""
-    return (fleet.registered_month <= month) & (fleet.retired_month > month)
+    """Trucks in service and reporting to the platform during ``month`` (year * 12 + month - 1)."""
+    in_service = (fleet.registered_month <= month) & (fleet.retired_month > month)
+    return in_service & (fleet.connect_draw < platform_coverage(month, fleet.standard))

@@ -41,7 +41,7 @@ from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, season, shock
+from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, age_factor, season, shock
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
 from truckcarbon.sim.drive import LOCAL_OFFSET_S, Track, TruckState, drive_month, gravity_attraction
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
@@ -99,7 +99,7 @@ class SimConfig:
 
 PRESETS: dict[str, SimConfig] = {
     # Small enough for `make demo` on two cores, large enough for every figure of the report.
-    "demo": SimConfig(trucks=240, interval_s=60, parked_interval_s=900),
+    "demo": SimConfig(trucks=1000, interval_s=120, parked_interval_s=1800),
     # Hundreds of millions of pings for benchmarks.
     "bench": SimConfig(trucks=3000, start_month="2023-01", end_month="2023-12", interval_s=30),
 }
@@ -250,7 +250,15 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
         rng = np.random.default_rng([config.seed, vid, m])
         role = roles[int(fleet.role[k])]
         province = int(world.province[fleet.city[k]])
-        km = ANNUAL_KM[role] / 12 * ctx.truck_factor[k] * season(y, mo + 1) * shock(y, mo + 1, province)
+        age = (m - int(fleet.registered_month[k])) / 12.0
+        km = (
+            ANNUAL_KM[role]
+            / 12
+            * ctx.truck_factor[k]
+            * age_factor(age)
+            * season(y, mo + 1)
+            * shock(y, mo + 1, province)
+        )
         state = group.states[pos]
         tr = drive_month(
             world, state, role, ctx.attraction, m_start, m_end, km, config.interval_s, config.parked_interval_s, rng
