@@ -113,3 +113,15 @@ def test_simulate_command(tmp_path):
     assert bad.exit_code == 2 and "positive" in bad.output
     bad = runner.invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--preset", "huge"])
     assert bad.exit_code == 2 and "unknown preset" in bad.output
+
+
+def test_calibrate_check_on_a_world(tmp_path):
+    out = tmp_path / "w"
+    args = ["simulate", "--out", str(out), "--trucks", "30", "--months", "2022-05:2022-06", "--interval-s", "600"]
+    assert runner.invoke(app, [*args, "--workers", "1"]).exit_code == 0
+    result = runner.invoke(app, ["calibrate", "--check", "--world", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    assert "China V share of 2022-06 CO2" in result.output and "checks within tolerance" in result.output
+    assert runner.invoke(app, ["calibrate"]).exit_code == 2
+    missing = runner.invoke(app, ["calibrate", "--check", "--world", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "truckcarbon simulate" in missing.output

@@ -58,7 +58,7 @@ def test_worker_processes_do_not_change_the_data(tmp_path, clean_run):
 
 def test_output_schemas(clean_run):
     p = pings(clean_run)
-    for col in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km"):
+    for col in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km", "fuel_level_l"):
         assert col in p.column_names
     assert str(p.schema.field("ts").type) == "timestamp[ms, tz=UTC]"
     months = sorted(x.name for x in (clean_run / "pings").iterdir())
@@ -148,6 +148,21 @@ def test_truth_fuel_and_co2_follow_the_report_method(clean_run):
         assert row["distance_km"] == pytest.approx(
             row["distance_km_empty"] + row["distance_km_half"] + row["distance_km_full"], rel=1e-9, abs=1e-9
         )
+
+
+def test_fuel_gauge_drains_by_the_truth_and_jumps_at_refuels(clean_run):
+    p = pings(clean_run)
+    vid = p["vehicle_id"].to_numpy()
+    level = p["fuel_level_l"].to_numpy().astype(np.float64)
+    same = vid[1:] == vid[:-1]
+    d = np.diff(level)[same]
+    refuels = d > 50
+    assert refuels.sum() >= 5  # trucks refuel
+    assert (level[1:][same][refuels] >= 0.9 * 600 - 0.1).all()  # to 90-100% of the 600 L tank
+    assert (level > 0).all() and (level <= 600).all()
+    consumed = -d[~refuels].sum()
+    truth_fuel = pc.sum(pq.read_table(clean_run / "truth.parquet")["fuel_l"]).as_py()
+    assert consumed == pytest.approx(truth_fuel, rel=0.01)
 
 
 def _local_month(ts_s):

@@ -3,7 +3,7 @@
 Output folder layout::
 
     OUT/pings/month=YYYY-MM/part-NNNNN.parquet   vehicle_id, ts (UTC), lon, lat (WGS-84),
-                                                 speed_kmh, load_state, odometer_km
+                                                 speed_kmh, load_state, odometer_km, fuel_level_l
     OUT/vehicles.parquet                         one row per sampled truck
     OUT/truth.parquet                            vehicle_id, month, city_adcode, distance_km,
                                                  distance_km_empty/_half/_full, fuel_l, co2_kg,
@@ -57,6 +57,7 @@ PING_SCHEMA = pa.schema(
         ("speed_kmh", pa.float32()),
         ("load_state", pa.dictionary(pa.int8(), pa.string())),
         ("odometer_km", pa.float64()),
+        ("fuel_level_l", pa.float32()),
     ]
 )
 
@@ -74,6 +75,7 @@ class SimConfig:
     defects: DefectRates = field(default_factory=DefectRates)
     load_channel: bool = True
     odometer_channel: bool = True
+    fuel_channel: bool = True
     rows_per_file: int = 2_000_000
 
     def months(self) -> list[int]:
@@ -188,6 +190,7 @@ class _World:
     attraction: np.ndarray
     truck_factor: np.ndarray
     locator: CityLocator
+    rates: np.ndarray  # L/100 km [standard, load]
 
 
 @cache
@@ -197,7 +200,7 @@ def _context(config: SimConfig) -> _World:
     fleet = make_fleet(world, config.trucks, fleet_rng)
     truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
     attraction = gravity_attraction(world, city_fleet_2022(world))
-    return _World(config, world, fleet, attraction, truck_factor, CityLocator("wgs84"))
+    return _World(config, world, fleet, attraction, truck_factor, CityLocator("wgs84"), fuel_rates().matrix())
 
 
 @dataclass
@@ -209,6 +212,7 @@ class _Group:
     states: list[TruckState]
     last_fix: list[tuple[float, float] | None]
     odometer: np.ndarray
+    tank_l: np.ndarray
 
 
 @dataclass
@@ -280,6 +284,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
             "speed": (tr.speed_kmh * rng.normal(1.0, 0.03, tr.t_s.size)).astype(np.float32),
             "load": tr.load,
             "odo": np.round(group.odometer[pos] + tr.odometer_km, 1),
+            "fuel": fuel_gauge(tr, ctx.rates[int(fleet.standard[k])], group.tank_l, pos, rng),
         }
         if tr.t_s.size:
             group.odometer[pos] += tr.odometer_km[-1]
@@ -310,9 +315,42 @@ def _ping_batch(config: SimConfig, vid: int, cols: dict[str, np.ndarray]) -> pa.
             if config.load_channel
             else pa.nulls(n, pa.dictionary(pa.int8(), pa.string())),
             pa.array(cols["odo"]) if config.odometer_channel else pa.nulls(n, pa.float64()),
+            pa.array(cols["fuel"], pa.float32()) if config.fuel_channel else pa.nulls(n, pa.float32()),
         ],
         schema=PING_SCHEMA,
     )
+
+
+TANK_L = 600.0  # a common tank size of Chinese tractor units (two 300 L tanks)
+REFUEL_BELOW = 0.15
+
+
+def fuel_gauge(tr: Track, rates: np.ndarray, tank_l: np.ndarray, pos: int, rng: np.random.Generator) -> np.ndarray:
+    """Fuel-level channel (JT/T 808 item 0x02, 0.1 L): a tank that drains and is refilled.
+
+    The tank drains by the distance between fixes times the fuel rate of the
+    truck's standard and load; below 15% of the tank the truck refuels to 90-100%
+    at that fix (the level jumps up). ``tank_l[pos]`` carries the level between months.
+    """
+    if tr.t_s.size == 0:
+        return np.empty(0)
+    used = np.diff(tr.odometer_km, prepend=tr.odometer_km[0]) * rates[tr.load] / 100.0
+    level = np.empty(tr.t_s.size)
+    start = 0
+    current = float(tank_l[pos])
+    while start < level.size:
+        run = current - np.cumsum(used[start:])
+        low = np.flatnonzero(run < REFUEL_BELOW * TANK_L)
+        stop = start + int(low[0]) if low.size else level.size
+        level[start:stop] = run[: stop - start]
+        if stop < level.size:
+            current = TANK_L * rng.uniform(0.9, 1.0)
+            level[stop] = current
+            start = stop + 1
+        else:
+            start = stop
+    tank_l[pos] = level[-1]
+    return np.round(level, 1)
 
 
 def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -365,7 +403,8 @@ def simulate(
             states = [
                 TruckState(home=int(c), lon=float(world.lon[c]), lat=float(world.lat[c])) for c in fleet.city[trucks]
             ]
-            groups.append(_Group(g, trucks, states, [None] * trucks.size, np.zeros(trucks.size)))
+            tanks = np.full(trucks.size, TANK_L * 0.8)
+            groups.append(_Group(g, trucks, states, [None] * trucks.size, np.zeros(trucks.size), tanks))
         if n_groups > 1:
             pool = ProcessPoolExecutor(n_groups, mp_context=multiprocessing.get_context("spawn"))
         defects = dict.fromkeys(DEFECT_NAMES, 0)
