@@ -16,7 +16,9 @@ from truckcarbon.cli.main import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["cities"], ["locate"], ["index"], ["index", "build"], ["simulate"], ["demo"]])
+@pytest.mark.parametrize(
+    "args", [[], ["cities"], ["locate"], ["index"], ["index", "build"], ["simulate"], ["calibrate"], ["demo"]]
+)
 def test_help_on_every_command(args):
     result = runner.invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output
