@@ -7,9 +7,8 @@ It grows with the system. Today it
    at 80 km/h), locates every fix, splits every ping-to-ping segment at city
    borders, and writes the kilometres per city;
 2. simulates the demo world (preset ``demo``: 2018-01..2023-12) and summarises
-   its ground truth: fleet kilometres per year (expanded by the weights) and, per
-   province, kilometres driven by the province's trucks against kilometres driven
-   inside it, beside the published registration/operating CO2 ratios.
+   its ground truth: fleet kilometres per year (expanded by the weights) and the
+   published figures against the world (:mod:`truckcarbon.sim.calibration`).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +113,7 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
 
 def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) -> list[str]:
     """Simulate the demo preset into ``world_dir`` and return Markdown lines summarising its truth."""
+    from truckcarbon.sim.calibration import run_checks
     from truckcarbon.sim.run import preset, simulate
 
     config = preset("demo", **overrides)
@@ -142,39 +141,10 @@ def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) 
     ]
     for year, km in zip(by_year["year"].to_pylist(), by_year["fleet_km_sum"].to_pylist(), strict=True):
         lines.append(f"| {year} | {km / 1e9:.1f} |")
-    # Registration vs operating distance by province in 2022, beside the published CO2 ratios.
-    t22 = t.filter(pc.equal(t["year"], "2022"))
-    prov = {
-        r["city_adcode"]: r["province_adcode"] for r in cities().select(["city_adcode", "province_adcode"]).to_pylist()
-    }
-    op: dict[int, float] = {}
-    reg: dict[int, float] = {}
-    for city, home, km in zip(
-        t22["city_adcode"].to_pylist(),
-        t22["registration_city_adcode"].to_pylist(),
-        t22["fleet_km"].to_pylist(),
-        strict=True,
-    ):
-        if city in prov:  # 0: driven outside every mainland unit (ferries, coastal roads)
-            op[prov[city]] = op.get(prov[city], 0.0) + km
-        reg[prov[home]] = reg.get(prov[home], 0.0) + km
-    with files("truckcarbon.data").joinpath("published_province_2022.csv").open("rb") as f:
-        published = pacsv.read_csv(f)
-    lines += [
-        "",
-        "| province | simulated registration/operating distance 2022 | published CO2 ratio 2022 |",
-        "|---|---:|---:|",
-    ]
-    agree = 0
-    for code, name, ratio in zip(
-        published["province_adcode"].to_pylist(),
-        published["province_name_zh"].to_pylist(),
-        published["ratio"].to_pylist(),
-        strict=True,
-    ):
-        sim_ratio = reg.get(code, 0.0) / op[code] if op.get(code) else float("nan")  # nan: no truck drove there
-        agree += (sim_ratio > 1) == (ratio > 1)
-        lines.append(f"| {name} | {sim_ratio:.2f} | {ratio:.2f} |")
-    lines += ["", f"Same side of 1 as published: {agree} of {published.num_rows} provinces."]
-    console.print(f"     registration/operating: {agree} of {published.num_rows} provinces on the published side of 1")
+    checks = run_checks(world_dir)
+    lines += ["", "| published figure | published | this world | within tolerance |", "|---|---:|---:|:---:|"]
+    lines += [f"| {c.name} | {c.published} | {c.simulated} | {'yes' if c.ok else 'no'} |" for c in checks]
+    passed = sum(c.ok for c in checks)
+    lines += ["", f"{passed} of {len(checks)} published figures within tolerance (`truckcarbon calibrate --check`)."]
+    console.print(f"     {passed} of {len(checks)} published figures within tolerance")
     return lines
