@@ -1,0 +1,118 @@
+"""The trajectory kernel against the simulator's ground truth and hand-built cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from truckcarbon.sim.defects import DefectRates
+from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, STUCK, run_kernel
+
+BASE = SimConfig(trucks=40, start_month="2022-01", end_month="2022-02", interval_s=60, parked_interval_s=900, seed=11)
+
+
+def _run(world, locator):
+    p = ds.dataset(world / "pings", partitioning="hive").to_table()
+    r = run_kernel(
+        p["vehicle_id"].to_numpy(),
+        p["ts"].cast("int64").to_numpy() // 1000,
+        p["lon"].to_numpy(),
+        p["lat"].to_numpy(),
+        locator,
+        p["speed_kmh"].to_numpy(),
+    )
+    return p, r
+
+
+def _by(table, keys):
+    g = table.filter(pc.not_equal(table["city_adcode"], 0)).group_by(keys).aggregate([("distance_km", "sum")])
+    return {tuple(r[k] for k in keys): r["distance_km_sum"] for r in g.to_pylist()}
+
+
+def test_clean_pings_recover_the_truth(tmp_path, wgs_locator):
+    world = tmp_path / "clean"
+    simulate(world, replace(BASE, defects=DefectRates(0, 0, 0, 0, 0, 0, 0)))
+    p, r = _run(world, wgs_locator)
+    assert r.counts["kept"] == p.num_rows
+    truth = pq.read_table(world / "truth.parquet")
+    want = _by(truth, ["vehicle_id", "month", "city_adcode"])
+    got = _by(r.activity, ["vehicle_id", "month", "city_adcode"])
+    big = {k: v for k, v in want.items() if v >= 1.0}
+    assert len(big) > 100
+    for key, km in big.items():
+        # Only the drift rule departs from the truth: a shift's last few metres before parking.
+        assert got.get(key, 0.0) == pytest.approx(km, rel=5e-3), key
+    assert sum(got.values()) == pytest.approx(sum(want.values()), rel=1e-3)
+
+
+def test_default_defects_national_monthly_km_within_one_percent(tmp_path, wgs_locator):
+    world = tmp_path / "dirty"
+    simulate(world, BASE)
+    _, r = _run(world, wgs_locator)
+    manifest_defects = __import__("json").loads((world / "manifest.json").read_text())["defects"]
+    assert r.counts["duplicate"] == manifest_defects["duplicates"]
+    assert r.counts["jump"] >= 0.9 * manifest_defects["jumps"]
+    want = _by(pq.read_table(world / "truth.parquet"), ["month"])
+    got = _by(r.activity, ["month"])
+    for month, km in want.items():
+        assert got[month] == pytest.approx(km, rel=0.01), month
+
+
+def _ts(y, mo, d, h, mi=0):
+    return int(dt.datetime(y, mo, d, h, mi, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
+
+
+def test_hand_built_rules_and_month_split(wgs_locator):
+    # Truck 1 drives east inside Beijing across local midnight at the end of January:
+    # 23:50 -> 00:10, 10 km in 20 min; the segment splits by time, half in each month.
+    t = [_ts(2022, 1, 31, 23, 50), _ts(2022, 2, 1, 0, 10)]
+    lon = [116.30, 116.30 + 10 / (111.32 * np.cos(np.radians(39.9)))]
+    lat = [39.9, 39.9]
+    # Truck 2: a duplicate row, a (0, 0) fix, a 40 km jump and a stuck receiver.
+    t2 = [_ts(2022, 3, 1, 8, k) for k in range(0, 8)]
+    lon2 = [113.60, 113.61, 113.61, 0.0, 114.10, 113.63, 113.63, 113.65]
+    lat2 = [34.75] * 8
+    lat2[3] = 0.0
+    t2[2] = t2[1]  # exact duplicate of row 1
+    speed2 = [50.0] * 8
+    r = run_kernel(
+        [1, 1, *[2] * 8],
+        [*t, *t2],
+        [*lon, *lon2],
+        [*lat, *lat2],
+        wgs_locator,
+        [50.0, 50.0, *speed2],
+    )
+    reasons = r.reason.tolist()
+    assert reasons[4] == DUPLICATE and reasons[5] == INVALID and reasons[6] == JUMP and reasons[8] == STUCK
+    rows = {(x["vehicle_id"], x["month"]): x["distance_km"] for x in r.activity.to_pylist()}
+    total = 10.0 * np.cos(np.radians(0))  # 10 km east
+    assert rows[(1, "2022-01")] == pytest.approx(total / 2, rel=2e-3)
+    assert rows[(1, "2022-02")] == pytest.approx(total / 2, rel=2e-3)
+    assert rows[(1, "2022-01")] + rows[(1, "2022-02")] == pytest.approx(
+        sum(v for (vid, _), v in rows.items() if vid == 1), rel=1e-12
+    )
+    # Truck 2 kept 113.60 -> 113.61 -> 113.63 -> 113.65 at constant latitude.
+    km2 = sum(v for (vid, _), v in rows.items() if vid == 2)
+    assert km2 == pytest.approx(0.05 * 111.32 * np.cos(np.radians(34.75)), rel=2e-3)
+
+
+def test_row_order_does_not_matter(wgs_locator):
+    rng = np.random.default_rng(0)
+    n = 500
+    vid = np.repeat([1, 2], n // 2)
+    t = np.tile(np.arange(n // 2) * 60, 2) + 1_650_000_000
+    lon = np.concatenate([116.0 + np.arange(n // 2) * 0.01, 113.0 + np.arange(n // 2) * 0.01])
+    lat = np.concatenate([np.full(n // 2, 39.5), np.full(n // 2, 34.7)])
+    a = run_kernel(vid, t, lon, lat, wgs_locator)
+    perm = rng.permutation(n)
+    b = run_kernel(vid[perm], t[perm], lon[perm], lat[perm], wgs_locator)
+    assert a.activity.equals(b.activity)
+    assert b.counts["out_of_order"] > 0
