@@ -42,6 +42,7 @@ def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:
                     pa.array(rng.integers(0, 3, n), pa.int8()), pa.array(["empty", "half", "full"])
                 ),
                 pa.array(np.cumsum(rng.uniform(0, 1, n))),
+                pa.array(rng.uniform(90, 600, n).astype(np.float32)),
             ],
             schema=PING_SCHEMA,
         )
@@ -53,7 +54,7 @@ def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trucks", type=int, default=300)
+    ap.add_argument("--trucks", type=int, default=1000)
     ap.add_argument("--months", default="2023-03:2023-06")
     ap.add_argument("--interval-s", type=int, default=30)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)

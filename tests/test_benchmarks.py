@@ -1,0 +1,27 @@
+"""The benchmark scripts run (tiny sizes; their timings are never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench_locate.py", "--points", "200000", "--baseline-points", "300", "--repeat", "1"],
+        ["bench_simulate.py", "--trucks", "4", "--months", "2023-03:2023-03", "--workers", "1"],
+    ],
+    ids=["locate", "simulate"],
+)
+def test_benchmark_runs(args):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ratio" in result.stdout
