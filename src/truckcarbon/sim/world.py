@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow.csv as pacsv
 
+from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.reference import cities
 
 ROAD_CIRCUITY = 1.25
@@ -45,13 +46,6 @@ HUBS: dict[int, float] = {
     150300: 1.5,
     150200: 1.5,  # coal
 }
-
-
-def haversine_km(lon0: npt.ArrayLike, lat0: npt.ArrayLike, lon1: npt.ArrayLike, lat1: npt.ArrayLike) -> np.ndarray:
-    """Great-circle distance in km (mean-radius sphere), vectorized."""
-    p0, p1 = np.radians(lat0), np.radians(lat1)
-    h = np.sin((p1 - p0) / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(np.radians(np.subtract(lon1, lon0)) / 2) ** 2
-    return np.asarray(2 * 6371.0088 * np.arcsin(np.sqrt(np.minimum(h, 1.0))))
 
 
 @dataclass(frozen=True)
@@ -95,7 +89,7 @@ def load_world() -> World:
     a = np.array([pos[c] for c in adj["city_a"].to_pylist()])
     b = np.array([pos[c] for c in adj["city_b"].to_pylist()])
     n = adcode.size
-    w = haversine_km(lon[a], lat[a], lon[b], lat[b]) * ROAD_CIRCUITY
+    w = haversine_many(lon[a], lat[a], lon[b], lat[b]) * ROAD_CIRCUITY
     dist = np.full((n, n), np.inf)
     np.fill_diagonal(dist, 0.0)
     dist[a, b] = w
