@@ -6,10 +6,11 @@ manifest can check that the data carry the defects asked for:
 * ``gps_noise_m``: Gaussian position noise (standard deviation, metres) on every
   fix, including parked ones (stationary drift);
 * ``gap_rate``: per fix, the probability that a signal gap starts there; a gap
-  drops 10-120 consecutive fixes (tunnels, dead zones);
+  drops the fixes of the next 2 to 30 minutes (tunnels, dead zones), whatever the
+  reporting interval;
 * ``jump_rate``: per fix, a fix displaced 2-50 km in a random direction;
 * ``stuck_rate``: per fix, a stuck receiver repeating that fix's position for the
-  next 5-30 fixes;
+  next 1 to 10 minutes (at least one fix);
 * ``zero_rate``: per fix, a (0, 0) fix;
 * ``duplicate_rate``: per fix, an exact duplicate row;
 * ``out_of_order_rate``: per fix, swapped with its successor in file order.
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+GAP_MIN_S, GAP_MAX_S = 120.0, 1800.0  # tunnels and dead zones: 2 to 30 minutes
+STUCK_MIN_S, STUCK_MAX_S = 60.0, 600.0  # a stuck receiver repeats one position for 1 to 10 minutes
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LON_EQ = 111_320.0
 DEFECT_NAMES = ("gaps", "gap_fixes", "jumps", "stuck_runs", "stuck_fixes", "zero_fixes", "duplicates", "out_of_order")
@@ -59,8 +62,10 @@ def apply_defects(
     if rates.gps_noise_m > 0:
         lat += rng.normal(0.0, rates.gps_noise_m / M_PER_DEG_LAT, n)
         lon += rng.normal(0.0, rates.gps_noise_m, n) / (M_PER_DEG_LON_EQ * np.cos(np.radians(lat)))
+    t = np.asarray(columns["t"])
     for start in np.flatnonzero(rng.random(n) < rates.stuck_rate).tolist():
-        end = min(n, start + 1 + int(rng.integers(5, 31)))
+        end = max(int(np.searchsorted(t, t[start] + rng.uniform(STUCK_MIN_S, STUCK_MAX_S))), start + 2)
+        end = min(n, end)
         lon[start + 1 : end] = lon[start]
         lat[start + 1 : end] = lat[start]
         counts["stuck_runs"] += 1
@@ -79,7 +84,8 @@ def apply_defects(
 
     keep = np.ones(n, bool)
     for start in np.flatnonzero(rng.random(n) < rates.gap_rate).tolist():
-        keep[start : start + int(rng.integers(10, 121))] = False
+        end = int(np.searchsorted(t, t[start] + rng.uniform(GAP_MIN_S, GAP_MAX_S), side="left"))
+        keep[start : max(end, start + 1)] = False
         counts["gaps"] += 1
     counts["gap_fixes"] = int(n - keep.sum())
     out = {k: np.asarray(v)[keep] for k, v in columns.items()}
