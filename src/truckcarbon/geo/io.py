@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path
 from truckcarbon.geo.locator import INVALID, OUTSIDE, CityLocator
-from truckcarbon.geo.reference import province_of
+from truckcarbon.geo.reference import cities
 
 BATCH_ROWS = 1_000_000
 
@@ -131,6 +131,10 @@ def locate_file(
     summary = LocateSummary()
     writer: pq.ParquetWriter | pacsv.CSVWriter | None = None
     status_names = pa.array(["ok", "outside", "invalid"])
+    # adcode -> province adcode by direct indexing (adcodes are 6-digit numbers).
+    province_by_code = np.zeros(1_000_000, np.int32)
+    units = cities(include_non_mainland=True)
+    province_by_code[units["city_adcode"].to_numpy()] = units["province_adcode"].to_numpy()
     with atomic_path(dst) as tmp:
         for batch in _batches(src, (lon_col, lat_col)):
             lon = _numeric(src, batch, lon_col, summary.rows)
@@ -139,8 +143,11 @@ def locate_file(
             status = np.where(codes > 0, 0, np.where(codes == OUTSIDE, 1, 2)).astype(np.int32)
             city = pa.array(codes, pa.int32(), mask=codes <= 0)
             result = batch.append_column("city_adcode", city)
-            result = result.append_column("province_adcode", province_of(city))
-            result = result.append_column("location_status", pc.take(status_names, pa.array(status)))
+            province = province_by_code[np.maximum(codes, 0)]
+            result = result.append_column("province_adcode", pa.array(province, pa.int32(), mask=codes <= 0))
+            result = result.append_column(
+                "location_status", pa.DictionaryArray.from_arrays(pa.array(status.astype(np.int8)), status_names)
+            )
             if writer is None:
                 if out_kind == "parquet":
                     writer = pq.ParquetWriter(tmp, result.schema)
