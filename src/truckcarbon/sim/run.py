@@ -159,8 +159,14 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     return tmp
 
 
-def _truth_rows(locator: CityLocator, vid: int, month: int, prev: tuple[float, float] | None, tr: Track):  # type: ignore[no-untyped-def]
-    """(city_adcode, km total, km empty, km half, km full) of a truck-month's true path."""
+def _truth_rows(
+    locator: CityLocator, prev: tuple[float, float] | None, tr: Track
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None:
+    """Units, km and km by load state (empty, half, full) of a truck-month's true path.
+
+    ``prev`` is the truck's last true fix of the month before (parked: no distance,
+    but it keeps the path continuous); None when the truck-month has no segment.
+    """
     lon, lat, load = tr.lon, tr.lat, tr.load
     if prev is not None:
         lon = np.concatenate([[prev[0]], lon])
@@ -267,7 +273,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
         tr = drive_month(
             world, state, role, ctx.attraction, m_start, m_end, km, config.interval_s, config.parked_interval_s, rng
         )
-        rows = _truth_rows(ctx.locator, vid, m, group.last_fix[pos], tr)
+        rows = _truth_rows(ctx.locator, group.last_fix[pos], tr)
         if rows is not None:
             uniq, total, by_load = rows
             truth["vid"].append(np.full(uniq.size, vid))
