@@ -1,0 +1,1 @@
+"""Ingest: validate, quarantine and normalise input tables (pings, vehicles) at the boundary."""

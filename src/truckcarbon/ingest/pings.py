@@ -1,0 +1,185 @@
+"""Validate and normalise ping batches; rows that fail go to quarantine with a reason code.
+
+The pings contract (what every engine and the trajectory kernel receive):
+
+========== ======================= =========================================
+column     type                    rule
+========== ======================= =========================================
+vehicle_id int64                   required, not null
+ts         timestamp[ms, UTC]      required; integers are epoch seconds (or
+                                   milliseconds when above 1e11); text and
+                                   naive timestamps are Asia/Shanghai local
+                                   time (JT/T 808 reports GMT+8)
+lon, lat   float64 (degrees)       required, finite, in range, not (0, 0)
+speed_kmh  float32                 optional, 0..250
+load_state dictionary<string>      optional: empty, half, full
+odometer_km, fuel_level_l          optional, >= 0
+========== ======================= =========================================
+
+Quarantined rows keep every original column as text plus ``reason``,
+``source_file`` and ``source_row`` (1-based data row), so nothing is lost and
+every rejection can be traced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from truckcarbon.core.errors import InputError
+
+REQUIRED = ("vehicle_id", "ts", "lon", "lat")
+OPTIONAL_FLOAT = {"speed_kmh": (0.0, 250.0), "odometer_km": (0.0, np.inf), "fuel_level_l": (0.0, np.inf)}
+LOAD_STATES = ("empty", "half", "full")
+LOCAL_OFFSET_MS = 8 * 3600 * 1000
+
+# Reason codes, in the order they are checked (a row gets the first that applies).
+REASONS = ("missing_vehicle_id", "bad_timestamp", "bad_coordinates", "zero_fix", "bad_optional_value")
+
+
+@dataclass
+class IngestCounts:
+    """Rows read, kept and quarantined (by reason)."""
+
+    rows: int = 0
+    kept: int = 0
+    quarantined: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+    def add(self, other: IngestCounts) -> None:
+        self.rows += other.rows
+        self.kept += other.kept
+        for k, v in other.quarantined.items():
+            self.quarantined[k] += v
+
+
+def _numeric(arr: pa.Array) -> np.ndarray:
+    """float64 values, NaN where missing or not a number."""
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        text = pc.utf8_trim_whitespace(arr)
+        ok = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), False)
+        return np.asarray(
+            pc.cast(pc.if_else(ok, text, None), pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+        )
+    return np.full(len(arr), np.nan)
+
+
+def _timestamps_ms(arr: pa.Array) -> np.ndarray:
+    """Epoch milliseconds (UTC) as float64, NaN where missing or unparseable."""
+    if pa.types.is_timestamp(arr.type):
+        ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=arr.type.tz)), pa.int64())
+        out = np.asarray(ms.to_numpy(zero_copy_only=False), dtype=np.float64)
+        return out if arr.type.tz else out - LOCAL_OFFSET_MS
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+        v = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        return np.where(v > 1e11, v, v * 1000.0)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        text = pc.utf8_trim_whitespace(arr)
+        v = _numeric(text)  # epoch seconds or milliseconds written as text
+        out = np.where(v > 1e11, v, v * 1000.0)
+        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%z"):
+            parsed = pc.strptime(text, format=fmt, unit="ms", error_is_null=True)
+            ms = np.asarray(pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            local = not fmt.endswith("%z")
+            fill = np.isnan(out) & ~np.isnan(ms)
+            out[fill] = ms[fill] - (LOCAL_OFFSET_MS if local else 0)
+        return out
+    return np.full(len(arr), np.nan)
+
+
+def _present(arr: pa.Array) -> np.ndarray:
+    """True where a value is given (not null and, for text, not empty)."""
+    valid = arr.is_valid()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(arr), ""))
+    return np.asarray(pc.fill_null(valid, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def validate_pings(
+    batch: pa.RecordBatch | pa.Table, source: str, first_row: int = 0
+) -> tuple[pa.Table, pa.Table, IngestCounts]:
+    """Split a batch into normalised valid rows and quarantined rows.
+
+    Parameters
+    ----------
+    batch
+        Rows of a pings file (any column types; text is parsed).
+    source
+        File name recorded in the quarantine and in error messages.
+    first_row
+        Number of data rows of the file before this batch (for ``source_row``).
+
+    Raises
+    ------
+    InputError
+        When a required column is missing (a file-level error: nothing can be kept).
+    """
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    missing = [c for c in REQUIRED if c not in table.column_names]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(table.column_names)}. "
+            f"Pings need {', '.join(REQUIRED)}."
+        )
+    n = table.num_rows
+    reason = np.full(n, -1, np.int8)
+
+    def flag(mask: np.ndarray, code: int) -> None:
+        reason[(reason < 0) & mask] = code
+
+    vid = _numeric(table.column("vehicle_id").combine_chunks())
+    flag(~np.isfinite(vid) | (vid != np.floor(vid)), 0)
+    ts = _timestamps_ms(table.column("ts").combine_chunks())
+    flag(~np.isfinite(ts), 1)
+    lon = _numeric(table.column("lon").combine_chunks())
+    lat = _numeric(table.column("lat").combine_chunks())
+    bad = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lon) > 180) | (np.abs(lat) > 90)
+    flag(bad, 2)
+    flag((lon == 0) & (lat == 0), 3)
+    optional: dict[str, np.ndarray] = {}
+    for name, (lo, hi) in OPTIONAL_FLOAT.items():
+        if name in table.column_names:
+            v = _numeric(table.column(name).combine_chunks())
+            present = _present(table.column(name).combine_chunks())
+            flag(present & ~((v >= lo) & (v <= hi)), 4)
+            optional[name] = v
+    load = None
+    if "load_state" in table.column_names:
+        text = pc.cast(table.column("load_state").combine_chunks(), pa.string())
+        idx = pc.index_in(pc.utf8_lower(text), value_set=pa.array(LOAD_STATES)).to_numpy(zero_copy_only=False)
+        present = _present(text)
+        idx = np.where(present, np.asarray(idx, dtype=np.float64), np.nan)
+        flag(present & np.isnan(idx), 4)
+        load = idx
+
+    ok = reason < 0
+    keep = np.flatnonzero(ok)
+    cols: dict[str, pa.Array] = {
+        "vehicle_id": pa.array(vid[keep].astype(np.int64)),
+        "ts": pa.array(ts[keep].astype(np.int64)).cast(pa.timestamp("ms", tz="UTC")),
+        "lon": pa.array(lon[keep]),
+        "lat": pa.array(lat[keep]),
+    }
+    for name, v in optional.items():
+        vals = v[keep]
+        cols[name] = pa.array(vals.astype(np.float32 if name == "speed_kmh" else np.float64), mask=np.isnan(vals))
+    if load is not None:
+        li = load[keep]
+        indices = pa.array(np.nan_to_num(li, nan=0).astype(np.int8), mask=np.isnan(li))
+        cols["load_state"] = pa.DictionaryArray.from_arrays(indices, pa.array(LOAD_STATES))
+    valid = pa.table(cols)
+
+    bad_rows = np.flatnonzero(~ok)
+    quarantine = table.take(pa.array(bad_rows)) if bad_rows.size else table.slice(0, 0)
+    quarantine = pa.table({name: pc.cast(quarantine.column(name), pa.string()) for name in quarantine.column_names})
+    quarantine = quarantine.append_column("reason", pa.array([REASONS[r] for r in reason[bad_rows]], pa.string()))
+    quarantine = quarantine.append_column("source_file", pa.array([source] * bad_rows.size, pa.string()))
+    quarantine = quarantine.append_column("source_row", pa.array(bad_rows + first_row + 1, pa.int64()))
+    counts = IngestCounts(rows=n, kept=int(keep.size))
+    for code, name in enumerate(REASONS):
+        counts.quarantined[name] = int((reason == code).sum())
+    return valid, quarantine, counts
