@@ -122,9 +122,7 @@ def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) 
         f"     {summary.trucks} trucks, {summary.months} months, {summary.pings:,} pings in {summary.seconds:.0f} s"
     )
     truth = pq.read_table(world_dir / "truth.parquet")
-    vehicles = pq.read_table(world_dir / "vehicles.parquet").select(
-        ["vehicle_id", "registration_city_adcode", "weight"]
-    )
+    vehicles = pq.read_table(world_dir / "vehicles.parquet", columns=["vehicle_id", "weight"])
     t = truth.join(vehicles, "vehicle_id")
     km_w = pc.multiply(t["distance_km"], t["weight"])
     t = t.append_column("fleet_km", km_w).append_column("year", pc.utf8_slice_codeunits(t["month"], 0, 4))

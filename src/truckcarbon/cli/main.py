@@ -226,33 +226,16 @@ def calibrate(
     ] = None,
 ) -> None:
     """Published figures against a simulated world's truth; exit code 1 when a check fails."""
-    import hashlib
-    import json
-    from dataclasses import asdict
-
     from truckcarbon.core.errors import InputError
-    from truckcarbon.core.settings import cache_dir
-    from truckcarbon.sim.calibration import run_checks
-    from truckcarbon.sim.run import preset
-    from truckcarbon.sim.run import simulate as run_simulation
+    from truckcarbon.sim.calibration import default_world, run_checks
 
     if not check:
         raise InputError("nothing to do: pass --check (automatic tuning of the world is not available)")
     if world is None:
-        from importlib.resources import files
-
-        config = preset("demo")
-        digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-        # The world also depends on the simulator's code and data: a change makes a new world.
-        for folder in (files("truckcarbon.sim"), files("truckcarbon.data")):
-            for item in sorted(folder.iterdir(), key=lambda x: x.name):
-                if item.name.endswith((".py", ".csv")):
-                    digest.update(item.read_bytes())
-        key = digest.hexdigest()[:12]
-        world = cache_dir() / "worlds" / f"demo-{key}"
-        if not (world / "manifest.json").exists():
-            console.print(f"simulating the default world into {world} (once)")
-            run_simulation(world, config, overwrite=True, workers=os.cpu_count() or 1)
+        world = default_world(
+            workers=os.cpu_count() or 1,
+            on_simulate=lambda p: console.print(f"simulating the default world into {p} (once)"),
+        )
     checks = run_checks(world)
     view = Table(title=f"published vs simulated ({world})")
     for col in ("check", "published", "simulated", ""):

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from truckcarbon.core.arrow import is_number_type, is_text, parse_float64
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path
 from truckcarbon.geo.locator import INVALID, OUTSIDE, CityLocator
@@ -90,26 +90,17 @@ def _require(path: Path, names: list[str], columns: tuple[str, str]) -> None:
 def _numeric(path: Path, batch: pa.RecordBatch, column: str, first_row: int) -> np.ndarray:
     """Column as float64 degrees (NaN where empty); a clear error for text that is no number."""
     arr = batch.column(column)
-    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
-        return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        text = pc.utf8_trim_whitespace(arr)
-        empty = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
-        try:
-            values = pc.cast(pc.if_else(empty, None, text), pa.float64())
-        except pa.ArrowInvalid:
-            for i, v in enumerate(text.to_pylist()):
-                try:
-                    float(v) if v else None
-                except ValueError:
-                    row = first_row + i + 1
-                    where = f"row {row} (line {row + 1})" if _kind(path) == "csv" else f"row {row}"
-                    raise InputError(
-                        f"{path}: {where}, column {column!r}: {v!r} is not a number; fix or remove the row"
-                    ) from None
-            raise
-        return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
-    raise InputError(f"{path}: column {column!r} has type {arr.type}, expected numbers (degrees)")
+    if not (is_number_type(arr) or is_text(arr)):
+        raise InputError(f"{path}: column {column!r} has type {arr.type}, expected numbers (degrees)")
+    values, unreadable = parse_float64(arr)
+    bad = np.flatnonzero(unreadable)
+    if bad.size:
+        row = first_row + int(bad[0]) + 1
+        where = f"row {row} (line {row + 1})" if _kind(path) == "csv" else f"row {row}"
+        raise InputError(
+            f"{path}: {where}, column {column!r}: {arr[int(bad[0])].as_py()!r} is not a number; fix or remove the row"
+        )
+    return values
 
 
 def locate_file(

@@ -29,12 +29,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from truckcarbon.core.arrow import given, is_number_type, is_text, parse_float64
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.months import LOCAL_OFFSET_S
+from truckcarbon.emissions.factors import LoadState
 
 REQUIRED = ("vehicle_id", "ts", "lon", "lat")
 OPTIONAL_FLOAT = {"speed_kmh": (0.0, 250.0), "odometer_km": (0.0, np.inf), "fuel_level_l": (0.0, np.inf)}
-LOAD_STATES = ("empty", "half", "full")
-LOCAL_OFFSET_MS = 8 * 3600 * 1000
+LOAD_STATES = tuple(s.value for s in LoadState)
+LOCAL_OFFSET_MS = LOCAL_OFFSET_S * 1000
 
 # Reason codes, in the order they are checked (a row gets the first that applies).
 REASONS = ("missing_vehicle_id", "bad_timestamp", "bad_coordinates", "zero_fix", "bad_optional_value")
@@ -57,15 +60,7 @@ class IngestCounts:
 
 def _numeric(arr: pa.Array) -> np.ndarray:
     """float64 values, NaN where missing or not a number."""
-    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
-        return np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        text = pc.utf8_trim_whitespace(arr)
-        ok = pc.fill_null(pc.match_substring_regex(text, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"), False)
-        return np.asarray(
-            pc.cast(pc.if_else(ok, text, None), pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
-        )
-    return np.full(len(arr), np.nan)
+    return parse_float64(arr)[0]
 
 
 def _timestamps_ms(arr: pa.Array) -> np.ndarray:
@@ -74,10 +69,10 @@ def _timestamps_ms(arr: pa.Array) -> np.ndarray:
         ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=arr.type.tz)), pa.int64())
         out = np.asarray(ms.to_numpy(zero_copy_only=False), dtype=np.float64)
         return out if arr.type.tz else out - LOCAL_OFFSET_MS
-    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type):
+    if is_number_type(arr):
         v = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
         return np.where(v > 1e11, v, v * 1000.0)
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+    if is_text(arr):
         text = pc.utf8_trim_whitespace(arr)
         v = _numeric(text)  # epoch seconds or milliseconds written as text
         out = np.where(v > 1e11, v, v * 1000.0)
@@ -89,14 +84,6 @@ def _timestamps_ms(arr: pa.Array) -> np.ndarray:
             out[fill] = ms[fill] - (LOCAL_OFFSET_MS if local else 0)
         return out
     return np.full(len(arr), np.nan)
-
-
-def _present(arr: pa.Array) -> np.ndarray:
-    """True where a value is given (not null and, for text, not empty)."""
-    valid = arr.is_valid()
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        valid = pc.and_(valid, pc.not_equal(pc.utf8_trim_whitespace(arr), ""))
-    return np.asarray(pc.fill_null(valid, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def validate_pings(
@@ -144,14 +131,14 @@ def validate_pings(
     for name, (lo, hi) in OPTIONAL_FLOAT.items():
         if name in table.column_names:
             v = _numeric(table.column(name).combine_chunks())
-            present = _present(table.column(name).combine_chunks())
+            present = given(table.column(name).combine_chunks())
             flag(present & ~((v >= lo) & (v <= hi)), 4)
             optional[name] = v
     load = None
     if "load_state" in table.column_names:
         text = pc.cast(table.column("load_state").combine_chunks(), pa.string())
         idx = pc.index_in(pc.utf8_lower(text), value_set=pa.array(LOAD_STATES)).to_numpy(zero_copy_only=False)
-        present = _present(text)
+        present = given(text)
         idx = np.where(present, np.asarray(idx, dtype=np.float64), np.nan)
         flag(present & np.isnan(idx), 4)
         load = idx

@@ -14,7 +14,11 @@ The checks, each with its tolerance (from the product brief):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib.resources import abc as resources_abc
 from importlib.resources import files
 from pathlib import Path
 
@@ -25,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.reference import cities
 from truckcarbon.sim.activity import chinese_new_year
 
@@ -37,6 +42,38 @@ class Check:
     published: str
     simulated: str
     ok: bool
+
+
+def _tree_bytes(folder: resources_abc.Traversable) -> list[bytes]:
+    out: list[bytes] = []
+    for item in sorted(folder.iterdir(), key=lambda x: x.name):
+        if item.is_dir():
+            out += _tree_bytes(item)
+        elif item.name.endswith((".py", ".csv")):
+            out.append(item.read_bytes())
+    return out
+
+
+def default_world(workers: int = 1, on_simulate: Callable[[Path], None] | None = None) -> Path:
+    """The default world (the ``demo`` preset), simulated once into the cache folder.
+
+    Its folder is keyed by the configuration and by the code and data it depends
+    on (the simulator, the emission factors, the package data), so a change to
+    any of them simulates a new world.
+    """
+    from truckcarbon.sim.run import preset, simulate
+
+    config = preset("demo")
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    for package in ("truckcarbon.sim", "truckcarbon.emissions", "truckcarbon.data"):
+        for blob in _tree_bytes(files(package)):
+            digest.update(blob)
+    world = cache_dir() / "worlds" / f"demo-{digest.hexdigest()[:12]}"
+    if not (world / "manifest.json").exists():
+        if on_simulate is not None:
+            on_simulate(world)
+        simulate(world, config, overwrite=True, workers=workers)
+    return world
 
 
 def _published(name: str) -> pa.Table:

@@ -28,14 +28,13 @@ import numpy as np
 import numpy.typing as npt
 
 from truckcarbon.geo._kernels import haversine_many
-from truckcarbon.sim.fleet import Role
+from truckcarbon.sim.fleet import Role, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World
 
-LOCAL_OFFSET_S = 8 * 3600  # Asia/Shanghai has no daylight saving
 CRUISE_KMH = {Role.REGIONAL: 52.0, Role.LONG_HAUL: 70.0}
 MAX_DRIVE_H = 14.0
 WAYPOINT_JITTER_DEG = 0.03
-LOAD_P = (0.35, 0.10, 0.55)  # empty, half, full
+LOAD_P = (0.35, 0.10, 0.55)  # in LoadState order: empty, half, full
 
 
 @dataclass
@@ -72,8 +71,6 @@ def gravity_attraction(world: World, fleet_by_unit: npt.NDArray[np.float64]) -> 
     the table's operating/registered ratio), shared among its units by their
     registered fleet, with freight hubs weighted up (:data:`HUBS`).
     """
-    from truckcarbon.sim.fleet import province_fleet_2022, published_province_table
-
     pub = published_province_table()
     op = dict(zip(pub["province_adcode"].to_pylist(), pub["operating_co2_1e4_t"].to_pylist(), strict=True))
     reg = dict(zip(pub["province_adcode"].to_pylist(), pub["registered_1e4"].to_pylist(), strict=True))

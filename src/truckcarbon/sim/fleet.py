@@ -41,6 +41,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from truckcarbon.core.months import month_labels, month_number
 from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import plate_prefixes
 from truckcarbon.sim.world import World
@@ -81,16 +82,12 @@ STANDARD_COVERAGE = {0: 0.35, 1: 0.42, 2: 1.0}
 CHINA_VI_COVERAGE = {2019: 0.1, 2021: 0.12, 2022: 0.25, 2023: 0.3, 2024: 1.0}
 
 
-def _ym(year: int, month: int) -> int:
-    return year * 12 + month - 1
-
-
 STANDARD_START = {
-    EmissionStandard.CHINA_IV: _ym(2013, 7),
-    EmissionStandard.CHINA_V: _ym(2017, 7),
-    EmissionStandard.CHINA_VI: _ym(2021, 7),
+    EmissionStandard.CHINA_IV: month_number(2013, 7),
+    EmissionStandard.CHINA_V: month_number(2017, 7),
+    EmissionStandard.CHINA_VI: month_number(2021, 7),
 }
-CHINA_VI_KEY_REGIONS = _ym(2019, 7)
+CHINA_VI_KEY_REGIONS = month_number(2019, 7)
 
 
 @dataclass(frozen=True)
@@ -125,8 +122,8 @@ class Fleet:
                 "emission_standard": pa.array(standards[self.standard]),
                 "fuel_type": pa.array(["diesel"] * self.n),
                 "vehicle_class": pa.array(["heavy truck (>= 12 t)"] * self.n),
-                "registration_month": pa.array([f"{m // 12:04d}-{m % 12 + 1:02d}" for m in reg]),
-                "retirement_month": pa.array([f"{m // 12:04d}-{m % 12 + 1:02d}" for m in self.retired_month]),
+                "registration_month": pa.array(month_labels(reg)),
+                "retirement_month": pa.array(month_labels(self.retired_month)),
                 "role": pa.array(roles[self.role]),
                 "weight": pa.array(self.weight, pa.float64()),
             }
@@ -216,7 +213,10 @@ def _retirement(
     life = rng.integers(5 * 12, 11 * 12, registered.size)
     retired = registered + life
     # Phase-out campaigns: China III trucks leave in 2019-2021, China IV in 2020-2022H1.
-    for std, first, last in ((0, _ym(2019, 1), _ym(2022, 1)), (1, _ym(2020, 1), _ym(2022, 7))):
+    for std, first, last in (
+        (0, month_number(2019, 1), month_number(2022, 1)),
+        (1, month_number(2020, 1), month_number(2022, 7)),
+    ):
         sel = standard == std
         phase_out = rng.integers(first, last, registered.size)
         retired[sel] = np.minimum(retired[sel], phase_out[sel])
@@ -225,7 +225,7 @@ def _retirement(
 
 def _by_year(table: dict[int, float], month: int) -> float:
     years = sorted(table)
-    return float(np.interp(month, [_ym(y, 7) for y in years], [table[y] for y in years]))
+    return float(np.interp(month, [month_number(y, 7) for y in years], [table[y] for y in years]))
 
 
 def platform_coverage(month: int, standard: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
@@ -251,8 +251,8 @@ def make_fleet(world: World, n_trucks: int, rng: np.random.Generator) -> Fleet:
 
     connect_draw = (rng.permutation(n_trucks) + rng.random(n_trucks)) / n_trucks  # stratified uniform
     # Expansion weights: province fleet 2022 / sampled trucks of the province in service in 2022.
-    in_2022 = (registered <= _ym(2022, 6)) & (retired > _ym(2022, 6))
-    in_2022 &= connect_draw < platform_coverage(_ym(2022, 6), standard)
+    in_2022 = (registered <= month_number(2022, 6)) & (retired > month_number(2022, 6))
+    in_2022 &= connect_draw < platform_coverage(month_number(2022, 6), standard)
     # Ratio to the sampled count of the province (fixed by the quotas, so not noisy),
     # corrected by the national share of sampled trucks reporting in mid-2022.
     prov_fleet = province_fleet_2022()

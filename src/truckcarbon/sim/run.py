@@ -20,7 +20,6 @@ month in parts of at most ``rows_per_file`` rows.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import multiprocessing
 import os
@@ -39,15 +38,16 @@ import pyarrow.parquet as pq
 
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
-from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
+from truckcarbon.core.months import month_bounds_utc, month_label, month_labels, parse_month
+from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, LoadState, ef_kg_per_l, fuel_rates
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, age_factor, season, shock
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
-from truckcarbon.sim.drive import LOCAL_OFFSET_S, Track, TruckState, drive_month, gravity_attraction
+from truckcarbon.sim.drive import Track, TruckState, drive_month, gravity_attraction
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
 from truckcarbon.sim.world import World, load_world
 
-LOAD_NAMES = pa.array(["empty", "half", "full"])
+LOAD_NAMES = pa.array([s.value for s in LoadState])  # load codes 0, 1, 2 index this
 PING_SCHEMA = pa.schema(
     [
         ("vehicle_id", pa.int64()),
@@ -105,30 +105,6 @@ PRESETS: dict[str, SimConfig] = {
     # Hundreds of millions of pings for benchmarks.
     "bench": SimConfig(trucks=3000, start_month="2023-01", end_month="2023-12", interval_s=30),
 }
-
-
-def parse_month(text: str) -> int:
-    """'YYYY-MM' -> year * 12 + month - 1, with a clear error."""
-    try:
-        d = dt.datetime.strptime(text.strip(), "%Y-%m")
-    except ValueError:
-        raise InputError(f"unknown month {text!r}; use YYYY-MM, e.g. 2018-01") from None
-    if not 2000 <= d.year <= 2100:
-        raise InputError(f"month {text!r} is outside 2000..2100")
-    return d.year * 12 + d.month - 1
-
-
-def month_label(m: int) -> str:
-    return f"{m // 12:04d}-{m % 12 + 1:02d}"
-
-
-def month_bounds_utc(m: int) -> tuple[int, int]:
-    """UTC epoch seconds of the start and end of a local (UTC+8) calendar month."""
-    y, mo = divmod(m, 12)
-    start = dt.datetime(y, mo + 1, 1, tzinfo=dt.UTC)
-    y2, mo2 = divmod(m + 1, 12)
-    end = dt.datetime(y2, mo2 + 1, 1, tzinfo=dt.UTC)
-    return int(start.timestamp()) - LOCAL_OFFSET_S, int(end.timestamp()) - LOCAL_OFFSET_S
 
 
 @dataclass
@@ -190,7 +166,6 @@ def _truth_rows(
 class _World:
     """What every worker derives from the configuration (deterministic, so each process builds its own)."""
 
-    config: SimConfig
     world: World
     fleet: Fleet
     attraction: np.ndarray
@@ -206,7 +181,7 @@ def _context(config: SimConfig) -> _World:
     fleet = make_fleet(world, config.trucks, fleet_rng)
     truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
     attraction = gravity_attraction(world, city_fleet_2022(world))
-    return _World(config, world, fleet, attraction, truck_factor, CityLocator("wgs84"), fuel_rates().matrix())
+    return _World(world, fleet, attraction, truck_factor, CityLocator("wgs84"), fuel_rates().matrix())
 
 
 @dataclass
@@ -366,10 +341,11 @@ def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]
     kilometres by load state times each state's rate), else the report's
     unknown-load rate; the ``*_unknown_load`` columns always use the latter.
     """
-    rates = fuel_rates().matrix()  # [standard, load: empty, half, full], L/100 km
+    rates = fuel_rates()
+    matrix = rates.matrix()  # [standard, load: empty, half, full], L/100 km
     std = fleet.standard[cat["vid"].astype(np.int64) - 1]
-    known = (cat["e"] * rates[std, 0] + cat["h"] * rates[std, 1] + cat["f"] * rates[std, 2]) / 100.0
-    unknown = cat["km"] * np.array([fuel_rates().unknown_load_rate(s) for s in EmissionStandard])[std] / 100.0
+    known = (cat["e"] * matrix[std, 0] + cat["h"] * matrix[std, 1] + cat["f"] * matrix[std, 2]) / 100.0
+    unknown = cat["km"] * np.array([rates.unknown_load_rate(s) for s in EmissionStandard])[std] / 100.0
     fuel = known if config.load_channel else unknown
     ef = ef_kg_per_l()
     return {
@@ -445,7 +421,7 @@ def simulate(
         truth_table = pa.table(
             {
                 "vehicle_id": pa.array(cat["vid"].astype(np.int64)),
-                "month": pa.array([month_label(int(x)) for x in cat["month"]], pa.string()),
+                "month": pa.array(month_labels(cat["month"]), pa.string()),
                 "city_adcode": pa.array(cat["city"].astype(np.int32)),
                 "distance_km": pa.array(cat["km"]),
                 "distance_km_empty": pa.array(cat["e"]),

@@ -33,12 +33,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo._kernels import haversine_km, haversine_many
 from truckcarbon.geo.locator import CityLocator
 
 KEPT, DUPLICATE, INVALID, STUCK, JUMP = 0, 1, 2, 3, 4
 REASONS = ("kept", "duplicate", "invalid", "stuck", "jump")
-LOCAL_OFFSET_S = 8 * 3600
 SPIKE_KM = 1.5
 
 
@@ -128,17 +128,6 @@ class KernelResult:
     bridged_km: float
 
 
-def _local_month(t_s: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    days = (t_s + LOCAL_OFFSET_S) // 86400
-    d = np.asarray(days, dtype="datetime64[D]")
-    return np.asarray(d.astype("datetime64[M]").astype(np.int64) + 1970 * 12, dtype=np.int64)
-
-
-def _month_start_s(m: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    months = (m - 1970 * 12).astype("datetime64[M]")
-    return np.asarray(months.astype("datetime64[s]").astype(np.int64) - LOCAL_OFFSET_S, dtype=np.int64)
-
-
 def run_kernel(
     vehicle_id: npt.ArrayLike,
     t_s: npt.ArrayLike,
@@ -183,15 +172,15 @@ def run_kernel(
     bridged_km = float((d_km * (factor - 1.0))[gap & ~unobserved].sum())
 
     # Split at month boundaries by time, then at borders.
-    m0 = _local_month(kt[a])
-    m1 = _local_month(kt[b])
+    m0 = local_month(kt[a])
+    m1 = local_month(kt[b])
     cross = np.flatnonzero((m1 > m0) & (factor > 0))
     seg_ax, seg_ay, seg_bx, seg_by = kx[a].copy(), ky[a].copy(), kx[b].copy(), ky[b].copy()
     seg_month, seg_vid, seg_factor = m0.copy(), kv[a].copy(), factor.copy()
     extra = []
     for s in cross.tolist():  # rare: a segment spanning a month boundary (possibly several)
         t0, t1 = float(kt[a][s]), float(kt[b][s])
-        bounds = _month_start_s(np.arange(m0[s] + 1, m1[s] + 1))
+        bounds = month_start_utc_s(np.arange(m0[s] + 1, m1[s] + 1))
         fr = np.concatenate([[0.0], (bounds - t0) / (t1 - t0), [1.0]])
         px = kx[a][s] + (kx[b][s] - kx[a][s]) * fr
         py = ky[a][s] + (ky[b][s] - ky[a][s]) * fr
@@ -225,7 +214,7 @@ def run_kernel(
     activity = pa.table(
         {
             "vehicle_id": agg["vehicle_id"],
-            "month": pa.array([f"{m // 12:04d}-{m % 12 + 1:02d}" for m in months.tolist()]),
+            "month": pa.array(month_labels(months)),
             "city_adcode": agg["city_adcode"],
             "distance_km": agg["distance_km_sum"],
         }
