@@ -40,6 +40,7 @@ def test_valid_rows_are_normalised_and_bad_rows_traced():
         "bad_coordinates": 2,
         "zero_fix": 1,
         "bad_optional_value": 2,
+        "unknown_vehicle": 0,
     }
     assert valid["vehicle_id"].to_pylist() == [1, 1, 3]
     assert str(valid.schema.field("ts").type) == "timestamp[ms, tz=UTC]"

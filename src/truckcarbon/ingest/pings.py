@@ -40,7 +40,14 @@ LOAD_STATES = tuple(s.value for s in LoadState)
 LOCAL_OFFSET_MS = LOCAL_OFFSET_S * 1000
 
 # Reason codes, in the order they are checked (a row gets the first that applies).
-REASONS = ("missing_vehicle_id", "bad_timestamp", "bad_coordinates", "zero_fix", "bad_optional_value")
+REASONS = (
+    "missing_vehicle_id",
+    "bad_timestamp",
+    "bad_coordinates",
+    "zero_fix",
+    "bad_optional_value",
+    "unknown_vehicle",
+)
 
 
 @dataclass
@@ -87,7 +94,10 @@ def _timestamps_ms(arr: pa.Array) -> np.ndarray:
 
 
 def validate_pings(
-    batch: pa.RecordBatch | pa.Table, source: str, first_row: int = 0
+    batch: pa.RecordBatch | pa.Table,
+    source: str,
+    first_row: int = 0,
+    known_vehicles: np.ndarray | None = None,
 ) -> tuple[pa.Table, pa.Table, IngestCounts]:
     """Split a batch into normalised valid rows and quarantined rows.
 
@@ -99,6 +109,9 @@ def validate_pings(
         File name recorded in the quarantine and in error messages.
     first_row
         Number of data rows of the file before this batch (for ``source_row``).
+    known_vehicles
+        Sorted ids of the vehicles table; rows of other vehicles are quarantined
+        (``unknown_vehicle``). None skips the check.
 
     Raises
     ------
@@ -143,6 +156,12 @@ def validate_pings(
         flag(present & np.isnan(idx), 4)
         load = idx
 
+    if known_vehicles is not None and known_vehicles.size:
+        ids = np.nan_to_num(vid, nan=0).astype(np.int64)
+        pos = np.minimum(np.searchsorted(known_vehicles, ids), known_vehicles.size - 1)
+        flag(known_vehicles[pos] != ids, 5)
+    elif known_vehicles is not None:
+        flag(np.ones(n, bool), 5)
     ok = reason < 0
     keep = np.flatnonzero(ok)
     cols: dict[str, pa.Array] = {

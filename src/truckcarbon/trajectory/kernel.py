@@ -18,15 +18,27 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
    ``drift_kmh`` accrues no distance (a parked truck's GPS noise).
 7. **Gaps**: a segment longer than ``gap_s`` is bridged by its straight line times
    ``gap_circuity`` when its implied speed is plausible (``max_bridge_kmh``), else
-   its distance is not attributed and is reported as unobserved.
+   its distance is not attributed and is reported as unobserved. When both ends
+   carry an odometer reading (JT/T 808 item 0x01) that is plausible (at least
+   ``0.95`` of the straight line, at most ``max_bridge_kmh`` over the gap), the
+   odometer's distance is used instead, shared out along the straight line.
 
 Attribution: each kept segment is split at local (Asia/Shanghai) month
 boundaries by time and at city borders exactly (:meth:`CityLocator.split_segments`).
+
+Channels: a segment's load state is the one reported at its end fix (the state
+during the interval that fix closes; JT/T 808 status bits 8-9), unknown when not
+reported. A segment's measured fuel is the fall of the fuel-level gauge over it;
+a rise of more than ``refuel_l`` (a refuel) or a fall above
+``max_fuel_l_per_km`` per km plus ``refuel_l`` (a glitch) makes it unknown.
+The level telescopes, so rounding of the gauge cancels over a trip. Both are
+shared out to cities and months in proportion to distance.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -37,6 +49,18 @@ from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo._kernels import haversine_km, haversine_many
 from truckcarbon.geo.locator import CityLocator
 
+ACTIVITY_COLUMNS = (
+    "vehicle_id",
+    "month",
+    "city_adcode",
+    "distance_km",
+    "distance_km_empty",
+    "distance_km_half",
+    "distance_km_full",
+    "distance_km_unknown_load",
+    "fuel_measured_l",
+    "distance_km_fuel_measured",
+)
 KEPT, DUPLICATE, INVALID, STUCK, JUMP = 0, 1, 2, 3, 4
 REASONS = ("kept", "duplicate", "invalid", "stuck", "jump")
 SPIKE_KM = 1.5
@@ -53,6 +77,8 @@ class CleaningRules:
     gap_s: float = 1200.0
     max_bridge_kmh: float = 120.0
     gap_circuity: float = 1.05
+    refuel_l: float = 5.0
+    max_fuel_l_per_km: float = 1.5
 
 
 @nb.njit(cache=True)
@@ -123,9 +149,23 @@ class KernelResult:
 
     reason: npt.NDArray[np.int8]  # in the input's row order
     counts: dict[str, int]
-    activity: pa.Table  # vehicle_id, month, city_adcode, distance_km
+    activity: pa.Table  # vehicle_id, month, city_adcode, distance_km (ACTIVITY_COLUMNS)
     unobserved_km: float
     bridged_km: float
+
+
+def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
+    """Permutation to (vehicle, time) order; None when the rows are already in that order."""
+    if vid.size < 2:
+        return None
+    step_v = vid[1:] - vid[:-1]
+    if np.all((step_v > 0) | ((step_v == 0) & (t[1:] >= t[:-1]))):
+        return None
+    return np.lexsort((t, vid))
+
+
+def _pick(values: npt.NDArray[Any], order: npt.NDArray[np.int64] | None) -> npt.NDArray[Any]:
+    return values if order is None else values[order]
 
 
 def run_kernel(
@@ -136,18 +176,50 @@ def run_kernel(
     locator: CityLocator,
     speed_kmh: npt.ArrayLike | None = None,
     rules: CleaningRules = CleaningRules(),
+    *,
+    load: npt.ArrayLike | None = None,
+    fuel_level_l: npt.ArrayLike | None = None,
+    odometer_km: npt.ArrayLike | None = None,
 ) -> KernelResult:
-    """Clean fixes of any number of vehicles (any order) and attribute their kilometres."""
+    """Clean fixes of any number of vehicles (any order) and attribute their kilometres.
+
+    Parameters
+    ----------
+    vehicle_id, t_s, lon, lat
+        One entry per fix; ``t_s`` in UTC epoch seconds; coordinates in the
+        locator's coordinate system.
+    locator
+        The city locator (its CRS must match the coordinates).
+    speed_kmh
+        Reported speed (the stuck-receiver rule uses it); missing means 0.
+    rules
+        Cleaning thresholds.
+    load
+        Load-state codes per fix (0 empty, 1 half, 2 full, -1 unknown), optional.
+    fuel_level_l
+        Fuel-level gauge per fix in litres (NaN when not reported), optional.
+    odometer_km
+        Odometer per fix in km (NaN when not reported), optional; used across gaps.
+
+    Returns
+    -------
+    KernelResult
+        Per-row reasons in input order, counts, and the activity table with
+        :data:`ACTIVITY_COLUMNS`, one row per (vehicle, month, city).
+    """
     vid = np.asarray(vehicle_id, dtype=np.int64)
     t = np.asarray(t_s, dtype=np.int64)
+    n = vid.size
     x_in = np.asarray(lon, dtype=np.float64)
     y_in = np.asarray(lat, dtype=np.float64)
-    v_in = np.zeros(vid.size) if speed_kmh is None else np.nan_to_num(np.asarray(speed_kmh, dtype=np.float64))
-    n = vid.size
-    order = np.lexsort((t, vid))
+    v_in = np.zeros(n) if speed_kmh is None else np.nan_to_num(np.asarray(speed_kmh, dtype=np.float64))
+    ld_in = np.full(n, -1, np.int8) if load is None else np.asarray(load, dtype=np.int8)
+    fu_in = np.full(n, np.nan) if fuel_level_l is None else np.asarray(fuel_level_l, dtype=np.float64)
+    od_in = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
+    order = _sort_order(vid, t)
     same_vehicle = vid[1:] == vid[:-1]
     out_of_order = int(np.sum(same_vehicle & (t[1:] < t[:-1])))
-    sv, st, sx, sy, sp = vid[order], t[order], x_in[order], y_in[order], v_in[order]
+    sv, st, sx, sy, sp = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in))
     reason = np.zeros(n, np.int8)
     if n > 1:
         dup = (sv[1:] == sv[:-1]) & (st[1:] == st[:-1])
@@ -156,75 +228,99 @@ def run_kernel(
 
     keep = np.flatnonzero(reason == KEPT)
     kv, kt, kx, ky = sv[keep], st[keep], sx[keep], sy[keep]
+    kload = _pick(ld_in, order)[keep]
+    kfuel = _pick(fu_in, order)[keep]
+    kodo = _pick(od_in, order)[keep]
     pair = np.flatnonzero(kv[1:] == kv[:-1])
     a, b = pair, pair + 1
     d_km = haversine_many(kx[a], ky[a], kx[b], ky[b]) if pair.size else np.empty(0)
     dt_s = (kt[b] - kt[a]).astype(np.float64)
     speed = np.where(dt_s > 0, d_km / np.maximum(dt_s, 1e-9) * 3600.0, np.inf)
     factor = np.ones(pair.size)
-    factor[(d_km * 1000.0 < rules.drift_m) & (speed < rules.drift_kmh)] = 0.0
     gap = dt_s > rules.gap_s
     # Implausible segments (a re-anchored track, a gap too long to bridge) are not attributed.
     unobserved = (gap & (speed > rules.max_bridge_kmh)) | ((speed > rules.max_speed_kmh) & (d_km > 1.0))
-    factor[gap & ~unobserved] *= rules.gap_circuity
+    odo = kodo[b] - kodo[a]
+    by_odometer = gap & (odo >= 0.95 * d_km) & (odo <= rules.max_bridge_kmh * dt_s / 3600.0) & (d_km > 0.05)
+    unobserved &= ~by_odometer
+    factor[gap & ~unobserved] = rules.gap_circuity
+    factor[by_odometer] = odo[by_odometer] / np.maximum(d_km[by_odometer], 1e-9)
+    factor[(d_km * 1000.0 < rules.drift_m) & (speed < rules.drift_kmh)] = 0.0  # parked: no distance
     factor[unobserved] = 0.0
     unobserved_km = float(d_km[unobserved].sum())
     bridged_km = float((d_km * (factor - 1.0))[gap & ~unobserved].sum())
+    seg_load = kload[b]
+    drop = kfuel[a] - kfuel[b]
+    plausible = (drop >= -rules.refuel_l) & (drop <= rules.max_fuel_l_per_km * d_km * factor + rules.refuel_l)
+    seg_fuel = np.where(plausible, drop, np.nan)  # NaN: unknown (no gauge, refuel or glitch)
 
-    # Split at month boundaries by time, then at borders.
+    # Split at month boundaries by time (a few segments), then at borders.
     m0 = local_month(kt[a])
     m1 = local_month(kt[b])
-    cross = np.flatnonzero((m1 > m0) & (factor > 0))
-    seg_ax, seg_ay, seg_bx, seg_by = kx[a].copy(), ky[a].copy(), kx[b].copy(), ky[b].copy()
-    seg_month, seg_vid, seg_factor = m0.copy(), kv[a].copy(), factor.copy()
-    extra = []
-    for s in cross.tolist():  # rare: a segment spanning a month boundary (possibly several)
-        t0, t1 = float(kt[a][s]), float(kt[b][s])
-        bounds = month_start_utc_s(np.arange(m0[s] + 1, m1[s] + 1))
-        fr = np.concatenate([[0.0], (bounds - t0) / (t1 - t0), [1.0]])
-        px = kx[a][s] + (kx[b][s] - kx[a][s]) * fr
-        py = ky[a][s] + (ky[b][s] - ky[a][s]) * fr
-        seg_bx[s], seg_by[s] = px[1], py[1]
-        for k in range(1, fr.size - 1):
-            extra.append((px[k], py[k], px[k + 1], py[k + 1], m0[s] + k, kv[a][s], factor[s]))
-    if extra:
-        e = np.array(extra)
-        seg_ax = np.concatenate([seg_ax, e[:, 0]])
-        seg_ay = np.concatenate([seg_ay, e[:, 1]])
-        seg_bx = np.concatenate([seg_bx, e[:, 2]])
-        seg_by = np.concatenate([seg_by, e[:, 3]])
+    live = np.flatnonzero(factor > 0)
+    seg_ax, seg_ay, seg_bx, seg_by = kx[a][live], ky[a][live], kx[b][live], ky[b][live]
+    seg_month, seg_src, seg_frac = m0[live], live, np.ones(live.size)
+    cross = np.flatnonzero(m1[live] > m0[live])
+    if cross.size:
+        parts: list[tuple[float, float, float, float, int, int, float]] = []
+        for c in cross.tolist():
+            s = int(live[c])
+            t0, t1 = float(kt[a][s]), float(kt[b][s])
+            bounds = month_start_utc_s(np.arange(m0[s] + 1, m1[s] + 1))
+            fr = np.concatenate([[0.0], (bounds - t0) / (t1 - t0), [1.0]])
+            px = kx[a][s] + (kx[b][s] - kx[a][s]) * fr
+            py = ky[a][s] + (ky[b][s] - ky[a][s]) * fr
+            seg_bx[c], seg_by[c], seg_frac[c] = px[1], py[1], fr[1]
+            for k in range(1, fr.size - 1):
+                parts.append((px[k], py[k], px[k + 1], py[k + 1], int(m0[s]) + k, s, fr[k + 1] - fr[k]))
+        e = np.array(parts)
+        seg_ax, seg_ay = np.concatenate([seg_ax, e[:, 0]]), np.concatenate([seg_ay, e[:, 1]])
+        seg_bx, seg_by = np.concatenate([seg_bx, e[:, 2]]), np.concatenate([seg_by, e[:, 3]])
         seg_month = np.concatenate([seg_month, e[:, 4].astype(np.int64)])
-        seg_vid = np.concatenate([seg_vid, e[:, 5].astype(np.int64)])
-        seg_factor = np.concatenate([seg_factor, e[:, 6]])
-    live = np.flatnonzero(seg_factor > 0)
-    split = locator.split_segments(seg_ax[live], seg_ay[live], seg_bx[live], seg_by[live])
-    src = live[split.segment]
-    km = split.distance_km * seg_factor[src]
+        seg_src = np.concatenate([seg_src, e[:, 5].astype(np.int64)])
+        seg_frac = np.concatenate([seg_frac, e[:, 6]])
+    split = locator.split_segments(seg_ax, seg_ay, seg_bx, seg_by)
+    piece = split.segment
+    raw_km = split.distance_km
+    src = seg_src[piece]
+    km = raw_km * factor[src]
+    # Share of the whole segment's length this piece covers (fuel is shared out by it).
+    piece_total = np.bincount(piece, weights=raw_km, minlength=seg_src.size)[piece]
+    share = np.divide(raw_km, piece_total, out=np.zeros_like(raw_km), where=piece_total > 0) * seg_frac[piece]
     ok = np.isfinite(km) & (km > 0)
-    table = pa.table(
-        {
-            "vehicle_id": pa.array(seg_vid[src][ok]),
-            "month_n": pa.array(seg_month[src][ok]),
-            "city_adcode": pa.array(split.city_adcode[ok]),
-            "distance_km": pa.array(km[ok]),
-        }
-    )
-    agg = table.group_by(["vehicle_id", "month_n", "city_adcode"]).aggregate([("distance_km", "sum")])
-    months = agg["month_n"].to_numpy()
+    pl = seg_load[src]
+    fuel = seg_fuel[src] * share
+    measured = np.isfinite(fuel)
+    cols = {
+        "vehicle_id": kv[a][src],
+        "month_n": seg_month[piece],
+        "city_adcode": split.city_adcode,
+        "distance_km": km,
+        "distance_km_empty": np.where(pl == 0, km, 0.0),
+        "distance_km_half": np.where(pl == 1, km, 0.0),
+        "distance_km_full": np.where(pl == 2, km, 0.0),
+        "distance_km_unknown_load": np.where((pl < 0) | (pl > 2), km, 0.0),
+        "fuel_measured_l": np.where(measured, fuel, 0.0),
+        "distance_km_fuel_measured": np.where(measured, km, 0.0),
+    }
+    table = pa.table({k: pa.array(v[ok]) for k, v in cols.items()})
+    sums = [c for c in cols if c.startswith(("distance", "fuel"))]
+    agg = table.group_by(["vehicle_id", "month_n", "city_adcode"]).aggregate([(c, "sum") for c in sums])
     activity = pa.table(
         {
             "vehicle_id": agg["vehicle_id"],
-            "month": pa.array(month_labels(months)),
+            "month": pa.array(month_labels(agg["month_n"].to_numpy())),
             "city_adcode": agg["city_adcode"],
-            "distance_km": agg["distance_km_sum"],
+            **{c: agg[f"{c}_sum"] for c in sums},
         }
     ).sort_by([("vehicle_id", "ascending"), ("month", "ascending"), ("city_adcode", "ascending")])
-    reason_in_input_order = np.empty(n, np.int8)
-    reason_in_input_order[order] = reason
+    reason_in_input_order = reason if order is None else np.empty(n, np.int8)
+    if order is not None:
+        reason_in_input_order[order] = reason
     counts = {name: int((reason == code).sum()) for code, name in enumerate(REASONS)}
     counts["out_of_order"] = out_of_order
     counts["unobserved_segments"] = int(unobserved.sum())
     return KernelResult(reason_in_input_order, counts, activity, unobserved_km, bridged_km)
 
 
-__all__ = ["CleaningRules", "KernelResult", "run_kernel"]
+__all__ = ["ACTIVITY_COLUMNS", "CleaningRules", "KernelResult", "run_kernel"]

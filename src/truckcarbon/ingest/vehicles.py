@@ -1,0 +1,150 @@
+"""Validate the vehicles table; vehicles that fail go to quarantine with a reason code.
+
+The vehicles contract:
+
+========================= ========= ==============================================
+column                    type      rule
+========================= ========= ==============================================
+vehicle_id                int64     required, unique
+emission_standard         string    required: China III..VI (also ``国五``, ``V``,
+                                    ``5``, ``China 5``)
+plate                     string    optional; its prefix gives the registration
+                                    city when ``registration_city_adcode`` is empty
+registration_city_adcode  int32     optional; a mainland prefecture-level unit
+weight                    float64   optional expansion weight, > 0 (default 1)
+========================= ========= ==============================================
+
+Output columns: ``vehicle_id, plate, registration_city_adcode,
+registration_province_adcode, registration_source`` (``table`` or ``plate``),
+``emission_standard``, ``standard_code`` (0..3 in :class:`EmissionStandard` order)
+and ``weight``. Quarantined rows keep their original columns as text plus
+``reason``, ``source_file`` and ``source_row``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from truckcarbon.core.arrow import given, parse_float64
+from truckcarbon.core.errors import InputError
+from truckcarbon.emissions.factors import EmissionStandard
+from truckcarbon.geo.reference import cities, city_from_plate, province_of
+
+REASONS = (
+    "missing_vehicle_id",
+    "duplicate_vehicle_id",
+    "unknown_emission_standard",
+    "unknown_registration_city",
+    "unknown_plate_prefix",
+    "bad_weight",
+)
+
+_ROMAN = {"III": 0, "IV": 1, "V": 2, "VI": 3, "3": 0, "4": 1, "5": 2, "6": 3, "三": 0, "四": 1, "五": 2, "六": 3}
+
+
+def standard_code(text: str | None) -> int:
+    """Index in :class:`EmissionStandard` of a written standard, -1 when unknown."""
+    if text is None:
+        return -1
+    s = str(text).strip().upper().replace(" ", "")
+    for prefix in ("CHINA", "国", "EURO"):
+        if s.startswith(prefix):
+            s = s[len(prefix) :]
+    return _ROMAN.get(s, -1)
+
+
+@dataclass
+class VehicleCounts:
+    """Vehicles read, kept and quarantined (by reason), and how registration was found."""
+
+    rows: int = 0
+    kept: int = 0
+    registration_from_plate: int = 0
+    quarantined: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+
+def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table, VehicleCounts]:
+    """Split a vehicles table into normalised vehicles and quarantined rows.
+
+    Raises
+    ------
+    InputError
+        When ``vehicle_id`` or ``emission_standard`` is missing, or neither
+        ``registration_city_adcode`` nor ``plate`` is given.
+    """
+    names = table.column_names
+    missing = [c for c in ("vehicle_id", "emission_standard") if c not in names]
+    if missing:
+        raise InputError(
+            f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(names)}. "
+            "Vehicles need vehicle_id, emission_standard and registration_city_adcode or plate."
+        )
+    if "registration_city_adcode" not in names and "plate" not in names:
+        raise InputError(f"{source}: needs registration_city_adcode or plate to find each vehicle's registration city")
+    n = table.num_rows
+    reason = np.full(n, -1, np.int8)
+
+    def flag(mask: np.ndarray, code: int) -> None:
+        reason[(reason < 0) & mask] = code
+
+    vid = parse_float64(table.column("vehicle_id").combine_chunks())[0]
+    flag(~np.isfinite(vid) | (vid != np.floor(vid)), 0)
+    # Every occurrence of a repeated id is set aside: which one is right cannot be known.
+    _, inverse, freq = np.unique(np.nan_to_num(vid, nan=-1.5), return_inverse=True, return_counts=True)
+    flag(freq[inverse] > 1, 1)
+    std_text = pc.cast(table.column("emission_standard").combine_chunks(), pa.string()).to_pylist()
+    std = np.array([standard_code(s) for s in std_text], dtype=np.int8)
+    flag(std < 0, 2)
+
+    plate = (
+        pc.cast(table.column("plate").combine_chunks(), pa.string()) if "plate" in names else pa.nulls(n, pa.string())
+    )
+    reg = np.full(n, np.nan)
+    declared = np.zeros(n, bool)
+    if "registration_city_adcode" in names:
+        col = table.column("registration_city_adcode").combine_chunks()
+        reg, _ = parse_float64(col)
+        declared = given(col)
+        known = np.isin(reg, cities()["city_adcode"].to_numpy())
+        flag(declared & ~known, 3)
+    from_plate = pc.fill_null(pc.cast(city_from_plate(plate), pa.float64()), np.nan).to_numpy()
+    use_plate = ~declared
+    flag(use_plate & ~np.isfinite(from_plate), 4)
+    reg = np.where(use_plate, from_plate, reg)
+
+    weight = np.ones(n)
+    if "weight" in names:
+        col = table.column("weight").combine_chunks()
+        w, _ = parse_float64(col)
+        present = given(col)
+        flag(present & ~(np.isfinite(w) & (w > 0)), 5)
+        weight = np.where(present, w, 1.0)
+
+    keep = np.flatnonzero(reason < 0)
+    reg_kept = reg[keep].astype(np.int32)
+    vehicles = pa.table(
+        {
+            "vehicle_id": pa.array(vid[keep].astype(np.int64)),
+            "plate": plate.take(pa.array(keep)),
+            "registration_city_adcode": pa.array(reg_kept),
+            "registration_province_adcode": province_of(pa.array(reg_kept)),
+            "registration_source": pa.array(np.where(use_plate[keep], "plate", "table")),
+            "emission_standard": pa.array([list(EmissionStandard)[c].value for c in std[keep]], pa.string()),
+            "standard_code": pa.array(std[keep]),
+            "weight": pa.array(weight[keep]),
+        }
+    ).sort_by("vehicle_id")
+    bad = np.flatnonzero(reason >= 0)
+    quarantine = table.take(pa.array(bad)) if bad.size else table.slice(0, 0)
+    quarantine = pa.table({c: pc.cast(quarantine.column(c), pa.string()) for c in quarantine.column_names})
+    quarantine = quarantine.append_column("reason", pa.array([REASONS[r] for r in reason[bad]], pa.string()))
+    quarantine = quarantine.append_column("source_file", pa.array([source] * bad.size, pa.string()))
+    quarantine = quarantine.append_column("source_row", pa.array(bad + 1, pa.int64()))
+    counts = VehicleCounts(rows=n, kept=int(keep.size), registration_from_plate=int(use_plate[keep].sum()))
+    for code, name in enumerate(REASONS):
+        counts.quarantined[name] = int((reason == code).sum())
+    return vehicles, quarantine, counts

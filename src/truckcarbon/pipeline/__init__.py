@@ -1,0 +1,6 @@
+"""The accounting pipeline: pings -> clean trajectories -> km per vehicle, city and month -> CO2 -> inventories."""
+
+from truckcarbon.pipeline.config import PipelineConfig
+from truckcarbon.pipeline.embedded import RunSummary, run_pipeline
+
+__all__ = ["PipelineConfig", "RunSummary", "run_pipeline"]

@@ -1,0 +1,642 @@
+"""The embedded engine: DuckDB reads and aggregates; the trajectory kernel does the per-vehicle work.
+
+Flow of :func:`run_pipeline`:
+
+1. **Vehicles** are validated (:func:`validate_vehicles`); failures are quarantined.
+2. **Pass 1** streams every pings file once (DuckDB for Parquet, Arrow for CSV),
+   validates each batch (:func:`validate_pings`, failures quarantined with file and
+   row), keeps the fixes within ``context_hours`` of a requested month, and
+   routes them by a hash of the vehicle id into partitions: in memory when the
+   input fits ``rows_per_partition``, else spilled to Arrow files, so peak memory
+   does not grow with the input.
+3. **Pass 2** runs the kernel per partition (all of a vehicle's fixes are in one
+   partition), keeps the activity of the requested months, applies the emission
+   method and the vehicle's attributes, and spills the rows.
+4. **Aggregation** in DuckDB SQL writes per month ``activity/month=M/`` and
+   ``inventory/month=M/`` (each atomically), rebuilds ``truckcarbon.duckdb`` and
+   writes ``manifest.json`` last.
+
+Months are Asia/Shanghai calendar months. Because every month is computed from
+the same window of fixes (the month plus ``context_hours`` either side), a month
+run alone gives the same figures as in a run of many months.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from truckcarbon import __version__
+from truckcarbon.core.errors import InputError
+from truckcarbon.core.files import atomic_path, atomic_write_text
+from truckcarbon.core.months import local_month, month_label, month_labels, parse_month
+from truckcarbon.emissions.factors import emission_factors, fuel_rates
+from truckcarbon.emissions.method import apply_method
+from truckcarbon.geo.boundaries import boundary_data_version
+from truckcarbon.geo.locator import CityLocator
+from truckcarbon.geo.reference import cities
+from truckcarbon.ingest.pings import REASONS as PING_REASONS
+from truckcarbon.ingest.pings import IngestCounts, validate_pings
+from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hive_month, read_batches, read_table
+from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
+from truckcarbon.pipeline.config import PipelineConfig
+from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
+from truckcarbon.trajectory.kernel import run_kernel
+
+Progress = Callable[[str, int, int], None]
+MAX_PARTITIONS = 512
+PING_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km"]
+_SPILL_SCHEMA = pa.schema(
+    [
+        ("vehicle_id", pa.int64()),
+        ("t", pa.int64()),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("speed", pa.float32()),
+        ("load", pa.int8()),
+        ("fuel", pa.float64()),
+        ("odometer", pa.float64()),
+    ]
+)
+INVENTORY_KEYS = ("month", "view", "city_adcode", "province_adcode", "emission_standard", "method")
+
+
+@dataclass
+class RunSummary:
+    """What a run read, kept, set aside and produced."""
+
+    out: Path
+    months: list[str]
+    pings_read: int = 0
+    pings_kept: int = 0
+    pings_quarantined: int = 0
+    pings_outside_window: int = 0
+    vehicles_read: int = 0
+    vehicles_kept: int = 0
+    vehicles_quarantined: int = 0
+    distance_km: float = 0.0
+    co2_t: float = 0.0
+    seconds: float = 0.0
+    quality: dict[str, Any] = field(default_factory=dict)
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+class _Partitions:
+    """Kernel inputs routed by vehicle hash: in memory (one partition) or spilled to Arrow files."""
+
+    def __init__(self, n: int, work: Path) -> None:
+        self.n = n
+        self.work = work
+        self.memory: list[pa.RecordBatch] = []
+        self.writers: dict[int, ipc.RecordBatchFileWriter] = {}
+        self.rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+        if self.n == 1:
+            self.memory.append(batch)
+            return
+        vid = batch.column(0).to_numpy()
+        h = (vid.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        part = (h % np.uint64(self.n)).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.n + 1))
+        sorted_batch = batch.take(pa.array(order))
+        for p in np.flatnonzero(np.diff(bounds)).tolist():
+            w = self.writers.get(p)
+            if w is None:
+                w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", _SPILL_SCHEMA)
+                self.writers[p] = w
+            w.write_batch(sorted_batch.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p])))
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+    def each(self) -> list[Callable[[], pa.Table]]:
+        """One loader per partition, so that only one partition is in memory at a time."""
+        if self.n == 1:
+            memory = self.memory
+            return [lambda: pa.Table.from_batches(memory, _SPILL_SCHEMA)]
+        return [functools.partial(_read_arrow, self.work / f"pings-{p:04d}.arrow") for p in sorted(self.writers)]
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    with ipc.open_file(path) as f:
+        return f.read_all()
+
+
+def _kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
+    names = valid.column_names
+    n = valid.num_rows
+    t = pc.cast(valid["ts"], pa.int64()).to_numpy() // 1000
+    speed = (
+        pc.fill_null(valid["speed_kmh"], 0.0).to_numpy().astype(np.float32)
+        if "speed_kmh" in names
+        else np.zeros(n, np.float32)
+    )
+    if "load_state" in names:
+        idx = valid["load_state"].combine_chunks().indices
+        load = pc.fill_null(idx, -1).to_numpy().astype(np.int8)
+    else:
+        load = np.full(n, -1, np.int8)
+    fuel, odometer = (
+        pc.fill_null(valid[c], np.nan).to_numpy().astype(np.float64) if c in names else np.full(n, np.nan)
+        for c in ("fuel_level_l", "odometer_km")
+    )
+    return pa.RecordBatch.from_arrays(
+        [
+            valid["vehicle_id"].combine_chunks(),
+            pa.array(t),
+            valid["lon"].combine_chunks(),
+            valid["lat"].combine_chunks(),
+            pa.array(speed),
+            pa.array(load),
+            pa.array(fuel),
+            pa.array(odometer),
+        ],
+        schema=_SPILL_SCHEMA,
+    )
+
+
+def _needed(t_s: npt.NDArray[np.int64], months: set[int] | None, context_s: int) -> npt.NDArray[np.bool_]:
+    """Fixes within ``context_s`` of a requested month."""
+    if months is None:
+        return np.ones(t_s.size, bool)
+    wanted = np.array(sorted(months))
+    return np.isin(local_month(t_s - context_s), wanted) | np.isin(local_month(t_s + context_s), wanted)
+
+
+def _vehicle_lookup(vehicles: pa.Table, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    known = vehicles["vehicle_id"].to_numpy()
+    pos = np.searchsorted(known, ids)
+    if ids.size and (pos.max() >= known.size or np.any(known[pos] != ids)):
+        raise InputError("activity of a vehicle that is not in the vehicles table")
+    return pos
+
+
+def _attach(activity: pa.Table, vehicles: pa.Table, config: PipelineConfig) -> pa.Table:
+    """Emission method, vehicle attributes and weight on activity rows."""
+    pos = _vehicle_lookup(vehicles, activity["vehicle_id"].to_numpy())
+    take = pa.array(pos)
+    std = vehicles["standard_code"].take(take).to_numpy()
+    out = apply_method(activity, std, config.emissions)
+    for name in ("emission_standard", "weight", "registration_city_adcode"):
+        out = out.append_column(name, vehicles[name].take(take))
+    return out
+
+
+def _quarantine_writer(path: Path) -> Callable[[pa.Table], None]:
+    """Append quarantine tables as numbered Parquet files under ``path``."""
+    count = [0]
+
+    def write(table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / f"part-{count[0]:05d}.parquet") as tmp:
+            pq.write_table(table, tmp)
+        count[0] += 1
+
+    return write
+
+
+def _sql_str(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _copy_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        con.execute(f"COPY ({query}) TO {_sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def _inventory_sql(spill: str, month: str) -> str:
+    """Operating and registration inventories of one month from the activity spill."""
+    cols = (
+        "count(*) AS vehicles, sum(weight) AS vehicles_weighted, "
+        "sum(km * weight) AS distance_km, sum(km) AS distance_km_unweighted, "
+        "sum(fuel * weight) AS fuel_l, sum(co2 * weight) / 1000 AS co2_t, sum(co2) / 1000 AS co2_t_unweighted"
+    )
+    per_vehicle = """
+        SELECT month, '{view}' AS view, {city} AS city_adcode, emission_standard, method, vehicle_id,
+               any_value(weight) AS weight, sum(distance_km) AS km, sum(fuel_l) AS fuel, sum(co2_kg) AS co2
+        FROM read_parquet({spill}) WHERE month = '{month}' AND city_adcode <> 0
+        GROUP BY ALL
+    """
+    union = " UNION ALL ".join(
+        per_vehicle.format(view=v, city=c, spill=spill, month=month)
+        for v, c in (("operating", "city_adcode"), ("registration", "registration_city_adcode"))
+    )
+    return f"""
+        SELECT v.month, v.view, v.city_adcode, c.province_adcode, v.emission_standard, v.method, {cols}
+        FROM ({union}) v JOIN cities c USING (city_adcode)
+        GROUP BY ALL ORDER BY view, city_adcode, emission_standard, method
+    """
+
+
+def _activity_sql(spill: str, month: str) -> str:
+    return f"""
+        SELECT vehicle_id, month, city_adcode, distance_km, distance_km_empty, distance_km_half,
+               distance_km_full, distance_km_unknown_load, distance_km_fuel_measured, fuel_measured_l,
+               fuel_l, co2_kg, method, emission_standard, registration_city_adcode, weight
+        FROM read_parquet({spill}) WHERE month = '{month}'
+        ORDER BY vehicle_id, city_adcode
+    """
+
+
+def _load_manifest(out: Path) -> dict[str, Any]:
+    path = out / "manifest.json"
+    if not path.exists():
+        return {}
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise InputError(f"{path} is not valid JSON; move it away to start the run folder afresh") from None
+    return data
+
+
+def _factor_versions() -> dict[str, str]:
+    from importlib.resources import files
+
+    out = {}
+    for name in ("fuel_rates.csv", "emission_factors.csv"):
+        data = files("truckcarbon.data").joinpath("factors", name).read_bytes()
+        import hashlib
+
+        out[name] = "sha256:" + hashlib.sha256(data).hexdigest()
+    return out
+
+
+def run_pipeline(
+    pings: Path | None,
+    vehicles: Path,
+    out: Path,
+    months: list[str] | None = None,
+    config: PipelineConfig | None = None,
+    *,
+    activity: Path | None = None,
+    progress: Progress | None = None,
+) -> RunSummary:
+    """Compute the activity and inventories of ``months`` (default: every month in the pings).
+
+    Parameters
+    ----------
+    pings
+        A pings file or folder (Parquet/CSV, e.g. ``pings/month=YYYY-MM/``); None
+        when ``activity`` is given instead.
+    vehicles
+        The vehicles table (one Parquet or CSV file).
+    out
+        Run folder; existing months not in ``months`` are kept (incremental runs).
+    months
+        'YYYY-MM' labels to (re)compute.
+    config
+        Cleaning, emission and partitioning settings.
+    activity
+        A pre-aggregated activity table (``vehicle_id, month, city_adcode,
+        distance_km`` and optional ``fuel_l``) used instead of pings.
+    progress
+        Called as ``progress(stage, done, total)``.
+    """
+    started = time.perf_counter()
+    config = config or PipelineConfig()
+    config.validate()
+    report = progress or _noop
+    if (pings is None) == (activity is None):
+        raise InputError("give either pings or a pre-aggregated activity table, not both or neither")
+    requested = {parse_month(m) for m in months} if months else None
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / f"_work-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    try:
+        summary = _run(pings, vehicles, out, work, requested, config, activity, report)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run(
+    pings: Path | None,
+    vehicles_path: Path,
+    out: Path,
+    work: Path,
+    requested: set[int] | None,
+    config: PipelineConfig,
+    activity_path: Path | None,
+    report: Progress,
+) -> RunSummary:
+    con = duckdb.connect()
+    con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
+    vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
+    if vehicles.num_rows == 0:
+        raise InputError(f"{vehicles_path}: no valid vehicle (all {v_counts.rows} quarantined); see the reasons")
+    _quarantine_writer(out / "quarantine" / "vehicles")(v_quarantine)
+    known = vehicles["vehicle_id"].to_numpy()
+    inputs: list[dict[str, Any]] = [
+        {"role": "vehicles", "path": str(vehicles_path), "hash": file_digest(vehicles_path)}
+    ]
+    ingest = IngestCounts()
+    ingest.quarantined["malformed_line"] = 0
+    outside_window = 0
+    spill = work / "activity"
+    spill.mkdir()
+    kernel_counts: dict[int, np.ndarray] = {}
+    run_stats = {"unobserved_km": 0.0, "bridged_km": 0.0, "out_of_order": 0, "unobserved_segments": 0}
+    seen_months: set[int] = set()
+
+    if activity_path is not None:
+        table = _read_activity(activity_path, known)
+        if requested is not None:
+            table = table.filter(pc.is_in(table["month"], pa.array(month_labels(sorted(requested)))))
+        seen_months = {parse_month(m) for m in pc.unique(table["month"]).to_pylist()}
+        pq.write_table(_attach(table, vehicles, config), spill / "part-00000.parquet")
+        inputs.append({"role": "activity", "path": str(activity_path), "hash": file_digest(activity_path)})
+    else:
+        assert pings is not None
+        files = discover(pings, "pings")
+        if requested is not None:
+            files = [
+                f
+                for f in files
+                if hive_month(f) is None or any(m in requested for m in range(hive_month(f) - 1, hive_month(f) + 2))  # type: ignore[operator]
+            ]
+            if not files:
+                raise InputError(f"pings: no file under {pings} can hold the months asked for")
+        est = sum(estimated_rows(f) for f in files)
+        n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
+        parts = _Partitions(n_parts, work)
+        write_q = _quarantine_writer(out / "quarantine" / "pings")
+        context_s = int(config.context_hours * 3600)
+        for i, f in enumerate(files):
+            report("read", i, len(files))
+            inputs.append({"role": "pings", "path": str(f), "hash": file_digest(f)})
+            batches, bad = read_batches(f, PING_COLUMNS, con)
+            for batch in batches:
+                valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, known)
+                ingest.add(counts)
+                write_q(quarantine)
+                kin = _kernel_inputs(valid)
+                t = kin.column(1).to_numpy()
+                need = _needed(t, requested, context_s)
+                outside_window += int((~need).sum())
+                if not need.all():
+                    kin = kin.filter(pa.array(need))
+                if kin.num_rows:
+                    parts.add(kin)
+            if bad.lines:
+                ingest.quarantined["malformed_line"] += len(bad.lines)
+                ingest.rows += len(bad.lines)
+                write_q(
+                    pa.table(
+                        {
+                            "raw_line": pa.array([text for _, text in bad.lines], pa.string()),
+                            "reason": pa.array(["malformed_line"] * len(bad.lines), pa.string()),
+                            "source_file": pa.array([str(f)] * len(bad.lines), pa.string()),
+                            "source_line": pa.array([n for n, _ in bad.lines], pa.int64()),
+                        }
+                    )
+                )
+        report("read", len(files), len(files))
+        parts.close()
+        locator = CityLocator(config.crs)
+        loaders = parts.each()
+        for k, load in enumerate(loaders):
+            report("clean and attribute", k, len(loaders))
+            fixes = load()
+            vid = fixes["vehicle_id"].to_numpy()
+            t = fixes["t"].to_numpy()
+            result = run_kernel(
+                vid,
+                t,
+                fixes["lon"].to_numpy(),
+                fixes["lat"].to_numpy(),
+                locator,
+                fixes["speed"].to_numpy(),
+                config.rules,
+                load=fixes["load"].to_numpy(),
+                fuel_level_l=fixes["fuel"].to_numpy(),
+                odometer_km=fixes["odometer"].to_numpy(),
+            )
+            fix_month = local_month(t)
+            for m in np.unique(fix_month).tolist():
+                if requested is None or m in requested:
+                    c = np.bincount(result.reason[fix_month == m], minlength=len(KERNEL_REASONS))
+                    kernel_counts[m] = kernel_counts.get(m, np.zeros(len(KERNEL_REASONS), np.int64)) + c
+            for key in ("out_of_order", "unobserved_segments"):
+                run_stats[key] += result.counts[key]
+            run_stats["unobserved_km"] += result.unobserved_km
+            run_stats["bridged_km"] += result.bridged_km
+            act = result.activity
+            if requested is not None:
+                act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(requested)))))
+            if act.num_rows:
+                pq.write_table(_attach(act, vehicles, config), spill / f"part-{k:05d}.parquet")
+            del fixes, result
+        report("clean and attribute", len(loaders), len(loaders))
+        seen_months = set(kernel_counts) if requested is None else set(requested)
+
+    return _write_outputs(
+        con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
+        outside_window, kernel_counts, run_stats, report,
+    )  # fmt: skip
+
+
+def _read_activity(path: Path, known: npt.NDArray[np.int64]) -> pa.Table:
+    """A pre-aggregated activity table as kernel activity rows (load state unknown)."""
+    t = read_table(path, "activity")
+    for c in ("vehicle_id", "month", "city_adcode", "distance_km"):
+        if c not in t.column_names:
+            raise InputError(f"{path}: missing column {c}; activity needs vehicle_id, month, city_adcode, distance_km")
+    from truckcarbon.core.arrow import parse_float64
+
+    vid, _ = parse_float64(t["vehicle_id"].combine_chunks())
+    city, _ = parse_float64(t["city_adcode"].combine_chunks())
+    km, _ = parse_float64(t["distance_km"].combine_chunks())
+    month = pc.cast(t["month"], pa.string()).to_pylist()
+    units = set(cities()["city_adcode"].to_pylist()) | {0}
+    for i in range(t.num_rows):
+        row = i + 1
+        if not np.isfinite(vid[i]) or int(vid[i]) not in set(known.tolist()):
+            raise InputError(f"{path}: row {row}, column vehicle_id: {vid[i]} is not in the vehicles table")
+        if not np.isfinite(city[i]) or int(city[i]) not in units:
+            raise InputError(f"{path}: row {row}, column city_adcode: {city[i]} is not a mainland unit adcode")
+        if not (np.isfinite(km[i]) and km[i] >= 0):
+            raise InputError(f"{path}: row {row}, column distance_km: {km[i]} is not a distance >= 0")
+        try:
+            parse_month(str(month[i]))
+        except InputError as exc:
+            raise InputError(f"{path}: row {row}, column month: {exc}") from None
+    fuel = np.full(t.num_rows, np.nan)
+    if "fuel_l" in t.column_names:
+        fuel, bad = parse_float64(t["fuel_l"].combine_chunks())
+        if bad.any() or np.any(fuel < 0):
+            row = int(np.flatnonzero(bad | (fuel < 0))[0]) + 1
+            raise InputError(f"{path}: row {row}, column fuel_l: not a fuel quantity >= 0")
+    has_fuel = np.isfinite(fuel)
+    return pa.table(
+        {
+            "vehicle_id": pa.array(vid.astype(np.int64)),
+            "month": pa.array([month_label(parse_month(str(m))) for m in month]),
+            "city_adcode": pa.array(city.astype(np.int32)),
+            "distance_km": pa.array(km),
+            "distance_km_empty": pa.array(np.zeros(km.size)),
+            "distance_km_half": pa.array(np.zeros(km.size)),
+            "distance_km_full": pa.array(np.zeros(km.size)),
+            "distance_km_unknown_load": pa.array(km),
+            "fuel_measured_l": pa.array(np.where(has_fuel, fuel, 0.0)),
+            "distance_km_fuel_measured": pa.array(np.where(has_fuel, km, 0.0)),
+        }
+    )
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    spill: Path,
+    vehicles: pa.Table,
+    months: list[int],
+    config: PipelineConfig,
+    inputs: list[dict[str, Any]],
+    ingest: IngestCounts,
+    v_counts: VehicleCounts,
+    outside_window: int,
+    kernel_counts: dict[int, np.ndarray],
+    run_stats: dict[str, Any],
+    report: Progress,
+) -> RunSummary:
+    con.register("cities_arrow", cities().select(["city_adcode", "province_adcode"]))
+    con.execute("CREATE TEMP TABLE cities AS SELECT * FROM cities_arrow")
+    spill_glob = _sql_str(spill / "*.parquet")
+    has_rows = any(spill.glob("*.parquet"))
+    summary = RunSummary(out=out, months=month_labels(months))
+    manifest = _load_manifest(out)
+    month_entries: dict[str, Any] = manifest.get("months", {})
+    run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    for i, m in enumerate(months):
+        label = month_label(m)
+        report("write", i, len(months))
+        totals = (0, 0.0, 0.0, 0.0)
+        if has_rows:
+            for name, sql in (("activity", _activity_sql), ("inventory", _inventory_sql)):
+                _copy_parquet(con, sql(spill_glob, label), out / name / f"month={label}" / "part-0.parquet")
+            row = con.execute(
+                f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km), 0), "
+                f"coalesce(sum(distance_km) FILTER (WHERE city_adcode = 0), 0), coalesce(sum(co2_kg * weight), 0) "
+                f"FROM read_parquet({spill_glob}) WHERE month = '{label}'"
+            ).fetchone()
+            assert row is not None
+            totals = (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
+        else:
+            for sub in ("activity", "inventory"):
+                stale = out / sub / f"month={label}"
+                shutil.rmtree(stale, ignore_errors=True)
+        counts = kernel_counts.get(m, np.zeros(len(KERNEL_REASONS), np.int64))
+        month_entries[label] = {
+            "run_id": run_id,
+            "vehicles_active": totals[0],
+            "distance_km_unweighted": totals[1],
+            "distance_km_outside_mainland_unweighted": totals[2],
+            "co2_t": totals[3] / 1000.0,
+            "fixes": {name: int(counts[code]) for code, name in enumerate(KERNEL_REASONS)},
+        }
+        summary.distance_km += totals[1]
+        summary.co2_t += totals[3] / 1000.0
+    report("write", len(months), len(months))
+    _rebuild_database(out, vehicles)
+    quality = {
+        "pings": {
+            "read": ingest.rows,
+            "kept": ingest.kept,
+            "quarantined": {k: v for k, v in ingest.quarantined.items()},
+            "outside_months_asked": outside_window,
+        },
+        "vehicles": {
+            "read": v_counts.rows,
+            "kept": v_counts.kept,
+            "registration_from_plate": v_counts.registration_from_plate,
+            "quarantined": v_counts.quarantined,
+        },
+        "trajectories": run_stats,
+    }
+    runs = manifest.get("runs", [])
+    runs.append(
+        {
+            "run_id": run_id,
+            "months": month_labels(months),
+            "inputs": inputs,
+            "quality": quality,
+            "config": config.to_dict(),
+        }
+    )
+    manifest = {
+        "generator": f"truckcarbon {__version__}",
+        "engine": "embedded (DuckDB " + duckdb.__version__ + ")",
+        "month_definition": "local calendar month, Asia/Shanghai (UTC+8)",
+        "method": {
+            "formula": "co2_kg = fuel_l * ef_kg_per_l; fuel_l = sum_s distance_km_s * rate(standard, s) / 100 "
+            "(unknown load: 0.4 empty + 0.6 full), or the measured fuel when plausible",
+            "reference_speed_kmh": config.emissions.reference_speed_kmh,
+            "fuel_rates_rows": fuel_rates(config.emissions.reference_speed_kmh).table.num_rows,
+            "emission_factor": config.emissions.emission_factor,
+            "emission_factors": emission_factors().select(["factor_id", "ef_kg_per_l"]).to_pylist(),
+        },
+        "factor_tables": _factor_versions(),
+        "boundaries": boundary_data_version(),
+        "months": dict(sorted(month_entries.items())),
+        "runs": runs,
+    }
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+    summary.pings_read = ingest.rows
+    summary.pings_kept = ingest.kept
+    summary.pings_quarantined = sum(ingest.quarantined.values())
+    summary.pings_outside_window = outside_window
+    summary.vehicles_read = v_counts.rows
+    summary.vehicles_kept = v_counts.kept
+    summary.vehicles_quarantined = sum(v_counts.quarantined.values())
+    summary.quality = quality
+    return summary
+
+
+def _rebuild_database(out: Path, vehicles: pa.Table) -> None:
+    """``truckcarbon.duckdb`` with tables inventory, activity and vehicles (written aside, then renamed)."""
+    target = out / "truckcarbon.duckdb"
+    with atomic_path(target) as tmp:
+        con = duckdb.connect(str(tmp))
+        try:
+            for name in ("inventory", "activity"):
+                glob = out / name / "month=*" / "*.parquet"
+                if any((out / name).glob("month=*/*.parquet")):
+                    source = f"read_parquet({_sql_str(glob)}, hive_partitioning = false)"
+                    con.execute(f"CREATE TABLE {name} AS SELECT * FROM {source}")
+            con.register("vehicles_arrow", vehicles)
+            con.execute("CREATE TABLE vehicles AS SELECT * FROM vehicles_arrow")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        wal = Path(str(tmp) + ".wal")
+        if wal.exists():
+            os.remove(wal)
+
+
+__all__ = ["PING_REASONS", "RunSummary", "run_pipeline"]
