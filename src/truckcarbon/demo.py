@@ -67,18 +67,18 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    console.print("[bold]1/4[/] city locator index (built once, then cached)")
+    console.print("[bold]1/5[/] city locator index (built once, then cached)")
     locator = CityLocator("wgs84", progress=True)
     console.print(f"     ready in {time.perf_counter() - t0:.1f} s, {locator.nbytes / 2**20:.0f} MiB")
 
-    console.print("[bold]2/4[/] a truck on the Beijing-Guangzhou corridor")
+    console.print("[bold]2/5[/] a truck on the Beijing-Guangzhou corridor")
     lon, lat = corridor_pings()
     codes = locator.locate(lon, lat)
     pings = pa.table({"seq": np.arange(lon.size), "lon": lon, "lat": lat, "city_adcode": codes})
     with atomic_path(out / "corridor_pings.parquet") as tmp:
         pq.write_table(pings, tmp)
 
-    console.print("[bold]3/4[/] kilometres per city from border-exact segment splits")
+    console.print("[bold]3/5[/] kilometres per city from border-exact segment splits")
     split = locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
     per = pa.table({"city_adcode": split.city_adcode, "distance_km": split.distance_km})
     per = per.group_by("city_adcode").aggregate([("distance_km", "sum")]).rename_columns(["city_adcode", "distance_km"])
@@ -103,8 +103,10 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     lines += ["", "Files: `corridor_pings.parquet` (fixes with city), `km_by_city.csv`."]
     console.print(f"     {total:,.1f} km in {per.num_rows} cities")
 
-    console.print("[bold]4/4[/] the simulated demo world (pings, vehicles, ground truth)")
+    console.print("[bold]4/5[/] the simulated demo world (pings, vehicles, ground truth)")
     lines += simulate_demo_world(out / "world", console, **world_overrides)
+    console.print("[bold]5/5[/] the accounting pipeline on the demo world (pings -> inventory)")
+    lines += run_pipeline_on_world(out / "world", out / "run", console)
     summary = out / "summary.md"
     atomic_write_text(summary, "\n".join(lines) + "\n")
     console.print(f"     done in {time.perf_counter() - t0:.1f} s")
@@ -145,4 +147,50 @@ def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) 
     passed = sum(c.ok for c in checks)
     lines += ["", f"{passed} of {len(checks)} published figures within tolerance (`truckcarbon calibrate --check`)."]
     console.print(f"     {passed} of {len(checks)} published figures within tolerance")
+    return lines
+
+
+def run_pipeline_on_world(world_dir: Path, run_dir: Path, console: Console) -> list[str]:
+    """Run the pipeline on a simulated world and return Markdown lines comparing it with the truth."""
+    from truckcarbon.pipeline import run_pipeline
+
+    summary = run_pipeline(world_dir / "pings", world_dir / "vehicles.parquet", run_dir)
+    console.print(
+        f"     {summary.pings_read:,} pings, {summary.pings_quarantined:,} quarantined, "
+        f"{len(summary.months)} months in {summary.seconds:.0f} s"
+    )
+    inv = pq.read_table(run_dir / "inventory", columns=["month", "view", "co2_t"])
+    inv = inv.filter(pc.equal(inv["view"], "operating"))
+    inv = inv.append_column("year", pc.utf8_slice_codeunits(inv["month"], 0, 4))
+    run_year = dict(
+        zip(
+            *inv.group_by("year").aggregate([("co2_t", "sum")]).select(["year", "co2_t_sum"]).to_pydict().values(),
+            strict=True,
+        )
+    )
+    truth = pq.read_table(world_dir / "truth.parquet", columns=["vehicle_id", "month", "city_adcode", "co2_kg"])
+    truth = truth.filter(pc.not_equal(truth["city_adcode"], 0))
+    truth = truth.join(pq.read_table(world_dir / "vehicles.parquet", columns=["vehicle_id", "weight"]), "vehicle_id")
+    truth = truth.append_column("t", pc.divide(pc.multiply(truth["co2_kg"], truth["weight"]), 1000.0))
+    truth = truth.append_column("year", pc.utf8_slice_codeunits(truth["month"], 0, 4))
+    truth_year = dict(
+        zip(
+            *truth.group_by("year").aggregate([("t", "sum")]).select(["year", "t_sum"]).to_pydict().values(),
+            strict=True,
+        )
+    )
+    lines = [
+        "",
+        "## The accounting pipeline on the demo world",
+        "",
+        f"`truckcarbon run` read {summary.pings_read:,} pings, quarantined {summary.pings_quarantined:,} "
+        f"(`run/quarantine/`), and wrote the inventories to `run/inventory/` and `run/truckcarbon.duckdb`.",
+        "",
+        "| year | CO2 from the pings (10^8 t) | ground truth (10^8 t) | difference |",
+        "|---|---:|---:|---:|",
+    ]
+    for year in sorted(truth_year):
+        got, want = run_year.get(year, 0.0), truth_year[year]
+        lines.append(f"| {year} | {got / 1e8:.3f} | {want / 1e8:.3f} | {got / want - 1:+.3%} |")
+    console.print(f"     inventory written to {run_dir / 'inventory'}")
     return lines

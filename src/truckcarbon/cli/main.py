@@ -11,7 +11,15 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from truckcarbon import __version__
@@ -247,6 +255,98 @@ def calibrate(
     console.print(f"{passed} of {len(checks)} checks within tolerance")
     if passed < len(checks):
         raise typer.Exit(code=1)
+
+
+def _progress_columns() -> list[ProgressColumn]:
+    return [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+
+
+@app.command()
+@_friendly
+def run(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (inventory/, activity/, manifest.json, ...).")],
+    vehicles: Annotated[Path, typer.Option(help="Vehicles table (Parquet or CSV).")],
+    pings: Annotated[
+        Path | None, typer.Option(help="Pings file or folder (Parquet/CSV, e.g. a month=YYYY-MM dataset).")
+    ] = None,
+    activity: Annotated[
+        Path | None,
+        typer.Option(help="A pre-aggregated activity table (vehicle_id, month, city_adcode, distance_km[, fuel_l])."),
+    ] = None,
+    months: Annotated[
+        list[str] | None, typer.Option("--months", help="Months to (re)compute, YYYY-MM; repeat or comma-separate.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings (cleaning rules, emissions, partitions).")] = None,
+) -> None:
+    """Pings -> cleaned trajectories -> km per vehicle, city and month -> CO2 -> inventories."""
+    from truckcarbon.pipeline import PipelineConfig, run_pipeline
+
+    settings = PipelineConfig.from_file(config) if config else PipelineConfig()
+    wanted = [m.strip() for item in months or [] for m in item.split(",") if m.strip()] or None
+    with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
+        tasks: dict[str, object] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
+
+        summary = run_pipeline(pings, vehicles, out, wanted, settings, activity=activity, progress=on_progress)
+    view = Table(title=f"run {out}", show_header=False)
+    view.add_row(
+        "months", f"{len(summary.months)} ({summary.months[0]} .. {summary.months[-1]})" if summary.months else "0"
+    )
+    view.add_row("pings read", f"{summary.pings_read:,}")
+    view.add_row("pings kept", f"{summary.pings_kept:,}")
+    view.add_row("pings quarantined", f"{summary.pings_quarantined:,} (see {out / 'quarantine'})")
+    view.add_row("pings outside the months asked for", f"{summary.pings_outside_window:,}")
+    view.add_row("vehicles kept / read", f"{summary.vehicles_kept:,} / {summary.vehicles_read:,}")
+    view.add_row("distance (sample, km)", f"{summary.distance_km:,.0f}")
+    view.add_row("CO2 (expanded, t)", f"{summary.co2_t:,.0f}")
+    view.add_row(
+        "time", f"{summary.seconds:.1f} s ({summary.pings_read / max(summary.seconds, 1e-9) / 1e6:.2f} M pings/s)"
+    )
+    console.print(view)
+    console.print(f"inventory: {out / 'inventory'}  database: {out / 'truckcarbon.duckdb'}")
+
+
+@app.command()
+@_friendly
+def quality(
+    run_dir: Annotated[Path, typer.Option("--run", help="A run folder written by `truckcarbon run`.")],
+) -> None:
+    """Print the data-quality report of a run: fixes by cleaning rule per month, quarantine by reason."""
+    from truckcarbon.pipeline.quality import read_quality
+
+    report = read_quality(run_dir)
+    rows = report.fix_rows()
+    view = Table(title="fixes by cleaning rule (per month)")
+    names = ["month", "fixes", "kept", "duplicate", "invalid", "stuck", "jump", "kept_share", "distance_km_unweighted"]
+    for header in ("month", "fixes", "kept", "dup.", "invalid", "stuck", "jump", "kept %", "km (sample)"):
+        view.add_column(header, justify="right", no_wrap=True)
+    for r in rows:
+        view.add_row(
+            r["month"],
+            *(f"{r.get(n, 0):,}" for n in names[1:7]),
+            f"{r['kept_share']:.2%}",
+            f"{r['distance_km_unweighted']:,.0f}",
+        )
+    console.print(view)
+    latest = report.latest_run
+    for section in ("pings", "vehicles"):
+        info = latest.get(section, {})
+        q = {k: v for k, v in info.get("quarantined", {}).items() if v}
+        console.print(
+            f"[bold]{section}[/]: read {info.get('read', 0):,}, kept {info.get('kept', 0):,}, "
+            f"quarantined {sum(q.values()):,}" + (f" ({', '.join(f'{k}: {v:,}' for k, v in q.items())})" if q else "")
+        )
+    traj = latest.get("trajectories", {})
+    if traj:
+        console.print(
+            f"[bold]trajectories[/]: out-of-order fixes {traj.get('out_of_order', 0):,}, "
+            f"gaps bridged +{traj.get('bridged_km', 0.0):,.1f} km, "
+            f"unobserved {traj.get('unobserved_km', 0.0):,.1f} km in {traj.get('unobserved_segments', 0):,} segments"
+        )
 
 
 @app.command()

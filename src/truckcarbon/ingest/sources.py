@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -80,22 +82,36 @@ def estimated_rows(path: Path) -> int:
 
 @dataclass
 class MalformedLines:
-    """CSV lines with the wrong number of fields: 1-based line number and text."""
+    """CSV lines with the wrong number of fields: 1-based data row number (header excluded) and text."""
 
     lines: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
 class Batch:
-    """A batch of a file's rows; ``first_row`` data rows of the file precede it."""
+    """A batch of a file's rows; ``first_row`` data rows of the file precede it.
+
+    ``rows`` holds each row's 1-based data row number in the file when rows were
+    skipped before or within the batch (malformed CSV lines), else None
+    (row ``i`` of the batch is data row ``first_row + i + 1``).
+    """
 
     table: pa.Table
     first_row: int
+    rows: npt.NDArray[np.int64] | None = None
+
+    def source_rows(self, local: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """1-based data row numbers of the batch rows ``local`` (0-based)."""
+        return self.rows[local] if self.rows is not None else self.first_row + local + 1
 
 
 def _csv_batches(path: Path, columns: list[str] | None, bad: MalformedLines) -> Iterator[Batch]:
     try:
-        head = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16))
+        head = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=1 << 16),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+        )
         names = head.schema.names
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
@@ -103,12 +119,13 @@ def _csv_batches(path: Path, columns: list[str] | None, bad: MalformedLines) -> 
         raise InputError(f"{path}: cannot read the CSV header ({exc})") from None
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.lines.append((int(row.number) if row.number is not None else -1, row.text))
+        # ``number`` is the physical line (header = line 1); data row = line - 1.
+        bad.lines.append((int(row.number) - 1 if row.number is not None else -1, row.text))
         return "skip"
 
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=1 << 24),
+        read_options=pacsv.ReadOptions(block_size=1 << 24, use_threads=False),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
         convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
@@ -119,7 +136,13 @@ def _csv_batches(path: Path, columns: list[str] | None, bad: MalformedLines) -> 
     row = 0
     try:
         for rb in reader:
-            yield Batch(pa.Table.from_batches([rb]), row)
+            rows = None
+            if bad.lines:
+                # Kept row k is data row k + (number of skipped rows at or before it).
+                skipped = np.sort(np.array([n - 1 for n, _ in bad.lines if n > 0], dtype=np.int64))
+                k = row + np.arange(rb.num_rows, dtype=np.int64)
+                rows = k + np.searchsorted(skipped - np.arange(skipped.size), k, side="right") + 1
+            yield Batch(pa.Table.from_batches([rb]), row, rows)
             row += rb.num_rows
     except pa.ArrowInvalid as exc:
         raise InputError(f"{path}: CSV read failed after data row {row} ({exc})") from None

@@ -4,7 +4,7 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
 
     crs = "wgs84"                 # coordinates of the pings: wgs84 or gcj02
     context_hours = 24            # fixes read either side of a month so its edges are exact
-    rows_per_partition = 12000000 # pings held in memory at once (bounds peak memory)
+    rows_per_partition = 4000000  # pings held in memory at once (bounds peak memory)
 
     [rules]
     max_speed_kmh = 150
@@ -47,7 +47,7 @@ class PipelineConfig:
     emissions: EmissionSettings = field(default_factory=EmissionSettings)
     crs: str = "wgs84"
     context_hours: float = 24.0
-    rows_per_partition: int = 12_000_000
+    rows_per_partition: int = 4_000_000
 
     def validate(self) -> None:
         if self.crs not in ("wgs84", "gcj02"):

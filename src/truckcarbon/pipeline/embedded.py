@@ -12,8 +12,8 @@ Flow of :func:`run_pipeline`:
 3. **Pass 2** runs the kernel per partition (all of a vehicle's fixes are in one
    partition), keeps the activity of the requested months, applies the emission
    method and the vehicle's attributes, and spills the rows.
-4. **Aggregation** in DuckDB SQL writes per month ``activity/month=M/`` and
-   ``inventory/month=M/`` (each atomically), rebuilds ``truckcarbon.duckdb`` and
+4. **Aggregation** in DuckDB SQL writes per month ``activity/YYYY-MM.parquet`` and
+   ``inventory/YYYY-MM.parquet`` (each atomically; a folder reads as one table), rebuilds ``truckcarbon.duckdb`` and
    writes ``manifest.json`` last.
 
 Months are Asia/Shanghai calendar months. Because every month is computed from
@@ -351,7 +351,7 @@ def _run(
     vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
     if vehicles.num_rows == 0:
         raise InputError(f"{vehicles_path}: no valid vehicle (all {v_counts.rows} quarantined); see the reasons")
-    _quarantine_writer(out / "quarantine" / "vehicles")(v_quarantine)
+    _quarantine_writer(work / "quarantine" / "vehicles")(v_quarantine)
     known = vehicles["vehicle_id"].to_numpy()
     inputs: list[dict[str, Any]] = [
         {"role": "vehicles", "path": str(vehicles_path), "hash": file_digest(vehicles_path)}
@@ -386,7 +386,7 @@ def _run(
         est = sum(estimated_rows(f) for f in files)
         n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
         parts = _Partitions(n_parts, work)
-        write_q = _quarantine_writer(out / "quarantine" / "pings")
+        write_q = _quarantine_writer(work / "quarantine" / "pings")
         context_s = int(config.context_hours * 3600)
         for i, f in enumerate(files):
             report("read", i, len(files))
@@ -394,6 +394,10 @@ def _run(
             batches, bad = read_batches(f, PING_COLUMNS, con)
             for batch in batches:
                 valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, known)
+                if batch.rows is not None and quarantine.num_rows:
+                    local = quarantine["source_row"].to_numpy() - batch.first_row - 1
+                    rows = pa.array(batch.source_rows(local))
+                    quarantine = quarantine.set_column(quarantine.num_columns - 1, "source_row", rows)
                 ingest.add(counts)
                 write_q(quarantine)
                 kin = _kernel_inputs(valid)
@@ -413,7 +417,7 @@ def _run(
                             "raw_line": pa.array([text for _, text in bad.lines], pa.string()),
                             "reason": pa.array(["malformed_line"] * len(bad.lines), pa.string()),
                             "source_file": pa.array([str(f)] * len(bad.lines), pa.string()),
-                            "source_line": pa.array([n for n, _ in bad.lines], pa.int64()),
+                            "source_row": pa.array([n for n, _ in bad.lines], pa.int64()),
                         }
                     )
                 )
@@ -539,7 +543,7 @@ def _write_outputs(
         totals = (0, 0.0, 0.0, 0.0)
         if has_rows:
             for name, sql in (("activity", _activity_sql), ("inventory", _inventory_sql)):
-                _copy_parquet(con, sql(spill_glob, label), out / name / f"month={label}" / "part-0.parquet")
+                _copy_parquet(con, sql(spill_glob, label), out / name / f"{label}.parquet")
             row = con.execute(
                 f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km), 0), "
                 f"coalesce(sum(distance_km) FILTER (WHERE city_adcode = 0), 0), coalesce(sum(co2_kg * weight), 0) "
@@ -549,8 +553,7 @@ def _write_outputs(
             totals = (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
         else:
             for sub in ("activity", "inventory"):
-                stale = out / sub / f"month={label}"
-                shutil.rmtree(stale, ignore_errors=True)
+                (out / sub / f"{label}.parquet").unlink(missing_ok=True)
         counts = kernel_counts.get(m, np.zeros(len(KERNEL_REASONS), np.int64))
         month_entries[label] = {
             "run_id": run_id,
@@ -564,6 +567,10 @@ def _write_outputs(
         summary.co2_t += totals[3] / 1000.0
     report("write", len(months), len(months))
     _rebuild_database(out, vehicles)
+    # This run's quarantine replaces the last one's (the manifest lists the months each run covered).
+    shutil.rmtree(out / "quarantine", ignore_errors=True)
+    (spill.parent / "quarantine").mkdir(exist_ok=True)
+    os.replace(spill.parent / "quarantine", out / "quarantine")
     quality = {
         "pings": {
             "read": ingest.rows,
@@ -625,8 +632,8 @@ def _rebuild_database(out: Path, vehicles: pa.Table) -> None:
         con = duckdb.connect(str(tmp))
         try:
             for name in ("inventory", "activity"):
-                glob = out / name / "month=*" / "*.parquet"
-                if any((out / name).glob("month=*/*.parquet")):
+                glob = out / name / "*.parquet"
+                if any((out / name).glob("*.parquet")):
                     source = f"read_parquet({_sql_str(glob)}, hive_partitioning = false)"
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM {source}")
             con.register("vehicles_arrow", vehicles)

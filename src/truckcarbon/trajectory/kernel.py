@@ -248,7 +248,8 @@ def run_kernel(
     factor[(d_km * 1000.0 < rules.drift_m) & (speed < rules.drift_kmh)] = 0.0  # parked: no distance
     factor[unobserved] = 0.0
     unobserved_km = float(d_km[unobserved].sum())
-    bridged_km = float((d_km * (factor - 1.0))[gap & ~unobserved].sum())
+    bridged = gap & (factor > 0)
+    bridged_km = float((d_km * (factor - 1.0))[bridged].sum())
     seg_load = kload[b]
     drop = kfuel[a] - kfuel[b]
     plausible = (drop >= -rules.refuel_l) & (drop <= rules.max_fuel_l_per_km * d_km * factor + rules.refuel_l)
