@@ -37,7 +37,8 @@ def haversine(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 def published_rate(standard: str, load: str, speed: int = 60) -> float:
     text = files("truckcarbon.data").joinpath("factors", "fuel_rates.csv").read_text(encoding="utf-8")
     for row in csv.DictReader(text.splitlines()):
-        if row["emission_standard"] == standard and row["load_state"] == load and int(row["reference_speed_kmh"]) == speed:
+        key = (row["emission_standard"], row["load_state"], int(row["reference_speed_kmh"]))
+        if key == (standard, load, speed):
             return float(row["fuel_rate_l_per_100km"])
     raise KeyError((standard, load))
 
@@ -66,9 +67,8 @@ def write_world(
 ) -> tuple[Path, Path]:
     pings = tmp / "pings.parquet"
     table = pa.Table.from_pylist(rows)
-    table = table.set_column(
-        table.schema.get_field_index("ts"), "ts", pa.array([int(r["ts"]) * 1000 for r in rows], pa.timestamp("ms", "UTC"))  # type: ignore[call-overload]
-    )
+    ts = pa.array([int(str(r["ts"])) * 1000 for r in rows], pa.timestamp("ms", "UTC"))
+    table = table.set_column(table.schema.get_field_index("ts"), "ts", ts)
     pq.write_table(table, pings)
     vehicles = tmp / "vehicles.csv"
     lines = ["vehicle_id,plate,emission_standard,weight"]

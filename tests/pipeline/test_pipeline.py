@@ -177,9 +177,7 @@ def _tiny(tmp_path: Path) -> tuple[Path, Path]:
         encoding="utf-8",
     )
     vehicles = tmp_path / "vehicles.csv"
-    vehicles.write_text(
-        "vehicle_id,plate,emission_standard\n1,京A11111,China V\n3,ZZ99999,China V\n", encoding="utf-8"
-    )
+    vehicles.write_text("vehicle_id,plate,emission_standard\n1,京A11111,China V\n3,ZZ99999,China V\n", encoding="utf-8")
     return pings, vehicles
 
 
@@ -219,9 +217,7 @@ def test_file_level_errors_name_the_file(tmp_path: Path, content: bytes, message
     assert not (tmp_path / "run" / "inventory").exists()
 
 
-def test_truncated_parquet_is_a_clear_error_and_leaves_no_complete_looking_output(
-    world: Path, tmp_path: Path
-) -> None:
+def test_truncated_parquet_is_a_clear_error_and_leaves_no_complete_looking_output(world: Path, tmp_path: Path) -> None:
     src = sorted((world / "pings").rglob("*.parquet"))[0]
     folder = tmp_path / "pings"
     folder.mkdir()
