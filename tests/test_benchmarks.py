@@ -16,10 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
     [
         ["bench_locate.py", "--points", "200000", "--baseline-points", "300", "--repeat", "1"],
         ["bench_simulate.py", "--trucks", "4", "--months", "2023-03:2023-03", "--workers", "1"],
+        ["bench_pipeline.py", "--pings", "60000", "--naive-sample", "5000", "--data", "{tmp}"],
     ],
-    ids=["locate", "simulate"],
+    ids=["locate", "simulate", "pipeline"],
 )
-def test_benchmark_runs(args):
+def test_benchmark_runs(args, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / args[0]), *args[1:]], capture_output=True, text=True, check=False
     )

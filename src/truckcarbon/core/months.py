@@ -58,8 +58,16 @@ def month_bounds_utc(m: int) -> tuple[int, int]:
     return int(start), int(end)
 
 
+_TABLE_FIRST = 1970 * 12
+_TABLE_STARTS = month_start_utc_s(np.arange(_TABLE_FIRST, 2200 * 12 + 1))  # 1970-01 .. 2200-01
+
+
 def local_month(t_s: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Local month number of UTC epoch seconds."""
-    days = (np.asarray(t_s, dtype=np.int64) + LOCAL_OFFSET_S) // 86400
-    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-    return np.asarray(months + _EPOCH_MONTH, dtype=np.int64)
+    """Local month number of UTC epoch seconds (a binary search in a table of month starts)."""
+    t = np.asarray(t_s, dtype=np.int64)
+    months = np.searchsorted(_TABLE_STARTS, t, side="right") - 1 + _TABLE_FIRST
+    outside = (t < _TABLE_STARTS[0]) | (t >= _TABLE_STARTS[-1])
+    if np.any(outside):
+        days = (t[outside] + LOCAL_OFFSET_S) // 86400
+        months[outside] = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + _EPOCH_MONTH
+    return np.asarray(months, dtype=np.int64)

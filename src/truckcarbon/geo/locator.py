@@ -555,6 +555,15 @@ class CityLocator:
         return np.asarray(self.index.arrays["adcodes"])
 
     @property
+    def kernel_args(self) -> tuple[object, ...]:
+        """The index arrays in the order the compiled kernels of :mod:`truckcarbon.geo._kernels` take them."""
+        return tuple(self._args)
+
+    def adcodes_of_units(self, units: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        """Unit indices (with the -1 outside / -2 invalid markers) to adcodes (0 / -1)."""
+        return np.asarray(self._code_of[units], dtype=np.int32)
+
+    @property
     def nbytes(self) -> int:
         """Memory of the index arrays in bytes."""
         return self.index.nbytes

@@ -46,8 +46,9 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
-from truckcarbon.geo._kernels import haversine_km, haversine_many
+from truckcarbon.geo._kernels import haversine_km
 from truckcarbon.geo.locator import CityLocator
+from truckcarbon.trajectory._attribute import attribute_kernel
 
 ACTIVITY_COLUMNS = (
     "vehicle_id",
@@ -231,96 +232,46 @@ def run_kernel(
     kload = _pick(ld_in, order)[keep]
     kfuel = _pick(fu_in, order)[keep]
     kodo = _pick(od_in, order)[keep]
-    pair = np.flatnonzero(kv[1:] == kv[:-1])
-    a, b = pair, pair + 1
-    d_km = haversine_many(kx[a], ky[a], kx[b], ky[b]) if pair.size else np.empty(0)
-    dt_s = (kt[b] - kt[a]).astype(np.float64)
-    speed = np.where(dt_s > 0, d_km / np.maximum(dt_s, 1e-9) * 3600.0, np.inf)
-    factor = np.ones(pair.size)
-    gap = dt_s > rules.gap_s
-    # Implausible segments (a re-anchored track, a gap too long to bridge) are not attributed.
-    unobserved = (gap & (speed > rules.max_bridge_kmh)) | ((speed > rules.max_speed_kmh) & (d_km > 1.0))
-    odo = kodo[b] - kodo[a]
-    by_odometer = gap & (odo >= 0.95 * d_km) & (odo <= rules.max_bridge_kmh * dt_s / 3600.0) & (d_km > 0.05)
-    unobserved &= ~by_odometer
-    factor[gap & ~unobserved] = rules.gap_circuity
-    factor[by_odometer] = odo[by_odometer] / np.maximum(d_km[by_odometer], 1e-9)
-    factor[(d_km * 1000.0 < rules.drift_m) & (speed < rules.drift_kmh)] = 0.0  # parked: no distance
-    factor[unobserved] = 0.0
-    unobserved_km = float(d_km[unobserved].sum())
-    bridged = gap & (factor > 0)
-    bridged_km = float((d_km * (factor - 1.0))[bridged].sum())
-    seg_load = kload[b]
-    drop = kfuel[a] - kfuel[b]
-    plausible = (drop >= -rules.refuel_l) & (drop <= rules.max_fuel_l_per_km * d_km * factor + rules.refuel_l)
-    seg_fuel = np.where(plausible, drop, np.nan)  # NaN: unknown (no gauge, refuel or glitch)
-
-    # Split at month boundaries by time (a few segments), then at borders.
-    m0 = local_month(kt[a])
-    m1 = local_month(kt[b])
-    live = np.flatnonzero(factor > 0)
-    seg_ax, seg_ay, seg_bx, seg_by = kx[a][live], ky[a][live], kx[b][live], ky[b][live]
-    seg_month, seg_src, seg_frac = m0[live], live, np.ones(live.size)
-    cross = np.flatnonzero(m1[live] > m0[live])
-    if cross.size:
-        parts: list[tuple[float, float, float, float, int, int, float]] = []
-        for c in cross.tolist():
-            s = int(live[c])
-            t0, t1 = float(kt[a][s]), float(kt[b][s])
-            bounds = month_start_utc_s(np.arange(m0[s] + 1, m1[s] + 1))
-            fr = np.concatenate([[0.0], (bounds - t0) / (t1 - t0), [1.0]])
-            px = kx[a][s] + (kx[b][s] - kx[a][s]) * fr
-            py = ky[a][s] + (ky[b][s] - ky[a][s]) * fr
-            seg_bx[c], seg_by[c], seg_frac[c] = px[1], py[1], fr[1]
-            for k in range(1, fr.size - 1):
-                parts.append((px[k], py[k], px[k + 1], py[k + 1], int(m0[s]) + k, s, fr[k + 1] - fr[k]))
-        e = np.array(parts)
-        seg_ax, seg_ay = np.concatenate([seg_ax, e[:, 0]]), np.concatenate([seg_ay, e[:, 1]])
-        seg_bx, seg_by = np.concatenate([seg_bx, e[:, 2]]), np.concatenate([seg_by, e[:, 3]])
-        seg_month = np.concatenate([seg_month, e[:, 4].astype(np.int64)])
-        seg_src = np.concatenate([seg_src, e[:, 5].astype(np.int64)])
-        seg_frac = np.concatenate([seg_frac, e[:, 6]])
-    split = locator.split_segments(seg_ax, seg_ay, seg_bx, seg_by)
-    piece = split.segment
-    raw_km = split.distance_km
-    src = seg_src[piece]
-    km = raw_km * factor[src]
-    # Share of the whole segment's length this piece covers (fuel is shared out by it).
-    piece_total = np.bincount(piece, weights=raw_km, minlength=seg_src.size)[piece]
-    share = np.divide(raw_km, piece_total, out=np.zeros_like(raw_km), where=piece_total > 0) * seg_frac[piece]
-    ok = np.isfinite(km) & (km > 0)
-    pl = seg_load[src]
-    fuel = seg_fuel[src] * share
-    measured = np.isfinite(fuel)
-    cols = {
-        "vehicle_id": kv[a][src],
-        "month_n": seg_month[piece],
-        "city_adcode": split.city_adcode,
-        "distance_km": km,
-        "distance_km_empty": np.where(pl == 0, km, 0.0),
-        "distance_km_half": np.where(pl == 1, km, 0.0),
-        "distance_km_full": np.where(pl == 2, km, 0.0),
-        "distance_km_unknown_load": np.where((pl < 0) | (pl > 2), km, 0.0),
-        "fuel_measured_l": np.where(measured, fuel, 0.0),
-        "distance_km_fuel_measured": np.where(measured, km, 0.0),
-    }
-    table = pa.table({k: pa.array(v[ok]) for k, v in cols.items()})
-    sums = [c for c in cols if c.startswith(("distance", "fuel"))]
-    agg = table.group_by(["vehicle_id", "month_n", "city_adcode"]).aggregate([(c, "sum") for c in sums])
+    units = locator.locate_units(kx, ky)
+    month0, last = (int(m) for m in local_month(np.array([kt.min(), kt.max()]))) if kt.size else (0, 0)
+    starts = month_start_utc_s(np.arange(month0, last + 2))
+    kmon = np.searchsorted(starts, kt, side="right") - 1
+    params = np.array(
+        [
+            rules.drift_m,
+            rules.drift_kmh,
+            rules.gap_s,
+            rules.max_speed_kmh,
+            rules.max_bridge_kmh,
+            rules.gap_circuity,
+            rules.refuel_l,
+            rules.max_fuel_l_per_km,
+        ]
+    )
+    o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(
+        kv, kt, kx, ky, units, kmon, kload, kfuel, kodo, starts, month0, params, *locator.kernel_args
+    )
+    ok = o_val[:, 0] > 0
+    o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
+    uniq_months, month_idx = np.unique(o_mon, return_inverse=True)
+    month_text = pa.DictionaryArray.from_arrays(
+        pa.array(month_idx.astype(np.int32)), pa.array(month_labels(uniq_months), pa.string())
+    ).cast(pa.string())
     activity = pa.table(
         {
-            "vehicle_id": agg["vehicle_id"],
-            "month": pa.array(month_labels(agg["month_n"].to_numpy())),
-            "city_adcode": agg["city_adcode"],
-            **{c: agg[f"{c}_sum"] for c in sums},
+            "vehicle_id": pa.array(o_vid),
+            "month": month_text,
+            "city_adcode": pa.array(locator.adcodes_of_units(o_unit)),
+            **{name: pa.array(o_val[:, c]) for c, name in enumerate(ACTIVITY_COLUMNS[3:])},
         }
     ).sort_by([("vehicle_id", "ascending"), ("month", "ascending"), ("city_adcode", "ascending")])
+    unobserved_km, bridged_km, unobserved_segments = float(stats[0]), float(stats[1]), int(stats[2])
     reason_in_input_order = reason if order is None else np.empty(n, np.int8)
     if order is not None:
         reason_in_input_order[order] = reason
     counts = {name: int((reason == code).sum()) for code, name in enumerate(REASONS)}
     counts["out_of_order"] = out_of_order
-    counts["unobserved_segments"] = int(unobserved.sum())
+    counts["unobserved_segments"] = unobserved_segments
     return KernelResult(reason_in_input_order, counts, activity, unobserved_km, bridged_km)
 
 

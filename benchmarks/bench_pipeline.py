@@ -1,0 +1,182 @@
+"""Benchmark: end-to-end pipeline pings/s, against DuckDB's bare scan (ceiling) and a naive pipeline (floor).
+
+    python benchmarks/bench_pipeline.py [--pings 100000000] [--data .bench_data]
+
+Input: a simulated world (30 s fixes, default defects) of about ``--pings``
+pings, written once under ``--data`` and reused; a copy sorted by (vehicle, time)
+is made with DuckDB. Measured in the same run:
+
+- **pipeline, sorted / unsorted**: ``truckcarbon run`` on each copy, in a child
+  process (its peak RSS is reported);
+- **ceiling**: DuckDB reading every column the pipeline reads, all rows
+  (an aggregate over each column, so nothing is materialised);
+- **floor**: a naive pandas + geopandas pipeline (spatial join of every fix,
+  per-vehicle shift, haversine, groupby) on a subsample.
+
+Prints pings/s of each and the ratios pipeline/ceiling and pipeline/floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+
+PINGS_PER_TRUCK_MONTH = 4400  # about, at 30 s fixes and the simulator's activity
+MONTHS = ("2023-03", "2023-04")
+COLUMNS = "vehicle_id, ts, lon, lat, speed_kmh, load_state, fuel_level_l, odometer_km"
+
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+from truckcarbon.pipeline import run_pipeline
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    s = run_pipeline(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "pings": s.pings_read, "co2_t": s.co2_t,
+                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def make_world(data: Path, pings: int) -> Path:
+    from truckcarbon.sim.run import SimConfig, simulate
+
+    trucks = max(2, round(pings / (PINGS_PER_TRUCK_MONTH * len(MONTHS))))
+    world = data / f"world-{trucks}"
+    if not (world / "manifest.json").exists():
+        print(f"simulating {trucks} trucks x {len(MONTHS)} months into {world} (once)", flush=True)
+        config = SimConfig(trucks=trucks, start_month=MONTHS[0], end_month=MONTHS[-1], interval_s=30, seed=99)
+        simulate(world, config, overwrite=True, workers=os.cpu_count() or 1)
+    sorted_dir = world / "sorted"
+    if not (sorted_dir / "done").exists():
+        print("writing a copy sorted by (vehicle, time) (once)", flush=True)
+        shutil.rmtree(sorted_dir, ignore_errors=True)
+        sorted_dir.mkdir()
+        con = duckdb.connect()
+        con.execute(f"SET temp_directory = '{data / 'duckdb_tmp'}'")
+        # DuckDB's parallel COPY may write row groups out of order: stream the sorted rows through Arrow instead.
+        reader = con.sql(
+            f"SELECT {COLUMNS} FROM read_parquet('{world}/pings/*/*.parquet') ORDER BY vehicle_id, ts"
+        ).to_arrow_reader(1_000_000)
+        part, rows, writer = 0, 0, None
+        for batch in reader:
+            if writer is None or rows >= 20_000_000:
+                if writer is not None:
+                    writer.close()
+                writer = pq.ParquetWriter(sorted_dir / f"part-{part:04d}.parquet", batch.schema, compression="zstd")
+                part, rows = part + 1, 0
+            writer.write_batch(batch, row_group_size=1_000_000)
+            rows += batch.num_rows
+        if writer is not None:
+            writer.close()
+        (sorted_dir / "done").write_text("")
+    return world
+
+
+def bare_scan(glob: str) -> tuple[int, float]:
+    con = duckdb.connect()
+    q = (
+        "SELECT count(*), sum(vehicle_id), sum(epoch_ms(ts)), sum(lon), sum(lat), sum(speed_kmh), "
+        f"count(load_state), sum(fuel_level_l), sum(odometer_km) FROM read_parquet('{glob}')"
+    )
+    con.execute(q).fetchone()  # warm the page cache
+    t0 = time.perf_counter()
+    row = con.execute(q).fetchone()
+    assert row is not None
+    return int(row[0]), time.perf_counter() - t0
+
+
+def run_child(pings: Path, vehicles: Path) -> dict[str, float]:
+    out = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    try:
+        res = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(pings), str(vehicles), str(out)], capture_output=True, text=True
+        )
+        if res.returncode != 0:
+            raise SystemExit(res.stdout + res.stderr)
+        return dict(json.loads(res.stdout.strip().splitlines()[-1]))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def naive(world: Path, sample: int) -> tuple[int, float]:
+    """pandas + geopandas: every fix joined to the city polygons, km per vehicle, month and city."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from truckcarbon.geo.boundaries import load_unit_geometries
+    from truckcarbon.geo.crs import wgs84_to_gcj02
+    from truckcarbon.geo.reference import cities
+
+    codes = cities()["city_adcode"].to_pylist()
+    geoms = load_unit_geometries(codes)
+    polys = gpd.GeoDataFrame({"city_adcode": codes}, geometry=[geoms[c] for c in codes])
+    con = duckdb.connect()
+    df = (
+        con.sql(f"SELECT vehicle_id, ts, lon, lat FROM read_parquet('{world}/pings/*/*.parquet') LIMIT {sample}")
+        .fetch_arrow_table()
+        .to_pandas()
+    )
+    t0 = time.perf_counter()
+    df = df[(df.lon != 0) | (df.lat != 0)].sort_values(["vehicle_id", "ts"]).drop_duplicates(["vehicle_id", "ts"])
+    gx, gy = wgs84_to_gcj02(df.lon.to_numpy(), df.lat.to_numpy())
+    pts = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(gx, gy))
+    joined = gpd.sjoin(pts, polys, how="left", predicate="within")
+    joined = joined[~joined.index.duplicated()].sort_values(["vehicle_id", "ts"])
+    lon1, lat1 = np.radians(joined.lon), np.radians(joined.lat)
+    prev_lon = lon1.groupby(joined.vehicle_id).shift()
+    prev_lat = lat1.groupby(joined.vehicle_id).shift()
+    h = np.sin((lat1 - prev_lat) / 2) ** 2 + np.cos(prev_lat) * np.cos(lat1) * np.sin((lon1 - prev_lon) / 2) ** 2
+    joined["km"] = 2 * 6371.0088 * np.arcsin(np.sqrt(h))
+    joined["month"] = (joined.ts + pd.Timedelta(hours=8)).dt.strftime("%Y-%m")
+    joined.groupby(["vehicle_id", "month", "city_adcode"])["km"].sum()
+    return len(df), time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pings", type=int, default=100_000_000, help="about this many pings in the input")
+    ap.add_argument("--data", type=Path, default=Path(".bench_data"), help="where inputs are generated and kept")
+    ap.add_argument("--naive-sample", type=int, default=300_000, help="pings for the naive pipeline")
+    ap.add_argument("--skip-unsorted", action="store_true", help="only the sorted input")
+    args = ap.parse_args()
+    world = make_world(args.data, args.pings)
+    n, scan_s = bare_scan(f"{world}/sorted/*.parquet")
+    scan_rate = n / scan_s
+    print(f"input: {n:,} pings ({world})")
+    print(f"ceiling  DuckDB bare scan of the same columns: {scan_rate / 1e6:8.2f} M pings/s ({scan_s:.2f} s)")
+    sorted_res = run_child(world / "sorted", world / "vehicles.parquet")
+    sorted_rate = sorted_res["pings"] / sorted_res["seconds"]
+    print(
+        f"pipeline sorted input:   {sorted_rate / 1e6:8.2f} M pings/s ({sorted_res['seconds']:.1f} s, "
+        f"peak RSS {sorted_res['rss_mib']:.0f} MiB)"
+    )
+    if not args.skip_unsorted:
+        unsorted_res = run_child(world / "pings", world / "vehicles.parquet")
+        unsorted_rate = unsorted_res["pings"] / unsorted_res["seconds"]
+        print(
+            f"pipeline unsorted input: {unsorted_rate / 1e6:8.2f} M pings/s ({unsorted_res['seconds']:.1f} s, "
+            f"peak RSS {unsorted_res['rss_mib']:.0f} MiB)"
+        )
+        if abs(unsorted_res["co2_t"] / sorted_res["co2_t"] - 1) > 1e-9:
+            raise SystemExit("sorted and unsorted inputs gave different totals")
+    k, naive_s = naive(world, args.naive_sample)
+    naive_rate = k / naive_s
+    print(f"floor    naive pandas + geopandas ({k:,} pings): {naive_rate / 1e6:8.3f} M pings/s")
+    print(f"ratio pipeline(sorted) / bare scan: {sorted_rate / scan_rate:.3f} (target >= 0.12, stretch 0.25)")
+    print(f"ratio pipeline(sorted) / naive:     {sorted_rate / naive_rate:.1f}x (target >= 100x)")
+    print("target: >= 10 M pings/s sorted; peak RSS < 4096 MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Compiled segment rules and attribution: one pass over a vehicle-sorted run of kept fixes.
+
+For each pair of consecutive kept fixes of a vehicle (a segment) the kernel
+applies the gap, odometer, drift and plausibility rules, splits the segment by
+time at local month starts and exactly at unit borders (the locator's grid walk),
+and sums kilometres by load state and measured fuel into one row per
+(vehicle, month, unit). Rows of a vehicle-month are produced together because
+the fixes arrive in (vehicle, time) order. Releases the GIL, so partitions can
+run on several threads.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from truckcarbon.geo._kernels import (
+    INVALID_IDX,
+    _crossing_params,
+    _same_borderless_cell,
+    haversine_km,
+    locate_one,
+)
+
+N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
+# params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km
+N_PARAMS = 8
+
+
+@nb.njit(cache=True)
+def _grow(o_vid, o_mon, o_unit, o_val, need):  # type: ignore[no-untyped-def]
+    if need <= o_vid.shape[0]:
+        return o_vid, o_mon, o_unit, o_val
+    cap = max(need, o_vid.shape[0] * 2)
+    v = np.empty(cap, np.int64)
+    m = np.empty(cap, np.int64)
+    u = np.empty(cap, np.int32)
+    x = np.empty((cap, N_VALUES), np.float64)
+    r = o_vid.shape[0]
+    v[:r] = o_vid
+    m[:r] = o_mon
+    u[:r] = o_unit
+    x[:r] = o_val
+    return v, m, u, x
+
+
+@nb.njit(cache=True)
+def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
+    """Add a piece to the current vehicle-month's table of units; returns the new row count."""
+    k = 0
+    while k < tab_n and tab_unit[k] != unit:
+        k += 1
+    if k == tab_n:
+        tab_unit[k] = unit
+        for c in range(N_VALUES):
+            tab_val[k, c] = 0.0
+        tab_n += 1
+    tab_val[k, 0] += km
+    tab_val[k, 1 + load_col] += km
+    if fuel_ok:
+        tab_val[k, 5] += fuel_l
+        tab_val[k, 6] += km
+    return tab_n
+
+
+@nb.njit(cache=True, nogil=True)
+def attribute_kernel(  # type: ignore[no-untyped-def]
+    kv,
+    kt,
+    kx,
+    ky,
+    ku,
+    kmon,
+    kload,
+    kfuel,
+    kodo,
+    starts,
+    month0,
+    params,
+    x0,
+    y0,
+    inv1,
+    nx1,
+    ny1,
+    sub,
+    l1,
+    l2,
+    ref,
+    hdr,
+    grp,
+    edges,
+):
+    """Rows (vehicle, month number, unit index, values[N_VALUES]) and stats of kept fixes.
+
+    ``ku`` is each fix's unit index, ``kmon`` its month index into ``starts``
+    (the UTC start seconds of months ``month0``, ``month0 + 1``, ...).
+    Stats: unobserved km, bridged extra km, unobserved segments.
+    """
+    drift_m = params[0]
+    drift_kmh = params[1]
+    gap_s = params[2]
+    max_kmh = params[3]
+    max_bridge = params[4]
+    circuity = params[5]
+    refuel_l = params[6]
+    max_fuel_km = params[7]
+    n = kv.shape[0]
+    cap = max(64, n // 50)
+    o_vid = np.empty(cap, np.int64)
+    o_mon = np.empty(cap, np.int64)
+    o_unit = np.empty(cap, np.int32)
+    o_val = np.empty((cap, N_VALUES), np.float64)
+    rows = 0
+    stats = np.zeros(3, np.float64)
+    tab_unit = np.empty(4096, np.int32)
+    tab_val = np.empty((4096, N_VALUES), np.float64)
+    tab_n = 0
+    cur_v = 0
+    cur_m = -1
+    buf = np.empty(64, np.float64)
+    for i in range(n - 1):
+        if kv[i] != kv[i + 1]:
+            continue
+        ax = kx[i]
+        ay = ky[i]
+        bx = kx[i + 1]
+        by = ky[i + 1]
+        d = haversine_km(ax, ay, bx, by)
+        dt = float(kt[i + 1] - kt[i])
+        speed = d / dt * 3600.0 if dt > 0 else np.inf
+        gap = dt > gap_s
+        unobserved = (gap and speed > max_bridge) or (speed > max_kmh and d > 1.0)
+        odo = kodo[i + 1] - kodo[i]
+        by_odo = gap and odo >= 0.95 * d and odo <= max_bridge * dt / 3600.0 and d > 0.05
+        if by_odo:
+            unobserved = False
+        factor = 1.0
+        if gap and not unobserved:
+            factor = circuity
+        if by_odo:
+            factor = odo / max(d, 1e-9)
+        if d * 1000.0 < drift_m and speed < drift_kmh:
+            factor = 0.0
+        if unobserved:
+            factor = 0.0
+            stats[0] += d
+            stats[2] += 1.0
+        if factor <= 0.0:
+            continue
+        if gap:
+            stats[1] += d * (factor - 1.0)
+        total = d * factor
+        ld = kload[i + 1]
+        load_col = ld if ld >= 0 and ld <= 2 else 3
+        drop = kfuel[i] - kfuel[i + 1]
+        fuel_ok = drop >= -refuel_l and drop <= max_fuel_km * total + refuel_l
+        m0 = kmon[i]
+        m1 = kmon[i + 1]
+        t0 = float(kt[i])
+        span = float(kt[i + 1] - kt[i])
+        for m in range(m0, m1 + 1):
+            p_lo = 0.0 if m == m0 else (starts[m] - t0) / span
+            p_hi = 1.0 if m == m1 else (starts[m + 1] - t0) / span
+            if p_hi <= p_lo:
+                continue
+            if kv[i] != cur_v or m != cur_m or cur_m < 0:
+                o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
+                for k in range(tab_n):
+                    o_vid[rows] = cur_v
+                    o_mon[rows] = month0 + cur_m
+                    o_unit[rows] = tab_unit[k]
+                    o_val[rows] = tab_val[k]
+                    rows += 1
+                tab_n = 0
+                cur_v = kv[i]
+                cur_m = m
+            sx0 = ax + (bx - ax) * p_lo
+            sy0 = ay + (by - ay) * p_lo
+            sx1 = ax + (bx - ax) * p_hi
+            sy1 = ay + (by - ay) * p_hi
+            ua = (
+                ku[i]
+                if p_lo == 0.0
+                else locate_one(sx0, sy0, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+            )
+            ub = (
+                ku[i + 1]
+                if p_hi == 1.0
+                else locate_one(sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+            )
+            if ua == INVALID_IDX or ub == INVALID_IDX:
+                continue
+            width = p_hi - p_lo
+            if ua == ub and _same_borderless_cell(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+                cnt = 0
+            else:
+                buf, cnt = _crossing_params(
+                    sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf
+                )
+            if cnt == 0:
+                tab_n = _add(tab_unit, tab_val, tab_n, ua, total * width, load_col, drop * width, fuel_ok)
+                continue
+            ts = np.sort(buf[:cnt])
+            prev_t = 0.0
+            cur_u = ua
+            cur_frac = 0.0
+            for q in range(cnt + 1):
+                tq = ts[q] if q < cnt else 1.0
+                tq = min(max(tq, 0.0), 1.0)
+                if tq <= prev_t:
+                    continue
+                if q == 0:
+                    u = ua
+                elif q == cnt:
+                    u = ub
+                else:
+                    tm = 0.5 * (prev_t + tq)
+                    u = locate_one(
+                        sx0 + (sx1 - sx0) * tm,
+                        sy0 + (sy1 - sy0) * tm,
+                        x0,
+                        y0,
+                        inv1,
+                        nx1,
+                        ny1,
+                        sub,
+                        l1,
+                        l2,
+                        ref,
+                        hdr,
+                        grp,
+                        edges,
+                    )
+                if u != cur_u:
+                    if cur_frac > 0.0:
+                        f = cur_frac * width
+                        tab_n = _add(tab_unit, tab_val, tab_n, cur_u, total * f, load_col, drop * f, fuel_ok)
+                    cur_u = u
+                    cur_frac = 0.0
+                cur_frac += tq - prev_t
+                prev_t = tq
+            if cur_frac > 0.0:
+                f = cur_frac * width
+                tab_n = _add(tab_unit, tab_val, tab_n, cur_u, total * f, load_col, drop * f, fuel_ok)
+    o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
+    for k in range(tab_n):
+        o_vid[rows] = cur_v
+        o_mon[rows] = month0 + cur_m
+        o_unit[rows] = tab_unit[k]
+        o_val[rows] = tab_val[k]
+        rows += 1
+    return o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows], stats
