@@ -124,7 +124,7 @@ def naive(world: Path, sample: int) -> tuple[int, float]:
     con = duckdb.connect()
     df = (
         con.sql(f"SELECT vehicle_id, ts, lon, lat FROM read_parquet('{world}/pings/*/*.parquet') LIMIT {sample}")
-        .fetch_arrow_table()
+        .to_arrow_table()
         .to_pandas()
     )
     t0 = time.perf_counter()

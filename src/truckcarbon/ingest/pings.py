@@ -189,3 +189,91 @@ def validate_pings(
     for code, name in enumerate(REASONS):
         counts.quarantined[name] = int((reason == code).sum())
     return valid, quarantine, counts
+
+
+# ---------------------------------------------------------------------------
+# Typed fast path: the same rules as SQL, evaluated by DuckDB while it reads
+# ---------------------------------------------------------------------------
+
+KERNEL_COLUMNS = ("vehicle_id", "t", "lon", "lat", "speed", "load", "fuel", "odometer")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def typed_select(schema: pa.Schema) -> str | None:
+    """SQL select list giving kernel inputs, ``reason`` and ``source_row`` for a typed pings file.
+
+    The rules are those of :func:`validate_pings` (same reason codes, same
+    order), written for columns that already have the contract's types:
+    integer ``vehicle_id``, timestamp or integer ``ts``, numeric coordinates
+    and channels, text or dictionary ``load_state``. Returns None when a column
+    has another type (e.g. text from CSV): such files take the general path.
+    The unknown-vehicle rule is applied afterwards by the caller.
+    """
+    fields = {f.name: f.type for f in schema}
+    if any(c not in fields for c in REQUIRED):
+        return None
+
+    def numeric(t: pa.DataType) -> bool:
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+    if not pa.types.is_integer(fields["vehicle_id"]) or not all(numeric(fields[c]) for c in ("lon", "lat")):
+        return None
+    ts_type = fields["ts"]
+    ts = _quote("ts")
+    if pa.types.is_timestamp(ts_type):
+        ms = f"epoch_ms({ts})" if ts_type.tz else f"(epoch_ms({ts}) - {LOCAL_OFFSET_MS})"
+    elif pa.types.is_integer(ts_type):
+        ms = f"(CASE WHEN {ts} > 100000000000 THEN {ts} ELSE {ts} * 1000 END)"
+    else:
+        return None
+    for name in OPTIONAL_FLOAT:
+        if name in fields and not numeric(fields[name]):
+            return None
+    load_type = fields.get("load_state")
+    if load_type is not None:
+        value_type = load_type.value_type if pa.types.is_dictionary(load_type) else load_type
+        if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
+            return None
+    lon, lat = _quote("lon") + "::DOUBLE", _quote("lat") + "::DOUBLE"
+    bad_optional = []
+    for name, (lo, hi) in OPTIONAL_FLOAT.items():
+        if name in fields:
+            v = _quote(name) + "::DOUBLE"
+            upper = f" OR {v} > {hi}" if np.isfinite(hi) else ""
+            bad_optional.append(f"({v} IS NOT NULL AND (isnan({v}) OR {v} < {lo}{upper}))")
+    if load_type is not None:
+        ls = _quote("load_state") + "::VARCHAR"
+        names = " ".join(f"WHEN lower({ls}) = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
+        load = f"(CASE WHEN {ls} IS NULL OR trim({ls}) = '' THEN -1 {names} ELSE -2 END)"
+        bad_optional.append(f"({load} = -2)")
+    else:
+        load = "-1"
+    reason = f"""(CASE
+        WHEN {_quote("vehicle_id")} IS NULL THEN 0
+        WHEN {ts} IS NULL THEN 1
+        WHEN {lon} IS NULL OR {lat} IS NULL OR NOT isfinite({lon}) OR NOT isfinite({lat})
+             OR abs({lon}) > 180 OR abs({lat}) > 90 THEN 2
+        WHEN {lon} = 0 AND {lat} = 0 THEN 3
+        {"WHEN " + " OR ".join(bad_optional) + " THEN 4" if bad_optional else ""}
+        ELSE -1 END)::TINYINT"""
+
+    def channel(name: str, fill: str, cast: str) -> str:
+        return f"coalesce({_quote(name)}::{cast}, {fill})" if name in fields else f"{fill}::{cast}"
+
+    return ", ".join(
+        [
+            f"coalesce({_quote('vehicle_id')}::BIGINT, 0) AS vehicle_id",
+            f"coalesce(({ms}) // 1000, 0)::BIGINT AS t",
+            f"coalesce({lon}, 'nan'::DOUBLE) AS lon",
+            f"coalesce({lat}, 'nan'::DOUBLE) AS lat",
+            f"{channel('speed_kmh', '0', 'FLOAT')} AS speed",
+            f"({load})::TINYINT AS load",
+            f"{channel('fuel_level_l', chr(39) + 'nan' + chr(39), 'DOUBLE')} AS fuel",
+            f"{channel('odometer_km', chr(39) + 'nan' + chr(39), 'DOUBLE')} AS odometer",
+            f"{reason} AS reason",
+            "file_row_number + 1 AS source_row",
+        ]
+    )

@@ -5,6 +5,7 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     crs = "wgs84"                 # coordinates of the pings: wgs84 or gcj02
     context_hours = 24            # fixes read either side of a month so its edges are exact
     rows_per_partition = 4000000  # pings held in memory at once (bounds peak memory)
+    threads = 2                   # kernel threads (at most the machine's cores)
 
     [rules]
     max_speed_kmh = 150
@@ -48,6 +49,7 @@ class PipelineConfig:
     crs: str = "wgs84"
     context_hours: float = 24.0
     rows_per_partition: int = 4_000_000
+    threads: int = 2
 
     def validate(self) -> None:
         if self.crs not in ("wgs84", "gcj02"):
@@ -56,6 +58,8 @@ class PipelineConfig:
             raise InputError("context_hours must be between 0 and 648 (27 days)")
         if self.rows_per_partition < 1000:
             raise InputError("rows_per_partition must be at least 1000")
+        if self.threads < 1:
+            raise InputError("threads must be at least 1")
         self.emissions.validate()
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,12 +30,15 @@ import os
 import shutil
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -53,28 +56,17 @@ from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
 from truckcarbon.ingest.pings import REASONS as PING_REASONS
-from truckcarbon.ingest.pings import IngestCounts, validate_pings
-from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hive_month, read_batches, read_table
+from truckcarbon.ingest.pings import IngestCounts
+from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hive_month, read_table
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
 from truckcarbon.pipeline.config import PipelineConfig
+from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
 from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
 from truckcarbon.trajectory.kernel import run_kernel
 
 Progress = Callable[[str, int, int], None]
 MAX_PARTITIONS = 512
-PING_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km"]
-_SPILL_SCHEMA = pa.schema(
-    [
-        ("vehicle_id", pa.int64()),
-        ("t", pa.int64()),
-        ("lon", pa.float64()),
-        ("lat", pa.float64()),
-        ("speed", pa.float32()),
-        ("load", pa.int8()),
-        ("fuel", pa.float64()),
-        ("odometer", pa.float64()),
-    ]
-)
+STREAM_CHUNK_ROWS = 2_000_000
 INVENTORY_KEYS = ("month", "view", "city_adcode", "province_adcode", "emission_standard", "method")
 
 
@@ -125,7 +117,7 @@ class _Partitions:
         for p in np.flatnonzero(np.diff(bounds)).tolist():
             w = self.writers.get(p)
             if w is None:
-                w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", _SPILL_SCHEMA)
+                w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", KERNEL_SCHEMA)
                 self.writers[p] = w
             w.write_batch(sorted_batch.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p])))
 
@@ -137,54 +129,13 @@ class _Partitions:
         """One loader per partition, so that only one partition is in memory at a time."""
         if self.n == 1:
             memory = self.memory
-            return [lambda: pa.Table.from_batches(memory, _SPILL_SCHEMA)]
+            return [lambda: pa.Table.from_batches(memory, KERNEL_SCHEMA)]
         return [functools.partial(_read_arrow, self.work / f"pings-{p:04d}.arrow") for p in sorted(self.writers)]
 
 
 def _read_arrow(path: Path) -> pa.Table:
     with ipc.open_file(path) as f:
         return f.read_all()
-
-
-def _kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
-    names = valid.column_names
-    n = valid.num_rows
-    t = pc.cast(valid["ts"], pa.int64()).to_numpy() // 1000
-    speed = (
-        pc.fill_null(valid["speed_kmh"], 0.0).to_numpy().astype(np.float32)
-        if "speed_kmh" in names
-        else np.zeros(n, np.float32)
-    )
-    if "load_state" in names:
-        idx = valid["load_state"].combine_chunks().indices
-        load = pc.fill_null(idx, -1).to_numpy().astype(np.int8)
-    else:
-        load = np.full(n, -1, np.int8)
-    fuel, odometer = (
-        pc.fill_null(valid[c], np.nan).to_numpy().astype(np.float64) if c in names else np.full(n, np.nan)
-        for c in ("fuel_level_l", "odometer_km")
-    )
-    return pa.RecordBatch.from_arrays(
-        [
-            valid["vehicle_id"].combine_chunks(),
-            pa.array(t),
-            valid["lon"].combine_chunks(),
-            valid["lat"].combine_chunks(),
-            pa.array(speed),
-            pa.array(load),
-            pa.array(fuel),
-            pa.array(odometer),
-        ],
-        schema=_SPILL_SCHEMA,
-    )
-
-
-def _needed(t_s: npt.NDArray[np.int64], months: set[int] | None, context_s: int) -> npt.NDArray[np.bool_]:
-    """Fixes within ``context_s`` of a requested month."""
-    if months is None:
-        return np.ones(t_s.size, bool)
-    wanted = np.array(sorted(months))
-    return np.isin(local_month(t_s - context_s), wanted) | np.isin(local_month(t_s + context_s), wanted)
 
 
 def _vehicle_lookup(vehicles: pa.Table, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -362,7 +313,7 @@ def _run(
     spill = work / "activity"
     spill.mkdir()
     kernel_counts: dict[int, np.ndarray] = {}
-    run_stats = {"unobserved_km": 0.0, "bridged_km": 0.0, "out_of_order": 0, "unobserved_segments": 0}
+    run_stats: dict[str, float] = {}
     seen_months: set[int] = set()
 
     if activity_path is not None:
@@ -376,94 +327,197 @@ def _run(
         assert pings is not None
         files = discover(pings, "pings")
         if requested is not None:
-            files = [
-                f
-                for f in files
-                if hive_month(f) is None or any(m in requested for m in range(hive_month(f) - 1, hive_month(f) + 2))  # type: ignore[operator]
-            ]
+            files = [f for f in files if _may_hold(f, requested)]
             if not files:
                 raise InputError(f"pings: no file under {pings} can hold the months asked for")
-        est = sum(estimated_rows(f) for f in files)
-        n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
-        parts = _Partitions(n_parts, work)
-        write_q = _quarantine_writer(work / "quarantine" / "pings")
-        context_s = int(config.context_hours * 3600)
-        for i, f in enumerate(files):
-            report("read", i, len(files))
-            inputs.append({"role": "pings", "path": str(f), "hash": file_digest(f)})
-            batches, bad = read_batches(f, PING_COLUMNS, con)
-            for batch in batches:
-                valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, known)
-                if batch.rows is not None and quarantine.num_rows:
-                    local = quarantine["source_row"].to_numpy() - batch.first_row - 1
-                    rows = pa.array(batch.source_rows(local))
-                    quarantine = quarantine.set_column(quarantine.num_columns - 1, "source_row", rows)
-                ingest.add(counts)
-                write_q(quarantine)
-                kin = _kernel_inputs(valid)
-                t = kin.column(1).to_numpy()
-                need = _needed(t, requested, context_s)
-                outside_window += int((~need).sum())
-                if not need.all():
-                    kin = kin.filter(pa.array(need))
-                if kin.num_rows:
-                    parts.add(kin)
-            if bad.lines:
-                ingest.quarantined["malformed_line"] += len(bad.lines)
-                ingest.rows += len(bad.lines)
-                write_q(
-                    pa.table(
-                        {
-                            "raw_line": pa.array([text for _, text in bad.lines], pa.string()),
-                            "reason": pa.array(["malformed_line"] * len(bad.lines), pa.string()),
-                            "source_file": pa.array([str(f)] * len(bad.lines), pa.string()),
-                            "source_row": pa.array([n for n, _ in bad.lines], pa.int64()),
-                        }
-                    )
-                )
-        report("read", len(files), len(files))
-        parts.close()
-        locator = CityLocator(config.crs)
-        loaders = parts.each()
-        for k, load in enumerate(loaders):
-            report("clean and attribute", k, len(loaders))
-            fixes = load()
-            vid = fixes["vehicle_id"].to_numpy()
-            t = fixes["t"].to_numpy()
-            result = run_kernel(
-                vid,
-                t,
-                fixes["lon"].to_numpy(),
-                fixes["lat"].to_numpy(),
-                locator,
-                fixes["speed"].to_numpy(),
-                config.rules,
-                load=fixes["load"].to_numpy(),
-                fuel_level_l=fixes["fuel"].to_numpy(),
-                odometer_km=fixes["odometer"].to_numpy(),
-            )
-            fix_month = local_month(t)
-            for m in np.unique(fix_month).tolist():
-                if requested is None or m in requested:
-                    c = np.bincount(result.reason[fix_month == m], minlength=len(KERNEL_REASONS))
-                    kernel_counts[m] = kernel_counts.get(m, np.zeros(len(KERNEL_REASONS), np.int64)) + c
-            for key in ("out_of_order", "unobserved_segments"):
-                run_stats[key] += result.counts[key]
-            run_stats["unobserved_km"] += result.unobserved_km
-            run_stats["bridged_km"] += result.bridged_km
-            act = result.activity
-            if requested is not None:
-                act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(requested)))))
-            if act.num_rows:
-                pq.write_table(_attach(act, vehicles, config), spill / f"part-{k:05d}.parquet")
-            del fixes, result
-        report("clean and attribute", len(loaders), len(loaders))
+        reading, kernel_counts, run_stats = _attribute_pings(files, vehicles, requested, config, work, spill, report)
+        ingest, outside_window = reading.ingest, reading.outside_window
+        inputs += reading.inputs
         seen_months = set(kernel_counts) if requested is None else set(requested)
 
     return _write_outputs(
         con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
         outside_window, kernel_counts, run_stats, report,
     )  # fmt: skip
+
+
+def _may_hold(f: Path, months: set[int]) -> bool:
+    """False only for a ``month=YYYY-MM`` file more than a month away from every month asked for."""
+    m = hive_month(f)
+    return m is None or any(k in months for k in (m - 1, m, m + 1))
+
+
+_Part = tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]
+
+
+class _NotSortedError(Exception):
+    """The input turned out not to be sorted by vehicle: start again with partitions."""
+
+
+@dataclass
+class _Tally:
+    """What the kernels of a run counted (merged from every chunk)."""
+
+    months: set[int] | None
+    by_month: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
+    stats: dict[str, float] = field(
+        default_factory=lambda: {"unobserved_km": 0.0, "bridged_km": 0.0, "out_of_order": 0, "unobserved_segments": 0}
+    )
+
+    def add(self, part: tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]) -> None:
+        by_month, stats = part
+        for m, c in by_month.items():
+            self.by_month[m] = self.by_month.get(m, np.zeros(len(KERNEL_REASONS), np.int64)) + c
+        for k, v in stats.items():
+            self.stats[k] += v
+
+
+def _process(
+    fixes: pa.Table | pa.RecordBatch,
+    k: int,
+    locator: CityLocator,
+    vehicles: pa.Table,
+    months: set[int] | None,
+    config: PipelineConfig,
+    spill: Path,
+) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
+    """Kernel, emission method and vehicle attributes for one chunk of whole vehicles; spills its activity."""
+    t = fixes.column(1).to_numpy()
+    result = run_kernel(
+        fixes.column(0).to_numpy(),
+        t,
+        fixes.column(2).to_numpy(),
+        fixes.column(3).to_numpy(),
+        locator,
+        fixes.column(4).to_numpy(),
+        config.rules,
+        load=fixes.column(5).to_numpy(),
+        fuel_level_l=fixes.column(6).to_numpy(),
+        odometer_km=fixes.column(7).to_numpy(),
+    )
+    fix_month = local_month(t)
+    lo = int(fix_month.min()) if fix_month.size else 0
+    combined = (fix_month - lo) * len(KERNEL_REASONS) + result.reason
+    r = len(KERNEL_REASONS)
+    size = (int(fix_month.max()) - lo + 1) * r if fix_month.size else r
+    flat = np.bincount(combined, minlength=size).reshape(-1, r)
+    by_month = {lo + i: flat[i] for i in range(flat.shape[0]) if flat[i].any() and (months is None or lo + i in months)}
+    stats = {
+        "unobserved_km": result.unobserved_km,
+        "bridged_km": result.bridged_km,
+        "out_of_order": float(result.counts["out_of_order"]),
+        "unobserved_segments": float(result.counts["unobserved_segments"]),
+    }
+    act = result.activity
+    if months is not None:
+        act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(months)))))
+    if act.num_rows:
+        pq.write_table(_attach(act, vehicles, config), spill / f"part-{k:06d}.parquet")
+    return by_month, stats
+
+
+class _Stream:
+    """Chunks of whole vehicles from input sorted by vehicle (the last vehicle waits for more rows)."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self.pending: list[pa.RecordBatch] = []
+        self.rows = 0
+        self.last: int | None = None
+
+    def add(self, batch: pa.RecordBatch) -> pa.Table | None:
+        vid = batch.column(0).to_numpy()
+        if (self.last is not None and vid[0] < self.last) or not _non_decreasing(vid):
+            raise _NotSortedError
+        self.last = int(vid[-1])
+        self.pending.append(batch)
+        self.rows += batch.num_rows
+        if self.rows < self.chunk_rows:
+            return None
+        tail_start = int(np.searchsorted(vid, vid[-1], side="left"))
+        if tail_start == 0 and len(self.pending) == 1:
+            return None  # one vehicle so far: wait for its end
+        head = [*self.pending[:-1], batch.slice(0, tail_start)]
+        self.pending = [batch.slice(tail_start)]
+        self.rows = batch.num_rows - tail_start
+        return pa.Table.from_batches(head, KERNEL_SCHEMA)
+
+    def rest(self) -> pa.Table | None:
+        return pa.Table.from_batches(self.pending, KERNEL_SCHEMA) if self.rows else None
+
+
+@nb.njit(cache=True, nogil=True)
+def _non_decreasing(v):  # type: ignore[no-untyped-def]
+    for i in range(1, v.shape[0]):  # noqa: SIM110 (compiled loop)
+        if v[i] < v[i - 1]:
+            return False
+    return True
+
+
+def _attribute_pings(
+    files: list[Path],
+    vehicles: pa.Table,
+    months: set[int] | None,
+    config: PipelineConfig,
+    work: Path,
+    spill: Path,
+    report: Progress,
+) -> tuple[Reading, dict[int, npt.NDArray[np.int64]], dict[str, float]]:
+    """Pass 1 and 2: stream vehicle-sorted input, else route fixes to partitions; kernels on worker threads."""
+    locator = CityLocator(config.crs)
+    known = vehicles["vehicle_id"].to_numpy()
+    context_s = int(config.context_hours * 3600)
+    threads = max(1, min(config.threads, os.cpu_count() or 1))
+    streaming = vehicle_sorted_hint(files)
+    while True:
+        quarantine_dir = work / "quarantine" / "pings"
+        shutil.rmtree(quarantine_dir, ignore_errors=True)
+        for old in spill.glob("*.parquet"):
+            old.unlink()
+        reader = FixReader(files, known, months, context_s, _quarantine_writer(quarantine_dir), report)
+        tally = _Tally(months)
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+
+            def submit(chunk: pa.Table, k: int) -> Future[_Part]:
+                return pool.submit(_process, chunk, k, locator, vehicles, months, config, spill)
+
+            pending: deque[Future[_Part]] = deque()
+            try:
+                if streaming:
+                    stream = _Stream(min(config.rows_per_partition, STREAM_CHUNK_ROWS))
+                    k = 0
+                    for batch in reader.batches():
+                        chunk = stream.add(batch)
+                        if chunk is not None:
+                            pending.append(submit(chunk, k))
+                            k += 1
+                            while len(pending) > threads:
+                                tally.add(pending.popleft().result())
+                    last = stream.rest()
+                    if last is not None:
+                        pending.append(submit(last, k))
+                else:
+                    est = sum(estimated_rows(f) for f in files)
+                    parts = _Partitions(min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition))), work)
+                    for batch in reader.batches():
+                        parts.add(batch)
+                    parts.close()
+                    loaders = parts.each()
+                    for k, load in enumerate(loaders):
+                        report("clean and attribute", k, len(loaders))
+                        pending.append(submit(load(), k))
+                        while len(pending) >= threads:
+                            tally.add(pending.popleft().result())
+                    report("clean and attribute", len(loaders), len(loaders))
+                while pending:
+                    tally.add(pending.popleft().result())
+            except _NotSortedError:
+                for fut in pending:
+                    fut.cancel()
+                pool.shutdown(wait=True)
+                streaming = False
+                continue
+        return reader.state, tally.by_month, tally.stats
 
 
 def _read_activity(path: Path, known: npt.NDArray[np.int64]) -> pa.Table:

@@ -1,0 +1,293 @@
+"""Pass 1 of the embedded engine: every pings file read once into kernel-input batches.
+
+Typed Parquet files (the contract's column types) are validated by DuckDB while
+it reads them (:func:`typed_select`, several threads); other files (CSV, text
+columns) go through :func:`validate_pings`. Both apply the same rules with the
+same reason codes; rejected rows are written to the quarantine with their file
+and row, and only fixes within ``context_s`` of a requested month are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from truckcarbon.core.errors import InputError
+from truckcarbon.core.months import month_start_utc_s
+from truckcarbon.ingest.pings import REASONS, IngestCounts, typed_select, validate_pings
+from truckcarbon.ingest.sources import file_digest, read_batches
+
+KERNEL_SCHEMA = pa.schema(
+    [
+        ("vehicle_id", pa.int64()),
+        ("t", pa.int64()),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("speed", pa.float32()),
+        ("load", pa.int8()),
+        ("fuel", pa.float64()),
+        ("odometer", pa.float64()),
+    ]
+)
+PING_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km"]
+UNKNOWN_VEHICLE = REASONS.index("unknown_vehicle")
+BATCH_ROWS = 1 << 20
+
+
+@nb.njit(cache=True, nogil=True)
+def _flag_unknown(vid, reason, known, code):  # type: ignore[no-untyped-def]
+    """Set ``reason`` to ``code`` where a still-valid row's vehicle is not in sorted ``known``."""
+    n = vid.shape[0]
+    have = False
+    last = 0
+    last_ok = True
+    for i in range(n):
+        if reason[i] >= 0:
+            continue
+        v = vid[i]
+        if not (have and v == last):
+            j = np.searchsorted(known, v)
+            last_ok = j < known.shape[0] and known[j] == v
+            last = v
+            have = True
+        if not last_ok:
+            reason[i] = code
+
+
+def window_bounds(months: set[int] | None, context_s: int) -> npt.NDArray[np.int64] | None:
+    """Sorted [start, end) UTC bounds of the fixes a run needs (months widened by the context)."""
+    if months is None:
+        return None
+    bounds: list[list[int]] = []
+    for m in sorted(months):
+        lo, hi = (int(x) for x in month_start_utc_s([m, m + 1]))
+        lo, hi = lo - context_s, hi + context_s
+        if bounds and lo <= bounds[-1][1]:
+            bounds[-1][1] = max(bounds[-1][1], hi)
+        else:
+            bounds.append([lo, hi])
+    return np.array(bounds, dtype=np.int64).ravel()
+
+
+def in_window(t: npt.NDArray[np.int64], bounds: npt.NDArray[np.int64] | None) -> npt.NDArray[np.bool_] | None:
+    """True where a fix is needed; None when every fix is."""
+    if bounds is None:
+        return None
+    return np.asarray(np.searchsorted(bounds, t, side="right") % 2 == 1)
+
+
+@dataclass
+class Reading:
+    """Counters and records of pass 1."""
+
+    ingest: IngestCounts = field(default_factory=IngestCounts)
+    outside_window: int = 0
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ingest.quarantined.setdefault("malformed_line", 0)
+
+
+class FixReader:
+    """Reads pings files into kernel-input record batches (:data:`KERNEL_SCHEMA`)."""
+
+    def __init__(
+        self,
+        files: list[Path],
+        known: npt.NDArray[np.int64],
+        months: set[int] | None,
+        context_s: int,
+        write_quarantine: Callable[[pa.Table], None],
+        progress: Callable[[str, int, int], None],
+    ) -> None:
+        self.files = files
+        self.known = np.ascontiguousarray(known, dtype=np.int64)
+        self.bounds = window_bounds(months, context_s)
+        self.write_quarantine = write_quarantine
+        self.progress = progress
+        self.state = Reading()
+        self.con = duckdb.connect()
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Kernel inputs of every file in order (a file's rows in file order)."""
+        for i, f in enumerate(self.files):
+            self.progress("read", i, len(self.files))
+            self.state.inputs.append({"role": "pings", "path": str(f), "hash": file_digest(f)})
+            select = None
+            if f.name.lower().endswith((".parquet", ".pq")):
+                select = typed_select(_parquet_schema(f))
+            yield from self._typed(f, select) if select else self._general(f)
+        self.progress("read", len(self.files), len(self.files))
+
+    def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        need = in_window(batch.column(1).to_numpy(), self.bounds)
+        if need is not None and not need.all():
+            self.state.outside_window += int(need.size - need.sum())
+            batch = batch.filter(pa.array(need))
+        return batch if batch.num_rows else None
+
+    def _typed(self, f: Path, select: str) -> Iterator[pa.RecordBatch]:
+        literal = "'" + str(f).replace("'", "''") + "'"
+        query = f"SELECT {select} FROM read_parquet({literal}, file_row_number = true)"
+        bad_rows: list[npt.NDArray[np.int64]] = []
+        bad_reasons: list[npt.NDArray[np.int8]] = []
+        done = 0
+        try:
+            reader = self.con.sql(query).to_arrow_reader(BATCH_ROWS)
+            for rb in reader:
+                reason = rb.column(8).to_numpy().copy()
+                vid = rb.column(0).to_numpy()
+                _flag_unknown(vid, reason, self.known, UNKNOWN_VEHICLE)
+                counts = np.bincount(reason[reason >= 0], minlength=len(REASONS))
+                self.state.ingest.rows += rb.num_rows
+                done += rb.num_rows
+                ok = reason < 0
+                n_ok = int(ok.sum())
+                self.state.ingest.kept += n_ok
+                for code, name in enumerate(REASONS):
+                    self.state.ingest.quarantined[name] += int(counts[code])
+                fixes = pa.RecordBatch.from_arrays(rb.columns[:8], schema=KERNEL_SCHEMA)
+                if n_ok < rb.num_rows:
+                    bad = ~ok
+                    bad_rows.append(rb.column(9).to_numpy()[bad])
+                    bad_reasons.append(reason[bad])
+                    fixes = fixes.filter(pa.array(ok))
+                kept = self._keep(fixes)
+                if kept is not None:
+                    yield kept
+        except duckdb.Error as exc:
+            raise InputError(
+                f"{f}: Parquet read failed after data row {done} ({exc}); the file may be truncated; re-export it"
+            ) from None
+        if bad_rows:
+            self._quarantine_typed(f, np.concatenate(bad_rows), np.concatenate(bad_reasons))
+
+    def _quarantine_typed(self, f: Path, rows: npt.NDArray[np.int64], reasons: npt.NDArray[np.int8]) -> None:
+        """The rejected rows' original values, as text, with reason, file and row."""
+        literal = "'" + str(f).replace("'", "''") + "'"
+        wanted = pa.table({"source_row": pa.array(rows), "reason_code": pa.array(reasons)})
+        self.con.register("quarantine_rows", wanted)
+        try:
+            original = self.con.sql(
+                f"SELECT p.* EXCLUDE (file_row_number), q.reason_code, q.source_row "
+                f"FROM read_parquet({literal}, file_row_number = true) p "
+                f"JOIN quarantine_rows q ON p.file_row_number + 1 = q.source_row ORDER BY q.source_row"
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("quarantine_rows")
+        names = [c for c in original.column_names if c not in ("reason_code", "source_row")]
+        table = pa.table({c: pc.cast(original[c], pa.string()) for c in names})
+        codes = original["reason_code"].to_numpy()
+        table = table.append_column("reason", pa.array(np.asarray(REASONS)[codes]))
+        table = table.append_column("source_file", pa.array([str(f)] * table.num_rows, pa.string()))
+        table = table.append_column("source_row", original["source_row"])
+        self.write_quarantine(table)
+
+    def _general(self, f: Path) -> Iterator[pa.RecordBatch]:
+        batches, bad = read_batches(f, PING_COLUMNS, self.con)
+        for batch in batches:
+            valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, self.known)
+            if batch.rows is not None and quarantine.num_rows:
+                local = quarantine["source_row"].to_numpy() - batch.first_row - 1
+                quarantine = quarantine.set_column(
+                    quarantine.num_columns - 1, "source_row", pa.array(batch.source_rows(local))
+                )
+            self.state.ingest.add(counts)
+            self.write_quarantine(quarantine)
+            kept = self._keep(kernel_inputs(valid))
+            if kept is not None:
+                yield kept
+        if bad.lines:
+            self.state.ingest.quarantined["malformed_line"] += len(bad.lines)
+            self.state.ingest.rows += len(bad.lines)
+            self.write_quarantine(
+                pa.table(
+                    {
+                        "raw_line": pa.array([text for _, text in bad.lines], pa.string()),
+                        "reason": pa.array(["malformed_line"] * len(bad.lines), pa.string()),
+                        "source_file": pa.array([str(f)] * len(bad.lines), pa.string()),
+                        "source_row": pa.array([n for n, _ in bad.lines], pa.int64()),
+                    }
+                )
+            )
+
+
+def _parquet_schema(f: Path) -> pa.Schema:
+    if f.stat().st_size == 0:
+        raise InputError(f"{f}: empty file (0 bytes); remove it or re-export it")
+    try:
+        return pq.read_schema(f)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{f}: not a readable Parquet file ({exc}); it may be truncated; re-export it") from None
+
+
+def kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
+    """Kernel inputs from rows normalised by :func:`validate_pings`."""
+    names = valid.column_names
+    n = valid.num_rows
+    t = pc.cast(valid["ts"], pa.int64()).to_numpy() // 1000
+    speed = (
+        pc.fill_null(valid["speed_kmh"], 0.0).to_numpy().astype(np.float32)
+        if "speed_kmh" in names
+        else np.zeros(n, np.float32)
+    )
+    if "load_state" in names:
+        idx = valid["load_state"].combine_chunks().indices
+        load = pc.fill_null(idx, -1).to_numpy().astype(np.int8)
+    else:
+        load = np.full(n, -1, np.int8)
+    fuel, odometer = (
+        pc.fill_null(valid[c], np.nan).to_numpy().astype(np.float64) if c in names else np.full(n, np.nan)
+        for c in ("fuel_level_l", "odometer_km")
+    )
+    return pa.RecordBatch.from_arrays(
+        [
+            valid["vehicle_id"].combine_chunks(),
+            pa.array(t),
+            valid["lon"].combine_chunks(),
+            valid["lat"].combine_chunks(),
+            pa.array(speed),
+            pa.array(load),
+            pa.array(fuel),
+            pa.array(odometer),
+        ],
+        schema=KERNEL_SCHEMA,
+    )
+
+
+def vehicle_sorted_hint(files: list[Path]) -> bool:
+    """True when Parquet row-group statistics say the files, in order, run through vehicles in order.
+
+    A hint only: rows inside a row group are checked while streaming.
+    """
+    last_max: int | None = None
+    for f in files:
+        if not f.name.lower().endswith((".parquet", ".pq")):
+            return False
+        try:
+            meta = pq.read_metadata(f)
+        except (OSError, pa.ArrowInvalid):
+            return False  # the read itself will report the file
+        names = meta.schema.names
+        if "vehicle_id" not in names:
+            return False
+        col = names.index("vehicle_id")
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(col).statistics
+            if stats is None or not stats.has_min_max:
+                return False
+            lo, hi = int(stats.min), int(stats.max)
+            if last_max is not None and lo < last_max:
+                return False
+            last_max = hi
+    return True
