@@ -33,7 +33,7 @@ def parse_float64(arr: pa.Array) -> tuple[npt.NDArray[np.float64], npt.NDArray[n
     (``nan`` and ``inf`` included); other types are unreadable everywhere.
     """
     if is_number_type(arr):
-        values = np.asarray(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values = np.asarray(pc.fill_null(pc.cast(arr, pa.float64()), np.nan).to_numpy(), dtype=np.float64)
         return values, np.zeros(len(arr), bool)
     present = given(arr)
     if not is_text(arr):

@@ -246,8 +246,10 @@ def typed_select(schema: pa.Schema) -> str | None:
             bad_optional.append(f"({v} IS NOT NULL AND (isnan({v}) OR {v} < {lo}{upper}))")
     if load_type is not None:
         ls = _quote("load_state") + "::VARCHAR"
-        names = " ".join(f"WHEN lower({ls}) = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
-        load = f"(CASE WHEN {ls} IS NULL OR trim({ls}) = '' THEN -1 {names} ELSE -2 END)"
+        exact = " ".join(f"WHEN {ls} = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
+        folded = " ".join(f"WHEN lower({ls}) = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
+        # Exact names first (the usual case, cheap), then blank and other letter cases.
+        load = f"(CASE WHEN {ls} IS NULL THEN -1 {exact} WHEN trim({ls}) = '' THEN -1 {folded} ELSE -2 END)"
         bad_optional.append(f"({load} = -2)")
     else:
         load = "-1"

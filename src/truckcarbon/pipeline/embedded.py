@@ -61,8 +61,8 @@ from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hi
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
+from truckcarbon.trajectory.kernel import QUARANTINED, run_kernel
 from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
-from truckcarbon.trajectory.kernel import run_kernel
 
 Progress = Callable[[str, int, int], None]
 MAX_PARTITIONS = 512
@@ -367,7 +367,7 @@ class _Tally:
     def add(self, part: tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]) -> None:
         by_month, stats = part
         for m, c in by_month.items():
-            self.by_month[m] = self.by_month.get(m, np.zeros(len(KERNEL_REASONS), np.int64)) + c
+            self.by_month[m] = self.by_month.get(m, np.zeros(QUARANTINED, np.int64)) + c
         for k, v in stats.items():
             self.stats[k] += v
 
@@ -394,13 +394,14 @@ def _process(
         load=fixes.column(5).to_numpy(),
         fuel_level_l=fixes.column(6).to_numpy(),
         odometer_km=fixes.column(7).to_numpy(),
+        skip=fixes.column(8).to_numpy() >= 0,
     )
     fix_month = local_month(t)
     lo = int(fix_month.min()) if fix_month.size else 0
     combined = (fix_month - lo) * len(KERNEL_REASONS) + result.reason
     r = len(KERNEL_REASONS)
     size = (int(fix_month.max()) - lo + 1) * r if fix_month.size else r
-    flat = np.bincount(combined, minlength=size).reshape(-1, r)
+    flat = np.bincount(combined, minlength=size).reshape(-1, r)[:, :QUARANTINED]  # quarantine: ingest counts
     by_month = {lo + i: flat[i] for i in range(flat.shape[0]) if flat[i].any() and (months is None or lo + i in months)}
     stats = {
         "unobserved_km": result.unobserved_km,
@@ -608,14 +609,14 @@ def _write_outputs(
         else:
             for sub in ("activity", "inventory"):
                 (out / sub / f"{label}.parquet").unlink(missing_ok=True)
-        counts = kernel_counts.get(m, np.zeros(len(KERNEL_REASONS), np.int64))
+        counts = kernel_counts.get(m, np.zeros(QUARANTINED, np.int64))
         month_entries[label] = {
             "run_id": run_id,
             "vehicles_active": totals[0],
             "distance_km_unweighted": totals[1],
             "distance_km_outside_mainland_unweighted": totals[2],
             "co2_t": totals[3] / 1000.0,
-            "fixes": {name: int(counts[code]) for code, name in enumerate(KERNEL_REASONS)},
+            "fixes": {name: int(counts[code]) for code, name in enumerate(KERNEL_REASONS[:QUARANTINED])},
         }
         summary.distance_km += totals[1]
         summary.co2_t += totals[3] / 1000.0

@@ -10,6 +10,7 @@ and row, and only fixes within ``context_s`` of a requested month are kept.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ KERNEL_SCHEMA = pa.schema(
         ("load", pa.int8()),
         ("fuel", pa.float64()),
         ("odometer", pa.float64()),
+        ("quarantine", pa.int8()),  # -1: a fix; else the ingest reason code of a quarantined row
     ]
 )
 PING_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km"]
@@ -120,14 +122,18 @@ class FixReader:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Kernel inputs of every file in order (a file's rows in file order)."""
-        for i, f in enumerate(self.files):
-            self.progress("read", i, len(self.files))
-            self.state.inputs.append({"role": "pings", "path": str(f), "hash": file_digest(f)})
-            select = None
-            if f.name.lower().endswith((".parquet", ".pq")):
-                select = typed_select(_parquet_schema(f))
-            yield from self._typed(f, select) if select else self._general(f)
-        self.progress("read", len(self.files), len(self.files))
+        # Input hashes (for the manifest) are computed on a side thread while the files are read.
+        with ThreadPoolExecutor(max_workers=1) as hasher:
+            digests = [hasher.submit(file_digest, f) for f in self.files]
+            for i, f in enumerate(self.files):
+                self.progress("read", i, len(self.files))
+                select = None
+                if f.name.lower().endswith((".parquet", ".pq")):
+                    select = typed_select(_parquet_schema(f))
+                yield from self._typed(f, select) if select else self._general(f)
+            self.progress("read", len(self.files), len(self.files))
+            for f, digest in zip(self.files, digests, strict=True):
+                self.state.inputs.append({"role": "pings", "path": str(f), "hash": digest.result()})
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         need = in_window(batch.column(1).to_numpy(), self.bounds)
@@ -156,12 +162,12 @@ class FixReader:
                 self.state.ingest.kept += n_ok
                 for code, name in enumerate(REASONS):
                     self.state.ingest.quarantined[name] += int(counts[code])
-                fixes = pa.RecordBatch.from_arrays(rb.columns[:8], schema=KERNEL_SCHEMA)
+                # Quarantined rows stay in the batch, marked: the kernel passes over them (no copy).
+                fixes = pa.RecordBatch.from_arrays([*rb.columns[:8], pa.array(reason)], schema=KERNEL_SCHEMA)
                 if n_ok < rb.num_rows:
                     bad = ~ok
                     bad_rows.append(rb.column(9).to_numpy()[bad])
                     bad_reasons.append(reason[bad])
-                    fixes = fixes.filter(pa.array(ok))
                 kept = self._keep(fixes)
                 if kept is not None:
                     yield kept
@@ -260,6 +266,7 @@ def kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
             pa.array(load),
             pa.array(fuel),
             pa.array(odometer),
+            pa.array(np.full(n, -1, np.int8)),
         ],
         schema=KERNEL_SCHEMA,
     )

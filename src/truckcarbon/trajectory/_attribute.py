@@ -46,10 +46,16 @@ def _grow(o_vid, o_mon, o_unit, o_val, need):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True)
 def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
-    """Add a piece to the current vehicle-month's table of units; returns the new row count."""
-    k = 0
-    while k < tab_n and tab_unit[k] != unit:
-        k += 1
+    """Add a piece to the current vehicle-month's table of units; returns the new row count.
+
+    Searches from the most recently added unit backwards: a truck is usually
+    still in the city of its previous segment.
+    """
+    k = tab_n - 1
+    while k >= 0 and tab_unit[k] != unit:
+        k -= 1
+    if k < 0:
+        k = tab_n
     if k == tab_n:
         tab_unit[k] = unit
         for c in range(N_VALUES):

@@ -63,7 +63,8 @@ ACTIVITY_COLUMNS = (
     "distance_km_fuel_measured",
 )
 KEPT, DUPLICATE, INVALID, STUCK, JUMP = 0, 1, 2, 3, 4
-REASONS = ("kept", "duplicate", "invalid", "stuck", "jump")
+REASONS = ("kept", "duplicate", "invalid", "stuck", "jump", "quarantined")
+QUARANTINED = 5  # rows the caller set aside before the kernel (``skip``): not fixes of the track
 SPIKE_KM = 1.5
 
 
@@ -84,15 +85,23 @@ class CleaningRules:
 
 @nb.njit(cache=True)
 def _flag(vid, t, lon, lat, speed, reason, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
-    """Sequential rules 3-5 on fixes sorted by (vehicle, time); writes ``reason`` in place."""
+    """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
+
+    Rows already marked QUARANTINED are not fixes and are passed over.
+    """
     n = vid.shape[0]
     last = -1  # last kept fix of the current vehicle
     run_start = -1  # first set-aside fix of the current run of jumps
     prev_jump = -1  # last set-aside fix
     run_len = 0
+    prev = -1  # previous row that is a fix (for duplicates)
     for i in range(n):
-        if reason[i] != 0:
+        if reason[i] == 5:
             continue
+        if prev >= 0 and vid[prev] == vid[i] and t[prev] == t[i]:
+            reason[i] = 1
+            continue
+        prev = i
         x = lon[i]
         y = lat[i]
         if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
@@ -112,7 +121,9 @@ def _flag(vid, t, lon, lat, speed, reason, max_kmh, reanchor_after):  # type: ig
         if run_len == 0 and d > SPIKE_KM:
             # An out-and-back spike: far from both neighbours, which are close to each other.
             j = i + 1
-            while j < n and vid[j] == vid[i] and (reason[j] != 0 or (lon[j] == 0.0 and lat[j] == 0.0)):
+            while (
+                j < n and vid[j] == vid[i] and (reason[j] != 0 or (lon[j] == 0.0 and lat[j] == 0.0) or t[j] == t[j - 1])
+            ):
                 j += 1
             if j < n and vid[j] == vid[i]:
                 d_ij = haversine_km(x, y, lon[j], lat[j])
@@ -181,6 +192,7 @@ def run_kernel(
     load: npt.ArrayLike | None = None,
     fuel_level_l: npt.ArrayLike | None = None,
     odometer_km: npt.ArrayLike | None = None,
+    skip: npt.ArrayLike | None = None,
 ) -> KernelResult:
     """Clean fixes of any number of vehicles (any order) and attribute their kilometres.
 
@@ -201,6 +213,9 @@ def run_kernel(
         Fuel-level gauge per fix in litres (NaN when not reported), optional.
     odometer_km
         Odometer per fix in km (NaN when not reported), optional; used across gaps.
+    skip
+        True for rows that are not fixes (set aside before the kernel); they get
+        reason ``quarantined`` and take no part in any rule.
 
     Returns
     -------
@@ -221,10 +236,8 @@ def run_kernel(
     same_vehicle = vid[1:] == vid[:-1]
     out_of_order = int(np.sum(same_vehicle & (t[1:] < t[:-1])))
     sv, st, sx, sy, sp = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in))
-    reason = np.zeros(n, np.int8)
-    if n > 1:
-        dup = (sv[1:] == sv[:-1]) & (st[1:] == st[:-1])
-        reason[1:][dup] = DUPLICATE
+    reason = np.zeros(n, np.int8) if skip is None else np.where(_pick(np.asarray(skip), order), QUARANTINED, 0)
+    reason = reason.astype(np.int8)
     _flag(sv, st, sx, sy, sp, reason, rules.max_speed_kmh, rules.reanchor_after)
 
     keep = np.flatnonzero(reason == KEPT)
