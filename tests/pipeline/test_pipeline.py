@@ -294,3 +294,69 @@ def test_cli_run_and_quality(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.output
     for cmd in (["run", "--help"], ["quality", "--help"]):
         assert runner.invoke(app, cmd).exit_code == 0
+
+
+def test_vehicle_sorted_input_streams_with_the_same_results(world: Path, full_run: Path, tmp_path: Path) -> None:
+    from truckcarbon.pipeline.reading import vehicle_sorted_hint
+
+    table = pa.concat_tables(pq.read_table(f) for f in sorted((world / "pings").rglob("*.parquet")))
+    table = table.sort_by([("vehicle_id", "ascending"), ("ts", "ascending")])
+    folder = tmp_path / "sorted"
+    folder.mkdir()
+    cut = np.linspace(0, table.num_rows, 4).astype(int)
+    for k in range(3):
+        pq.write_table(table.slice(cut[k], cut[k + 1] - cut[k]), folder / f"part-{k}.parquet", row_group_size=50_000)
+    files = sorted(folder.glob("*.parquet"))
+    assert vehicle_sorted_hint(files)
+    # Small chunks so that many vehicles span a chunk boundary.
+    run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=PipelineConfig(rows_per_partition=30_000))
+    _assert_same(_inventory(tmp_path / "run"), _inventory(full_run))
+    # Statistics that say "sorted" while the rows of a row group are not: the run starts again with partitions.
+    shuffled = table.take(pa.array(np.random.default_rng(1).permutation(table.num_rows)))
+    one = tmp_path / "one"
+    one.mkdir()
+    pq.write_table(shuffled, one / "all.parquet", row_group_size=table.num_rows)
+    assert vehicle_sorted_hint([one / "all.parquet"])
+    run_pipeline(one, world / "vehicles.parquet", tmp_path / "run2")
+    _assert_same(_inventory(tmp_path / "run2"), _inventory(full_run))
+
+
+def test_typed_parquet_and_text_csv_take_the_same_rules(tmp_path: Path) -> None:
+    rows = {
+        "vehicle_id": [1, None, 1, 1, 1, 1, 1, 1, 9, 1],
+        "ts": [1646092800 + 30 * i for i in range(10)],
+        "lon": [116.30, 116.31, None, float("nan"), 0.0, 200.0, 116.33, 116.34, 116.35, 116.36],
+        "lat": [39.90, 39.90, 39.90, 39.90, 0.0, 39.9, 39.90, 39.90, 39.90, 39.90],
+        "speed_kmh": [60.0, 60.0, 60.0, 60.0, 60.0, 60.0, 300.0, None, 60.0, float("nan")],
+        "load_state": ["full", "full", "full", "full", "full", "full", "full", "FULL", "full", "loaded"],
+        "fuel_level_l": [300.0, 300.0, 300.0, 300.0, 300.0, 300.0, 300.0, -1.0, 300.0, 300.0],
+    }
+    typed = pa.table(rows)
+    typed = typed.set_column(1, "ts", pa.array([t * 1000 for t in rows["ts"]], pa.timestamp("ms", "UTC")))
+    pq.write_table(typed, tmp_path / "p.parquet")
+    pacsv.write_csv(typed, tmp_path / "p.csv")
+    vehicles = tmp_path / "v.csv"
+    vehicles.write_text("vehicle_id,plate,emission_standard\n1,京A11111,China V\n", encoding="utf-8")
+    results = {}
+    for name in ("p.parquet", "p.csv"):
+        out = tmp_path / f"run-{name}"
+        summary = run_pipeline(tmp_path / name, vehicles, out)
+        q = pq.read_table(out / "quarantine" / "pings").sort_by("source_row")
+        results[name] = (
+            summary.quality["pings"],
+            list(zip(q["source_row"].to_pylist(), q["reason"].to_pylist(), strict=True)),
+        )
+    assert results["p.parquet"] == results["p.csv"]
+    counts, reasons = results["p.parquet"]
+    assert reasons == [
+        (2, "missing_vehicle_id"),
+        (3, "bad_coordinates"),
+        (4, "bad_coordinates"),
+        (5, "zero_fix"),
+        (6, "bad_coordinates"),
+        (7, "bad_optional_value"),
+        (8, "bad_optional_value"),
+        (9, "unknown_vehicle"),
+        (10, "bad_optional_value"),
+    ]
+    assert counts["kept"] == 1

@@ -83,12 +83,21 @@ def _timestamps_ms(arr: pa.Array) -> np.ndarray:
         text = pc.utf8_trim_whitespace(arr)
         v = _numeric(text)  # epoch seconds or milliseconds written as text
         out = np.where(v > 1e11, v, v * 1000.0)
+        # ISO 8601 extras: a 'Z' for UTC and fractional seconds (kept to the millisecond).
+        text = pc.replace_substring_regex(text, pattern=r"Z$", replacement="+0000")
+        frac = pc.extract_regex(text, pattern=r"\.(?P<f>\d{1,9})")
+        frac_ms = np.zeros(len(arr))
+        if frac.null_count < len(arr):
+            digits = pc.struct_field(frac, "f")
+            scaled = pc.utf8_slice_codeunits(pc.binary_join_element_wise(digits, "000", ""), 0, 3)
+            frac_ms = np.nan_to_num(_numeric(scaled), nan=0.0)
+        text = pc.replace_substring_regex(text, pattern=r"\.\d{1,9}", replacement="")
         for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%z"):
             parsed = pc.strptime(text, format=fmt, unit="ms", error_is_null=True)
             ms = np.asarray(pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.float64)
             local = not fmt.endswith("%z")
             fill = np.isnan(out) & ~np.isnan(ms)
-            out[fill] = ms[fill] - (LOCAL_OFFSET_MS if local else 0)
+            out[fill] = ms[fill] + frac_ms[fill] - (LOCAL_OFFSET_MS if local else 0)
         return out
     return np.full(len(arr), np.nan)
 
