@@ -118,7 +118,7 @@ class FixReader:
         self.write_quarantine = write_quarantine
         self.progress = progress
         self.state = Reading()
-        self.con = duckdb.connect()
+        self.con = duckdb.connect(config={"memory_limit": "1GB"})
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Kernel inputs of every file in order (a file's rows in file order)."""
