@@ -436,8 +436,8 @@ class _Stream:
         if self.rows < self.chunk_rows:
             return None
         tail_start = int(np.searchsorted(vid, vid[-1], side="left"))
-        if tail_start == 0 and len(self.pending) == 1:
-            return None  # one vehicle so far: wait for its end
+        if tail_start == 0:
+            return None  # the batch is all one vehicle, which may go on: wait for the next vehicle
         head = [*self.pending[:-1], batch.slice(0, tail_start)]
         self.pending = [batch.slice(tail_start)]
         self.rows = batch.num_rows - tail_start
