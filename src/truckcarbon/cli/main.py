@@ -343,9 +343,11 @@ def quality(
     traj = latest.get("trajectories", {})
     if traj:
         console.print(
-            f"[bold]trajectories[/]: out-of-order fixes {traj.get('out_of_order', 0):,}, "
+            f"[bold]trajectories[/]: out-of-order fixes {traj.get('out_of_order', 0):,.0f}, "
             f"gaps bridged +{traj.get('bridged_km', 0.0):,.1f} km, "
-            f"unobserved {traj.get('unobserved_km', 0.0):,.1f} km in {traj.get('unobserved_segments', 0):,} segments"
+            f"unobserved {traj.get('unobserved_km', 0.0):,.1f} km "
+            f"in {traj.get('unobserved_segments', 0):,.0f} segments, "
+            f"fixes outside the mainland units {traj.get('fixes_outside_mainland', 0):,.0f}"
         )
 
 

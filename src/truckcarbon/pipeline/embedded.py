@@ -361,7 +361,9 @@ class _Tally:
     months: set[int] | None
     by_month: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
     stats: dict[str, float] = field(
-        default_factory=lambda: {"unobserved_km": 0.0, "bridged_km": 0.0, "out_of_order": 0, "unobserved_segments": 0}
+        default_factory=lambda: dict.fromkeys(
+            ("unobserved_km", "bridged_km", "out_of_order", "unobserved_segments", "fixes_outside_mainland"), 0.0
+        )
     )
 
     def add(self, part: tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]) -> None:
@@ -408,6 +410,7 @@ def _process(
         "bridged_km": result.bridged_km,
         "out_of_order": float(result.counts["out_of_order"]),
         "unobserved_segments": float(result.counts["unobserved_segments"]),
+        "fixes_outside_mainland": float(result.counts["outside_mainland"]),
     }
     act = result.activity
     if months is not None:

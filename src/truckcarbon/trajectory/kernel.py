@@ -285,6 +285,7 @@ def run_kernel(
     counts = {name: int((reason == code).sum()) for code, name in enumerate(REASONS)}
     counts["out_of_order"] = out_of_order
     counts["unobserved_segments"] = unobserved_segments
+    counts["outside_mainland"] = int(np.count_nonzero(units < 0))  # kept fixes in no mainland unit
     return KernelResult(reason_in_input_order, counts, activity, unobserved_km, bridged_km)
 
 
