@@ -67,18 +67,18 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    console.print("[bold]1/5[/] city locator index (built once, then cached)")
+    console.print("[bold]1/6[/] city locator index (built once, then cached)")
     locator = CityLocator("wgs84", progress=True)
     console.print(f"     ready in {time.perf_counter() - t0:.1f} s, {locator.nbytes / 2**20:.0f} MiB")
 
-    console.print("[bold]2/5[/] a truck on the Beijing-Guangzhou corridor")
+    console.print("[bold]2/6[/] a truck on the Beijing-Guangzhou corridor")
     lon, lat = corridor_pings()
     codes = locator.locate(lon, lat)
     pings = pa.table({"seq": np.arange(lon.size), "lon": lon, "lat": lat, "city_adcode": codes})
     with atomic_path(out / "corridor_pings.parquet") as tmp:
         pq.write_table(pings, tmp)
 
-    console.print("[bold]3/5[/] kilometres per city from border-exact segment splits")
+    console.print("[bold]3/6[/] kilometres per city from border-exact segment splits")
     split = locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
     per = pa.table({"city_adcode": split.city_adcode, "distance_km": split.distance_km})
     per = per.group_by("city_adcode").aggregate([("distance_km", "sum")]).rename_columns(["city_adcode", "distance_km"])
@@ -103,10 +103,12 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     lines += ["", "Files: `corridor_pings.parquet` (fixes with city), `km_by_city.csv`."]
     console.print(f"     {total:,.1f} km in {per.num_rows} cities")
 
-    console.print("[bold]4/5[/] the simulated demo world (pings, vehicles, ground truth)")
+    console.print("[bold]4/6[/] the simulated demo world (pings, vehicles, ground truth)")
     lines += simulate_demo_world(out / "world", console, **world_overrides)
-    console.print("[bold]5/5[/] the accounting pipeline on the demo world (pings -> inventory)")
+    console.print("[bold]5/6[/] the accounting pipeline on the demo world (pings -> inventory)")
     lines += run_pipeline_on_world(out / "world", out / "run", console)
+    console.print("[bold]6/6[/] analyses of the inventory (trends, shocks, cities, clusters, rankings, exports)")
+    lines += analyse_run(out / "run", console)
     summary = out / "summary.md"
     atomic_write_text(summary, "\n".join(lines) + "\n")
     console.print(f"     done in {time.perf_counter() - t0:.1f} s")
@@ -194,3 +196,27 @@ def run_pipeline_on_world(world_dir: Path, run_dir: Path, console: Console) -> l
         lines.append(f"| {year} | {got / 1e8:.3f} | {want / 1e8:.3f} | {got / want - 1:+.3%} |")
     console.print(f"     inventory written to {run_dir / 'inventory'}")
     return lines
+
+
+def analyse_run(run_dir: Path, console: Console) -> list[str]:
+    """Run every analysis on a run folder and return Markdown lines with its headline findings."""
+    from truckcarbon.analysis import analyze
+
+    summary = analyze(run_dir)
+    console.print(f"     {len(summary.tables)} tables in {summary.seconds:.1f} s -> {summary.out}")
+    monthly = pq.read_table(summary.out / "national_monthly.parquet")
+    shocks = [m for m, s in zip(monthly["month"].to_pylist(), monthly["shock"].to_pylist(), strict=True) if s]
+    top = pq.read_table(summary.out / "top_cities.parquet").to_pylist()
+    last_year = max(r["year"] for r in top)
+    leaders = ", ".join(f"{r['name_en']} ({r['name_zh']})" for r in top if r["year"] == last_year and r["rank"] <= 3)
+    exporters = pq.read_table(summary.out / "registration_vs_operating_province.parquet").to_pylist()[:3]
+    return [
+        "",
+        "## Analyses (`run/analysis/`)",
+        "",
+        f"- Months far from their seasonal expectation (shocks): {', '.join(shocks) or 'none'}.",
+        f"- Largest operating emitters in {last_year}: {leaders}.",
+        "- Largest net exporters of truck CO2 (registration above operating): "
+        + ", ".join(f"{r['name_en']} (ratio {r['ratio']:.2f})" for r in exporters)
+        + ".",
+    ]

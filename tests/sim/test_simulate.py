@@ -12,9 +12,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from truckcarbon.core.calendar import chinese_new_year
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.reference import city_from_plate
-from truckcarbon.sim.activity import chinese_new_year
 from truckcarbon.sim.defects import DefectRates
 from truckcarbon.sim.run import SimConfig, simulate
 

@@ -353,6 +353,32 @@ def quality(
 
 @app.command()
 @_friendly
+def analyze(
+    run_dir: Annotated[Path, typer.Option("--run", help="A run folder written by `truckcarbon run`.")],
+    gdp: Annotated[
+        Path | None, typer.Option(help="GDP table (city, year, gdp_100m_yuan in 亿元) for CO2 per GDP.")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Cities per year in the ranking.")] = 10,
+) -> None:
+    """Trends, seasonality, shocks, cities, clusters, standards, rankings, registration vs operating."""
+    from truckcarbon.analysis import analyze as run_analysis
+
+    with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
+        task = progress.add_task("analysing", total=12)
+        summary = run_analysis(
+            run_dir, gdp, top, progress=lambda name: progress.update(task, advance=1, description=name)
+        )
+    view = Table(title=f"analysis of {run_dir} ({summary.seconds:.1f} s)")
+    view.add_column("table")
+    view.add_column("rows", justify="right")
+    for name, rows in summary.tables.items():
+        view.add_row(name, f"{rows:,}")
+    console.print(view)
+    console.print(f"written to {summary.out} (Parquet and CSV)")
+
+
+@app.command()
+@_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo outputs.")] = Path("demo_out"),
     trucks: Annotated[int | None, typer.Option(help="Trucks of the demo world (default: the demo preset's).")] = None,

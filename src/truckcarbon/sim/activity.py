@@ -17,11 +17,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from functools import cache
-
-from borax.calendars.lunardate import LunarDate
-
+from truckcarbon.core.calendar import chinese_new_year
 from truckcarbon.sim.fleet import Role
 
 ANNUAL_KM = {Role.REGIONAL: 27_500.0, Role.LONG_HAUL: 60_500.0}
@@ -63,12 +59,6 @@ SHOCKS: dict[tuple[int, int], dict[int, float]] = {
     (2022, 12): {0: 0.88},
     **{(2023, m): {0: 0.86} for m in range(1, 13)},  # slow freight recovery in 2023
 }
-
-
-@cache
-def chinese_new_year(year: int) -> dt.date:
-    """Gregorian date of the first day of the lunar year (Spring Festival)."""
-    return LunarDate(year, 1, 1).to_solar_date()  # type: ignore[no-any-return]
 
 
 def season(year: int, month: int) -> float:

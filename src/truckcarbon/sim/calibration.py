@@ -28,10 +28,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from truckcarbon.core.calendar import chinese_new_year
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.reference import cities
-from truckcarbon.sim.activity import chinese_new_year
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""Reading a run's inventory for analysis, with a clear error when it is not one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from truckcarbon.core.errors import InputError
+
+INVENTORY_COLUMNS = (
+    "month",
+    "view",
+    "city_adcode",
+    "province_adcode",
+    "emission_standard",
+    "vehicles",
+    "distance_km",
+    "fuel_l",
+    "co2_t",
+    "co2_t_unweighted",
+)
+
+
+def read_inventory(run: Path) -> pa.Table:
+    """The inventory of a run folder (``RUN/inventory/*.parquet``) as one table."""
+    folder = run / "inventory"
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        raise InputError(f"{run}: no inventory (expected {folder}/YYYY-MM.parquet); run `truckcarbon run` first")
+    table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+    check_inventory(table, str(folder))
+    return table
+
+
+def check_inventory(table: pa.Table, source: str) -> None:
+    """Raise :class:`InputError` naming the missing columns of an inventory table."""
+    missing = [c for c in INVENTORY_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(f"{source}: not an inventory, missing column(s) {', '.join(missing)}")
+
+
+def connect(inventory: pa.Table) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the inventory as table ``inv`` (and cities, provinces, clusters)."""
+    from truckcarbon.geo.reference import cities, clusters, provinces
+
+    con = duckdb.connect()
+    for name, table in (
+        ("inv", inventory),
+        ("cities", cities(include_non_mainland=False)),
+        ("provinces", provinces()),
+        ("clusters", clusters()),
+    ):
+        con.register(f"{name}_arrow", table)
+        con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+        con.unregister(f"{name}_arrow")
+    return con
