@@ -217,6 +217,11 @@ def analyse_run(run_dir: Path, console: Console) -> list[str]:
         f"- Months far from their seasonal expectation (shocks): {', '.join(shocks) or 'none'}.",
         f"- Largest operating emitters in {last_year}: {leaders}.",
         "- Largest net exporters of truck CO2 (registration above operating): "
-        + ", ".join(f"{r['name_en']} (ratio {r['ratio']:.2f})" for r in exporters)
+        + ", ".join(
+            f"{r['name_en']} (ratio {r['ratio']:.2f})"
+            if r["ratio"] is not None
+            else f"{r['name_en']} (no operating CO2)"
+            for r in exporters
+        )
         + ".",
     ]
