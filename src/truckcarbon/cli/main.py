@@ -379,6 +379,32 @@ def analyze(
 
 @app.command()
 @_friendly
+def forecast(
+    run_dir: Annotated[Path, typer.Option("--run", help="A run folder written by `truckcarbon run`.")],
+    horizon: Annotated[int, typer.Option(help="Months ahead.")] = 36,
+) -> None:
+    """Prophet forecast with 80/95% intervals, baselines, rolling-origin backtest and peak assessment."""
+    from truckcarbon.forecast import forecast_run
+
+    with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
+        task = progress.add_task("forecast", total=2)
+        summary = forecast_run(
+            run_dir, horizon, progress=lambda name: progress.update(task, advance=1, description=name)
+        )
+    peak = summary.peak
+    share = peak.get("share_of_paths_peaked")
+    console.print(
+        f"peak year (history + forecast): [bold]{peak['peak_year']}[/]"
+        f" ({'in the history' if peak['peak_in_history'] else 'in the forecast'}); "
+        f"share of simulated paths that have already peaked: {share:.0%}"
+        if share is not None
+        else f"peak year: {peak['peak_year']}"
+    )
+    console.print(f"written to {summary.out} in {summary.seconds:.1f} s (forecast, backtest, peak.json)")
+
+
+@app.command()
+@_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo outputs.")] = Path("demo_out"),
     trucks: Annotated[int | None, typer.Option(help="Trucks of the demo world (default: the demo preset's).")] = None,
