@@ -43,8 +43,10 @@ from truckcarbon.pipeline import run_pipeline
 if __name__ == "__main__":
     t0 = time.perf_counter()
     s = run_pipeline(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
-    print(json.dumps({"seconds": time.perf_counter() - t0, "pings": s.pings_read, "co2_t": s.co2_t,
-                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's memory at fork time).
+    hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")]
+    rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": time.perf_counter() - t0, "pings": s.pings_read, "co2_t": s.co2_t, "rss_mib": rss}))
 """
 
 
