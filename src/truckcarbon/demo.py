@@ -231,9 +231,14 @@ def analyse_run(run_dir: Path, console: Console) -> list[str]:
 
 def forecast_demo(run_dir: Path, console: Console) -> list[str]:
     """Forecast a run's national series and return Markdown lines with the backtest and the peak assessment."""
+    from truckcarbon.core.errors import InputError
     from truckcarbon.forecast import forecast_run
 
-    summary = forecast_run(run_dir)
+    try:
+        summary = forecast_run(run_dir)
+    except InputError as exc:  # e.g. a short demo world (--months)
+        console.print(f"     skipped: {exc}")
+        return ["", "## Forecast", "", f"Not made: {exc}."]
     console.print(f"     done in {summary.seconds:.1f} s -> {summary.out}")
     bt = pq.read_table(summary.out / "backtest.parquet")
     means: dict[str, list[float]] = {}

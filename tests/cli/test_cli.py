@@ -98,6 +98,9 @@ def test_demo_writes_a_summary(tmp_path):
     assert km.num_rows > 15
     assert "The simulated demo world" in summary and "| 2022 |" in summary
     assert (tmp_path / "demo" / "world" / "truth.parquet").exists()
+    assert "## The accounting pipeline on the demo world" in summary and "## Analyses" in summary
+    assert (tmp_path / "demo" / "run" / "analysis" / "national_monthly.parquet").exists()
+    assert "Not made: a forecast needs at least 36 months" in summary  # two months cannot be forecast
 
 
 def test_simulate_command(tmp_path):
