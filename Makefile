@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_locate.py
 	$(PY) benchmarks/bench_simulate.py
 	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_forecast.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
         ["bench_locate.py", "--points", "200000", "--baseline-points", "300", "--repeat", "1"],
         ["bench_simulate.py", "--trucks", "4", "--months", "2023-03:2023-03", "--workers", "1"],
         ["bench_pipeline.py", "--pings", "60000", "--naive-sample", "5000", "--data", "{tmp}"],
+        ["bench_forecast.py", "--months", "60", "--horizon", "12", "--paths", "100"],
     ],
-    ids=["locate", "simulate", "pipeline"],
+    ids=["locate", "simulate", "pipeline", "forecast"],
 )
 def test_benchmark_runs(args, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]

@@ -203,14 +203,21 @@ def run_pipeline_on_world(world_dir: Path, run_dir: Path, console: Console) -> l
 def analyse_run(run_dir: Path, console: Console) -> list[str]:
     """Run every analysis on a run folder and return Markdown lines with its headline findings."""
     from truckcarbon.analysis import analyze
+    from truckcarbon.analysis.rankings import sample_gdp_path
 
-    summary = analyze(run_dir)
+    summary = analyze(run_dir, gdp=sample_gdp_path())
     console.print(f"     {len(summary.tables)} tables in {summary.seconds:.1f} s -> {summary.out}")
     monthly = pq.read_table(summary.out / "national_monthly.parquet")
     shocks = [m for m, s in zip(monthly["month"].to_pylist(), monthly["shock"].to_pylist(), strict=True) if s]
     top = pq.read_table(summary.out / "top_cities.parquet").to_pylist()
     last_year = max(r["year"] for r in top)
+    gdp_year = 2022  # the sample GDP table's year
     leaders = ", ".join(f"{r['name_en']} ({r['name_zh']})" for r in top if r["year"] == last_year and r["rank"] <= 3)
+    intensity = [
+        f"{r['name_en']} {r['t_co2_per_100m_yuan']:.0f} t"
+        for r in top
+        if r["year"] == gdp_year and r["t_co2_per_100m_yuan"] is not None
+    ]
     exporters = pq.read_table(summary.out / "registration_vs_operating_province.parquet").to_pylist()[:3]
     return [
         "",
@@ -218,6 +225,8 @@ def analyse_run(run_dir: Path, console: Console) -> list[str]:
         "",
         f"- Months far from their seasonal expectation (shocks): {', '.join(shocks) or 'none'}.",
         f"- Largest operating emitters in {last_year}: {leaders}.",
+        f"- Truck CO2 per 亿元 of GDP in {gdp_year} (top-10 cities found in the sample GDP table "
+        "`data/sample_gdp_2022.csv`): " + (", ".join(intensity) or "none of the top cities is in the sample") + ".",
         "- Largest net exporters of truck CO2 (registration above operating): "
         + ", ".join(
             f"{r['name_en']} (ratio {r['ratio']:.2f})"

@@ -175,3 +175,18 @@ def test_analyze_writes_every_table_and_the_cli_reports_missing_runs(tmp_path: P
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["analyze", "--run", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no inventory" in result.output
+
+
+def test_sample_gdp_table_is_valid_and_sourced() -> None:
+    import csv
+
+    from truckcarbon.analysis.rankings import sample_gdp_path
+    from truckcarbon.geo.reference import cities
+
+    gdp = read_gdp(sample_gdp_path())
+    assert gdp.num_rows >= 30 and set(gdp["year"].to_pylist()) == {2022}
+    names = dict(zip(cities()["city_adcode"].to_pylist(), cities()["name_zh"].to_pylist(), strict=True))
+    with sample_gdp_path().open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            assert row["source"] and row["name_zh"] in row["source"]
+            assert names[int(row["city"])] == row["name_zh"]

@@ -48,6 +48,13 @@ def _city_lookup() -> dict[str, int]:
     return out
 
 
+def sample_gdp_path() -> Path:
+    """The shipped sample GDP table (2022, 31 cities; see ``data/README.md``)."""
+    from importlib.resources import files
+
+    return Path(str(files("truckcarbon.data").joinpath("sample_gdp_2022.csv")))
+
+
 def read_gdp(path: Path) -> pa.Table:
     """Validated GDP table: ``city_adcode``, ``year``, ``gdp_100m_yuan`` (see the module docstring)."""
     table = read_table(path, "GDP table")
@@ -184,4 +191,4 @@ def registration_vs_operating(inventory: pa.Table, level: str = "province", year
     ).to_arrow_table()
 
 
-__all__ = ["read_gdp", "registration_vs_operating", "top_cities"]
+__all__ = ["read_gdp", "registration_vs_operating", "sample_gdp_path", "top_cities"]

@@ -93,9 +93,9 @@ def _prophet_warnings() -> Iterator[None]:
 
 
 def _quiet() -> None:
-    for name in ("prophet", "cmdstanpy", "prophet.plot"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-        logging.getLogger(name).propagate = False
+    logging.getLogger("prophet").setLevel(logging.WARNING)
+    logging.getLogger("prophet.plot").disabled = True  # "plotly failed": we draw no Prophet plots
+    logging.getLogger("cmdstanpy").disabled = True  # it resets its own level on first use
 
 
 class ProphetModel:
