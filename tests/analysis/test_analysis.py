@@ -171,8 +171,13 @@ def test_analyze_writes_every_table_and_the_cli_reports_missing_runs(tmp_path: P
         assert (run / "analysis" / f"{name}.parquet").exists() and (run / "analysis" / f"{name}.csv").exists()
     assert summary.tables["national_monthly"] == 24
     runner = CliRunner()
-    result = runner.invoke(app, ["analyze", "--run", str(run)])
+    result = runner.invoke(app, ["analyze", "--run", str(run), "--group", "north=110100,120100"])
     assert result.exit_code == 0, result.output
+    own = pq.read_table(run / "analysis" / "groups_yearly.parquet").to_pylist()
+    total = [r for r in own if r["group_id"] == "north" and r["city_adcode"] == 0 and r["year"] == 2021]
+    assert total[0]["co2_t_monthly_mean"] == pytest.approx(45.0)  # Beijing 40 + Tianjin 5
+    result = runner.invoke(app, ["analyze", "--run", str(run), "--group", "north=110100,999999"])
+    assert result.exit_code == 2 and "999999" in result.output
     result = runner.invoke(app, ["analyze", "--run", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no inventory" in result.output
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +48,7 @@ def analyze(
     gdp: Path | None = None,
     top_n: int = 10,
     progress: Callable[[str], None] | None = None,
+    groups: Mapping[str, Sequence[int]] | None = None,
 ) -> AnalysisSummary:
     """Write every analysis of a run folder to ``run/analysis/``.
 
@@ -56,7 +57,8 @@ def analyze(
     ``major_cities_yearly``, ``clusters_monthly`` and ``clusters_yearly``,
     ``standard_shares``, ``city_standard_period``, ``top_cities`` (with GDP
     when ``gdp`` is given), ``registration_vs_operating_province`` and
-    ``_city``; plus ``analysis.json`` listing them.
+    ``_city``; with ``groups`` (id -> city adcodes) also ``groups_monthly`` and
+    ``groups_yearly``; plus ``analysis.json`` listing them.
     """
     started = time.perf_counter()
     say = progress or (lambda _: None)
@@ -81,6 +83,10 @@ def analyze(
         "registration_vs_operating_province": lambda: registration_vs_operating(inventory, "province"),
         "registration_vs_operating_city": lambda: registration_vs_operating(inventory, "city"),
     }
+    if groups:
+        own = group_monthly(inventory, groups)
+        tables["groups_monthly"] = lambda: own
+        tables["groups_yearly"] = lambda: yearly_monthly_mean(own)
     for name, make in tables.items():
         say(name)
         table = make()

@@ -359,14 +359,32 @@ def analyze(
         Path | None, typer.Option(help="GDP table (city, year, gdp_100m_yuan in 亿元) for CO2 per GDP.")
     ] = None,
     top: Annotated[int, typer.Option(help="Cities per year in the ranking.")] = 10,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(help="A group of your own, NAME=ADCODE,ADCODE,... (repeat for more groups)."),
+    ] = None,
 ) -> None:
     """Trends, seasonality, shocks, cities, clusters, standards, rankings, registration vs operating."""
     from truckcarbon.analysis import analyze as run_analysis
+    from truckcarbon.core.errors import InputError
 
+    groups: dict[str, list[int]] = {}
+    for item in group or []:
+        name, _, codes = item.partition("=")
+        try:
+            groups[name.strip()] = [int(c) for c in codes.split(",") if c.strip()]
+        except ValueError:
+            raise InputError(f"--group {item!r}: use NAME=ADCODE,ADCODE, e.g. hub=410100,410300") from None
+        if not name.strip() or not groups[name.strip()]:
+            raise InputError(f"--group {item!r}: use NAME=ADCODE,ADCODE, e.g. hub=410100,410300")
     with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
-        task = progress.add_task("analysing", total=12)
+        task = progress.add_task("analysing", total=12 + 2 * bool(groups))
         summary = run_analysis(
-            run_dir, gdp, top, progress=lambda name: progress.update(task, advance=1, description=name)
+            run_dir,
+            gdp,
+            top,
+            progress=lambda name: progress.update(task, advance=1, description=name),
+            groups=groups or None,
         )
     view = Table(title=f"analysis of {run_dir} ({summary.seconds:.1f} s)")
     view.add_column("table")
