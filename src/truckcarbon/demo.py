@@ -67,18 +67,18 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     console = console or Console()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    console.print("[bold]1/7[/] city locator index (built once, then cached)")
+    console.print("[bold]1/8[/] city locator index (built once, then cached)")
     locator = CityLocator("wgs84", progress=True)
     console.print(f"     ready in {time.perf_counter() - t0:.1f} s, {locator.nbytes / 2**20:.0f} MiB")
 
-    console.print("[bold]2/7[/] a truck on the Beijing-Guangzhou corridor")
+    console.print("[bold]2/8[/] a truck on the Beijing-Guangzhou corridor")
     lon, lat = corridor_pings()
     codes = locator.locate(lon, lat)
     pings = pa.table({"seq": np.arange(lon.size), "lon": lon, "lat": lat, "city_adcode": codes})
     with atomic_path(out / "corridor_pings.parquet") as tmp:
         pq.write_table(pings, tmp)
 
-    console.print("[bold]3/7[/] kilometres per city from border-exact segment splits")
+    console.print("[bold]3/8[/] kilometres per city from border-exact segment splits")
     split = locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
     per = pa.table({"city_adcode": split.city_adcode, "distance_km": split.distance_km})
     per = per.group_by("city_adcode").aggregate([("distance_km", "sum")]).rename_columns(["city_adcode", "distance_km"])
@@ -103,14 +103,21 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     lines += ["", "Files: `corridor_pings.parquet` (fixes with city), `km_by_city.csv`."]
     console.print(f"     {total:,.1f} km in {per.num_rows} cities")
 
-    console.print("[bold]4/7[/] the simulated demo world (pings, vehicles, ground truth)")
+    console.print("[bold]4/8[/] the simulated demo world (pings, vehicles, ground truth)")
     lines += simulate_demo_world(out / "world", console, **world_overrides)
-    console.print("[bold]5/7[/] the accounting pipeline on the demo world (pings -> inventory)")
+    console.print("[bold]5/8[/] the accounting pipeline on the demo world (pings -> inventory)")
     lines += run_pipeline_on_world(out / "world", out / "run", console)
-    console.print("[bold]6/7[/] analyses of the inventory (trends, shocks, cities, clusters, rankings, exports)")
+    console.print("[bold]6/8[/] analyses of the inventory (trends, shocks, cities, clusters, rankings, exports)")
     lines += analyse_run(out / "run", console)
-    console.print("[bold]7/7[/] forecast of the national series (Prophet, baselines, backtest, peak)")
+    console.print("[bold]7/8[/] forecast of the national series (Prophet, baselines, backtest, peak)")
     lines += forecast_demo(out / "run", console)
+    console.print("[bold]8/8[/] the report (HTML, Chinese and English, offline)")
+    from truckcarbon.report import build_report
+
+    report = build_report(out / "run", out / "report")
+    made = sum(e is None for e in report.sections.values())
+    console.print(f"     {made} of {len(report.sections)} sections in {report.seconds:.1f} s")
+    lines += ["", "## Report", "", *[f"- {lg}: `{p.relative_to(out)}`" for lg, p in report.paths.items()]]
     summary = out / "summary.md"
     atomic_write_text(summary, "\n".join(lines) + "\n")
     console.print(f"     done in {time.perf_counter() - t0:.1f} s")

@@ -423,6 +423,31 @@ def forecast(
 
 @app.command()
 @_friendly
+def report(
+    run_dir: Annotated[Path, typer.Option("--run", help="A run folder (with analysis/ and forecast/).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/report).")] = None,
+    lang: Annotated[str, typer.Option(help="zh, en or both.")] = "both",
+) -> None:
+    """The report: figures, maps and tables as self-contained HTML (no network needed to view it)."""
+    from truckcarbon.core.errors import InputError
+    from truckcarbon.report import build_report
+    from truckcarbon.report.i18n import LANGS
+
+    langs = LANGS if lang == "both" else tuple(x for x in LANGS if x == lang)
+    if not langs:
+        raise InputError(f"--lang {lang!r}: use zh, en or both")
+    with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
+        progress.add_task("writing the report", total=None)
+        summary = build_report(run_dir, out, langs)
+    for key, error in summary.sections.items():
+        if error:
+            err_console.print(f"[yellow]section {key} not made:[/] {error}")
+    for lg, path in summary.paths.items():
+        console.print(f"report ({lg}): [bold]{path.resolve()}[/]")
+
+
+@app.command()
+@_friendly
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo outputs.")] = Path("demo_out"),
     trucks: Annotated[int | None, typer.Option(help="Trucks of the demo world (default: the demo preset's).")] = None,
@@ -439,3 +464,5 @@ def demo(
         overrides["start_month"], overrides["end_month"] = (x.strip() for x in months.split(":", 1))
     summary_path = run_demo(out, console=console, **overrides)
     console.print(f"\n[bold green]demo summary:[/] {summary_path.resolve()}")
+    for page in sorted((out / "report").glob("report.*.html")):
+        console.print(f"[bold green]report:[/] {page.resolve()}")
