@@ -114,10 +114,13 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
     console.print("[bold]8/8[/] the report (HTML, Chinese and English, offline)")
     from truckcarbon.report import build_report
 
-    report = build_report(out / "run", out / "report")
+    report = build_report(out / "run", out / "report", pdf=True)
     made = sum(e is None for e in report.sections.values())
     console.print(f"     {made} of {len(report.sections)} sections in {report.seconds:.1f} s")
-    lines += ["", "## Report", "", *[f"- {lg}: `{p.relative_to(out)}`" for lg, p in report.paths.items()]]
+    if report.pdf_error:
+        console.print(f"     PDF not made: {report.pdf_error}")
+    files_made = [*report.paths.items(), *report.pdfs.items()]
+    lines += ["", "## Report", "", *[f"- {lg}: `{p.relative_to(out)}`" for lg, p in files_made]]
     summary = out / "summary.md"
     atomic_write_text(summary, "\n".join(lines) + "\n")
     console.print(f"     done in {time.perf_counter() - t0:.1f} s")

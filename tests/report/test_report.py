@@ -5,56 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
-from truckcarbon.analysis import analyze
 from truckcarbon.cli.main import app
-from truckcarbon.forecast import forecast_run
-from truckcarbon.forecast.models import future_months
 from truckcarbon.report import build_report
-
-CITIES = [(110100, 110000), (120100, 120000), (310100, 310000), (440100, 440000), (371300, 370000)]
-
-
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("report") / "run"
-    (run / "inventory").mkdir(parents=True)
-    months = ["2019-01", *future_months("2019-01", 59)]
-    rng = np.random.default_rng(3)
-    for k, m in enumerate(months):
-        rows = []
-        for i, (city, prov) in enumerate(CITIES):
-            for std in ("China V", "China VI"):
-                v = (100 + 10 * i + k) * (1.3 if std == "China V" else 0.7) * (1 + 0.05 * rng.standard_normal())
-                reg_city, reg_prov = CITIES[(i + 1) % len(CITIES)]
-                rows.append((m, "operating", city, prov, std, v))
-                rows.append((m, "registration", reg_city, reg_prov, std, v))
-        inv = pa.table(
-            {
-                "month": [r[0] for r in rows], "view": [r[1] for r in rows],
-                "city_adcode": pa.array([r[2] for r in rows], pa.int32()),
-                "province_adcode": pa.array([r[3] for r in rows], pa.int32()),
-                "emission_standard": [r[4] for r in rows], "method": ["unknown_load"] * len(rows),
-                "vehicles": [1] * len(rows), "distance_km": [1.0] * len(rows), "fuel_l": [1.0] * len(rows),
-                "co2_t": [r[5] * 1e4 for r in rows], "co2_t_unweighted": [r[5] for r in rows],
-            }
-        )  # fmt: skip
-        pq.write_table(inv, run / "inventory" / f"{m}.parquet")
-    (run / "manifest.json").write_text(
-        '{"method": {"formula": "co2 = km x rate / 100 x ef"}, "months": {}, '
-        '"runs": [{"inputs": [{"role": "pings", "path": "p.parquet", "hash": "sha256:0123456789abcdef0123"}], '
-        '"quality": {"pings": {"read": 10, "kept": 9, "quarantined": {"zero_fix": 1}}, '
-        '"vehicles": {"read": 2, "kept": 2, "quarantined": {}}, "trajectories": {}}}]}',
-        encoding="utf-8",
-    )
-    analyze(run)
-    forecast_run(run, horizon=12)
-    return run
 
 
 def figure_ids(page: str) -> list[str]:

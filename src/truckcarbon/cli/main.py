@@ -427,8 +427,9 @@ def report(
     run_dir: Annotated[Path, typer.Option("--run", help="A run folder (with analysis/ and forecast/).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/report).")] = None,
     lang: Annotated[str, typer.Option(help="zh, en or both.")] = "both",
+    pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print a PDF (needs Chromium).")] = True,
 ) -> None:
-    """The report: figures, maps and tables as self-contained HTML (no network needed to view it)."""
+    """The report: figures, maps and tables as self-contained HTML (no network needed to view it) and PDF."""
     from truckcarbon.core.errors import InputError
     from truckcarbon.report import build_report
     from truckcarbon.report.i18n import LANGS
@@ -438,7 +439,11 @@ def report(
         raise InputError(f"--lang {lang!r}: use zh, en or both")
     with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
         progress.add_task("writing the report", total=None)
-        summary = build_report(run_dir, out, langs)
+        summary = build_report(run_dir, out, langs, pdf=pdf)
+    if summary.pdf_error:
+        err_console.print(f"[yellow]PDF not made:[/] {summary.pdf_error}")
+    for lg, path in summary.pdfs.items():
+        console.print(f"report PDF ({lg}): [bold]{path.resolve()}[/]")
     for key, error in summary.sections.items():
         if error:
             err_console.print(f"[yellow]section {key} not made:[/] {error}")
@@ -464,5 +469,5 @@ def demo(
         overrides["start_month"], overrides["end_month"] = (x.strip() for x in months.split(":", 1))
     summary_path = run_demo(out, console=console, **overrides)
     console.print(f"\n[bold green]demo summary:[/] {summary_path.resolve()}")
-    for page in sorted((out / "report").glob("report.*.html")):
+    for page in sorted((out / "report").glob("report.*.*")):
         console.print(f"[bold green]report:[/] {page.resolve()}")

@@ -49,6 +49,36 @@ class ReportSummary:
     paths: dict[str, Path]
     sections: dict[str, str | None]  # key -> error (None when made)
     seconds: float = 0.0
+    pdfs: dict[str, Path] = field(default_factory=dict)
+    pdf_error: str | None = None
+
+
+def chromium() -> str | None:
+    """Path of a Chromium (Debian's ``chromium``) or Chrome executable, if any."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(page: Path, pdf: Path, browser: str) -> None:
+    """Print an HTML page to PDF with headless Chromium once its charts have rendered (written atomically)."""
+    import subprocess
+
+    from truckcarbon.core.files import atomic_path
+
+    with atomic_path(pdf) as tmp:
+        subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", "--virtual-time-budget=30000", "--no-pdf-header-footer",
+             f"--print-to-pdf={tmp}", page.as_uri()],
+            capture_output=True, timeout=300, check=True,
+        )  # fmt: skip
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise InputError(f"Chromium wrote no PDF for {page}")
 
 
 def _read(run: Path, sub: str, name: str) -> pa.Table:
@@ -470,6 +500,13 @@ td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 table.small {{ font-size: 11px; }}
 .missing {{ color: #a33; background: #fff2f2; padding: 10px; border-left: 4px solid #a33; }}
 .credit {{ color: #666; font-size: 12px; }}
+@media print {{
+  nav, .modebar {{ display: none !important; }}
+  section {{ break-before: page; }}
+  section:first-of-type {{ break-before: auto; }}
+  .fig, table {{ break-inside: avoid; }}
+  #maps .fig {{ width: 48%; }}
+}}
 </style></head>
 <body data-figures="{len(figs)}" data-rendered="0"><header><h1>{html.escape(T["report_title"][lang])}</h1>
 <div>{html.escape(T["subtitle"][lang].format(run=run.name, version=__version__))} · {switch}</div></header>
@@ -480,8 +517,14 @@ table.small {{ font-size: 11px; }}
 """
 
 
-def build_report(run: Path, out: Path | None = None, langs: tuple[Lang, ...] = LANGS) -> ReportSummary:
-    """Write ``report.<lang>.html`` for each language into ``out`` (default ``run/report``)."""
+def build_report(
+    run: Path, out: Path | None = None, langs: tuple[Lang, ...] = LANGS, pdf: bool = False
+) -> ReportSummary:
+    """Write ``report.<lang>.html`` (and with ``pdf``, ``report.<lang>.pdf``) into ``out`` (default ``run/report``).
+
+    The PDF is the page printed by headless Chromium (charts as rendered, A4);
+    without a Chromium the summary's ``pdf_error`` says so and the HTML is kept.
+    """
     started = time.perf_counter()
     if not run.is_dir():
         raise InputError(f"{run} is not a folder; give a run folder written by `truckcarbon run`")
@@ -503,4 +546,15 @@ def build_report(run: Path, out: Path | None = None, langs: tuple[Lang, ...] = L
         path = out / f"report.{lang}.html"
         atomic_write_text(path, _page(sections, lang, run, geo))
         paths[lang] = path
-    return ReportSummary(paths, errors, time.perf_counter() - started)
+    summary = ReportSummary(paths, errors)
+    if pdf:
+        browser = chromium()
+        if browser is None:
+            summary.pdf_error = "no Chromium found (Debian: apt-get install chromium); the HTML report is complete"
+        else:
+            for lg, page in paths.items():
+                target = page.with_suffix(".pdf")
+                print_pdf(page, target, browser)
+                summary.pdfs[lg] = target
+    summary.seconds = time.perf_counter() - started
+    return summary
