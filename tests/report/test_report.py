@@ -46,3 +46,23 @@ def test_missing_outputs_are_reported_and_the_rest_renders(small_run: Path, tmp_
     result = CliRunner().invoke(app, ["report", "--run", str(run), "--lang", "zh"])
     assert result.exit_code == 0 and "section rankings not made" in result.output
     assert CliRunner().invoke(app, ["report", "--run", str(run), "--lang", "fr"]).exit_code == 2
+
+
+def test_published_figures_are_compared_for_a_simulated_world_only(small_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    page = build_report(run, langs=("en",)).paths["en"].read_text(encoding="utf-8")
+    assert "is not the simulated demo world" in page
+    world = tmp_path / "world"
+    (world / "pings").mkdir(parents=True)
+    (world / "manifest.json").write_text(json.dumps({"generator": "truckcarbon 0.1.0 simulator"}), encoding="utf-8")
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["runs"][-1]["inputs"][0]["path"] = str(world / "pings" / "part-0.parquet")
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    page = build_report(run, langs=("en",)).paths["en"].read_text(encoding="utf-8")
+    assert "is not the simulated demo world" not in page
+    # The run covers 2019-2023: the published values of those years are in the table.
+    assert "<td class='num'>2019</td><td class='num'>1.64</td>" in page

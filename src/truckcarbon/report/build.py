@@ -414,7 +414,26 @@ def s_method(run: Path, lang: Lang) -> Section:
     return sec
 
 
+def _simulated_world(run: Path) -> bool:
+    """True when the run's pings come from a world written by ``truckcarbon simulate``."""
+    path = run / "manifest.json"
+    if not path.exists():
+        return False
+    for item in json.loads(path.read_text(encoding="utf-8")).get("runs", [{}])[-1].get("inputs", []):
+        for parent in list(Path(item.get("path", "")).parents)[:4]:
+            world = parent / "manifest.json"
+            if world.exists():
+                try:
+                    if "simulator" in str(json.loads(world.read_text(encoding="utf-8")).get("generator", "")):
+                        return True
+                except json.JSONDecodeError:
+                    continue
+    return False
+
+
 def s_published(run: Path, lang: Lang) -> Section:
+    if not _simulated_world(run):
+        return Section("published", T["published"][lang], body=f"<p>{T['published_na'][lang]}</p>")
     annual = _read(run, "analysis", "national_annual").to_pylist()
     with files("truckcarbon.data").joinpath("published_national_annual.csv").open("rb") as f:
         published = {r["year"]: r for r in pacsv.read_csv(f).to_pylist()}

@@ -107,6 +107,10 @@ _L = {
         "全国年排放（亿吨）：来源报告发布值与本次运行结果（演示世界经校准）。",
         "National annual CO2 (10^8 t): the source report's published values and this run (the demo world is calibrated to them).",
     ),
+    "published_na": (
+        "本次运行的数据不是模拟演示世界，不与来源报告的发布值对比（仅对演示世界有意义）。",
+        "This run is not the simulated demo world, so it is not compared with the source report's published figures (the comparison is meaningful for the demo world only).",
+    ),
     "published_col": ("发布值", "published"),
     "this_run": ("本次运行", "this run"),
     "difference": ("差异", "difference"),
