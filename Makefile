@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_simulate.py
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_forecast.py
+	$(PY) benchmarks/bench_engines.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

@@ -277,6 +277,10 @@ def run(
         list[str] | None, typer.Option("--months", help="Months to (re)compute, YYYY-MM; repeat or comma-separate.")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings (cleaning rules, emissions, partitions).")] = None,
+    engine: Annotated[str, typer.Option(help="embedded (DuckDB, this machine) or spark (PySpark).")] = "embedded",
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL (local[2], spark://host:7077, yarn, k8s://...).")
+    ] = None,
 ) -> None:
     """Pings -> cleaned trajectories -> km per vehicle, city and month -> CO2 -> inventories."""
     from truckcarbon.pipeline import PipelineConfig, run_pipeline
@@ -291,7 +295,17 @@ def run(
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
-        summary = run_pipeline(pings, vehicles, out, wanted, settings, activity=activity, progress=on_progress)
+        summary = run_pipeline(
+            pings,
+            vehicles,
+            out,
+            wanted,
+            settings,
+            activity=activity,
+            progress=on_progress,
+            engine=engine,
+            spark_master=spark_master,
+        )
     view = Table(title=f"run {out}", show_header=False)
     view.add_row(
         "months", f"{len(summary.months)} ({summary.months[0]} .. {summary.months[-1]})" if summary.months else "0"

@@ -247,6 +247,8 @@ def run_pipeline(
     *,
     activity: Path | None = None,
     progress: Progress | None = None,
+    engine: str = "embedded",
+    spark_master: str | None = None,
 ) -> RunSummary:
     """Compute the activity and inventories of ``months`` (default: every month in the pings).
 
@@ -268,11 +270,17 @@ def run_pipeline(
         distance_km`` and optional ``fuel_l``) used instead of pings.
     progress
         Called as ``progress(stage, done, total)``.
+    engine
+        ``embedded`` (DuckDB, this machine) or ``spark`` (PySpark; ``spark_master``
+        such as ``local[2]``, ``spark://host:7077``, ``yarn``; default: the active
+        session or ``local[2]``).
     """
     started = time.perf_counter()
     config = config or PipelineConfig()
     config.validate()
     report = progress or _noop
+    if engine not in ("embedded", "spark"):
+        raise InputError(f"unknown engine {engine!r}; use embedded or spark")
     if (pings is None) == (activity is None):
         raise InputError("give either pings or a pre-aggregated activity table, not both or neither")
     requested = {parse_month(m) for m in months} if months else None
@@ -280,7 +288,7 @@ def run_pipeline(
     work = out / f"_work-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     try:
-        summary = _run(pings, vehicles, out, work, requested, config, activity, report)
+        summary = _run(pings, vehicles, out, work, requested, config, activity, report, engine, spark_master)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
@@ -296,6 +304,8 @@ def _run(
     config: PipelineConfig,
     activity_path: Path | None,
     report: Progress,
+    engine: str = "embedded",
+    spark_master: str | None = None,
 ) -> RunSummary:
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
@@ -330,15 +340,33 @@ def _run(
             files = [f for f in files if _may_hold(f, requested)]
             if not files:
                 raise InputError(f"pings: no file under {pings} can hold the months asked for")
-        reading, kernel_counts, run_stats = _attribute_pings(files, vehicles, requested, config, work, spill, report)
+        if engine == "spark":
+            from truckcarbon.pipeline.spark import attribute_pings_spark
+
+            report("read, clean and attribute (Spark)", 0, 1)
+            reading, kernel_counts, run_stats = attribute_pings_spark(
+                files, vehicles, requested, config, work, spill, spark_master
+            )
+            report("read, clean and attribute (Spark)", 1, 1)
+        else:
+            reading, kernel_counts, run_stats = _attribute_pings(
+                files, vehicles, requested, config, work, spill, report
+            )
         ingest, outside_window = reading.ingest, reading.outside_window
         inputs += reading.inputs
         seen_months = set(kernel_counts) if requested is None else set(requested)
 
+    engine_name = f"spark (PySpark {_pyspark_version()})" if engine == "spark" else ""
     return _write_outputs(
         con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
-        outside_window, kernel_counts, run_stats, report,
+        outside_window, kernel_counts, run_stats, report, engine_name,
     )  # fmt: skip
+
+
+def _pyspark_version() -> str:
+    import pyspark
+
+    return str(pyspark.__version__)
 
 
 def _may_hold(f: Path, months: set[int]) -> bool:
@@ -586,7 +614,9 @@ def _write_outputs(
     kernel_counts: dict[int, np.ndarray],
     run_stats: dict[str, Any],
     report: Progress,
+    engine_name: str = "",
 ) -> RunSummary:
+    engine_name = engine_name or f"embedded (DuckDB {duckdb.__version__})"
     con.register("cities_arrow", cities().select(["city_adcode", "province_adcode"]))
     con.execute("CREATE TEMP TABLE cities AS SELECT * FROM cities_arrow")
     spill_glob = _sql_str(spill / "*.parquet")
@@ -656,7 +686,7 @@ def _write_outputs(
     )
     manifest = {
         "generator": f"truckcarbon {__version__}",
-        "engine": "embedded (DuckDB " + duckdb.__version__ + ")",
+        "engine": engine_name,
         "month_definition": "local calendar month, Asia/Shanghai (UTC+8)",
         "method": {
             "formula": "co2_kg = fuel_l * ef_kg_per_l; fuel_l = sum_s distance_km_s * rate(standard, s) / 100 "

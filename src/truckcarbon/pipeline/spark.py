@@ -1,0 +1,228 @@
+"""The Spark engine: the same validation and per-vehicle kernel, partitioned and sorted by Spark.
+
+Flow (``run_pipeline(..., engine="spark")``):
+
+1. Spark reads the pings Parquet files; every Arrow batch is validated by
+   :func:`validate_pings` (the embedded engine's rules and reason codes) inside
+   ``mapInArrow``; rejected rows go to the quarantine with their file
+   (``input_file_name()``).
+2. Valid fixes are repartitioned by vehicle, sorted by (vehicle, time) within
+   partitions, and each partition goes through the same kernel, emission method
+   and vehicle attributes as the embedded engine (:func:`embedded._process`),
+   which writes the activity rows.
+3. The driver writes the outputs exactly as the embedded engine does (monthly
+   activity and inventory files, the DuckDB file, the manifest).
+
+The locator index reaches executors once, as a file shipped with
+``SparkContext.addFile`` (memory-mapped there), not rebuilt per task.
+
+Known gaps (raise :class:`SparkGapError` or are documented): CSV input (convert to
+Parquet first); ``source_row`` of quarantined rows is null (Spark does not expose
+a file's row numbers); side outputs (quarantine, counts, activity spill) are
+written by executors to the run's work folder, so on a cluster the output folder
+must be on a shared filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from truckcarbon.core.errors import InputError
+from truckcarbon.core.settings import cache_dir
+from truckcarbon.geo.locator import CRS, get_index, index_cache_path
+from truckcarbon.ingest.pings import REASONS, IngestCounts, validate_pings
+from truckcarbon.ingest.sources import file_digest
+from truckcarbon.pipeline.config import PipelineConfig
+from truckcarbon.pipeline.reading import KERNEL_SCHEMA, PING_COLUMNS, Reading, in_window, kernel_inputs, window_bounds
+
+SOURCE_COLUMN = "_source_file"
+
+
+class SparkGapError(InputError):
+    """Something the embedded engine does that the Spark engine does not (yet)."""
+
+
+def spark_session(master: str | None = None) -> Any:
+    """A Spark session (``local[2]`` unless ``master`` or an active session says otherwise)."""
+    from pyspark.sql import SparkSession
+
+    # Workers run this interpreter (with truckcarbon and its pinned dependencies), unless told otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("truckcarbon")
+    if master:
+        builder = builder.master(master)
+    elif SparkSession.getActiveSession() is None:
+        builder = builder.master("local[2]")
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas")
+    session = (
+        builder.config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.pyspark.driver.python", sys.executable)
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(1 << 18))
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _worker_locator(crs: str, index_name: str) -> Any:
+    """The executor's locator, from the shipped index (cached per Python worker)."""
+    from pyspark import SparkFiles
+
+    from truckcarbon.geo.locator import CityLocator
+
+    cache = _worker_locator.__dict__.setdefault("cache", {})
+    if crs not in cache:
+        root = SparkFiles.getRootDirectory()
+        if (Path(root) / index_name).exists():
+            os.environ["TRUCKCARBON_CACHE_DIR"] = root
+        cache[crs] = CityLocator(crs)
+    return cache[crs]
+
+
+def attribute_pings_spark(
+    files: list[Path],
+    vehicles: pa.Table,
+    months: set[int] | None,
+    config: PipelineConfig,
+    work: Path,
+    spill: Path,
+    master: str | None = None,
+) -> tuple[Reading, dict[int, npt.NDArray[np.int64]], dict[str, float]]:
+    """Spark's passes 1 and 2 with the embedded engine's contract (see :func:`embedded._attribute_pings`)."""
+    from pyspark.sql import functions as sf
+
+    from truckcarbon.pipeline.embedded import _process  # the one kernel path of both engines
+
+    not_parquet = [f for f in files if not f.name.lower().endswith((".parquet", ".pq"))]
+    if not_parquet:
+        raise SparkGapError(
+            f"the Spark engine reads Parquet only; {not_parquet[0]} is not (convert CSV with "
+            "`truckcarbon run` on the embedded engine or any Parquet writer first)"
+        )
+    spark = spark_session(master)
+    crs = CRS(config.crs)
+    index = get_index(crs)  # built once on the driver, then shipped
+    index_dir = index_cache_path(crs, True, cache_dir())
+    spark.sparkContext.addFile(str(index_dir), recursive=True)
+    del index
+    known = np.ascontiguousarray(vehicles["vehicle_id"].to_numpy(), dtype=np.int64)
+    bounds = window_bounds(months, int(config.context_hours * 3600))
+    quarantine_dir = work / "quarantine" / "pings"
+    counts_dir = work / "counts"
+    for d in (quarantine_dir, counts_dir):
+        d.mkdir(parents=True, exist_ok=True)
+
+    df = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
+    present = [c for c in PING_COLUMNS if c in df.columns]
+    df = df.select(*present, sf.input_file_name().alias(SOURCE_COLUMN))
+
+    def validate(batches: Any) -> Any:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        part = context.partitionId() if context else 0
+        counts = IngestCounts()
+        outside = 0
+        for b, rb in enumerate(batches):
+            table = pa.Table.from_batches([rb])
+            sources = table[SOURCE_COLUMN].to_pylist()
+            table = table.drop_columns([SOURCE_COLUMN])
+            valid, quarantine, c = validate_pings(table, "spark", 0, known)
+            counts.add(c)
+            if quarantine.num_rows:
+                bad = np.flatnonzero(~_kept_mask(table.num_rows, quarantine))
+                quarantine = quarantine.set_column(
+                    quarantine.schema.get_field_index("source_file"),
+                    "source_file",
+                    pa.array([sources[i].removeprefix("file://") for i in bad], pa.string()),
+                )
+                quarantine = quarantine.set_column(
+                    quarantine.schema.get_field_index("source_row"), "source_row", pa.nulls(len(bad), pa.int64())
+                )
+                # Named by partition and batch: a retried task overwrites its own files, never adds to them.
+                pq.write_table(quarantine, quarantine_dir / f"part-{part:06d}-{b:05d}.parquet")
+            fixes = kernel_inputs(valid)
+            need = in_window(fixes.column(1).to_numpy(), bounds)
+            if need is not None and not need.all():
+                outside += int(need.size - need.sum())
+                fixes = fixes.filter(pa.array(need))
+            if fixes.num_rows:
+                yield fixes
+        (counts_dir / f"ingest-{part:06d}.json").write_text(
+            json.dumps(
+                {"rows": counts.rows, "kept": counts.kept, "quarantined": counts.quarantined, "outside": outside}
+            )
+        )
+
+    fixes = df.mapInArrow(validate, _spark_schema(KERNEL_SCHEMA))
+    est = max(1, df.count())
+    n_parts = max(2, int(np.ceil(est / config.rows_per_partition)))
+    index_name = index_dir.name
+
+    def kernel(batches: Any) -> Any:
+        from pyspark import TaskContext
+
+        chunk = [rb for rb in batches if rb.num_rows]
+        if chunk:
+            locator = _worker_locator(config.crs, index_name)
+            context = TaskContext.get()
+            part = context.partitionId() if context is not None else 0
+            by_month, stats = _process(pa.Table.from_batches(chunk), part, locator, vehicles, months, config, spill)
+            (counts_dir / f"kernel-{part:06d}.json").write_text(
+                json.dumps({"by_month": {str(m): c.tolist() for m, c in by_month.items()}, "stats": stats})
+            )
+        yield pa.RecordBatch.from_pylist([], schema=pa.schema([("done", pa.int8())]))
+
+    (
+        fixes.repartition(n_parts, "vehicle_id")
+        .sortWithinPartitions("vehicle_id", "t")
+        .mapInArrow(kernel, "done tinyint")
+        .collect()
+    )
+    reading = Reading()
+    for f in counts_dir.glob("ingest-*.json"):
+        d = json.loads(f.read_text())
+        reading.ingest.rows += d["rows"]
+        reading.ingest.kept += d["kept"]
+        for k, v in d["quarantined"].items():
+            reading.ingest.quarantined[k] = reading.ingest.quarantined.get(k, 0) + v
+        reading.outside_window += d["outside"]
+    reading.inputs = [{"role": "pings", "path": str(f), "hash": file_digest(f)} for f in files]
+    by_month: dict[int, npt.NDArray[np.int64]] = {}
+    stats: dict[str, float] = {}
+    for f in counts_dir.glob("kernel-*.json"):
+        d = json.loads(f.read_text())
+        for m, c in d["by_month"].items():
+            by_month[int(m)] = by_month.get(int(m), np.zeros(len(c), np.int64)) + np.asarray(c, np.int64)
+        for k, v in d["stats"].items():
+            stats[k] = stats.get(k, 0.0) + v
+    return reading, by_month, stats
+
+
+def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
+    """Rows of a batch that were not quarantined (from the quarantine's 1-based ``source_row``)."""
+    kept = np.ones(n, bool)
+    kept[np.asarray(quarantine["source_row"].to_numpy(), dtype=np.int64) - 1] = False
+    return kept
+
+
+def _spark_schema(schema: pa.Schema) -> str:
+    names = {pa.int64(): "bigint", pa.float64(): "double", pa.float32(): "float", pa.int8(): "tinyint"}
+    return ", ".join(f"{f.name} {names[f.type]}" for f in schema)
+
+
+__all__ = ["REASONS", "SparkGapError", "attribute_pings_spark", "spark_session"]
