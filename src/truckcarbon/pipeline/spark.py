@@ -3,13 +3,13 @@
 Flow (``run_pipeline(..., engine="spark")``):
 
 1. Spark reads the pings Parquet files; every Arrow batch is validated by
-   :func:`validate_pings` (the embedded engine's rules and reason codes) inside
-   ``mapInArrow``; rejected rows go to the quarantine with their file
-   (``input_file_name()``).
-2. Valid fixes are repartitioned by vehicle, sorted by (vehicle, time) within
-   partitions, and each partition goes through the same kernel, emission method
-   and vehicle attributes as the embedded engine (:func:`embedded._process`),
-   which writes the activity rows.
+   :func:`validate_pings` (the embedded engine's rules and reason codes);
+   rejected rows go to the quarantine with their file (``input_file_name()``).
+2. The rows are repartitioned by vehicle and sorted by (vehicle, time) within
+   partitions before they reach Python, so that one ``mapInArrow`` pass per
+   partition validates them and runs the same kernel, emission method and vehicle
+   attributes as the embedded engine (:func:`embedded._process`), which writes
+   the activity rows.
 3. The driver writes the outputs exactly as the embedded engine does (monthly
    activity and inventory files, the DuckDB file, the manifest).
 
@@ -41,9 +41,9 @@ from truckcarbon.core.errors import InputError
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.locator import CRS, get_index, index_cache_path
 from truckcarbon.ingest.pings import REASONS, IngestCounts, validate_pings
-from truckcarbon.ingest.sources import file_digest
+from truckcarbon.ingest.sources import estimated_rows, file_digest
 from truckcarbon.pipeline.config import PipelineConfig
-from truckcarbon.pipeline.reading import KERNEL_SCHEMA, PING_COLUMNS, Reading, in_window, kernel_inputs, window_bounds
+from truckcarbon.pipeline.reading import PING_COLUMNS, Reading, in_window, kernel_inputs, window_bounds
 
 SOURCE_COLUMN = "_source_file"
 
@@ -130,12 +130,11 @@ def attribute_pings_spark(
     present = [c for c in PING_COLUMNS if c in df.columns]
     df = df.select(*present, sf.input_file_name().alias(SOURCE_COLUMN))
 
-    def validate(batches: Any) -> Any:
-        from pyspark import TaskContext
+    index_name = index_dir.name
+    n_parts = max(2, int(np.ceil(sum(estimated_rows(f) for f in files) / config.rows_per_partition)))
 
-        context = TaskContext.get()
-        part = context.partitionId() if context else 0
-        counts = IngestCounts()
+    def validate(part: int, batches: Any, counts: IngestCounts) -> Any:
+        """Validated kernel inputs of one partition's raw batches; quarantine written beside."""
         outside = 0
         for b, rb in enumerate(batches):
             table = pa.Table.from_batches([rb])
@@ -162,40 +161,38 @@ def attribute_pings_spark(
                 fixes = fixes.filter(pa.array(need))
             if fixes.num_rows:
                 yield fixes
-        (counts_dir / f"ingest-{part:06d}.json").write_text(
-            json.dumps(
-                {"rows": counts.rows, "kept": counts.kept, "quarantined": counts.quarantined, "outside": outside}
-            )
-        )
+        counts.quarantined["outside_window"] = outside
 
-    fixes = df.mapInArrow(validate, _spark_schema(KERNEL_SCHEMA))
-    est = max(1, df.count())
-    n_parts = max(2, int(np.ceil(est / config.rows_per_partition)))
-    index_name = index_dir.name
-
-    def kernel(batches: Any) -> Any:
+    def partition(batches: Any) -> Any:
+        """One Python pass per partition (all of its vehicles, sorted): validation, kernel, emissions."""
         from pyspark import TaskContext
 
-        chunk = [rb for rb in batches if rb.num_rows]
+        context = TaskContext.get()
+        part = context.partitionId() if context is not None else 0
+        counts = IngestCounts()
+        chunk = list(validate(part, batches, counts))
+        outside = counts.quarantined.pop("outside_window", 0)
+        record: dict[str, Any] = {
+            "rows": counts.rows, "kept": counts.kept, "quarantined": counts.quarantined, "outside": outside,
+            "by_month": {}, "stats": {},
+        }  # fmt: skip
         if chunk:
             locator = _worker_locator(config.crs, index_name)
-            context = TaskContext.get()
-            part = context.partitionId() if context is not None else 0
             by_month, stats = _process(pa.Table.from_batches(chunk), part, locator, vehicles, months, config, spill)
-            (counts_dir / f"kernel-{part:06d}.json").write_text(
-                json.dumps({"by_month": {str(m): c.tolist() for m, c in by_month.items()}, "stats": stats})
-            )
+            record["by_month"] = {str(m): c.tolist() for m, c in by_month.items()}
+            record["stats"] = stats
+        (counts_dir / f"part-{part:06d}.json").write_text(json.dumps(record))
         yield pa.RecordBatch.from_pylist([], schema=pa.schema([("done", pa.int8())]))
 
     (
-        fixes.repartition(n_parts, "vehicle_id")
-        .sortWithinPartitions("vehicle_id", "t")
-        .mapInArrow(kernel, "done tinyint")
+        df.repartition(n_parts, "vehicle_id")
+        .sortWithinPartitions("vehicle_id", "ts")
+        .mapInArrow(partition, "done tinyint")
         .collect()
     )
     reading = Reading()
-    for f in counts_dir.glob("ingest-*.json"):
-        d = json.loads(f.read_text())
+    records = [json.loads(f.read_text()) for f in sorted(counts_dir.glob("part-*.json"))]
+    for d in records:
         reading.ingest.rows += d["rows"]
         reading.ingest.kept += d["kept"]
         for k, v in d["quarantined"].items():
@@ -204,8 +201,7 @@ def attribute_pings_spark(
     reading.inputs = [{"role": "pings", "path": str(f), "hash": file_digest(f)} for f in files]
     by_month: dict[int, npt.NDArray[np.int64]] = {}
     stats: dict[str, float] = {}
-    for f in counts_dir.glob("kernel-*.json"):
-        d = json.loads(f.read_text())
+    for d in records:
         for m, c in d["by_month"].items():
             by_month[int(m)] = by_month.get(int(m), np.zeros(len(c), np.int64)) + np.asarray(c, np.int64)
         for k, v in d["stats"].items():
@@ -218,11 +214,6 @@ def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
     kept = np.ones(n, bool)
     kept[np.asarray(quarantine["source_row"].to_numpy(), dtype=np.int64) - 1] = False
     return kept
-
-
-def _spark_schema(schema: pa.Schema) -> str:
-    names = {pa.int64(): "bigint", pa.float64(): "double", pa.float32(): "float", pa.int8(): "tinyint"}
-    return ", ".join(f"{f.name} {names[f.type]}" for f in schema)
 
 
 __all__ = ["REASONS", "SparkGapError", "attribute_pings_spark", "spark_session"]
