@@ -89,3 +89,22 @@ def test_spark_gap_csv_input_is_declared(world: Path, tmp_path: Path) -> None:
     (tmp_path / "p.csv").write_text("vehicle_id,ts,lon,lat\n1,2022-01-03 08:00:00,116.3,39.9\n", encoding="utf-8")
     with pytest.raises(SparkGapError, match="Parquet only"):
         run_pipeline(tmp_path / "p.csv", world / "vehicles.parquet", tmp_path / "run", engine="spark")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_accuracy_against_ground_truth_on_every_engine(world: Path, runs: dict[str, Path], engine: str) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    truth, act = f"read_parquet('{world}/truth.parquet')", f"read_parquet('{runs[engine]}/activity/*.parquet')"
+    national = con.execute(f"""
+        WITH t AS (SELECT month, sum(distance_km) km FROM {truth} GROUP BY 1),
+             p AS (SELECT month, sum(distance_km) km FROM {act} GROUP BY 1)
+        SELECT max(abs(p.km / t.km - 1)) FROM t JOIN p USING (month)""").fetchone()
+    assert national is not None and national[0] < 0.01
+    cells = con.execute(f"""
+        WITH t AS (SELECT month, city_adcode, sum(distance_km) km FROM {truth} GROUP BY ALL),
+             p AS (SELECT month, city_adcode, sum(distance_km) km FROM {act} GROUP BY ALL)
+        SELECT count(*), max(abs(coalesce(p.km, 0) / t.km - 1))
+        FROM t LEFT JOIN p USING (month, city_adcode) WHERE t.km >= 100""").fetchone()
+    assert cells is not None and cells[0] > 20 and cells[1] < 0.03

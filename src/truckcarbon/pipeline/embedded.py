@@ -357,9 +357,14 @@ def _run(
         seen_months = set(kernel_counts) if requested is None else set(requested)
 
     engine_name = f"spark (PySpark {_pyspark_version()})" if engine == "spark" else ""
+    inventories = None
+    if engine == "spark":
+        from truckcarbon.pipeline.spark import inventories_spark
+
+        inventories = inventories_spark(spill, month_labels(sorted(seen_months)), spark_master)
     return _write_outputs(
         con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
-        outside_window, kernel_counts, run_stats, report, engine_name,
+        outside_window, kernel_counts, run_stats, report, engine_name, inventories,
     )  # fmt: skip
 
 
@@ -615,7 +620,9 @@ def _write_outputs(
     run_stats: dict[str, Any],
     report: Progress,
     engine_name: str = "",
+    inventories: dict[str, pa.Table] | None = None,
 ) -> RunSummary:
+    """Write every output; ``inventories`` (month -> table) when an engine aggregated them itself."""
     engine_name = engine_name or f"embedded (DuckDB {duckdb.__version__})"
     con.register("cities_arrow", cities().select(["city_adcode", "province_adcode"]))
     con.execute("CREATE TEMP TABLE cities AS SELECT * FROM cities_arrow")
@@ -630,8 +637,12 @@ def _write_outputs(
         report("write", i, len(months))
         totals = (0, 0.0, 0.0, 0.0)
         if has_rows:
-            for name, sql in (("activity", _activity_sql), ("inventory", _inventory_sql)):
-                _copy_parquet(con, sql(spill_glob, label), out / name / f"{label}.parquet")
+            _copy_parquet(con, _activity_sql(spill_glob, label), out / "activity" / f"{label}.parquet")
+            if inventories is None:
+                _copy_parquet(con, _inventory_sql(spill_glob, label), out / "inventory" / f"{label}.parquet")
+            else:
+                with atomic_path(out / "inventory" / f"{label}.parquet") as tmp:
+                    pq.write_table(inventories[label], tmp, compression="zstd")
             row = con.execute(
                 f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km), 0), "
                 f"coalesce(sum(distance_km) FILTER (WHERE city_adcode = 0), 0), coalesce(sum(co2_kg * weight), 0) "

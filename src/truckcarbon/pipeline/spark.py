@@ -10,8 +10,10 @@ Flow (``run_pipeline(..., engine="spark")``):
    partition validates them and runs the same kernel, emission method and vehicle
    attributes as the embedded engine (:func:`embedded._process`), which writes
    the activity rows.
-3. The driver writes the outputs exactly as the embedded engine does (monthly
-   activity and inventory files, the DuckDB file, the manifest).
+3. Spark SQL aggregates the activity rows into the monthly operating and
+   registration inventories (:func:`inventories_spark`); the driver writes every
+   output exactly as the embedded engine does (monthly activity and inventory
+   files, the DuckDB file, the manifest).
 
 The locator index reaches executors once, as a file shipped with
 ``SparkContext.addFile`` (memory-mapped there), not rebuilt per task.
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
@@ -207,6 +210,72 @@ def attribute_pings_spark(
         for k, v in d["stats"].items():
             stats[k] = stats.get(k, 0.0) + v
     return reading, by_month, stats
+
+
+INVENTORY_SCHEMA = pa.schema(
+    [
+        ("month", pa.string()),
+        ("view", pa.string()),
+        ("city_adcode", pa.int32()),
+        ("province_adcode", pa.int32()),
+        ("emission_standard", pa.string()),
+        ("method", pa.string()),
+        ("vehicles", pa.int64()),
+        ("vehicles_weighted", pa.float64()),
+        ("distance_km", pa.float64()),
+        ("distance_km_unweighted", pa.float64()),
+        ("fuel_l", pa.float64()),
+        ("co2_t", pa.float64()),
+        ("co2_t_unweighted", pa.float64()),
+    ]
+)
+
+
+def inventories_spark(spill: Path, months: list[str], master: str | None = None) -> dict[str, pa.Table]:
+    """The monthly operating and registration inventories aggregated with Spark SQL from the activity rows."""
+    from truckcarbon.geo.reference import cities
+
+    spark = spark_session(master)
+    if not any(spill.glob("*.parquet")):
+        return {}
+    spark.read.parquet(str(spill)).createOrReplaceTempView("activity")
+    rows = [
+        (int(a), int(b))
+        for a, b in zip(*cities().select(["city_adcode", "province_adcode"]).to_pydict().values(), strict=True)
+    ]
+    spark.createDataFrame(rows, "city_adcode int, province_adcode int").createOrReplaceTempView("units")
+    per_vehicle = """
+        SELECT month, '{view}' AS view, {city} AS city_adcode, emission_standard, method, vehicle_id,
+               first(weight) AS weight, sum(distance_km) AS km, sum(fuel_l) AS fuel, sum(co2_kg) AS co2
+        FROM activity WHERE city_adcode <> 0
+        GROUP BY month, {city}, emission_standard, method, vehicle_id
+    """
+    union = " UNION ALL ".join(
+        per_vehicle.format(view=v, city=c)
+        for v, c in (("operating", "city_adcode"), ("registration", "registration_city_adcode"))
+    )
+    table = spark.sql(
+        f"""
+        SELECT v.month, v.view, v.city_adcode, u.province_adcode, v.emission_standard, v.method,
+               count(*) AS vehicles, sum(weight) AS vehicles_weighted, sum(km * weight) AS distance_km,
+               sum(km) AS distance_km_unweighted, sum(fuel * weight) AS fuel_l,
+               sum(co2 * weight) / 1000 AS co2_t, sum(co2) / 1000 AS co2_t_unweighted
+        FROM ({union}) v JOIN units u ON u.city_adcode = v.city_adcode
+        GROUP BY v.month, v.view, v.city_adcode, u.province_adcode, v.emission_standard, v.method
+        """
+    ).toArrow()
+    table = table.cast(INVENTORY_SCHEMA)
+    keys = [
+        ("view", "ascending"),
+        ("city_adcode", "ascending"),
+        ("emission_standard", "ascending"),
+        ("method", "ascending"),
+    ]
+    out = {}
+    for label in months:
+        part = table.filter(pc.equal(table["month"], label))
+        out[label] = part.sort_by(keys)
+    return out
 
 
 def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
