@@ -108,3 +108,39 @@ def test_accuracy_against_ground_truth_on_every_engine(world: Path, runs: dict[s
         SELECT count(*), max(abs(coalesce(p.km, 0) / t.km - 1))
         FROM t LEFT JOIN p USING (month, city_adcode) WHERE t.km >= 100""").fetchone()
     assert cells is not None and cells[0] > 20 and cells[1] < 0.03
+
+
+def _inventory(run: Path) -> pa.Table:
+    return _sorted(pq.read_table(run / "inventory"), ["month", "view", "city_adcode", "emission_standard", "method"])
+
+
+def test_engine_agnostic_properties_hold_on_spark(world: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+    """The embedded engine's invariance tests, on the Spark engine: URI input, shuffled files, a month alone."""
+    import pyarrow.compute as pc
+
+    from truckcarbon.core.errors import InputError
+
+    expected = _inventory(runs["embedded"])
+    # A URI, read by Spark itself.
+    run_pipeline(f"file://{world}/pings", world / "vehicles.parquet", tmp_path / "uri", engine="spark")
+    _same(_inventory(tmp_path / "uri"), expected)
+    # Shuffled rows in several files.
+    table = pa.concat_tables(pq.read_table(f) for f in sorted((world / "pings").rglob("*.parquet")))
+    table = table.take(pa.array(np.random.default_rng(2).permutation(table.num_rows)))
+    folder = tmp_path / "shuffled"
+    folder.mkdir()
+    for k, idx in enumerate(np.array_split(np.arange(table.num_rows), 3)):
+        pq.write_table(table.take(pa.array(idx)), folder / f"part-{k}.parquet")
+    run_pipeline(folder, world / "vehicles.parquet", tmp_path / "shuffled-run", engine="spark")
+    _same(_inventory(tmp_path / "shuffled-run"), expected)
+    # One month alone.
+    run_pipeline(world / "pings", world / "vehicles.parquet", tmp_path / "feb", ["2022-02"], engine="spark")
+    _same(_inventory(tmp_path / "feb"), expected.filter(pc.equal(expected["month"], "2022-02")))
+    # A truncated file is named, and nothing that looks complete is written.
+    src = sorted((world / "pings").rglob("*.parquet"))[0]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "truncated.parquet").write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    with pytest.raises(InputError, match=r"truncated\.parquet"):
+        run_pipeline(bad, world / "vehicles.parquet", tmp_path / "bad-run", engine="spark")
+    assert not (tmp_path / "bad-run" / "manifest.json").exists()

@@ -267,7 +267,11 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (inventory/, activity/, manifest.json, ...).")],
     vehicles: Annotated[Path, typer.Option(help="Vehicles table (Parquet or CSV).")],
     pings: Annotated[
-        Path | None, typer.Option(help="Pings file or folder (Parquet/CSV, e.g. a month=YYYY-MM dataset).")
+        str | None,
+        typer.Option(
+            help="Pings file or folder (Parquet/CSV, e.g. a month=YYYY-MM dataset); with --engine spark also a URI "
+            "(hdfs://, s3a://, file://)."
+        ),
     ] = None,
     activity: Annotated[
         Path | None,
@@ -296,7 +300,7 @@ def run(
             progress.update(tasks[stage], completed=done, total=total)  # type: ignore[arg-type]
 
         summary = run_pipeline(
-            pings,
+            pings if pings is None or "://" in pings else Path(pings),
             vehicles,
             out,
             wanted,

@@ -239,7 +239,7 @@ def _factor_versions() -> dict[str, str]:
 
 
 def run_pipeline(
-    pings: Path | None,
+    pings: Path | str | None,
     vehicles: Path,
     out: Path,
     months: list[str] | None = None,
@@ -256,7 +256,8 @@ def run_pipeline(
     ----------
     pings
         A pings file or folder (Parquet/CSV, e.g. ``pings/month=YYYY-MM/``); None
-        when ``activity`` is given instead.
+        when ``activity`` is given instead. With the Spark engine also any URI Spark
+        reads (``hdfs://``, ``s3a://``, ``file://``), given as a string.
     vehicles
         The vehicles table (one Parquet or CSV file).
     out
@@ -296,7 +297,7 @@ def run_pipeline(
 
 
 def _run(
-    pings: Path | None,
+    pings: Path | str | None,
     vehicles_path: Path,
     out: Path,
     work: Path,
@@ -335,9 +336,14 @@ def _run(
         inputs.append({"role": "activity", "path": str(activity_path), "hash": file_digest(activity_path)})
     else:
         assert pings is not None
-        files = discover(pings, "pings")
-        if requested is not None:
-            files = [f for f in files if _may_hold(f, requested)]
+        uri = isinstance(pings, str) and "://" in pings
+        if uri and engine != "spark":
+            if not str(pings).startswith("file://"):
+                raise InputError(f"pings: {pings} is a URI; read it with --engine spark, or give a local path")
+            pings, uri = Path(str(pings)[len("file://") :]), False
+        files: list[Path] | list[str] = [str(pings)] if uri else discover(Path(pings), "pings")
+        if requested is not None and not uri:
+            files = [f for f in files if isinstance(f, Path) and _may_hold(f, requested)]
             if not files:
                 raise InputError(f"pings: no file under {pings} can hold the months asked for")
         if engine == "spark":
@@ -349,22 +355,17 @@ def _run(
             )
             report("read, clean and attribute (Spark)", 1, 1)
         else:
+            local = [f for f in files if isinstance(f, Path)]
             reading, kernel_counts, run_stats = _attribute_pings(
-                files, vehicles, requested, config, work, spill, report
+                local, vehicles, requested, config, work, spill, report
             )
         ingest, outside_window = reading.ingest, reading.outside_window
         inputs += reading.inputs
         seen_months = set(kernel_counts) if requested is None else set(requested)
 
-    engine_name = f"spark (PySpark {_pyspark_version()})" if engine == "spark" else ""
-    inventories = None
-    if engine == "spark":
-        from truckcarbon.pipeline.spark import inventories_spark
-
-        inventories = inventories_spark(spill, month_labels(sorted(seen_months)), spark_master)
     return _write_outputs(
         con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
-        outside_window, kernel_counts, run_stats, report, engine_name, inventories,
+        outside_window, kernel_counts, run_stats, report, engine, spark_master,
     )  # fmt: skip
 
 
@@ -619,11 +620,17 @@ def _write_outputs(
     kernel_counts: dict[int, np.ndarray],
     run_stats: dict[str, Any],
     report: Progress,
-    engine_name: str = "",
-    inventories: dict[str, pa.Table] | None = None,
+    engine: str = "embedded",
+    spark_master: str | None = None,
 ) -> RunSummary:
-    """Write every output; ``inventories`` (month -> table) when an engine aggregated them itself."""
-    engine_name = engine_name or f"embedded (DuckDB {duckdb.__version__})"
+    """Write every output; the Spark engine aggregates the inventories with Spark SQL, the embedded one with DuckDB."""
+    engine_name = f"embedded (DuckDB {duckdb.__version__})"
+    inventories: dict[str, pa.Table] | None = None
+    if engine == "spark":
+        from truckcarbon.pipeline.spark import inventories_spark
+
+        engine_name = f"spark (PySpark {_pyspark_version()})"
+        inventories = inventories_spark(spill, month_labels(months), spark_master)
     con.register("cities_arrow", cities().select(["city_adcode", "province_adcode"]))
     con.execute("CREATE TEMP TABLE cities AS SELECT * FROM cities_arrow")
     spill_glob = _sql_str(spill / "*.parquet")

@@ -97,7 +97,7 @@ def _worker_locator(crs: str, index_name: str) -> Any:
 
 
 def attribute_pings_spark(
-    files: list[Path],
+    files: list[Path] | list[str],
     vehicles: pa.Table,
     months: set[int] | None,
     config: PipelineConfig,
@@ -110,7 +110,8 @@ def attribute_pings_spark(
 
     from truckcarbon.pipeline.embedded import _process  # the one kernel path of both engines
 
-    not_parquet = [f for f in files if not f.name.lower().endswith((".parquet", ".pq"))]
+    local = [f for f in files if isinstance(f, Path)]
+    not_parquet = [f for f in local if not f.name.lower().endswith((".parquet", ".pq"))]
     if not_parquet:
         raise SparkGapError(
             f"the Spark engine reads Parquet only; {not_parquet[0]} is not (convert CSV with "
@@ -129,12 +130,18 @@ def attribute_pings_spark(
     for d in (quarantine_dir, counts_dir):
         d.mkdir(parents=True, exist_ok=True)
 
-    df = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
+    # Footers are checked on the driver first, so that a truncated file is named (Spark would only fail a task).
+    local_rows = sum(estimated_rows(f) for f in local)
+    try:
+        df = spark.read.option("mergeSchema", "true").parquet(*[str(f) for f in files])
+    except Exception as exc:  # a JVM-side read error (AnalysisException, Py4JJavaError)
+        raise InputError(f"Spark could not read the pings {files[:3]}: {str(exc).splitlines()[0]}") from None
     present = [c for c in PING_COLUMNS if c in df.columns]
     df = df.select(*present, sf.input_file_name().alias(SOURCE_COLUMN))
 
     index_name = index_dir.name
-    n_parts = max(2, int(np.ceil(sum(estimated_rows(f) for f in files) / config.rows_per_partition)))
+    rows = local_rows if len(local) == len(files) else df.count()
+    n_parts = max(2, int(np.ceil(rows / config.rows_per_partition)))
 
     def validate(part: int, batches: Any, counts: IngestCounts) -> Any:
         """Validated kernel inputs of one partition's raw batches; quarantine written beside."""
@@ -187,12 +194,15 @@ def attribute_pings_spark(
         (counts_dir / f"part-{part:06d}.json").write_text(json.dumps(record))
         yield pa.RecordBatch.from_pylist([], schema=pa.schema([("done", pa.int8())]))
 
-    (
-        df.repartition(n_parts, "vehicle_id")
-        .sortWithinPartitions("vehicle_id", "ts")
-        .mapInArrow(partition, "done tinyint")
-        .collect()
-    )
+    try:
+        (
+            df.repartition(n_parts, "vehicle_id")
+            .sortWithinPartitions("vehicle_id", "ts")
+            .mapInArrow(partition, "done tinyint")
+            .collect()
+        )
+    except Exception as exc:  # a failed Spark job: its first line says why
+        raise InputError(f"the Spark job failed: {str(exc).splitlines()[0][:500]}") from None
     reading = Reading()
     records = [json.loads(f.read_text()) for f in sorted(counts_dir.glob("part-*.json"))]
     for d in records:
@@ -201,7 +211,10 @@ def attribute_pings_spark(
         for k, v in d["quarantined"].items():
             reading.ingest.quarantined[k] = reading.ingest.quarantined.get(k, 0) + v
         reading.outside_window += d["outside"]
-    reading.inputs = [{"role": "pings", "path": str(f), "hash": file_digest(f)} for f in files]
+    # A URI is recorded as given: its files are read by the executors, not hashed on the driver.
+    reading.inputs = [
+        {"role": "pings", "path": str(f), "hash": file_digest(f) if isinstance(f, Path) else None} for f in files
+    ]
     by_month: dict[int, npt.NDArray[np.int64]] = {}
     stats: dict[str, float] = {}
     for d in records:
