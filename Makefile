@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_forecast.py
 	$(PY) benchmarks/bench_engines.py
+	$(PY) benchmarks/bench_gateway.py
+	$(PY) benchmarks/fuzz_gateway.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .mypy_cache .ruff_cache

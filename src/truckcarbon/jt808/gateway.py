@@ -27,6 +27,7 @@ import signal
 import struct
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,8 +290,10 @@ class Gateway:
                 frames, buffer, dropped = split_frames(buffer + chunk, self.config.max_frame)
                 for _ in range(dropped):
                     self.metrics.reject("oversize_frame")
-                for frame in frames:
-                    await self.dispatch(frame, session, writer)
+                # Every frame of the read is taken in first; location acks wait for one durable commit together.
+                waits = [w for w in (self.dispatch(frame, session, writer) for frame in frames) if w is not None]
+                if waits:
+                    await asyncio.gather(*waits)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -304,12 +307,15 @@ class Gateway:
         session["serial"] = (session["serial"] + 1) & 0xFFFF
         writer.write(encode_frame(Header(msg_id, header.phone, session["serial"], header.version), body))
 
-    async def dispatch(self, frame: bytes, session: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+    def dispatch(
+        self, frame: bytes, session: dict[str, Any], writer: asyncio.StreamWriter
+    ) -> Coroutine[Any, Any, None] | None:
+        """Answer a frame; for location reports return what acknowledges them once they are durable."""
         try:
             header, body = decode_frame(frame)
         except FrameError as exc:
             self.metrics.reject(exc.reason)
-            return
+            return None
         v2019 = header.version is not None
 
         def ack(result: int) -> None:
@@ -336,26 +342,31 @@ class Gateway:
                 if session["auth"] is None:
                     self.metrics.reject("not_authenticated")
                     ack(RESULT_FAILURE)
-                    return
+                    return None
                 locs = (
                     [Location.decode(body)] if header.msg_id == MSG_LOCATION else list(BatchLocation.decode(body).items)
                 )
                 if not self.allow(session, len(locs)):
                     self.metrics.reject("rate_limited")
                     ack(RESULT_FAILURE)
-                    return
+                    return None
                 vid = int(session["auth"]["vehicle_id"])
                 futures = [self.wal.append(self.record(vid, loc, self.config.load_bits)) for loc in locs]
                 self.metrics.reports += len(locs)
-                await asyncio.gather(*futures)  # durable: in the log and fsynced
-                self.metrics.acked += len(locs)
-                ack(RESULT_OK)
+
+                async def durable() -> None:
+                    await asyncio.gather(*futures)  # in the log and fsynced
+                    self.metrics.acked += len(locs)
+                    ack(RESULT_OK)
+
+                return durable()
             else:
                 self.metrics.reject("unsupported_message")
                 ack(RESULT_UNSUPPORTED)
         except FrameError as exc:
             self.metrics.reject(exc.reason)
             ack(RESULT_BAD_MESSAGE)
+        return None
 
     def allow(self, session: dict[str, Any], n: int) -> bool:
         now = time.monotonic()
