@@ -159,3 +159,26 @@ def test_malformed_input_is_counted_and_the_server_stays_up(tmp_path: Path) -> N
     assert isinstance(rejects, dict)
     assert rejects.get("bad_check_code", 0) >= 2 and rejects.get("not_authenticated") == 1
     assert rejects.get("bad_escape") == 1
+
+
+def test_simulate_replay_gateway_run_gives_the_inventory_of_the_files(world: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from truckcarbon.pipeline import run_pipeline
+
+    server = Server(tmp_path / "gw", free_port())
+    summary = asyncio.run(replay_async(world / "pings", world / "vehicles.parquet", "127.0.0.1", server.port, 8))
+    server.stop()
+    assert summary.failed == 0
+    run_pipeline(tmp_path / "gw" / "pings", world / "vehicles.parquet", tmp_path / "via-gateway")
+    run_pipeline(world / "pings", world / "vehicles.parquet", tmp_path / "direct")
+    keys = [("month", "ascending"), ("view", "ascending"), ("city_adcode", "ascending"),
+            ("emission_standard", "ascending"), ("method", "ascending")]  # fmt: skip
+    a = pq.read_table(tmp_path / "via-gateway" / "inventory").sort_by(keys)
+    b = pq.read_table(tmp_path / "direct" / "inventory").sort_by(keys)
+    for col in ("month", "view", "city_adcode", "emission_standard", "method", "vehicles"):
+        assert a[col].to_pylist() == b[col].to_pylist(), col
+    # JT/T 808 carries coordinates to 1e-6 degree, speed to 0.1 km/h, fuel to 0.1 L: the same figures to 1e-4.
+    for col in ("distance_km", "fuel_l", "co2_t"):
+        np.testing.assert_allclose(a[col].to_numpy(), b[col].to_numpy(), rtol=1e-4)

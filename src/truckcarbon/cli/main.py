@@ -478,7 +478,7 @@ def gateway(
     compact_s: Annotated[float, typer.Option(help="Seconds between compactions into pings/.")] = 5.0,
     max_frame: Annotated[int, typer.Option(help="Largest frame accepted, bytes.")] = 4096,
     idle_timeout_s: Annotated[float, typer.Option(help="Close connections silent this long.")] = 300.0,
-    max_reports_per_s: Annotated[float, typer.Option(help="Reports per second per connection.")] = 2000.0,
+    max_reports_per_s: Annotated[float, typer.Option(help="Reports per second per connection.")] = 20000.0,
     no_load_bits: Annotated[
         bool, typer.Option("--no-load-bits", help="Terminals do not report the load state (status bits 8-9).")
     ] = False,

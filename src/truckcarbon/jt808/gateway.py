@@ -77,7 +77,7 @@ class GatewayConfig:
     data: Path = Path("gateway_data")
     max_frame: int = 4096
     idle_timeout_s: float = 300.0
-    max_reports_per_s: float = 2000.0
+    max_reports_per_s: float = 20000.0
     compact_s: float = 5.0
     commit_interval_s: float = 0.002
     load_bits: bool = True  # status bits 8-9 carry the load state (False: terminals without load sensing)
