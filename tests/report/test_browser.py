@@ -82,3 +82,11 @@ def test_pdf_pages_render(small_run: Path, tmp_path: Path) -> None:
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 8  # one page or more per section
     assert all(p.stat().st_size > 1000 for p in pages)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_pdf_with_relative_paths(small_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(small_run, tmp_path / "run")
+    monkeypatch.chdir(tmp_path)  # `make demo` passes paths relative to the checkout
+    summary = build_report(Path("run"), Path("report"), ("en",), pdf=True)
+    assert summary.pdfs["en"].read_bytes()[:5] == b"%PDF-"

@@ -74,7 +74,7 @@ def print_pdf(page: Path, pdf: Path, browser: str) -> None:
         subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--no-first-run", "--virtual-time-budget=30000", "--no-pdf-header-footer",
-             f"--print-to-pdf={tmp}", page.as_uri()],
+             f"--print-to-pdf={tmp.resolve()}", page.resolve().as_uri()],
             capture_output=True, timeout=300, check=True,
         )  # fmt: skip
         if not tmp.exists() or tmp.stat().st_size == 0:
