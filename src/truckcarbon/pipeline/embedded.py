@@ -55,7 +55,6 @@ from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
-from truckcarbon.ingest.pings import REASONS as PING_REASONS
 from truckcarbon.ingest.pings import IngestCounts
 from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hive_month, read_table
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
@@ -67,7 +66,6 @@ from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
 Progress = Callable[[str, int, int], None]
 MAX_PARTITIONS = 512
 STREAM_CHUNK_ROWS = 2_000_000
-INVENTORY_KEYS = ("month", "view", "city_adcode", "province_adcode", "emission_standard", "method")
 
 
 @dataclass
@@ -752,4 +750,4 @@ def _rebuild_database(out: Path, vehicles: pa.Table) -> None:
             os.remove(wal)
 
 
-__all__ = ["PING_REASONS", "RunSummary", "run_pipeline"]
+__all__ = ["RunSummary", "run_pipeline"]
