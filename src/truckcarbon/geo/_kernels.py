@@ -273,6 +273,59 @@ def _reserve(seg, unit, dist, rows, extra):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
+def segment_pieces(  # type: ignore[no-untyped-def]
+    ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
+):
+    """Units that segment a-b passes, in travel order, and the share of its parameter length in each.
+
+    ``ua``/``ub`` are the units of the ends. Returns ``(buf, units, fracs, n)``;
+    the scratch arrays are grown when needed and must be passed back in.
+    """
+    if ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+        cnt = 0  # no border can separate the ends: the usual case, skip the walk
+    else:
+        buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
+    if units.shape[0] < cnt + 2:
+        units = np.empty(2 * cnt + 2, np.int32)
+        fracs = np.empty(2 * cnt + 2, np.float64)
+    if cnt == 0:
+        units[0] = ua
+        fracs[0] = 1.0
+        return buf, units, fracs, 1
+    ts = np.sort(buf[:cnt])
+    n = 0
+    prev_t = 0.0
+    cur_u = ua
+    cur_frac = 0.0
+    for q in range(cnt + 1):
+        t = ts[q] if q < cnt else 1.0
+        t = min(max(t, 0.0), 1.0)
+        if t <= prev_t:
+            continue
+        if q == 0:
+            u = ua
+        elif q == cnt:
+            u = ub
+        else:
+            tm = 0.5 * (prev_t + t)
+            u = locate_one(
+                ax + (bx - ax) * tm, ay + (by - ay) * tm, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges
+            )
+        if u != cur_u:
+            if cur_frac > 0.0:
+                units[n] = cur_u
+                fracs[n] = cur_frac
+                n += 1
+            cur_u = u
+            cur_frac = 0.0
+        cur_frac += t - prev_t
+        prev_t = t
+    units[n] = cur_u
+    fracs[n] = cur_frac
+    return buf, units, fracs, n + 1
+
+
+@nb.njit(cache=True)
 def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Split segments at unit borders: returns (segment, unit index, distance_km) rows.
 
@@ -287,6 +340,8 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
     dist = np.empty(n + 16, np.float64)
     rows = 0
     buf = np.empty(64, np.float64)
+    units = np.empty(16, np.int32)
+    fracs = np.empty(16, np.float64)
     for s in range(n):
         ax = lon0[s]
         ay = lat0[s]
@@ -302,49 +357,15 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
             rows += 1
             continue
         total = haversine_km(ax, ay, bx, by)
-        if ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
-            cnt = 0  # no border can separate the ends: the usual case, skip the walk
-        else:
-            buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
-        if cnt == 0:
+        buf, units, fracs, npieces = segment_pieces(
+            ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
+        )
+        seg, unit, dist = _reserve(seg, unit, dist, rows + (n - s), npieces + 1)
+        for q in range(npieces):
             seg[rows] = s
-            unit[rows] = ua
-            dist[rows] = total
+            unit[rows] = units[q]
+            dist[rows] = total * fracs[q]
             rows += 1
-            continue
-        seg, unit, dist = _reserve(seg, unit, dist, rows + (n - s), cnt + 2)
-        ts = np.sort(buf[:cnt])
-        prev_t = 0.0
-        cur_u = ua
-        cur_frac = 0.0
-        for q in range(cnt + 1):
-            t = ts[q] if q < cnt else 1.0
-            t = min(max(t, 0.0), 1.0)
-            if t <= prev_t:
-                continue
-            if q == 0:
-                u = ua
-            elif q == cnt:
-                u = ub
-            else:
-                tm = 0.5 * (prev_t + t)
-                u = locate_one(
-                    ax + (bx - ax) * tm, ay + (by - ay) * tm, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges
-                )
-            if u != cur_u:
-                if cur_frac > 0.0:
-                    seg[rows] = s
-                    unit[rows] = cur_u
-                    dist[rows] = total * cur_frac
-                    rows += 1
-                cur_u = u
-                cur_frac = 0.0
-            cur_frac += t - prev_t
-            prev_t = t
-        seg[rows] = s
-        unit[rows] = cur_u
-        dist[rows] = total * cur_frac
-        rows += 1
     return seg[:rows], unit[:rows], dist[:rows]
 
 

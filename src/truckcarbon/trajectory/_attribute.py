@@ -14,13 +14,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from truckcarbon.geo._kernels import (
-    INVALID_IDX,
-    _crossing_params,
-    _same_borderless_cell,
-    haversine_km,
-    locate_one,
-)
+from truckcarbon.geo._kernels import INVALID_IDX, haversine_km, locate_one, segment_pieces
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
 # params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km
@@ -124,6 +118,8 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     cur_v = 0
     cur_m = -1
     buf = np.empty(64, np.float64)
+    units = np.empty(16, np.int32)
+    fracs = np.empty(16, np.float64)
     for i in range(n - 1):
         if kv[i] != kv[i + 1]:
             continue
@@ -197,57 +193,13 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             if ua == INVALID_IDX or ub == INVALID_IDX:
                 continue
             width = p_hi - p_lo
-            if ua == ub and _same_borderless_cell(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2):
-                cnt = 0
-            else:
-                buf, cnt = _crossing_params(
-                    sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf
-                )
-            if cnt == 0:
-                tab_n = _add(tab_unit, tab_val, tab_n, ua, total * width, load_col, drop * width, fuel_ok)
-                continue
-            ts = np.sort(buf[:cnt])
-            prev_t = 0.0
-            cur_u = ua
-            cur_frac = 0.0
-            for q in range(cnt + 1):
-                tq = ts[q] if q < cnt else 1.0
-                tq = min(max(tq, 0.0), 1.0)
-                if tq <= prev_t:
-                    continue
-                if q == 0:
-                    u = ua
-                elif q == cnt:
-                    u = ub
-                else:
-                    tm = 0.5 * (prev_t + tq)
-                    u = locate_one(
-                        sx0 + (sx1 - sx0) * tm,
-                        sy0 + (sy1 - sy0) * tm,
-                        x0,
-                        y0,
-                        inv1,
-                        nx1,
-                        ny1,
-                        sub,
-                        l1,
-                        l2,
-                        ref,
-                        hdr,
-                        grp,
-                        edges,
-                    )
-                if u != cur_u:
-                    if cur_frac > 0.0:
-                        f = cur_frac * width
-                        tab_n = _add(tab_unit, tab_val, tab_n, cur_u, total * f, load_col, drop * f, fuel_ok)
-                    cur_u = u
-                    cur_frac = 0.0
-                cur_frac += tq - prev_t
-                prev_t = tq
-            if cur_frac > 0.0:
-                f = cur_frac * width
-                tab_n = _add(tab_unit, tab_val, tab_n, cur_u, total * f, load_col, drop * f, fuel_ok)
+            buf, units, fracs, npieces = segment_pieces(
+                sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
+            )
+            for q in range(npieces):
+                f = fracs[q] * width
+                if f > 0.0:
+                    tab_n = _add(tab_unit, tab_val, tab_n, units[q], total * f, load_col, drop * f, fuel_ok)
     o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
     for k in range(tab_n):
         o_vid[rows] = cur_v
