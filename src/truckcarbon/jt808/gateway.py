@@ -130,6 +130,7 @@ class Wal:
         self.fh = open(self.current, "ab", buffering=0)  # noqa: SIM115 (kept open across commits)
 
     def append(self, record: bytes) -> asyncio.Future[None]:
+        """Queue records (one or more, concatenated) for the next commit; the future resolves after fsync."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append((record, fut))
         self.wakeup.set()
@@ -351,11 +352,12 @@ class Gateway:
                     ack(RESULT_FAILURE)
                     return None
                 vid = int(session["auth"]["vehicle_id"])
-                futures = [self.wal.append(self.record(vid, loc, self.config.load_bits)) for loc in locs]
+                # One log entry (and one future) per frame, however many reports it carries.
+                future = self.wal.append(b"".join(self.record(vid, loc, self.config.load_bits) for loc in locs))
                 self.metrics.reports += len(locs)
 
                 async def durable() -> None:
-                    await asyncio.gather(*futures)  # in the log and fsynced
+                    await future  # in the log and fsynced
                     self.metrics.acked += len(locs)
                     ack(RESULT_OK)
 
