@@ -23,81 +23,50 @@ import tempfile
 import time
 from pathlib import Path
 
+from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.codec import (
-    MSG_AUTH,
     MSG_BATCH_LOCATION,
     MSG_GENERAL_RESPONSE,
     MSG_LOCATION,
-    MSG_REGISTER,
-    MSG_REGISTER_RESPONSE,
-    Authentication,
     BatchLocation,
     GeneralResponse,
     Header,
     Location,
-    Registration,
-    RegistrationResponse,
     decode_frame,
     encode_frame,
-    split_frames,
 )
 
 
-class Terminal:
-    def __init__(self, k: int, port: int) -> None:
-        self.k, self.port, self.phone = k, port, f"{k + 1:012d}"
-        self.buffer = b""
-
-    async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        reg = Registration(0, 0, "BENCH", "B", str(self.k + 1), 1, "").encode()
-        body = await self.ask(encode_frame(Header(MSG_REGISTER, self.phone, 1), reg), MSG_REGISTER_RESPONSE)
-        code = RegistrationResponse.decode(body).auth_code
-        await self.ask(
-            encode_frame(Header(MSG_AUTH, self.phone, 2), Authentication(code).encode()), MSG_GENERAL_RESPONSE
-        )
-
-    async def frames(self) -> list[bytes]:
-        chunk = await self.reader.read(1 << 16)
-        if not chunk:
-            raise ConnectionError("closed")
-        frames, self.buffer, _ = split_frames(self.buffer + chunk)
-        return frames
-
-    async def ask(self, frame: bytes, want: int) -> bytes:
-        self.writer.write(frame)
-        while True:
-            for f in await self.frames():
-                header, body = decode_frame(f)
-                if header.msg_id == want:
-                    return body
-
-    async def send(self, frames: list[bytes], per_frame: int) -> int:
-        """Send all frames (pipelined), return the reports acknowledged with success."""
-        self.writer.write(b"".join(frames))
-        await self.writer.drain()
-        acked = answered = 0
-        while answered < len(frames):
-            for f in await self.frames():
-                header, body = decode_frame(f)
-                if header.msg_id == MSG_GENERAL_RESPONSE:
-                    answered += 1
-                    acked += per_frame if GeneralResponse.decode(body).result == 0 else 0
-        return acked
+async def connect(k: int, port: int) -> Terminal:
+    term = await Terminal.open("127.0.0.1", port, f"{k + 1:012d}")
+    await term.login(str(k + 1), maker="BENCH", model="B")
+    return term
 
 
-def frames_for(term: Terminal, n: int, batch: int, start: int) -> list[bytes]:
+async def send(term: Terminal, frames: list[bytes], per_frame: int) -> int:
+    """Send all frames (pipelined), return the reports acknowledged with success."""
+    term.writer.write(b"".join(frames))
+    await term.writer.drain()
+    acked = answered = 0
+    while answered < len(frames):
+        for f in await term.frames():
+            header, body = decode_frame(f)
+            if header.msg_id == MSG_GENERAL_RESPONSE:
+                answered += 1
+                acked += per_frame if GeneralResponse.decode(body).result == 0 else 0
+    return acked
+
+
+def frames_for(k: int, term: Terminal, n: int, batch: int, start: int) -> list[bytes]:
     base = dt.datetime(2023, 3, 1, tzinfo=dt.UTC)
     out = []
     for i in range(n):
         if batch == 1:
-            loc = Location(lat=30 + term.k * 1e-3, lon=110 + i * 1e-4, time=base + dt.timedelta(seconds=start + i))
+            loc = Location(lat=30 + k * 1e-3, lon=110 + i * 1e-4, time=base + dt.timedelta(seconds=start + i))
             out.append(encode_frame(Header(MSG_LOCATION, term.phone, (start + i) & 0xFFFF), loc.encode()))
         else:
             items = tuple(
-                Location(
-                    lat=30 + term.k * 1e-3, lon=110 + j * 1e-5, time=base + dt.timedelta(seconds=start + i * batch + j)
-                )
+                Location(lat=30 + k * 1e-3, lon=110 + j * 1e-5, time=base + dt.timedelta(seconds=start + i * batch + j))
                 for j in range(batch)
             )
             out.append(
@@ -109,19 +78,19 @@ def frames_for(term: Terminal, n: int, batch: int, start: int) -> list[bytes]:
 
 
 async def bench(port: int, terminals: int, reports: int, batch: int) -> tuple[float, float]:
-    terms = [Terminal(k, port) for k in range(terminals)]
+    terms: list[Terminal] = []
     for k in range(0, terminals, 200):
-        await asyncio.gather(*(t.connect() for t in terms[k : k + 200]))
-    single = [frames_for(t, reports, 1, 0) for t in terms]
-    batched = [frames_for(t, reports, batch, 10_000) for t in terms]
+        terms += await asyncio.gather(*(connect(j, port) for j in range(k, min(k + 200, terminals))))
+    single = [frames_for(k, t, reports, 1, 0) for k, t in enumerate(terms)]
+    batched = [frames_for(k, t, reports, batch, 10_000) for k, t in enumerate(terms)]
     t0 = time.perf_counter()
-    acked = sum(await asyncio.gather(*(t.send(f, 1) for t, f in zip(terms, single, strict=True))))
+    acked = sum(await asyncio.gather(*(send(t, f, 1) for t, f in zip(terms, single, strict=True))))
     rate_single = acked / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    acked_b = sum(await asyncio.gather(*(t.send(f, batch) for t, f in zip(terms, batched, strict=True))))
+    acked_b = sum(await asyncio.gather(*(send(t, f, batch) for t, f in zip(terms, batched, strict=True))))
     rate_batch = acked_b / (time.perf_counter() - t0)
     for t in terms:
-        t.writer.close()
+        t.close()
     if acked != terminals * reports or acked_b != terminals * reports * batch:
         raise SystemExit(f"not every report was acknowledged: {acked}, {acked_b}")
     return rate_single, rate_batch

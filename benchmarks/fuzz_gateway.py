@@ -22,21 +22,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.codec import (
     MSG_AUTH,
     MSG_GENERAL_RESPONSE,
     MSG_LOCATION,
     MSG_REGISTER,
-    MSG_REGISTER_RESPONSE,
     Authentication,
     GeneralResponse,
     Header,
     Location,
     Registration,
-    RegistrationResponse,
-    decode_frame,
     encode_frame,
-    split_frames,
 )
 
 
@@ -82,27 +79,11 @@ async def attack(port: int, seconds: float, seed: int, sent: list[int]) -> None:
 
 
 async def still_serving(port: int) -> bool:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    phone = "000000000777"
-    buffer = b""
-
-    async def ask(frame: bytes, want: int) -> bytes:
-        nonlocal buffer
-        writer.write(frame)
-        while True:
-            frames, buffer, _ = split_frames(buffer + await asyncio.wait_for(reader.read(4096), 10))
-            for f in frames:
-                header, body = decode_frame(f)
-                if header.msg_id == want:
-                    return body
-
-    registration = Registration(0, 0, "OK", "OK", "777", 1, "").encode()
-    body = await ask(encode_frame(Header(MSG_REGISTER, phone, 1), registration), MSG_REGISTER_RESPONSE)
-    code = RegistrationResponse.decode(body).auth_code
-    await ask(encode_frame(Header(MSG_AUTH, phone, 2), Authentication(code).encode()), MSG_GENERAL_RESPONSE)
+    term = await Terminal.open("127.0.0.1", port, "000000000777")
+    await term.login("777", maker="OK", model="OK")
     loc = Location(lat=39.9, lon=116.4, time=dt.datetime(2023, 3, 1, tzinfo=dt.UTC))
-    body = await ask(encode_frame(Header(MSG_LOCATION, phone, 3), loc.encode()), MSG_GENERAL_RESPONSE)
-    writer.close()
+    body = await term.ask(encode_frame(Header(MSG_LOCATION, term.phone, 3), loc.encode()), MSG_GENERAL_RESPONSE)
+    term.close()
     return GeneralResponse.decode(body).result == 0
 
 

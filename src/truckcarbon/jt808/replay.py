@@ -14,21 +14,15 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.codec import (
-    MSG_AUTH,
     MSG_GENERAL_RESPONSE,
     MSG_LOCATION,
-    MSG_REGISTER,
-    MSG_REGISTER_RESPONSE,
-    Authentication,
     GeneralResponse,
     Header,
     Location,
-    Registration,
-    RegistrationResponse,
     decode_frame,
     encode_frame,
-    split_frames,
 )
 
 LOAD_STATUS = {"empty": 0b00, "half": 0b01, "full": 0b11}
@@ -65,52 +59,20 @@ def _location(row: dict[str, object]) -> Location | None:
     )  # fmt: skip
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, frame: bytes, want: int) -> bytes:
-    writer.write(frame)
-    await writer.drain()
-    buffer = b""
-    while True:
-        chunk = await reader.read(4096)
-        if not chunk:
-            raise ConnectionError("gateway closed the connection")
-        frames, buffer, _ = split_frames(buffer + chunk)
-        for f in frames:
-            header, body = decode_frame(f)
-            if header.msg_id == want:
-                return body
-
-
 async def _terminal(vid: int, rows: list[dict[str, object]], host: str, port: int, speedup: float,
                     window: int, summary: ReplaySummary) -> None:  # fmt: skip
     phone = f"{vid:012d}"
-    reader, writer = await asyncio.open_connection(host, port)
+    term = await Terminal.open(host, port, phone)
+    writer = term.writer
     try:
-        reg = Registration(0, 0, "TRKCB", "SIM", str(vid)[-7:], 1, "")
-        body = await _request(
-            reader, writer, encode_frame(Header(MSG_REGISTER, phone, 1), reg.encode()), MSG_REGISTER_RESPONSE
-        )
-        code = RegistrationResponse.decode(body).auth_code
-        body = await _request(
-            reader,
-            writer,
-            encode_frame(Header(MSG_AUTH, phone, 2), Authentication(code).encode()),
-            MSG_GENERAL_RESPONSE,
-        )
-        if GeneralResponse.decode(body).result != 0:
-            raise ConnectionError(f"terminal {phone}: authentication refused")
+        await term.login(str(vid)[-7:])
         pending: dict[int, int] = {}  # serial -> ts_ms
-        buffer = b""
         serial = 2
         start_wall, start_ts = time.monotonic(), None
 
         async def read_acks(block: bool) -> None:
-            nonlocal buffer
             while pending and (block or len(pending) >= window):
-                chunk = await reader.read(1 << 16)
-                if not chunk:
-                    raise ConnectionError("gateway closed the connection")
-                frames, buffer, _ = split_frames(buffer + chunk)
-                for f in frames:
+                for f in await term.frames():
                     header, b = decode_frame(f)
                     if header.msg_id == MSG_GENERAL_RESPONSE:
                         resp = GeneralResponse.decode(b)
@@ -146,7 +108,7 @@ async def _terminal(vid: int, rows: list[dict[str, object]], host: str, port: in
         await writer.drain()
         await read_acks(True)
     finally:
-        writer.close()
+        term.close()
 
 
 async def replay_async(pings: Path, vehicles: Path, host: str, port: int, terminals: int = 100,

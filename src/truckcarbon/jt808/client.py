@@ -1,0 +1,63 @@
+"""A JT/T 808 terminal's side of a connection: frames in, the register-and-authenticate handshake."""
+
+from __future__ import annotations
+
+import asyncio
+
+from truckcarbon.jt808.codec import (
+    MSG_AUTH,
+    MSG_GENERAL_RESPONSE,
+    MSG_REGISTER,
+    MSG_REGISTER_RESPONSE,
+    Authentication,
+    GeneralResponse,
+    Header,
+    Registration,
+    RegistrationResponse,
+    decode_frame,
+    encode_frame,
+    split_frames,
+)
+
+
+class Terminal:
+    """One connection to a gateway, as terminal ``phone`` (12 digits)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, phone: str) -> None:
+        self.reader, self.writer, self.phone = reader, writer, phone
+        self.buffer = b""
+
+    @classmethod
+    async def open(cls, host: str, port: int, phone: str) -> Terminal:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer, phone)
+
+    async def frames(self) -> list[bytes]:
+        """The next complete frames from the gateway (waits for at least one read)."""
+        chunk = await self.reader.read(1 << 16)
+        if not chunk:
+            raise ConnectionError("the gateway closed the connection")
+        frames, self.buffer, _ = split_frames(self.buffer + chunk)
+        return frames
+
+    async def ask(self, frame: bytes, want: int) -> bytes:
+        """Send a frame and return the body of the first reply with message id ``want``."""
+        self.writer.write(frame)
+        await self.writer.drain()
+        while True:
+            for f in await self.frames():
+                header, body = decode_frame(f)
+                if header.msg_id == want:
+                    return body
+
+    async def login(self, terminal_id: str, plate: str = "", maker: str = "TRKCB", model: str = "SIM") -> None:
+        """Register (0x0100 -> 0x8100) and authenticate (0x0102) with the code the gateway gives."""
+        reg = Registration(0, 0, maker, model, terminal_id, 1, plate).encode()
+        body = await self.ask(encode_frame(Header(MSG_REGISTER, self.phone, 1), reg), MSG_REGISTER_RESPONSE)
+        code = RegistrationResponse.decode(body).auth_code
+        auth = encode_frame(Header(MSG_AUTH, self.phone, 2), Authentication(code).encode())
+        if GeneralResponse.decode(await self.ask(auth, MSG_GENERAL_RESPONSE)).result != 0:
+            raise ConnectionError(f"terminal {self.phone}: authentication refused")
+
+    def close(self) -> None:
+        self.writer.close()
