@@ -108,3 +108,35 @@ def test_split_invariants(wgs_locator, x0, y0, dx, dy):
     assert set(a) == set(b)
     for code in a:
         assert a[code] == pytest.approx(b[code], rel=1e-4, abs=1e-9)
+
+
+def test_path_km_agrees_with_shapely_per_class(gcj_locator, reference):
+    """A random walk across borders, split by path_km into two classes, against Shapely per segment."""
+    rng = np.random.default_rng(11)
+    lon = 113.0 + np.cumsum(rng.normal(0.0, 0.08, 120))
+    lat = 23.0 + np.cumsum(rng.normal(0.0, 0.08, 120))
+    lon[40] = lon[39]  # a parked fix: no distance
+    lat[40] = lat[39]
+    cls = rng.integers(0, 2, lon.size - 1)
+    codes, km = gcj_locator.path_km(lon, lat, cls, 2)
+    expect: dict[tuple[int, int], float] = {}
+    for s in range(lon.size - 1):
+        if lon[s] == lon[s + 1] and lat[s] == lat[s + 1]:
+            continue
+        pieces = _shapely_split(reference, lon[s], lat[s], lon[s + 1], lat[s + 1])
+        outside = haversine_km(lon[s], lat[s], lon[s + 1], lat[s + 1]) - sum(pieces.values())
+        if outside > 1e-6:
+            pieces[OUTSIDE] = pieces.get(OUTSIDE, 0.0) + outside
+        for code, v in pieces.items():
+            expect[(code, int(cls[s]))] = expect.get((code, int(cls[s])), 0.0) + v
+    got = {(int(c), k): float(km[i, k]) for i, c in enumerate(codes) for k in range(2) if km[i, k] > 0}
+    assert len({c for c, _ in expect}) > 3  # the walk crosses borders
+    for key in set(got) | set(expect):
+        assert got.get(key, 0.0) == pytest.approx(expect.get(key, 0.0), rel=1e-3, abs=1e-4), key
+    # Known segment lengths are used as given.
+    seg_km = np.full(cls.size, 2.0)
+    seg_km[39] = 0.0
+    _, km2 = gcj_locator.path_km(lon, lat, cls, 2, segment_km=seg_km)
+    assert km2.sum() == pytest.approx(2.0 * (cls.size - 1))
+    with pytest.raises(Exception, match="segment"):
+        gcj_locator.path_km(lon, lat, cls[:-1], 2)

@@ -15,7 +15,7 @@ import pytest
 from truckcarbon.core.calendar import chinese_new_year
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.reference import city_from_plate
-from truckcarbon.sim.defects import DefectRates
+from truckcarbon.sim.defects import DefectRates, events
 from truckcarbon.sim.run import SimConfig, simulate
 
 CLEAN = DefectRates(0, 0, 0, 0, 0, 0, 0)
@@ -195,6 +195,24 @@ def test_defects_are_applied_at_the_rates_set(tmp_path, clean_run):
     real = ~((lon == 0) & (lat == 0))
     assert int((moved[real] > 1.9).sum()) == d["jumps"]
     assert int(((moved[real] > 0) & (moved[real] < 1.9)).sum()) == 0
+
+
+def test_defect_events_are_a_bernoulli_process():
+    """Each position is hit independently with the rate: counts and positions, over many draws."""
+    rng = np.random.default_rng(3)
+    n, rate, runs = 5000, 0.004, 4000
+    draws = [events(rng, n, rate) for _ in range(runs)]
+    counts = np.array([d.size for d in draws])
+    sd = np.sqrt(n * rate * (1 - rate) / runs)
+    assert abs(counts.mean() - n * rate) < 4 * sd
+    assert counts.var() == pytest.approx(n * rate * (1 - rate), rel=0.1)
+    hits = np.bincount(np.concatenate(draws), minlength=n)
+    assert hits.size == n  # nothing at or beyond n
+    assert all(np.all(np.diff(d) > 0) for d in draws)  # sorted, no position twice
+    quarter = hits.reshape(4, -1).sum(axis=1) / (runs * n / 4 * rate)  # uniform over the positions
+    assert np.all(np.abs(quarter - 1) < 0.03)
+    assert events(rng, 10, 0.0).size == 0 and events(rng, 0, 0.5).size == 0
+    assert events(rng, 7, 1.0).tolist() == list(range(7))
 
 
 def test_new_year_month_is_the_yearly_minimum(tmp_path):

@@ -369,6 +369,50 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
     return seg[:rows], unit[:rows], dist[:rows]
 
 
+@nb.njit(cache=True)
+def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """Kilometres of a polyline per (unit, class), split exactly at unit borders.
+
+    Segment ``s`` runs from fix ``s`` to fix ``s + 1`` and belongs to class
+    ``cls[s]`` (0 <= cls < n_cls) and is ``seg_km[s]`` long when ``seg_km`` is
+    not empty, else its haversine length. Each fix is located once. Returns an
+    ``(n_units + 2, n_cls)`` array whose row ``u + 2`` holds unit index ``u``
+    (row 1: outside every unit, row 0: segments with an invalid end, which get
+    no distance). The per-segment arithmetic is :func:`split_kernel`'s.
+    """
+    acc = np.zeros((n_units + 2, n_cls), np.float64)
+    n = lon.shape[0]
+    if n < 2:
+        return acc
+    buf = np.empty(64, np.float64)
+    units = np.empty(16, np.int32)
+    fracs = np.empty(16, np.float64)
+    known = seg_km.shape[0] > 0
+    ub = locate_one(lon[0], lat[0], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+    for s in range(n - 1):
+        ax = lon[s]
+        ay = lat[s]
+        bx = lon[s + 1]
+        by = lat[s + 1]
+        if bx == ax and by == ay:
+            continue  # a parked fix: no distance, same unit
+        ua = ub
+        c = cls[s]
+        if ua >= 0 and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+            acc[ua + 2, c] += seg_km[s] if known else haversine_km(ax, ay, bx, by)  # no border between the ends
+            continue
+        ub = locate_one(bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        if ua == INVALID_IDX or ub == INVALID_IDX:
+            continue
+        total = seg_km[s] if known else haversine_km(ax, ay, bx, by)
+        buf, units, fracs, npieces = segment_pieces(
+            ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
+        )
+        for q in range(npieces):
+            acc[units[q] + 2, c] += total * fracs[q]
+    return acc
+
+
 # ---------------------------------------------------------------------------
 # Build-time kernels
 # ---------------------------------------------------------------------------

@@ -596,3 +596,37 @@ class CityLocator:
             raise InputError(f"segment starts and ends differ in length ({a_x.size} vs {b_x.size})")
         seg, unit, dist = kern.split_kernel(a_x, a_y, b_x, b_y, *self._args)
         return SegmentSplit(segment=seg, city_adcode=self._code_of[unit], distance_km=dist)
+
+    def path_km(
+        self,
+        lon: npt.ArrayLike,
+        lat: npt.ArrayLike,
+        segment_class: npt.ArrayLike,
+        n_classes: int = 1,
+        segment_km: npt.ArrayLike | None = None,
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+        """Kilometres of a path of fixes per unit and segment class, split exactly at borders.
+
+        The path runs straight from each fix to the next (as in
+        :meth:`split_segments`, whose sums it equals); segment ``s`` (fix ``s``
+        to ``s + 1``) is of class ``segment_class[s]`` in ``0..n_classes-1``.
+        Each fix is located once, so this is faster than splitting the
+        segments one by one. ``segment_km`` gives the segments' lengths when
+        the caller already has them (their haversine lengths, e.g. from an
+        odometer of the same path), saving their computation. Returns the adcodes with some distance
+        (:data:`OUTSIDE` included) and their ``(units, n_classes)`` kilometres;
+        segments with an invalid end count nowhere.
+        """
+        x, y = _as_coords(lon, lat)
+        cls = np.ascontiguousarray(segment_class, dtype=np.int64)
+        if x.size and cls.size != x.size - 1:
+            raise InputError(f"a path of {x.size} fixes has {x.size - 1} segments, got {cls.size} classes")
+        if cls.size and (cls.min() < 0 or cls.max() >= n_classes):
+            raise InputError(f"segment classes must lie in 0..{n_classes - 1}")
+        seg_km = np.empty(0) if segment_km is None else np.ascontiguousarray(segment_km, dtype=np.float64)
+        if seg_km.size and seg_km.size != cls.size:
+            raise InputError(f"{cls.size} segments but {seg_km.size} segment lengths")
+        acc = kern.path_kernel(x, y, cls, seg_km, n_classes, self.adcodes.size, *self._args)[1:]  # row 0: invalid
+        used = acc.sum(axis=1) > 0
+        codes = np.concatenate([[OUTSIDE], self.adcodes]).astype(np.int32)
+        return codes[used], acc[used]

@@ -58,14 +58,14 @@ def default_world(workers: int = 1, on_simulate: Callable[[Path], None] | None =
     """The default world (the ``demo`` preset), simulated once into the cache folder.
 
     Its folder is keyed by the configuration and by the code and data it depends
-    on (the simulator, the emission factors, the package data), so a change to
-    any of them simulates a new world.
+    on (the simulator, the geometry kernels, the emission factors, the package
+    data), so a change to any of them simulates a new world.
     """
     from truckcarbon.sim.run import preset, simulate
 
     config = preset("demo")
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    for package in ("truckcarbon.sim", "truckcarbon.emissions", "truckcarbon.data"):
+    for package in ("truckcarbon.sim", "truckcarbon.geo", "truckcarbon.emissions", "truckcarbon.data"):
         for blob in _tree_bytes(files(package)):
             digest.update(blob)
     world = cache_dir() / "worlds" / f"demo-{digest.hexdigest()[:12]}"

@@ -18,8 +18,10 @@ manifest can check that the data carry the defects asked for:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 
@@ -49,6 +51,36 @@ class DefectRates:
                 raise ValueError(f"defect rate {name}={value} must be between 0 and {limit}")
 
 
+def events(rng: np.random.Generator, n: int, rate: float) -> npt.NDArray[np.int64]:
+    """Sorted positions in ``0..n-1`` where an event with probability ``rate`` happens, each independently.
+
+    Drawn as the geometric waiting times of that Bernoulli process, so a rare
+    defect costs draws in proportion to its events, not to ``n``.
+    """
+    if n <= 0 or rate <= 0.0:
+        return np.empty(0, np.int64)
+    if rate >= 1.0:
+        return np.arange(n, dtype=np.int64)
+    chunks = []
+    pos = -1
+    while True:
+        gaps = rng.geometric(rate, max(16, int(n * rate * 1.2) + 8))
+        at = pos + np.cumsum(gaps)
+        chunks.append(at[at < n])
+        if at[-1] >= n:
+            break
+        pos = int(at[-1])
+    return np.concatenate(chunks).astype(np.int64)
+
+
+@nb.njit(cache=True)
+def _add_noise(lon, lat, z, sigma_m):  # type: ignore[no-untyped-def]
+    """Gaussian position noise of ``sigma_m`` metres from standard normal draws ``z`` (2, n), in place."""
+    for i in range(lon.shape[0]):
+        lat[i] += z[0, i] * sigma_m / M_PER_DEG_LAT
+        lon[i] += z[1, i] * sigma_m / (M_PER_DEG_LON_EQ * math.cos(math.radians(lat[i])))
+
+
 def apply_defects(
     columns: dict[str, npt.NDArray[np.generic]], rates: DefectRates, rng: np.random.Generator
 ) -> tuple[dict[str, npt.NDArray[np.generic]], dict[str, int]]:
@@ -60,50 +92,47 @@ def apply_defects(
     if n == 0:
         return columns, counts
     if rates.gps_noise_m > 0:
-        lat += rng.normal(0.0, rates.gps_noise_m / M_PER_DEG_LAT, n)
-        lon += rng.normal(0.0, rates.gps_noise_m, n) / (M_PER_DEG_LON_EQ * np.cos(np.radians(lat)))
+        _add_noise(lon, lat, rng.standard_normal((2, n), dtype=np.float32), rates.gps_noise_m)
     t = np.asarray(columns["t"])
-    for start in np.flatnonzero(rng.random(n) < rates.stuck_rate).tolist():
+    for start in events(rng, n, rates.stuck_rate).tolist():
         end = max(int(np.searchsorted(t, t[start] + rng.uniform(STUCK_MIN_S, STUCK_MAX_S))), start + 2)
         end = min(n, end)
         lon[start + 1 : end] = lon[start]
         lat[start + 1 : end] = lat[start]
         counts["stuck_runs"] += 1
         counts["stuck_fixes"] += end - start - 1
-    jumps = np.flatnonzero(rng.random(n) < rates.jump_rate)
+    jumps = events(rng, n, rates.jump_rate)
     if jumps.size:
         r_km = rng.uniform(2.0, 50.0, jumps.size)
         theta = rng.uniform(0, 2 * np.pi, jumps.size)
         lat[jumps] += r_km * 1000 * np.sin(theta) / M_PER_DEG_LAT
         lon[jumps] += r_km * 1000 * np.cos(theta) / (M_PER_DEG_LON_EQ * np.cos(np.radians(lat[jumps])))
         counts["jumps"] = int(jumps.size)
-    zeros = np.setdiff1d(np.flatnonzero(rng.random(n) < rates.zero_rate), jumps)  # one defect per fix
+    zeros = np.setdiff1d(events(rng, n, rates.zero_rate), jumps)  # one defect per fix
     lon[zeros] = 0.0
     lat[zeros] = 0.0
     counts["zero_fixes"] = int(zeros.size)
 
     keep = np.ones(n, bool)
-    for start in np.flatnonzero(rng.random(n) < rates.gap_rate).tolist():
+    for start in events(rng, n, rates.gap_rate).tolist():
         end = int(np.searchsorted(t, t[start] + rng.uniform(GAP_MIN_S, GAP_MAX_S), side="left"))
         keep[start : max(end, start + 1)] = False
         counts["gaps"] += 1
-    counts["gap_fixes"] = int(n - keep.sum())
-    out = {k: np.asarray(v)[keep] for k, v in columns.items()}
-    out["lon"] = lon[keep]
-    out["lat"] = lat[keep]
-    m = int(keep.sum())
+    rows = np.flatnonzero(keep)  # emitted row -> true fix; one gather of every column at the end
+    counts["gap_fixes"] = int(n - rows.size)
+    m = rows.size
 
-    dup = rng.random(m) < rates.duplicate_rate
-    if dup.any():
-        order = np.sort(np.concatenate([np.arange(m), np.flatnonzero(dup)]), kind="stable")
-        out = {k: v[order] for k, v in out.items()}
-        counts["duplicates"] = int(dup.sum())
-    m = out["lon"].size
-    swap = np.flatnonzero(rng.random(m - 1) < rates.out_of_order_rate) if m > 1 else np.empty(0, np.int64)
+    dup = events(rng, m, rates.duplicate_rate)
+    if dup.size:
+        rows = np.insert(rows, dup + 1, rows[dup])  # a duplicate follows its original
+        counts["duplicates"] = int(dup.size)
+    m = rows.size
+    swap = events(rng, m - 1, rates.out_of_order_rate)
     if swap.size:
         swap = swap[np.concatenate([[True], np.diff(swap) > 1])]  # non-overlapping pairs
-        order = np.arange(m)
-        order[swap], order[swap + 1] = swap + 1, swap
-        out = {k: v[order] for k, v in out.items()}
+        rows[swap], rows[swap + 1] = rows[swap + 1], rows[swap]
         counts["out_of_order"] = int(swap.size)
+    out = {k: np.asarray(v)[rows] for k, v in columns.items() if k not in ("lon", "lat")}
+    out["lon"] = lon[rows]
+    out["lat"] = lat[rows]
     return out, counts

@@ -22,12 +22,14 @@ weighted up). Each trip has a load state: full 55%, half 10%, empty 35%.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from truckcarbon.geo._kernels import haversine_many
+from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_many
 from truckcarbon.sim.fleet import Role, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World
 
@@ -61,6 +63,7 @@ class Track:
     speed_kmh: npt.NDArray[np.float64]
     load: npt.NDArray[np.int8]  # 0 empty, 1 half, 2 full (of the trip under way)
     odometer_km: npt.NDArray[np.float64]  # true distance since the start of the month
+    step_km: npt.NDArray[np.float64]  # true distance from the fix before (0 for the first)
 
 
 def gravity_attraction(world: World, fleet_by_unit: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -86,6 +89,12 @@ def gravity_attraction(world: World, fleet_by_unit: npt.NDArray[np.float64]) -> 
     return np.asarray((out + out.mean() * 0.05) * hub, dtype=np.float64)
 
 
+def _pick(weights: npt.NDArray[np.float64], rng: np.random.Generator) -> int:
+    """An index drawn with probability proportional to ``weights`` (non-negative, some positive)."""
+    cum = np.cumsum(weights)
+    return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), weights.size - 1)
+
+
 def _destination(
     world: World, state: TruckState, role: Role, attraction: npt.NDArray[np.float64], rng: np.random.Generator
 ) -> int:
@@ -93,17 +102,11 @@ def _destination(
     if role is Role.REGIONAL:
         if state.trips % 2 == 1 and here != state.home:
             return state.home
-        near = set(world.neighbours[here].tolist())
-        for k in list(near):
-            near.update(world.neighbours[k].tolist())
-        near.discard(here)
-        cand = np.array(sorted(near))
-        w = attraction[cand]
-        return int(cand[rng.choice(cand.size, p=w / w.sum())])
+        cand = world.two_hops[here]
+        return int(cand[_pick(attraction[cand], rng)])
     d = world.road_km[here]
-    ok = np.isfinite(d) & (d > 150.0)
-    w = np.where(ok, attraction / np.maximum(d, 1.0) ** 1.5, 0.0)
-    return int(rng.choice(world.n, p=w / w.sum()))
+    w = np.where(np.isfinite(d) & (d > 150.0), attraction / np.maximum(d, 1.0) ** 1.5, 0.0)
+    return _pick(w, rng)
 
 
 def _extend_route(
@@ -112,7 +115,7 @@ def _extend_route(
     here = state.dest if state.dest >= 0 else state.home
     dest = _destination(world, state, role, attraction, rng)
     path = world.path(here, dest)[1:]
-    load = np.int8(rng.choice(3, p=LOAD_P))
+    load = np.int8(_pick(np.asarray(LOAD_P), rng))
     jitter = rng.normal(0.0, WAYPOINT_JITTER_DEG, (len(path), 2))
     state.route_lon = np.concatenate([state.route_lon, world.lon[path] + jitter[:, 0]])
     state.route_lat = np.concatenate([state.route_lat, world.lat[path] + jitter[:, 1]])
@@ -121,28 +124,149 @@ def _extend_route(
     state.trips += 1
 
 
-def _schedule(month_start_s: int, n_days: int, drive_h_total: float, role: Role, rng: np.random.Generator):  # type: ignore[no-untyped-def]
-    """Breakpoints (t, speed) of the month: driving shifts and stops; speed 0 = parked."""
+MAX_SHIFTS_PER_DAY = 6  # shifts of at least 2.5 h (but the last) within MAX_DRIVE_H = 14 h
+
+
+@nb.njit(cache=True)
+def _schedule_kernel(day_start_s, per_day, cruise, u_day, u_shift):  # type: ignore[no-untyped-def]
+    """Shifts of the working days starting at ``day_start_s``; see :func:`_schedule`.
+
+    ``u_day[d]`` and ``u_shift[d, k]`` are uniform [0, 1) draws for day ``d``
+    (hours factor, start time) and its ``k``-th shift (length, speed, break).
+    """
+    n = day_start_s.shape[0]
+    starts = np.empty(n * MAX_SHIFTS_PER_DAY)
+    ends = np.empty(n * MAX_SHIFTS_PER_DAY)
+    speeds = np.empty(n * MAX_SHIFTS_PER_DAY)
+    rows = 0
+    for d in range(n):
+        hours = min(max(per_day * (0.8 + 0.4 * u_day[d, 0]), 0.0), MAX_DRIVE_H)
+        t = day_start_s[d] + (5.0 + 4.0 * u_day[d, 1]) * 3600.0
+        latest = day_start_s[d] + 23.5 * 3600.0
+        k = 0
+        while hours > 1e-6 and t < latest and k < MAX_SHIFTS_PER_DAY:
+            shift = min(hours, 2.5 + 1.5 * u_shift[d, k, 0], (latest - t) / 3600.0)
+            starts[rows] = t
+            ends[rows] = t + shift * 3600.0
+            speeds[rows] = cruise * (0.85 + 0.3 * u_shift[d, k, 1])
+            rows += 1
+            hours -= shift
+            t += shift * 3600.0 + (20.0 + 25.0 * u_shift[d, k, 2]) * 60.0
+            k += 1
+    return starts[:rows], ends[:rows], speeds[:rows]
+
+
+def _schedule(
+    month_start_s: int, n_days: int, drive_h_total: float, role: Role, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Driving shifts of the month: (start, end, speed) arrays; the truck is parked in between.
+
+    Each working day gets the month's driving hours / working days times
+    U(0.8, 1.2) (at most 14 h), starts at U(05:00, 09:00) local time and is cut
+    into shifts of U(2.5, 4) h at U(0.85, 1.15) x the cruise speed, with
+    U(20, 45) min breaks, ending by 23:30.
+    """
     working = np.ones(n_days, bool)
     if role is Role.REGIONAL:
         working[rng.integers(0, 7) :: 7] = False
-    per_day = drive_h_total / max(working.sum(), 1)
-    t_starts: list[float] = []
-    t_ends: list[float] = []
-    speeds: list[float] = []
-    cruise = CRUISE_KMH[role]
-    for day in np.flatnonzero(working):
-        hours = float(np.clip(per_day * rng.uniform(0.8, 1.2), 0.0, MAX_DRIVE_H))
-        t = month_start_s + day * 86400 + rng.uniform(5.0, 9.0) * 3600
-        latest = month_start_s + day * 86400 + 23.5 * 3600
-        while hours > 1e-6 and t < latest:
-            shift = min(hours, rng.uniform(2.5, 4.0), (latest - t) / 3600)
-            t_starts.append(t)
-            t_ends.append(t + shift * 3600)
-            speeds.append(cruise * rng.uniform(0.85, 1.15))
-            hours -= shift
-            t += shift * 3600 + rng.uniform(20, 45) * 60
-    return np.array(t_starts), np.array(t_ends), np.array(speeds)
+    days = np.flatnonzero(working)
+    per_day = drive_h_total / max(days.size, 1)
+    u_day = rng.random((days.size, 2))
+    u_shift = rng.random((days.size, MAX_SHIFTS_PER_DAY, 3))
+    day_start = month_start_s + days.astype(np.float64) * 86400.0
+    return _schedule_kernel(day_start, per_day, CRUISE_KMH[role], u_day, u_shift)  # type: ignore[no-any-return]
+
+
+@nb.njit(inline="always", cache=True)
+def _emit_times(out, n, last, a, b, step, month_end_s):  # type: ignore[no-untyped-def]
+    """Append floor(a + i * step) for a + i * step < b to ``out[n:]``, increasing and before the month's end."""
+    x = a
+    while x < b:
+        t = math.floor(x)
+        if last < t < month_end_s:
+            out[n] = t
+            n += 1
+            last = t
+        x += step
+    return n, last
+
+
+@nb.njit(cache=True)
+def _fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s):  # type: ignore[no-untyped-def]
+    """Whole-second fix times of the month: every parked interval while parked, every interval while driving.
+
+    Parked spells run from the month's start to the first shift, between
+    shifts, and from the last shift to the month's end. A time that rounds
+    onto its predecessor is dropped.
+    """
+    cap = 16
+    for k in range(starts.shape[0]):
+        cap += int((ends[k] - starts[k]) / interval_s) + 2
+    cap += int((month_end_s - month_start_s) / parked_interval_s) + starts.shape[0] + 2
+    out = np.empty(cap, np.int64)
+    n = 0
+    last = month_start_s - 1
+    for k in range(starts.shape[0] + 1):
+        a = month_start_s if k == 0 else ends[k - 1]
+        b = month_end_s if k == starts.shape[0] else starts[k]
+        n, last = _emit_times(out, n, last, a, b, parked_interval_s, month_end_s)
+        if k < starts.shape[0]:
+            n, last = _emit_times(out, n, last, starts[k], ends[k], interval_s, month_end_s)
+    return out[:n]
+
+
+@nb.njit(cache=True)
+def _track_kernel(t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, poly_load):  # type: ignore[no-untyped-def]
+    """Position, speed, load and odometer of each fix time (increasing) in one pass.
+
+    The distance along the route is piecewise linear in time through the
+    breakpoints (bt, bs); the position is piecewise linear in that distance
+    along the route polyline (poly_s, poly_lon, poly_lat), whose vertex ahead
+    gives the load (``poly_load``). The odometer is the haversine length of the
+    path through the fixes so far.
+    """
+    n = t.shape[0]
+    lon = np.empty(n)
+    lat = np.empty(n)
+    speed = np.zeros(n)
+    load = np.empty(n, np.int8)
+    odo = np.empty(n)
+    step = np.zeros(n)
+    j = 0  # breakpoint interval: bt[j] <= t < bt[j + 1]
+    v = 1  # route vertex ahead: poly_s[v - 1] <= s < poly_s[v]
+    k = 0  # next shift that has not ended
+    last_v = poly_s.shape[0] - 1
+    p0 = 0.0
+    c0 = 1.0
+    for i in range(n):
+        x = t[i]
+        while j < bt.shape[0] - 2 and bt[j + 1] <= x:
+            j += 1
+        span = bt[j + 1] - bt[j]
+        d = bs[j] if span <= 0.0 else bs[j] + (bs[j + 1] - bs[j]) * (x - bt[j]) / span
+        while v < last_v and poly_s[v] <= d:
+            v += 1
+        seg = poly_s[v] - poly_s[v - 1]
+        f = 0.0 if seg <= 0.0 else min(max((d - poly_s[v - 1]) / seg, 0.0), 1.0)
+        lon[i] = poly_lon[v - 1] + (poly_lon[v] - poly_lon[v - 1]) * f
+        lat[i] = poly_lat[v - 1] + (poly_lat[v] - poly_lat[v - 1]) * f
+        load[i] = poly_load[v]
+        while k < starts.shape[0] and ends[k] <= x:
+            k += 1
+        if k < starts.shape[0] and starts[k] <= x:
+            speed[i] = speeds[k]
+        # haversine_km of the step, reusing cos(latitude) of the fix before: the same arithmetic
+        p1 = math.radians(lat[i])
+        c1 = math.cos(p1)
+        if i == 0:
+            odo[i] = 0.0
+        else:
+            h = math.sin((p1 - p0) * 0.5) ** 2 + c0 * c1 * math.sin(math.radians(lon[i] - lon[i - 1]) * 0.5) ** 2
+            step[i] = 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+            odo[i] = odo[i - 1] + step[i]
+        p0 = p1
+        c0 = c1
+    return lon, lat, speed, load, odo, step
 
 
 def drive_month(
@@ -183,31 +307,14 @@ def drive_month(
     poly_load = np.concatenate([state.route_load[:1], state.route_load])
 
     # Fix times, in time order: parked (every parked interval) and driving (every interval) alternate.
-    park_from = np.concatenate([[month_start_s], ends])
-    park_to = np.concatenate([starts, [month_end_s]])
-    pieces = []
-    for k in range(park_from.size):
-        pieces.append(np.arange(park_from[k], park_to[k], parked_interval_s))
-        if k < starts.size:
-            pieces.append(np.arange(starts[k], ends[k], interval_s))
-    t = np.floor(np.concatenate(pieces)).astype(np.int64)
-    t = t[(t >= month_start_s) & (t < month_end_s)]
-    t = t[np.concatenate([[True], np.diff(t) > 0])]  # whole seconds: drop a fix that rounds onto its predecessor
+    t = _fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s)
 
     # Distance along the route at each fix: piecewise linear in time.
     bt = np.concatenate([[month_start_s], np.column_stack([starts, ends]).ravel(), [month_end_s]])
     bs = np.concatenate([[0.0], np.column_stack([np.cumsum(dist) - dist, np.cumsum(dist)]).ravel(), [need_km]])
-    s = np.interp(t, bt, bs)
-    lon = np.interp(s, poly_s, poly_lon)
-    lat = np.interp(s, poly_s, poly_lat)
-    speed = np.zeros(t.size)
-    if starts.size:
-        k = np.searchsorted(starts, t, side="right") - 1
-        moving = (k >= 0) & (t < ends[np.maximum(k, 0)])
-        speed[moving] = speeds[k[moving]]
-    vertex = np.clip(np.searchsorted(poly_s, s, side="right"), 1, poly_s.size - 1)
-    load = poly_load[np.minimum(vertex, poly_load.size - 1)]
-    odometer = np.concatenate([[0.0], np.cumsum(haversine_many(lon[:-1], lat[:-1], lon[1:], lat[1:]))])[: t.size]
+    lon, lat, speed, load, odometer, step = _track_kernel(
+        t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, poly_load
+    )
 
     # The truck's position at the month's end and the rest of its route.
     end_lon = float(np.interp(need_km, poly_s, poly_lon))
@@ -217,4 +324,4 @@ def drive_month(
     state.route_lon = poly_lon[rest]
     state.route_lat = poly_lat[rest]
     state.route_load = poly_load[rest]
-    return Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load.astype(np.int8), odometer_km=odometer)
+    return Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odometer, step_km=step)

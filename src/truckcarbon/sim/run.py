@@ -27,11 +27,12 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
+import numba as nb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,6 +41,7 @@ from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_bounds_utc, month_label, month_labels, parse_month
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, LoadState, ef_kg_per_l, fuel_rates
+from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, age_factor, season, shock
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
@@ -143,22 +145,17 @@ def _truth_rows(
     ``prev`` is the truck's last true fix of the month before (parked: no distance,
     but it keeps the path continuous); None when the truck-month has no segment.
     """
-    lon, lat, load = tr.lon, tr.lat, tr.load
-    if prev is not None:
+    lon, lat, load, step = tr.lon, tr.lat, tr.load, tr.step_km[1:]
+    if prev is not None and tr.t_s.size:
         lon = np.concatenate([[prev[0]], lon])
         lat = np.concatenate([[prev[1]], lat])
         load = np.concatenate([load[:1], load])
+        step = np.concatenate([haversine_many(lon[:1], lat[:1], lon[1:2], lat[1:2]), tr.step_km[1:]])
     if lon.size < 2:
         return None
-    split = locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
-    seg_load = load[1:][split.segment]
-    keep = split.distance_km > 0
-    codes = split.city_adcode[keep]
-    km = split.distance_km[keep]
-    seg_load = seg_load[keep]
-    uniq, inv = np.unique(codes, return_inverse=True)
-    total = np.bincount(inv, weights=km, minlength=uniq.size)
-    by_load = [np.bincount(inv[seg_load == s], weights=km[seg_load == s], minlength=uniq.size) for s in range(3)]
+    uniq, by_load_km = locator.path_km(lon, lat, load[1:], 3, segment_km=step)
+    total = by_load_km.sum(axis=1)
+    by_load = [by_load_km[:, s] for s in range(3)]
     return uniq, total, by_load
 
 
@@ -223,6 +220,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
                 pa.Table.from_batches(buf, PING_SCHEMA),
                 part_dir / f"part-{group.index:03d}-{part:05d}.parquet",
                 use_dictionary=["load_state"],
+                write_statistics=["vehicle_id", "ts"],  # what readers prune and check order by
             )
             part += 1
         buf, buf_rows = [], 0
@@ -262,7 +260,9 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
             "t": tr.t_s,
             "lon": tr.lon,
             "lat": tr.lat,
-            "speed": (tr.speed_kmh * rng.normal(1.0, 0.03, tr.t_s.size)).astype(np.float32),
+            "speed": (tr.speed_kmh * (1.0 + 0.03 * rng.standard_normal(tr.t_s.size, dtype=np.float32))).astype(
+                np.float32
+            ),
             "load": tr.load,
             "odo": np.round(group.odometer[pos] + tr.odometer_km, 1),
             "fuel": fuel_gauge(tr, ctx.rates[int(fleet.standard[k])], group.tank_l, pos, rng),
@@ -315,23 +315,34 @@ def fuel_gauge(tr: Track, rates: np.ndarray, tank_l: np.ndarray, pos: int, rng: 
     """
     if tr.t_s.size == 0:
         return np.empty(0)
-    used = np.diff(tr.odometer_km, prepend=tr.odometer_km[0]) * rates[tr.load] / 100.0
-    level = np.empty(tr.t_s.size)
-    start = 0
-    current = float(tank_l[pos])
-    while start < level.size:
-        run = current - np.cumsum(used[start:])
-        low = np.flatnonzero(run < REFUEL_BELOW * TANK_L)
-        stop = start + int(low[0]) if low.size else level.size
-        level[start:stop] = run[: stop - start]
-        if stop < level.size:
-            current = TANK_L * rng.uniform(0.9, 1.0)
-            level[stop] = current
-            start = stop + 1
-        else:
-            start = stop
-    tank_l[pos] = level[-1]
-    return np.round(level, 1)
+    refill = rng.uniform(0.9, 1.0, 64) * TANK_L
+    level, tank_l[pos], used = _gauge_kernel(tr.odometer_km, rates[tr.load] / 100.0, float(tank_l[pos]), refill)
+    while used > refill.size:  # more refuels than draws: draw more and redo (a very long month)
+        refill = np.concatenate([refill, rng.uniform(0.9, 1.0, refill.size) * TANK_L])
+        level, tank_l[pos], used = _gauge_kernel(tr.odometer_km, rates[tr.load] / 100.0, float(tank_l[pos]), refill)
+    return np.asarray(level)
+
+
+@nb.njit(cache=True)
+def _gauge_kernel(odometer_km, l_per_km, start_l, refill):  # type: ignore[no-untyped-def]
+    """Tank level at each fix (rounded to 0.1 L), the level after the last, and the refuels used.
+
+    Returns ``used = refill.size + 1`` when the refuel levels ran out.
+    """
+    n = odometer_km.shape[0]
+    level = np.empty(n)
+    current = start_l
+    used = 0
+    for i in range(n):
+        if i > 0:
+            current -= (odometer_km[i] - odometer_km[i - 1]) * l_per_km[i]
+        if current < REFUEL_BELOW * TANK_L:
+            if used == refill.shape[0]:
+                return level, start_l, used + 1
+            current = refill[used]
+            used += 1
+        level[i] = round(current * 10.0) / 10.0
+    return level, current, used
 
 
 def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -356,6 +367,33 @@ def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]
     }
 
 
+def _warm_up(config: SimConfig) -> None:
+    """Build a worker's context and load the compiled kernels before the first month arrives."""
+    ctx = _context(config)
+    ctx.locator.path_km(np.array([116.4, 116.5]), np.array([39.9, 39.9]), np.zeros(1, np.int64), 1)
+
+
+def _collect(
+    results: list[_MonthResult],
+    m: int,
+    defects: dict[str, int],
+    truth: dict[str, list[np.ndarray]],
+    on_month: Callable[[str, int], None] | None,
+) -> int:
+    """Add one month's group results to the run's defect counts and truth; returns the month's pings."""
+    month_pings = 0
+    for r in results:
+        month_pings += r.pings
+        for name, c in r.defects.items():
+            defects[name] += c
+        for key, arr in r.truth.items():
+            truth[key].append(arr)
+        truth["month"].append(np.full(r.truth["vid"].size, m))
+    if on_month is not None:
+        on_month(month_label(m), month_pings)
+    return month_pings
+
+
 def simulate(
     out: Path,
     config: SimConfig,
@@ -377,6 +415,10 @@ def simulate(
     t_start = time.perf_counter()
     pool: ProcessPoolExecutor | None = None
     try:
+        if workers > 1 and config.trucks > 1:
+            # Start the workers first: each builds its context while this process builds its own.
+            pool = ProcessPoolExecutor(min(workers, config.trucks), mp_context=multiprocessing.get_context("spawn"))
+            warm = [pool.submit(_warm_up, config) for _ in range(min(workers, config.trucks))]
         ctx = _context(config)
         fleet, world = ctx.fleet, ctx.world
         n_groups = min(workers, fleet.n)
@@ -387,32 +429,43 @@ def simulate(
             ]
             tanks = np.full(trucks.size, TANK_L * 0.8)
             groups.append(_Group(g, trucks, states, [None] * trucks.size, np.zeros(trucks.size), tanks))
-        if n_groups > 1:
-            pool = ProcessPoolExecutor(n_groups, mp_context=multiprocessing.get_context("spawn"))
+        for m in months:
+            (tmp / "pings" / f"month={month_label(m)}").mkdir(parents=True)
         defects = dict.fromkeys(DEFECT_NAMES, 0)
         truth: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "month", "city", "km", "e", "h", "f")}
         n_pings = 0
-        for m in months:
-            label = month_label(m)
-            part_dir = tmp / "pings" / f"month={label}"
-            part_dir.mkdir(parents=True)
-            if pool is None:
-                results = [_simulate_group_month(config, g, m, part_dir) for g in groups]
-            else:
-                futures = [pool.submit(_simulate_group_month, config, g, m, part_dir) for g in groups]
-                results = [f.result() for f in futures]
-            groups = [r.group for r in results]
-            month_pings = 0
-            for r in results:
-                month_pings += r.pings
-                for name, c in r.defects.items():
-                    defects[name] += c
-                for key, arr in r.truth.items():
-                    truth[key].append(arr)
-                truth["month"].append(np.full(r.truth["vid"].size, m))
-            n_pings += month_pings
-            if on_month is not None:
-                on_month(label, month_pings)
+
+        def part_dir(m: int) -> Path:
+            return tmp / "pings" / f"month={month_label(m)}"
+
+        if pool is not None:
+            for w in warm:
+                w.result()
+            # Each group runs its months in order; groups do not wait for each other.
+            pending = {pool.submit(_simulate_group_month, config, g, months[0], part_dir(months[0])): (g.index, 0)
+                       for g in groups}  # fmt: skip
+            done_by_month: dict[int, list[_MonthResult]] = {}
+            next_k = 0  # the earliest month not yet collected
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    g_index, k = pending.pop(f)
+                    r = f.result()
+                    done_by_month.setdefault(k, []).append(r)
+                    if k + 1 < len(months):
+                        nxt = pool.submit(
+                            _simulate_group_month, config, r.group, months[k + 1], part_dir(months[k + 1])
+                        )
+                        pending[nxt] = (g_index, k + 1)
+                while len(done_by_month.get(next_k, ())) == n_groups:
+                    results = sorted(done_by_month.pop(next_k), key=lambda r: r.group.index)
+                    n_pings += _collect(results, months[next_k], defects, truth, on_month)
+                    next_k += 1
+        else:
+            for m in months:
+                results = [_simulate_group_month(config, g, m, part_dir(m)) for g in groups]
+                groups = [r.group for r in results]
+                n_pings += _collect(results, m, defects, truth, on_month)
 
         pq.write_table(fleet.table(), tmp / "vehicles.parquet")
         cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}

@@ -10,12 +10,14 @@ plus a bonus for freight hubs (sea ports and coal bases, :data:`HUBS`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib.resources import files
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow.csv as pacsv
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
 
 from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.reference import cities
@@ -69,6 +71,18 @@ class World:
         pos = np.searchsorted(self.adcode[order], adcodes)
         return np.asarray(order[pos], dtype=np.int64)
 
+    @cached_property
+    def two_hops(self) -> tuple[npt.NDArray[np.int64], ...]:
+        """Per unit, the units within two hops on the graph (itself excluded), in increasing order."""
+        out = []
+        for here in range(self.n):
+            near = set(self.neighbours[here].tolist())
+            for k in list(near):
+                near.update(self.neighbours[k].tolist())
+            near.discard(here)
+            out.append(np.array(sorted(near), dtype=np.int64))
+        return tuple(out)
+
     def path(self, i: int, j: int) -> list[int]:
         """Units on the shortest road path from i to j (both included)."""
         out = [i]
@@ -90,16 +104,19 @@ def load_world() -> World:
     b = np.array([pos[c] for c in adj["city_b"].to_pylist()])
     n = adcode.size
     w = haversine_many(lon[a], lat[a], lon[b], lat[b]) * ROAD_CIRCUITY
-    dist = np.full((n, n), np.inf)
-    np.fill_diagonal(dist, 0.0)
-    dist[a, b] = w
-    dist[b, a] = w
-    nxt = np.where(np.isfinite(dist), np.arange(n)[None, :], -1)
-    for k in range(n):  # Floyd-Warshall, vectorized over (i, j)
-        via = dist[:, k : k + 1] + dist[k : k + 1, :]
-        better = via < dist
-        dist = np.where(better, via, dist)
-        nxt = np.where(better, nxt[:, k : k + 1], nxt)
+    graph = csr_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n))
+    dist, pred = shortest_path(graph, method="D", directed=False, return_predecessors=True)
+    # next_hop[i, j]: the unit after i on the path i -> j, from the predecessor tree rooted at i.
+    nxt = np.full((n, n), -1, dtype=np.int64)
+    np.fill_diagonal(nxt, np.arange(n))
+    for i in range(n):
+        order = np.argsort(dist[i], kind="stable")  # a unit comes after its predecessor
+        row = nxt[i]
+        for j in order[1:].tolist():
+            p = pred[i, j]
+            if p < 0:
+                break  # unreachable from here on (infinite distances sort last)
+            row[j] = j if p == i else row[p]
     neighbours = tuple(np.sort(np.concatenate([b[a == i], a[b == i]])) for i in range(n))
     return World(
         adcode=adcode,
@@ -108,5 +125,5 @@ def load_world() -> World:
         lat=lat,
         neighbours=neighbours,
         road_km=dist,
-        next_hop=nxt.astype(np.int64),
+        next_hop=nxt,
     )
