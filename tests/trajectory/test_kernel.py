@@ -13,7 +13,7 @@ import pytest
 
 from truckcarbon.sim.defects import DefectRates
 from truckcarbon.sim.run import SimConfig, simulate
-from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, STUCK, run_kernel
+from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, STUCK, CleaningRules, run_kernel
 
 BASE = SimConfig(trucks=40, start_month="2022-01", end_month="2022-02", interval_s=60, parked_interval_s=900, seed=11)
 
@@ -125,3 +125,26 @@ def test_row_order_does_not_matter(wgs_locator):
     b = run_kernel(vid[perm], t[perm], lon[perm], lat[perm], wgs_locator)
     assert a.activity.equals(b.activity)
     assert b.counts["out_of_order"] > 0
+
+
+def test_holes_take_the_odometer_when_it_is_plausible(wgs_locator):
+    """A 10-minute hole (shorter than a gap) on a winding road: the odometer's km, not the chord's."""
+    east = 1 / (111.32 * np.cos(np.radians(39.9)))  # degrees of longitude per km
+    t0 = _ts(2022, 3, 1, 8)
+    t = [t0, t0 + 30, t0 + 630, t0 + 660]  # 30 s fixes with a 600 s hole in the middle
+    lon = [116.30, 116.30 + 0.5 * east, 116.30 + 6.5 * east, 116.30 + 7.0 * east]
+    lat = [39.9] * 4
+    odo = [100.0, 100.5, 110.5, 111.0]  # 10 km driven over the hole, the chord is 6 km
+
+    def km(rules=None, odometer=odo):
+        r = run_kernel([1] * 4, t, lon, lat, wgs_locator, [50.0] * 4, rules or CleaningRules(), odometer_km=odometer)
+        return sum(r.activity.column("distance_km").to_pylist()), r.bridged_km
+
+    total, bridged = km()
+    assert total == pytest.approx(0.5 + 10.0 + 0.5, rel=2e-3)
+    assert bridged == pytest.approx(4.0, rel=5e-3)
+    assert km(odometer=None)[0] == pytest.approx(7.0, rel=2e-3)  # no odometer: the chord
+    assert km(CleaningRules(odometer_after_s=900))[0] == pytest.approx(7.0, rel=2e-3)  # hole below the rule
+    # An implausible odometer (below the chord, or faster than max_bridge_kmh) is not used.
+    assert km(odometer=[100.0, 100.5, 103.5, 104.0])[0] == pytest.approx(7.0, rel=2e-3)
+    assert km(odometer=[100.0, 100.5, 130.5, 131.0])[0] == pytest.approx(7.0, rel=2e-3)

@@ -17,6 +17,7 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     gap_circuity = 1.05
     refuel_l = 5
     max_fuel_l_per_km = 1.5
+    odometer_after_s = 150
 
     [emissions]
     fuel_source = "auto"          # auto: measured fuel when plausible; report: never

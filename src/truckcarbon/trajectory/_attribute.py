@@ -104,6 +104,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     circuity = params[5]
     refuel_l = params[6]
     max_fuel_km = params[7]
+    odo_after = params[8]
     n = kv.shape[0]
     cap = max(64, n // 50)
     o_vid = np.empty(cap, np.int64)
@@ -133,7 +134,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         gap = dt > gap_s
         unobserved = (gap and speed > max_bridge) or (speed > max_kmh and d > 1.0)
         odo = kodo[i + 1] - kodo[i]
-        by_odo = gap and odo >= 0.95 * d and odo <= max_bridge * dt / 3600.0 and d > 0.05
+        by_odo = dt > odo_after and odo >= 0.95 * d and odo <= max_bridge * dt / 3600.0 and d > 0.05
         if by_odo:
             unobserved = False
         factor = 1.0
@@ -149,7 +150,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             stats[2] += 1.0
         if factor <= 0.0:
             continue
-        if gap:
+        if gap or by_odo:
             stats[1] += d * (factor - 1.0)
         total = d * factor
         ld = kload[i + 1]

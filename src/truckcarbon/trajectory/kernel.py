@@ -18,10 +18,13 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
    ``drift_kmh`` accrues no distance (a parked truck's GPS noise).
 7. **Gaps**: a segment longer than ``gap_s`` is bridged by its straight line times
    ``gap_circuity`` when its implied speed is plausible (``max_bridge_kmh``), else
-   its distance is not attributed and is reported as unobserved. When both ends
-   carry an odometer reading (JT/T 808 item 0x01) that is plausible (at least
-   ``0.95`` of the straight line, at most ``max_bridge_kmh`` over the gap), the
-   odometer's distance is used instead, shared out along the straight line.
+   its distance is not attributed and is reported as unobserved. Any segment
+   longer than ``odometer_after_s`` (a hole in the trace, a gap or shorter) whose
+   ends carry an odometer reading (JT/T 808 item 0x01) that is plausible (at
+   least ``0.95`` of the straight line, at most ``max_bridge_kmh`` over the
+   segment) takes the odometer's distance instead, shared out along the straight
+   line: a truck that lost its signal for ten minutes on a winding road drove
+   the odometer's kilometres, not the chord's.
 
 Attribution: each kept segment is split at local (Asia/Shanghai) month
 boundaries by time and at city borders exactly (:meth:`CityLocator.split_segments`).
@@ -81,6 +84,7 @@ class CleaningRules:
     gap_circuity: float = 1.05
     refuel_l: float = 5.0
     max_fuel_l_per_km: float = 1.5
+    odometer_after_s: float = 150.0
 
 
 @nb.njit(cache=True)
@@ -163,7 +167,7 @@ class KernelResult:
     counts: dict[str, int]
     activity: pa.Table  # vehicle_id, month, city_adcode, distance_km (ACTIVITY_COLUMNS)
     unobserved_km: float
-    bridged_km: float
+    bridged_km: float  # distance added over straight lines by gap bridging (odometer or circuity)
 
 
 def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
@@ -259,6 +263,7 @@ def run_kernel(
             rules.gap_circuity,
             rules.refuel_l,
             rules.max_fuel_l_per_km,
+            rules.odometer_after_s,
         ]
     )
     o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(
