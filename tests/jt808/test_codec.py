@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truckcarbon.jt808.codec import (
+    MSG_BATCH_LOCATION,
     MSG_LOCATION,
     Authentication,
     BatchLocation,
@@ -18,10 +19,13 @@ from truckcarbon.jt808.codec import (
     Location,
     Registration,
     RegistrationResponse,
+    ResendRequest,
+    check_code,
     decode_frame,
     encode_frame,
     escape,
     split_frames,
+    split_message,
     unescape,
 )
 
@@ -174,3 +178,65 @@ def test_wrong_length_field_and_stream_splitting() -> None:
     assert frames == [PUBLISHED] and rest == PUBLISHED[:20] and dropped == 0
     frames, rest, dropped = split_frames(b"\x7e" + b"\x01" * 5000, max_frame=4096)
     assert frames == [] and rest == b"" and dropped == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.binary(max_size=5000),
+    st.integers(1, 1023),
+    st.integers(0, 0xFFFF),
+    st.booleans(),
+)
+def test_split_message_gives_consecutive_sub_packages_that_join_to_the_body(
+    body: bytes, max_body: int, serial: int, v2019: bool
+) -> None:
+    phone = "1" * (20 if v2019 else 12)
+    header = Header(MSG_BATCH_LOCATION, phone, serial, 1 if v2019 else None)
+    frames = split_message(header, body, max_body)
+    decoded = [decode_frame(f) for f in frames]
+    if len(body) <= max_body:
+        assert decoded == [(header, body)]  # fits: one ordinary frame, no package fields
+        return
+    n = len(frames)
+    assert n == -(-len(body) // max_body)
+    for k, (h, b) in enumerate(decoded):
+        assert (h.msg_id, h.phone, h.version) == (MSG_BATCH_LOCATION, phone, header.version)
+        assert (h.package_total, h.package_index, h.serial) == (n, k + 1, (serial + k) & 0xFFFF)
+        assert 0 < len(b) <= max_body
+    assert b"".join(b for _, b in decoded) == body
+
+
+@pytest.mark.parametrize("v2019", [False, True])
+def test_package_fields_in_both_editions(v2019: bool) -> None:
+    phone = "013912345678" if not v2019 else "00000000013912345678"
+    frame = encode_frame(Header(MSG_BATCH_LOCATION, phone, 9, 1 if v2019 else None, 0, 3, 2), b"\x01\x02")
+    raw = unescape(frame[1:-1])
+    props = int.from_bytes(raw[2:4], "big")
+    assert props & (1 << 13) and props & 0x3FF == 2 and bool(props & (1 << 14)) == v2019
+    fields = 17 if v2019 else 12  # id, properties, [version], phone, serial
+    assert raw[fields : fields + 4] == b"\x00\x03\x00\x02"  # total 3, index 2
+    assert raw[fields + 4 : -1] == b"\x01\x02"
+
+
+def test_bad_package_fields() -> None:
+    for total, index in ((3, 0), (3, 4), (0, 0)):
+        with pytest.raises(ValueError, match="index must be"):
+            encode_frame(Header(MSG_LOCATION, "123456789012", 1, None, 0, total, index), b"")
+        # The same fields on the wire: build the frame by hand.
+        raw = bytearray(
+            bytes.fromhex("0200 2000 123456789012 0001") + total.to_bytes(2, "big") + index.to_bytes(2, "big")
+        )
+        raw.append(check_code(raw))
+        with pytest.raises(FrameError) as err:
+            decode_frame(b"\x7e" + escape(bytes(raw)) + b"\x7e")
+        assert err.value.reason == "bad_package"
+
+
+def test_resend_request_layouts() -> None:
+    req = ResendRequest(0x1234, (2, 5))
+    assert req.encode() == bytes.fromhex("1234 02 0002 0005")  # 2013: the count is a BYTE
+    assert req.encode(v2019=True) == bytes.fromhex("1234 0002 0002 0005")  # 2019: a WORD
+    for v2019 in (False, True):
+        assert ResendRequest.decode(req.encode(v2019), v2019) == req
+    with pytest.raises(FrameError):
+        ResendRequest.decode(bytes.fromhex("1234 03 0002 0005"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -12,25 +13,37 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
+from truckcarbon.core.months import month_number
+from truckcarbon.jt808.client import RegistrationRefusedError, Terminal
 from truckcarbon.jt808.codec import (
+    MSG_BATCH_LOCATION,
     MSG_GENERAL_RESPONSE,
     MSG_LOCATION,
     MSG_REGISTER,
     MSG_REGISTER_RESPONSE,
+    MSG_RESEND_REQUEST,
+    BatchLocation,
     GeneralResponse,
     Header,
     Location,
+    RegisterResult,
     Registration,
+    ResendRequest,
+    check_code,
     decode_frame,
     encode_frame,
     split_frames,
+    split_message,
 )
+from truckcarbon.jt808.gateway import RECORD, Compactor, Gateway, GatewayConfig, Metrics, Registry
 from truckcarbon.jt808.replay import ReplaySummary, replay_async
 from truckcarbon.sim.run import SimConfig, simulate
 
@@ -133,9 +146,10 @@ def test_malformed_input_is_counted_and_the_server_stays_up(tmp_path: Path) -> N
     good = encode_frame(Header(MSG_LOCATION, phone, 7), loc.encode())
     bad_check = good[:-2] + bytes([good[-2] ^ 0x55]) + b"\x7e"
     with socket.create_connection(("127.0.0.1", server.port)) as s:
-        s.sendall(
-            os.urandom(3000).replace(b"\x7e", b"\x00") + b"\x7e" + os.urandom(50).replace(b"\x7e", b"\x01") + b"\x7e"
-        )
+        # Junk, then a frame of random bytes without escapes (a 0x7d would be a bad escape) and a wrong check code.
+        junk = os.urandom(49).replace(b"\x7e", b"\x01").replace(b"\x7d", b"\x01")
+        junk += bytes([check_code(junk) ^ 0x01]).replace(b"\x7e", b"\x01").replace(b"\x7d", b"\x01")
+        s.sendall(os.urandom(3000).replace(b"\x7e", b"\x00") + b"\x7e" + junk + b"\x7e")
         s.sendall(bad_check)
         s.sendall(b"\x7e\x02\x00\x7d\x05\x7e")  # bad escape
         s.sendall(good)  # a report before registration and authentication
@@ -182,3 +196,188 @@ def test_simulate_replay_gateway_run_gives_the_inventory_of_the_files(world: Pat
     # JT/T 808 carries coordinates to 1e-6 degree, speed to 0.1 km/h, fuel to 0.1 L: the same figures to 1e-4.
     for col in ("distance_km", "fuel_l", "co2_t"):
         np.testing.assert_allclose(a[col].to_numpy(), b[col].to_numpy(), rtol=1e-4)
+
+
+# --------------------------------------------------------------------------- in-process gateway
+
+PHONE = "013800000007"
+T0 = dt.datetime(2022, 3, 1, tzinfo=dt.UTC)
+
+
+@contextlib.asynccontextmanager
+async def running(data: Path, **options: Any) -> AsyncIterator[tuple[Gateway, int]]:
+    """A gateway on a free port in this event loop; stopped (log compacted) on exit."""
+    gateway = Gateway(GatewayConfig(data=data, port=0, **options))
+    port = await gateway.start()
+    try:
+        yield gateway, port
+    finally:
+        await gateway.stop()
+
+
+async def replies(term: Terminal, want: int, count: int = 1, timeout_s: float = 10.0) -> list[tuple[Header, bytes]]:
+    """Frames from the gateway until ``count`` of message id ``want`` have come (all frames read are returned)."""
+    got: list[tuple[Header, bytes]] = []
+    async with asyncio.timeout(timeout_s):
+        while sum(h.msg_id == want for h, _ in got) < count:
+            got += [decode_frame(f) for f in await term.frames()]
+    return got
+
+
+def test_registration_result_codes(tmp_path: Path) -> None:
+    known_vehicles = {"京A00001": 101, "京A00002": 102}
+    known_terminals = frozenset({"13800000001", "13800000002"})
+
+    async def scenario() -> list[int]:
+        async with running(tmp_path / "gw", known_vehicles=known_vehicles, known_terminals=known_terminals) as (
+            gw,
+            port,
+        ):
+
+            async def login(phone: str, terminal_id: str, plate: str) -> int:
+                term = await Terminal.open("127.0.0.1", port, phone)
+                try:
+                    await term.login(terminal_id, plate)
+                    return 0
+                except RegistrationRefusedError as exc:
+                    assert f"result {exc.result} (" in str(exc)
+                    return exc.result
+                finally:
+                    term.close()
+
+            codes = [await login("013800000001", "T1", "京A00001")]
+            code_before = gw.registry.terminals["013800000001"]["auth_code"]
+            codes += [
+                await login("013800000001", "T1", "京A00001"),  # again, as after a reset: the same code, accepted
+                await login("013800000001", "T1", "京A00002"),  # this terminal is bound to another vehicle
+                await login("013800000002", "T2", "京A00001"),  # this vehicle is bound to another terminal
+                await login("013800000002", "T2", "京B99999"),  # a plate not in the vehicle list
+                await login("013900000009", "T9", "京A00002"),  # a phone not in the terminal list
+                await login("013800000002", "T2", "京A00002"),
+            ]
+            assert gw.registry.terminals["013800000001"]["auth_code"] == code_before
+            assert gw.registry.terminals["013800000002"]["vehicle_id"] == 102  # from the vehicle list
+            assert gw.metrics.rejects == {"register_terminal_registered": 1, "register_vehicle_registered": 1,
+                                          "register_no_such_vehicle": 1, "register_no_such_terminal": 1}  # fmt: skip
+            return codes
+
+    assert asyncio.run(scenario()) == [0, 0, 3, 1, 2, 4, 0]
+
+
+def test_registry_without_lists_binds_one_vehicle_to_one_terminal(tmp_path: Path) -> None:
+    path = tmp_path / "terminals.json"
+    registry = Registry(path)
+    result, entry = registry.register("000000000001", Registration(0, 0, "M", "X", "5", 1, "鲁Q00001"))
+    assert result == RegisterResult.OK and entry is not None and entry["vehicle_id"] == 5
+    # Terminal id 5 is vehicle 5, which terminal 1 has: vehicle already registered.
+    result, entry = registry.register("000000000002", Registration(0, 0, "M", "X", "5", 1, "鲁Q00002"))
+    assert (result, entry) == (RegisterResult.VEHICLE_REGISTERED, None)
+    # Without a plate and with a terminal id that is not a number: the next free vehicle id.
+    result, entry = registry.register("000000000002", Registration(0, 0, "M", "X", "ABC", 1, ""))
+    assert result == RegisterResult.OK and entry is not None and entry["vehicle_id"] == 6
+    # The bindings survive a restart; the same registration is answered with the same code.
+    again = Registry(path)
+    result, entry2 = again.register("000000000002", Registration(0, 0, "M", "X", "ABC", 1, ""))
+    assert result == RegisterResult.OK and entry2 == entry
+    assert again.register("000000000002", Registration(0, 0, "M", "X", "ABD", 1, ""))[0] == (
+        RegisterResult.TERMINAL_REGISTERED
+    )
+
+
+def batch(n: int) -> BatchLocation:
+    return BatchLocation(tuple(
+        Location(lat=30 + k * 1e-3, lon=120.0, time=T0 + dt.timedelta(seconds=30 * k), speed_kmh=50.0,
+                 odometer_km=float(k), fuel_l=100.0)
+        for k in range(n)
+    ))  # fmt: skip
+
+
+def test_sub_packaged_batch_is_reassembled_and_each_piece_acked_once_durable(tmp_path: Path) -> None:
+    data = tmp_path / "gw"
+    frames = split_message(Header(MSG_BATCH_LOCATION, PHONE, 100), batch(120).encode())
+    n = len(frames)
+    assert n == 5  # 120 reports of 40 bytes: 4803 bytes, five frames
+
+    async def scenario() -> None:
+        async with running(data, commit_interval_s=0.2, compact_s=60) as (gw, port):
+            term = await Terminal.open("127.0.0.1", port, PHONE)
+            await term.login("7", "京A00007")
+            # Every piece but the second, out of order: nothing is taken in, the second is asked for.
+            term.writer.write(b"".join(frames[k] for k in (3, 0, 2, 4)))
+            got = await replies(term, MSG_RESEND_REQUEST)
+            assert [h.msg_id for h, _ in got] == [MSG_RESEND_REQUEST]
+            assert ResendRequest.decode(got[0][1]) == ResendRequest(100, (2,))
+            assert gw.metrics.reports == 0
+            term.writer.write(frames[1])
+            got = await replies(term, MSG_GENERAL_RESPONSE, n)
+            # Every piece is answered, and only once all the reports are fsynced in the log.
+            wal_bytes = sum(p.stat().st_size for p in (data / "wal").glob("segment-*.log"))
+            assert wal_bytes == 120 * RECORD.size
+            acks = [GeneralResponse.decode(b) for _, b in got]
+            assert sorted(a.serial for a in acks) == list(range(100, 100 + n))
+            assert {(a.msg_id, a.result) for a in acks} == {(MSG_BATCH_LOCATION, 0)}
+            assert (gw.metrics.reassembled, gw.metrics.resend_requests, gw.metrics.acked) == (1, 1, 120)
+            term.close()
+
+    asyncio.run(scenario())
+    keys = dataset_keys(data)
+    assert sorted(keys) == [(7, int((T0 + dt.timedelta(seconds=30 * k)).timestamp() * 1000)) for k in range(120)]
+
+
+def test_incomplete_sub_packaged_message_times_out_and_bounds_refuse_more(tmp_path: Path) -> None:
+    frames = split_message(Header(MSG_BATCH_LOCATION, PHONE, 100), batch(60).encode())  # three pieces
+    other = split_message(Header(MSG_BATCH_LOCATION, PHONE, 200), batch(60).encode())
+    third = split_message(Header(MSG_BATCH_LOCATION, PHONE, 300), batch(60).encode())
+
+    async def scenario() -> None:
+        async with running(tmp_path / "gw", partial_timeout_s=0.3, max_partial_messages=2) as (gw, port):
+            term = await Terminal.open("127.0.0.1", port, PHONE)
+            await term.login("7", "京A00007")
+            term.writer.write(frames[0])
+            await asyncio.sleep(1.0)  # no more pieces: the first is dropped
+            assert gw.metrics.rejects.get("subpackage_timeout") == 1
+            # The rest alone cannot complete it: piece 1 is asked for again.
+            term.writer.write(frames[1] + frames[2])
+            got = await replies(term, MSG_RESEND_REQUEST)
+            assert ResendRequest.decode(got[-1][1]) == ResendRequest(100, (1,))
+            # Two messages incomplete: a third is refused, piece by piece, with result 1.
+            term.writer.write(other[0] + third[0])
+            got = await replies(term, MSG_GENERAL_RESPONSE)
+            assert GeneralResponse.decode(got[-1][1]) == GeneralResponse(300, MSG_BATCH_LOCATION, 1)
+            assert gw.metrics.rejects.get("subpackage_overflow") == 1 and gw.metrics.reports == 0
+            term.close()
+            await asyncio.sleep(0.1)
+            assert gw.metrics.rejects.get("subpackage_abandoned") == 2  # dropped with the connection
+
+    asyncio.run(scenario())
+
+
+def write_segment(path: Path, rows: list[tuple[int, dt.datetime]]) -> Path:
+    path.write_bytes(b"".join(Gateway.record(v, Location(lat=30.0, lon=120.0, time=t), True) for v, t in rows))
+    return path
+
+
+def test_compactor_keeps_keys_of_recent_months_only_and_writes_no_duplicate(tmp_path: Path) -> None:
+    metrics = Metrics()
+    compactor = Compactor(tmp_path, metrics, dedup_months=2)
+    month_rows = {
+        m: [(1, dt.datetime(2022, m, 10, h, tzinfo=dt.UTC)) for h in range(5)] for m in range(1, 13)
+    }  # fmt: skip
+    held = []
+    for m, rows in month_rows.items():
+        assert compactor.compact([write_segment(tmp_path / f"s{m}.log", rows + rows[:2])]) == 5
+        held.append(len(compactor.seen))
+    assert max(held) == 2 and set(compactor.seen) == {month_number(2022, 11), month_number(2022, 12)}
+    assert metrics.duplicates == 12 * 2 and metrics.months_loaded == 12
+    # Late reports for January, whose keys were evicted: the ones written are recognised from its files.
+    late = [*month_rows[1], (1, dt.datetime(2022, 1, 20, tzinfo=dt.UTC))]
+    assert compactor.compact([write_segment(tmp_path / "late.log", late)]) == 1
+    assert metrics.duplicates == 12 * 2 + 5 and metrics.months_loaded == 13
+    assert month_number(2022, 1) not in compactor.seen  # evicted again
+    # A restart reads the keys of a month only when reports for it come.
+    restarted = Compactor(tmp_path, Metrics())
+    assert restarted.seen == {}
+    assert restarted.compact([write_segment(tmp_path / "again.log", month_rows[12])]) == 0
+    assert set(restarted.seen) == {month_number(2022, 12)}
+    keys = dataset_keys(tmp_path)
+    assert len(keys) == len(set(keys)) == 12 * 5 + 1

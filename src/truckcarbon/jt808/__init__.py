@@ -1,1 +1,1 @@
-"""JT/T 808: the protocol truck terminals report positions with (codec; the gateway is to come)."""
+"""JT/T 808: the protocol truck terminals report positions with (codec, gateway, terminal client, replay)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from truckcarbon.core.errors import TruckcarbonError
 from truckcarbon.jt808.codec import (
     MSG_AUTH,
     MSG_GENERAL_RESPONSE,
@@ -12,12 +13,25 @@ from truckcarbon.jt808.codec import (
     Authentication,
     GeneralResponse,
     Header,
+    RegisterResult,
     Registration,
     RegistrationResponse,
     decode_frame,
     encode_frame,
     split_frames,
 )
+
+
+class RegistrationRefusedError(TruckcarbonError, ConnectionError):
+    """The gateway answered a registration (0x0100) with a result other than success; ``result`` is the code."""
+
+    def __init__(self, phone: str, result: int) -> None:
+        try:
+            name = RegisterResult(result).name.lower().replace("_", " ")
+        except ValueError:
+            name = "unknown result"
+        super().__init__(f"terminal {phone}: registration refused with result {result} ({name})")
+        self.phone, self.result = phone, result
 
 
 class Terminal:
@@ -51,11 +65,21 @@ class Terminal:
                     return body
 
     async def login(self, terminal_id: str, plate: str = "", maker: str = "TRKCB", model: str = "SIM") -> None:
-        """Register (0x0100 -> 0x8100) and authenticate (0x0102) with the code the gateway gives."""
+        """Register (0x0100 -> 0x8100) and authenticate (0x0102) with the code the gateway gives.
+
+        Raises
+        ------
+        RegistrationRefusedError
+            The registration was answered with a result code other than 0.
+        ConnectionError
+            The authentication was refused.
+        """
         reg = Registration(0, 0, maker, model, terminal_id, 1, plate).encode()
         body = await self.ask(encode_frame(Header(MSG_REGISTER, self.phone, 1), reg), MSG_REGISTER_RESPONSE)
-        code = RegistrationResponse.decode(body).auth_code
-        auth = encode_frame(Header(MSG_AUTH, self.phone, 2), Authentication(code).encode())
+        response = RegistrationResponse.decode(body)
+        if response.result != RegisterResult.OK:
+            raise RegistrationRefusedError(self.phone, response.result)
+        auth = encode_frame(Header(MSG_AUTH, self.phone, 2), Authentication(response.auth_code).encode())
         if GeneralResponse.decode(await self.ask(auth, MSG_GENERAL_RESPONSE)).result != 0:
             raise ConnectionError(f"terminal {self.phone}: authentication refused")
 

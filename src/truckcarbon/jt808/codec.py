@@ -9,19 +9,28 @@ bits 10-12, sub-package bit 13, version flag bit 14 in 2019), [protocol version
 BYTE, 2019 only], terminal phone number (BCD[6] in 2013, BCD[10] in 2019),
 serial number (WORD), [package total WORD, package index WORD when sub-packaged].
 
+Sub-packages (分包): a body longer than one frame carries (1023 bytes) is sent as
+``total`` frames with bit 13 set, package indices 1..total and consecutive serial
+numbers, each frame holding the next slice of the body; the same layout in both
+editions. :func:`split_message` cuts a body into such frames; the gateway joins
+them again. A receiver that misses pieces asks for them with 0x8003 (the serial of
+the first piece, the count of missing pieces, BYTE in 2013 and WORD in 2019, and
+their indices as WORDs).
+
 Messages: 0x0100 registration -> 0x8100 registration response (with an
 authentication code), 0x0102 authentication, 0x0002 heartbeat, 0x0200 location
 report (status bits 8-9 load state, bit 2 south, bit 3 west; latitude and
 longitude x 1e6; speed 0.1 km/h; BCD time in GMT+8; additional items 0x01
 odometer 0.1 km and 0x02 fuel 0.1 L), 0x0704 batch location upload, 0x8001
-platform general response.
+platform general response, 0x8003 re-transmission request for missing sub-packages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
 
 ESCAPE = {0x7E: b"\x7d\x02", 0x7D: b"\x7d\x01"}
 GMT8 = dt.timezone(dt.timedelta(hours=8))
@@ -32,11 +41,23 @@ MSG_AUTH = 0x0102
 MSG_LOCATION = 0x0200
 MSG_BATCH_LOCATION = 0x0704
 MSG_GENERAL_RESPONSE = 0x8001
+MSG_RESEND_REQUEST = 0x8003
 MSG_REGISTER_RESPONSE = 0x8100
+MAX_BODY = 0x3FF  # bytes of body one frame can carry (body properties bits 0-9)
 
 # 0x8001 result codes
 RESULT_OK, RESULT_FAILURE, RESULT_BAD_MESSAGE, RESULT_UNSUPPORTED, RESULT_ALARM_ACK = 0, 1, 2, 3, 4
 LOAD_BITS = {0b00: "empty", 0b01: "half", 0b11: "full"}  # status bits 8-9 (0b10 is reserved)
+
+
+class RegisterResult(IntEnum):
+    """0x8100 result codes."""
+
+    OK = 0
+    VEHICLE_REGISTERED = 1  # the vehicle is already bound to another terminal
+    NO_SUCH_VEHICLE = 2  # the vehicle is not in the platform's database
+    TERMINAL_REGISTERED = 3  # the terminal is already registered for another vehicle
+    NO_SUCH_TERMINAL = 4  # the terminal is not in the platform's database
 
 
 class FrameError(ValueError):
@@ -98,7 +119,10 @@ def from_bcd(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Header:
-    """Message header. ``version`` is None for JT/T 808-2013 frames, the protocol version byte for 2019."""
+    """Message header. ``version`` is None for JT/T 808-2013 frames, the protocol version byte for 2019.
+
+    ``package_total`` and ``package_index`` (1-based) are set only on sub-packaged frames.
+    """
 
     msg_id: int
     phone: str
@@ -111,11 +135,14 @@ class Header:
 
 def encode_frame(header: Header, body: bytes) -> bytes:
     """A complete escaped frame with delimiters."""
-    if len(body) > 0x3FF:
-        raise ValueError(f"body of {len(body)} bytes exceeds the 1023-byte limit; use sub-packages")
+    if len(body) > MAX_BODY:
+        raise ValueError(f"body of {len(body)} bytes exceeds the 1023-byte limit; use split_message")
     props = len(body) | (header.encryption & 0x7) << 10
     sub = header.package_total is not None
     if sub:
+        total, index = header.package_total or 0, header.package_index or 0
+        if not 1 <= index <= total <= 0xFFFF:
+            raise ValueError(f"package {index} of {total}: the index must be 1..total, total at most 65535")
         props |= 1 << 13
     raw = bytearray(struct.pack(">HH", header.msg_id, props | ((1 << 14) if header.version is not None else 0)))
     if header.version is not None:
@@ -165,11 +192,37 @@ def decode_frame(frame: bytes) -> tuple[Header, bytes]:
         if len(raw) < pos + 4:
             raise FrameError("truncated", "sub-package fields missing")
         total, index = struct.unpack_from(">HH", raw, pos)
+        if not 1 <= index <= total:
+            raise FrameError("bad_package", f"package {index} of {total}: the index must be 1..total")
         pos += 4
     body = raw[pos:]
     if len(body) != length:
         raise FrameError("bad_length", f"body properties say {length} bytes, the frame has {len(body)}")
     return Header(msg_id, phone, serial, version, encryption, total, index), body
+
+
+def split_message(header: Header, body: bytes, max_body: int = MAX_BODY) -> list[bytes]:
+    """``body`` as frames of at most ``max_body`` body bytes each.
+
+    A body that fits is one ordinary frame. A longer one becomes sub-packages
+    1..n with serials ``header.serial``, ``header.serial + 1``, ... (mod 65536),
+    which is how a terminal sends it and how the gateway expects it.
+    """
+    if not 1 <= max_body <= MAX_BODY:
+        raise ValueError(f"max_body {max_body} must be 1..{MAX_BODY}")
+    plain = replace(header, package_total=None, package_index=None)
+    if len(body) <= max_body:
+        return [encode_frame(plain, body)]
+    total = -(-len(body) // max_body)
+    if total > 0xFFFF:
+        raise ValueError(f"a body of {len(body)} bytes needs {total} packages, at most 65535 are possible")
+    return [
+        encode_frame(
+            replace(plain, serial=(header.serial + k) & 0xFFFF, package_total=total, package_index=k + 1),
+            body[k * max_body : (k + 1) * max_body],
+        )
+        for k in range(total)
+    ]
 
 
 def split_frames(buffer: bytes, max_frame: int = 4096) -> tuple[list[bytes], bytes, int]:
@@ -250,8 +303,9 @@ class Registration:
 class RegistrationResponse:
     """0x8100 registration response.
 
-    ``result``: 0 success (with the authentication code), 1 vehicle already
-    registered, 2 no such vehicle, 3 terminal already registered, 4 no such terminal.
+    ``result`` is a :class:`RegisterResult`: 0 success (with the authentication
+    code), 1 vehicle already registered, 2 no such vehicle, 3 terminal already
+    registered, 4 no such terminal.
     """
 
     serial: int
@@ -315,6 +369,29 @@ class GeneralResponse:
         if len(body) != 5:
             raise FrameError("bad_body", f"general response of {len(body)} bytes, 5 expected")
         return cls(*struct.unpack(">HHB", body))
+
+
+@dataclass(frozen=True)
+class ResendRequest:
+    """0x8003: the platform asks for missing sub-packages of the message whose first package had ``serial``."""
+
+    serial: int
+    indices: tuple[int, ...]
+
+    def encode(self, v2019: bool = False) -> bytes:
+        count = struct.pack(">H", len(self.indices)) if v2019 else bytes((len(self.indices),))
+        return struct.pack(">H", self.serial) + count + struct.pack(f">{len(self.indices)}H", *self.indices)
+
+    @classmethod
+    def decode(cls, body: bytes, v2019: bool = False) -> ResendRequest:
+        head = 4 if v2019 else 3
+        if len(body) < head:
+            raise FrameError("bad_body", f"re-transmission request shorter than {head} bytes")
+        serial = struct.unpack_from(">H", body, 0)[0]
+        n = struct.unpack_from(">H", body, 2)[0] if v2019 else body[2]
+        if len(body) != head + 2 * n:
+            raise FrameError("bad_body", f"re-transmission request of {n} packages has {len(body)} bytes")
+        return cls(serial, struct.unpack_from(f">{n}H", body, head))
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,30 @@
   ``truckcarbon run`` reads, deduplicated on (vehicle, time) against what is already
   there, each file written atomically before its segment is deleted. On restart,
   segments left by a crash are compacted first.
+  Deduplication keys are held only for the months still receiving reports (see
+  :class:`Compactor`); a late report for an older month is checked against that
+  month's files.
 - Terminals must register (0x0100 -> 0x8100 with an authentication code, kept in
   ``DATA/terminals.json``) and authenticate (0x0102) before reports are accepted;
-  a report before that is answered with result 1 (failure) and counted.
-- Limits: frame size, idle timeout, reports per second per connection. Counters are
-  logged as JSON lines every 10 s and on shutdown.
+  a report before that is answered with result 1 (failure) and counted. Which
+  registration result code is sent when is told by :class:`Registry`.
+- Sub-packaged messages (bit 13 of the body properties, e.g. a 0x0704 batch longer
+  than the 1023 bytes of one frame) are reassembled per connection, pieces in any
+  order, and then handled as if they had come in one frame. JT/T 808 lets the
+  receiver answer each piece with its own 0x8001 or all pieces with one; the gateway
+  answers every piece, but only once the whole message is handled: for location
+  reports, once they are durable. Acknowledging a piece on arrival would tell the
+  terminal it may forget data the gateway holds only in memory, and a crash would
+  lose it; a piece left unanswered is sent again by the terminal. When the last
+  piece of a message is in but others are missing (refused as malformed), the
+  gateway asks for them once with 0x8003. An incomplete message is dropped
+  ``partial_timeout_s`` after its first piece and counted as reject
+  ``subpackage_timeout`` (``subpackage_abandoned`` when the connection closes); a
+  piece over the per-connection bounds (``max_partial_messages``,
+  ``max_partial_bytes``) is answered with result 1 and counted as
+  ``subpackage_overflow``.
+- Limits: frame size, idle timeout, reports per second per connection, sub-package
+  memory. Counters are logged as JSON lines every 10 s and on shutdown.
 """
 
 from __future__ import annotations
@@ -25,9 +44,10 @@ import os
 import secrets
 import signal
 import struct
+import threading
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +67,7 @@ from truckcarbon.jt808.codec import (
     MSG_LOCATION,
     MSG_REGISTER,
     MSG_REGISTER_RESPONSE,
+    MSG_RESEND_REQUEST,
     RESULT_BAD_MESSAGE,
     RESULT_FAILURE,
     RESULT_OK,
@@ -57,12 +78,15 @@ from truckcarbon.jt808.codec import (
     GeneralResponse,
     Header,
     Location,
+    RegisterResult,
     Registration,
     RegistrationResponse,
+    ResendRequest,
     decode_frame,
     encode_frame,
     split_frames,
 )
+from truckcarbon.jt808.reassembly import Reassembler, ReassemblyFullError
 
 log = logging.getLogger("truckcarbon.gateway")
 RECORD = struct.Struct("<qqddfbdd")  # vehicle_id, ts_ms, lon, lat, speed, load, odometer, fuel
@@ -72,6 +96,16 @@ LOAD_NAMES = pa.array(["empty", "half", "full"])
 
 @dataclass
 class GatewayConfig:
+    """Gateway settings; every default is here.
+
+    ``max_partial_messages``, ``max_partial_bytes`` and ``partial_timeout_s`` bound
+    the reassembly of sub-packaged messages per connection. ``known_vehicles``
+    (plate -> vehicle id) and ``known_terminals`` (terminal phone numbers) are the
+    platform's databases for registration; None accepts any plate or terminal.
+    ``dedup_months`` is how many months, up to the newest one reported, keep their
+    deduplication keys in memory.
+    """
+
     host: str = "127.0.0.1"
     port: int = 7808
     data: Path = Path("gateway_data")
@@ -81,6 +115,12 @@ class GatewayConfig:
     compact_s: float = 5.0
     commit_interval_s: float = 0.002
     load_bits: bool = True  # status bits 8-9 carry the load state (False: terminals without load sensing)
+    max_partial_messages: int = 16
+    max_partial_bytes: int = 1 << 20
+    partial_timeout_s: float = 60.0
+    known_vehicles: Mapping[str, int] | None = None
+    known_terminals: frozenset[str] | None = None
+    dedup_months: int = 2
 
 
 @dataclass
@@ -91,28 +131,67 @@ class Metrics:
     rejects: dict[str, int] = field(default_factory=dict)
     compacted: int = 0
     duplicates: int = 0
+    reassembled: int = 0  # sub-packaged messages made whole
+    resend_requests: int = 0  # 0x8003 sent
+    months_loaded: int = 0  # months whose deduplication keys were read from the dataset
 
     def reject(self, reason: str) -> None:
         self.rejects[reason] = self.rejects.get(reason, 0) + 1
 
 
 class Registry:
-    """Terminal phone number -> vehicle id, plate and authentication code (persisted atomically)."""
+    """Terminal phone number -> vehicle id, plate, terminal id and authentication code (persisted atomically).
 
-    def __init__(self, path: Path) -> None:
+    The 0x8100 result of a registration, checked in this order:
+
+    - 4 no such terminal: ``known_terminals`` is given and the phone is not in it.
+    - 3 terminal already registered: the phone is registered for another plate or
+      as another terminal id. Binding it anew takes removing its entry.
+    - 0 success, again: the phone registers once more with the same plate and
+      terminal id; its stored authentication code is issued again. Terminals lose
+      the code on a reset or a firmware update and register again (the common
+      practice of JT/T 808 platforms); refusing them would lock them out.
+    - 2 no such vehicle: ``known_vehicles`` is given and the plate is not in it.
+    - 1 vehicle already registered: the plate, or the vehicle id the registration
+      would get, is bound to another phone (two terminals would merge two trucks'
+      tracks, or split one truck's).
+    - 0 success: a new binding, stored with a fresh authentication code.
+
+    The vehicle id comes from ``known_vehicles`` when given, else from a terminal
+    id of digits (replay uses it), else it is the largest id so far plus one.
+    """
+
+    def __init__(
+        self, path: Path, known_vehicles: Mapping[str, int] | None = None, known_terminals: frozenset[str] | None = None
+    ) -> None:
         self.path = path
         self.terminals: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+        self.known_vehicles = known_vehicles
+        self.known_terminals = None if known_terminals is None else {p.lstrip("0") for p in known_terminals}
 
-    def register(self, phone: str, reg: Registration) -> dict[str, Any]:
+    def register(self, phone: str, reg: Registration) -> tuple[RegisterResult, dict[str, Any] | None]:
+        """The result code and, on success, the terminal's entry (with its authentication code)."""
+        if self.known_terminals is not None and phone.lstrip("0") not in self.known_terminals:
+            return RegisterResult.NO_SUCH_TERMINAL, None
         entry = self.terminals.get(phone)
-        if entry is None:
+        if entry is not None:
+            same = entry["plate"] == reg.plate and entry.get("terminal_id", reg.terminal_id) == reg.terminal_id
+            return (RegisterResult.OK, entry) if same else (RegisterResult.TERMINAL_REGISTERED, None)
+        if self.known_vehicles is not None:
+            if reg.plate not in self.known_vehicles:
+                return RegisterResult.NO_SUCH_VEHICLE, None
+            vid = int(self.known_vehicles[reg.plate])
+        elif reg.terminal_id.isdigit():
+            vid = int(reg.terminal_id)
+        else:
             vid = max((int(t["vehicle_id"]) for t in self.terminals.values()), default=0) + 1
-            if reg.terminal_id.isdigit():
-                vid = int(reg.terminal_id)  # a terminal id of digits is taken as the vehicle id (replay uses it)
-            entry = {"vehicle_id": vid, "plate": reg.plate, "auth_code": secrets.token_hex(8)}
-            self.terminals[phone] = entry
-            atomic_write_text(self.path, json.dumps(self.terminals, ensure_ascii=False))
-        return entry
+        if any(int(t["vehicle_id"]) == vid or (reg.plate and t["plate"] == reg.plate) for t in self.terminals.values()):
+            return RegisterResult.VEHICLE_REGISTERED, None
+        code = secrets.token_hex(8)
+        entry = {"vehicle_id": vid, "plate": reg.plate, "terminal_id": reg.terminal_id, "auth_code": code}
+        self.terminals[phone] = entry
+        atomic_write_text(self.path, json.dumps(self.terminals, ensure_ascii=False))
+        return RegisterResult.OK, entry
 
 
 class Wal:
@@ -156,6 +235,13 @@ class Wal:
         self._open()
         return closed
 
+    def close(self) -> None:
+        """Commit and close the current segment (removed if empty)."""
+        self.commit()
+        self.fh.close()
+        if self.current.stat().st_size == 0:
+            self.current.unlink()
+
 
 def _read_segment(path: Path) -> np.ndarray:
     data = path.read_bytes()
@@ -166,85 +252,135 @@ def _read_segment(path: Path) -> np.ndarray:
 
 
 class Compactor:
-    """WAL segments -> ``pings/month=YYYY-MM/gw-*.parquet``, deduplicated on (vehicle, time)."""
+    """WAL segments -> ``pings/month=YYYY-MM/gw-*.parquet``, deduplicated on (vehicle, time).
 
-    def __init__(self, data: Path, metrics: Metrics) -> None:
+    Deduplication keys are held per local month, and only for the ``dedup_months``
+    months up to the newest month compacted so far: the months still receiving
+    reports. Older months are evicted after each compaction. A month's keys are
+    read from its files when a report for it arrives and none are held, so a late
+    report for an evicted month is still checked against everything written: while
+    held, a month's keys are exactly the keys in its files.
+    """
+
+    def __init__(self, data: Path, metrics: Metrics, dedup_months: int = 2) -> None:
         self.pings = data / "pings"
         self.metrics = metrics
-        self.seen: set[tuple[int, int]] = set()
-        for f in self.pings.glob("month=*/*.parquet"):
-            t = pq.read_table(f, columns=["vehicle_id", "ts"])
-            ts = pc.cast(t["ts"], pa.int64()).to_numpy()
-            self.seen.update(zip(t["vehicle_id"].to_numpy().tolist(), ts.tolist(), strict=True))
+        self.dedup_months = max(1, dedup_months)
+        self.seen: dict[int, set[tuple[int, int]]] = {}  # month number -> (vehicle id, ts ms)
+        self.newest: int | None = None
+        # The periodic compaction (a thread) may still run when shutdown compacts the rest: one at a time.
+        self.lock = threading.Lock()
+
+    def keys(self, month: int) -> set[tuple[int, int]]:
+        """The (vehicle, time) keys in month ``month`` of the dataset, read from its files if not held."""
+        held = self.seen.get(month)
+        if held is None:
+            held = self.seen[month] = set()
+            for f in (self.pings / f"month={month_label(month)}").glob("*.parquet"):
+                t = pq.read_table(f, columns=["vehicle_id", "ts"])
+                ts = pc.cast(t["ts"], pa.int64()).to_numpy()
+                held.update(zip(t["vehicle_id"].to_numpy().tolist(), ts.tolist(), strict=True))
+            self.metrics.months_loaded += 1
+        return held
 
     def compact(self, segments: list[Path]) -> int:
+        """Move the records of ``segments`` into the dataset (new keys only), then delete the segments."""
+        with self.lock:
+            return self._compact([p for p in segments if p.exists()])  # another call may have done some
+
+    def _compact(self, segments: list[Path]) -> int:
         if not segments:
             return 0
         rec: Any = np.concatenate([_read_segment(p) for p in segments])  # a structured array
-        keep = []
-        for k, (v, t) in enumerate(zip(rec["vid"].tolist(), rec["ts"].tolist(), strict=True)):
-            if (v, t) in self.seen:
-                self.metrics.duplicates += 1
-                continue
-            self.seen.add((v, t))
-            keep.append(k)
-        rec = rec[np.array(keep, dtype=np.int64)] if keep else rec[:0]
-        if rec.size:
-            months = local_month(rec["ts"] // 1000)
-            for m in np.unique(months).tolist():
-                sel = rec[months == m]
-                table = pa.table(
-                    {
-                        "vehicle_id": pa.array(sel["vid"]),
-                        "ts": pa.array(sel["ts"]).cast(pa.timestamp("ms", tz="UTC")),
-                        "lon": pa.array(sel["lon"]),
-                        "lat": pa.array(sel["lat"]),
-                        "speed_kmh": pa.array(sel["speed"]),
-                        "load_state": pa.DictionaryArray.from_arrays(
-                            pa.array(sel["load"], mask=sel["load"] < 0), LOAD_NAMES
-                        ),
-                        "odometer_km": pa.array(sel["odo"], mask=np.isnan(sel["odo"])),
-                        "fuel_level_l": pa.array(sel["fuel"], mask=np.isnan(sel["fuel"])),
-                    }
-                )
-                target = self.pings / f"month={month_label(m)}" / f"gw-{time.time_ns()}-{uuid.uuid4().hex[:6]}.parquet"
-                with atomic_path(target) as tmp:
-                    pq.write_table(table, tmp)
-                    with open(tmp, "rb") as fh:
-                        os.fsync(fh.fileno())
+        months = local_month(rec["ts"] // 1000)
+        written = 0
+        for m in np.unique(months).tolist():
+            sel = rec[months == m]
+            seen = self.keys(m)
+            keep = []
+            for k, key in enumerate(zip(sel["vid"].tolist(), sel["ts"].tolist(), strict=True)):
+                if key in seen:
+                    self.metrics.duplicates += 1
+                    continue
+                seen.add(key)
+                keep.append(k)
+            if keep:
+                self.write(m, sel[np.array(keep, dtype=np.int64)])
+                written += len(keep)
         for p in segments:  # only once their records are in the dataset
             p.unlink(missing_ok=True)
-        self.metrics.compacted += int(rec.size)
-        return int(rec.size)
+        if months.size:
+            top = int(months.max())
+            self.newest = top if self.newest is None else max(self.newest, top)
+            for m in [m for m in self.seen if m <= self.newest - self.dedup_months]:
+                del self.seen[m]
+        self.metrics.compacted += written
+        return written
+
+    def write(self, month: int, sel: Any) -> None:
+        """Records of one month as a new file of its partition, written atomically and fsynced."""
+        table = pa.table(
+            {
+                "vehicle_id": pa.array(sel["vid"]),
+                "ts": pa.array(sel["ts"]).cast(pa.timestamp("ms", tz="UTC")),
+                "lon": pa.array(sel["lon"]),
+                "lat": pa.array(sel["lat"]),
+                "speed_kmh": pa.array(sel["speed"]),
+                "load_state": pa.DictionaryArray.from_arrays(pa.array(sel["load"], mask=sel["load"] < 0), LOAD_NAMES),
+                "odometer_km": pa.array(sel["odo"], mask=np.isnan(sel["odo"])),
+                "fuel_level_l": pa.array(sel["fuel"], mask=np.isnan(sel["fuel"])),
+            }
+        )
+        target = self.pings / f"month={month_label(month)}" / f"gw-{time.time_ns()}-{uuid.uuid4().hex[:6]}.parquet"
+        with atomic_path(target) as tmp:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
 
 
 class Gateway:
+    """The server: connections in, reports into the write-ahead log, the log compacted into the dataset."""
+
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         config.data.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self.registry = Registry(config.data / "terminals.json")
-        self.compactor = Compactor(config.data, self.metrics)
+        self.registry = Registry(config.data / "terminals.json", config.known_vehicles, config.known_terminals)
+        self.compactor = Compactor(config.data, self.metrics, config.dedup_months)
         self.stopping = asyncio.Event()
 
     async def serve(self) -> None:
-        self.wal = Wal(self.config.data / "wal")
-        # Segments a crash left behind go to the dataset before anything new is taken in.
-        self.compactor.compact([p for p in self.wal.folder.glob("segment-*.log") if p != self.wal.current])
-        server = await asyncio.start_server(self.handle, self.config.host, self.config.port, limit=1 << 16)
+        """Serve until :attr:`stopping` is set (SIGTERM, SIGINT), then flush and compact."""
+        await self.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stopping.set)
-        tasks = [asyncio.create_task(self.committer()), asyncio.create_task(self.compacting()),
-                 asyncio.create_task(self.reporting())]  # fmt: skip
-        log.info(json.dumps({"event": "listening", "host": self.config.host, "port": self.config.port}))
-        async with server:
-            await self.stopping.wait()
-            server.close()
-        for t in tasks:
+        await self.stopping.wait()
+        await self.stop()
+
+    async def start(self) -> int:
+        """Compact what a crash left, listen, start the background tasks; the port listened on."""
+        self.wal = Wal(self.config.data / "wal")
+        # Segments a crash left behind go to the dataset before anything new is taken in.
+        self.compactor.compact([p for p in self.wal.folder.glob("segment-*.log") if p != self.wal.current])
+        self.server = await asyncio.start_server(self.handle, self.config.host, self.config.port, limit=1 << 16)
+        self.tasks = [asyncio.create_task(self.committer()), asyncio.create_task(self.compacting()),
+                      asyncio.create_task(self.reporting())]  # fmt: skip
+        port = int(self.server.sockets[0].getsockname()[1])
+        log.info(json.dumps({"event": "listening", "host": self.config.host, "port": port}))
+        return port
+
+    async def stop(self) -> None:
+        """Stop listening and the background tasks, then compact the whole log."""
+        self.stopping.set()
+        self.server.close()
+        await self.server.wait_closed()
+        for t in self.tasks:
             t.cancel()
-        self.compactor.compact(self.wal.rotate())
+        segments = self.wal.rotate()
+        self.wal.close()
+        self.compactor.compact(segments)
         self.log_metrics("stopped")
 
     async def committer(self) -> None:
@@ -268,37 +404,54 @@ class Gateway:
     def log_metrics(self, event: str) -> None:
         m = self.metrics
         log.info(json.dumps({"event": event, "connections": m.connections, "reports": m.reports, "acked": m.acked,
-                             "compacted": m.compacted, "duplicates": m.duplicates, "rejects": m.rejects}))  # fmt: skip
+                             "compacted": m.compacted, "duplicates": m.duplicates, "reassembled": m.reassembled,
+                             "resend_requests": m.resend_requests, "rejects": m.rejects}))  # fmt: skip
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.metrics.connections += 1
         buffer = b""
+        parts = Reassembler(self.config.max_partial_messages, self.config.max_partial_bytes,
+                            self.config.partial_timeout_s)  # fmt: skip
         session: dict[str, Any] = {
             "auth": None,
             "serial": 0,
             "tokens": self.config.max_reports_per_s,
             "t": time.monotonic(),
+            "parts": parts,
         }
+        last_read = time.monotonic()
         try:
             while not self.stopping.is_set():
+                # Wake up for the idle timeout or for the next incomplete message to time out.
+                wake = min(last_read + self.config.idle_timeout_s, parts.next_expiry_s() or float("inf"))
                 try:
-                    chunk = await asyncio.wait_for(reader.read(1 << 16), self.config.idle_timeout_s)
+                    chunk = await asyncio.wait_for(reader.read(1 << 16), max(0.0, wake - time.monotonic()))
                 except TimeoutError:
+                    chunk = None
+                for _ in parts.expire(time.monotonic()):
+                    self.metrics.reject("subpackage_timeout")
+                if chunk is None:
+                    if time.monotonic() - last_read < self.config.idle_timeout_s:
+                        continue
                     self.metrics.reject("idle_timeout")
                     break
                 if not chunk:
                     break
+                last_read = time.monotonic()
                 frames, buffer, dropped = split_frames(buffer + chunk, self.config.max_frame)
                 for _ in range(dropped):
                     self.metrics.reject("oversize_frame")
                 # Every frame of the read is taken in first; location acks wait for one durable commit together.
                 waits = [w for w in (self.dispatch(frame, session, writer) for frame in frames) if w is not None]
+                self.request_missing(parts, session, writer)
                 if waits:
                     await asyncio.gather(*waits)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            for _ in parts.drop_all():
+                self.metrics.reject("subpackage_abandoned")
             self.metrics.connections -= 1
             writer.close()
 
@@ -308,26 +461,69 @@ class Gateway:
         session["serial"] = (session["serial"] + 1) & 0xFFFF
         writer.write(encode_frame(Header(msg_id, header.phone, session["serial"], header.version), body))
 
+    def answer(
+        self, writer: asyncio.StreamWriter, session: dict[str, Any], header: Header, serials: tuple[int, ...],
+        result: int,
+    ) -> None:  # fmt: skip
+        """0x8001 with ``result`` for each frame (serial) a message came in."""
+        for serial in serials:
+            self.reply(writer, session, header, MSG_GENERAL_RESPONSE,
+                       GeneralResponse(serial, header.msg_id, result).encode())  # fmt: skip
+
+    def request_missing(self, parts: Reassembler, session: dict[str, Any], writer: asyncio.StreamWriter) -> None:
+        """0x8003 for messages whose last package is in and others are not (once per message)."""
+        for part in parts.resend_due():
+            v2019 = part.header.version is not None
+            missing = tuple(part.missing()[: 0xFFFF if v2019 else 0xFF])  # the 2013 count is one byte
+            self.reply(writer, session, part.header, MSG_RESEND_REQUEST,
+                       ResendRequest(part.first_serial, missing).encode(v2019))  # fmt: skip
+            self.metrics.resend_requests += 1
+
     def dispatch(
         self, frame: bytes, session: dict[str, Any], writer: asyncio.StreamWriter
     ) -> Coroutine[Any, Any, None] | None:
-        """Answer a frame; for location reports return what acknowledges them once they are durable."""
+        """Answer a frame; for location reports return what acknowledges them once they are durable.
+
+        A sub-package is held until its message is whole; then the message is
+        handled and every piece answered (see the module docstring).
+        """
         try:
             header, body = decode_frame(frame)
         except FrameError as exc:
             self.metrics.reject(exc.reason)
             return None
+        if header.package_total is None:
+            return self.handle_message(header, body, (header.serial,), session, writer)
+        try:
+            message = session["parts"].add(header, body, time.monotonic())
+        except FrameError as exc:
+            self.metrics.reject(exc.reason)
+            full = isinstance(exc, ReassemblyFullError)
+            self.answer(writer, session, header, (header.serial,), RESULT_FAILURE if full else RESULT_BAD_MESSAGE)
+            return None
+        if message is None:
+            return None
+        self.metrics.reassembled += 1
+        return self.handle_message(message.header, message.body, message.serials, session, writer)
+
+    def handle_message(
+        self, header: Header, body: bytes, serials: tuple[int, ...], session: dict[str, Any],
+        writer: asyncio.StreamWriter,
+    ) -> Coroutine[Any, Any, None] | None:  # fmt: skip
+        """Answer one whole message that came in the frames ``serials``; location reports as in :meth:`dispatch`."""
         v2019 = header.version is not None
 
         def ack(result: int) -> None:
-            self.reply(writer, session, header, MSG_GENERAL_RESPONSE,
-                       GeneralResponse(header.serial, header.msg_id, result).encode())  # fmt: skip
+            self.answer(writer, session, header, serials, result)
 
         try:
             if header.msg_id == MSG_REGISTER:
-                entry = self.registry.register(header.phone, Registration.decode(body, v2019))
+                result, entry = self.registry.register(header.phone, Registration.decode(body, v2019))
+                if result != RegisterResult.OK:
+                    self.metrics.reject(f"register_{result.name.lower()}")
+                code = entry["auth_code"] if entry is not None else ""
                 self.reply(writer, session, header, MSG_REGISTER_RESPONSE,
-                           RegistrationResponse(header.serial, 0, entry["auth_code"]).encode())  # fmt: skip
+                           RegistrationResponse(serials[0], result, code).encode())  # fmt: skip
             elif header.msg_id == MSG_AUTH:
                 known = self.registry.terminals.get(header.phone)
                 auth = Authentication.decode(body, v2019)
@@ -352,7 +548,7 @@ class Gateway:
                     ack(RESULT_FAILURE)
                     return None
                 vid = int(session["auth"]["vehicle_id"])
-                # One log entry (and one future) per frame, however many reports it carries.
+                # One log entry (and one future) per message, however many reports and frames it has.
                 future = self.wal.append(b"".join(self.record(vid, loc, self.config.load_bits) for loc in locs))
                 self.metrics.reports += len(locs)
 
