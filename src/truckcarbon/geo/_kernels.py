@@ -369,16 +369,46 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
     return seg[:rows], unit[:rows], dist[:rows]
 
 
+@nb.njit(inline="always", cache=True)
+def _cell_and_unit(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """(cell, unit index) of a point: :func:`locate_one`'s unit and the borderless grid cell holding it.
+
+    ``cell`` identifies the level-1 cell or leaf that no border touches (>= 0),
+    or is -1 when the point is in a border leaf, outside the grid or invalid: two
+    points with the same ``cell >= 0`` have no border between them.
+    """
+    if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
+        return -1, INVALID_IDX
+    fx = (x - x0) * inv1
+    fy = (y - y0) * inv1
+    if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
+        return -1, OUTSIDE_IDX
+    i = int(fx)
+    j = int(fy)
+    v = l1[j * nx1 + i]
+    if v >= OUTSIDE_IDX:
+        return j * nx1 + i, v
+    inv2 = inv1 * sub
+    ii = min(max(int((x - x0) * inv2) - i * sub, 0), sub - 1)
+    jj = min(max(int((y - y0) * inv2) - j * sub, 0), sub - 1)
+    w = l2[(-2 - v) * sub * sub + jj * sub + ii]
+    if w >= OUTSIDE_IDX:
+        return nx1 * ny1 + (j * sub + jj) * (nx1 * sub) + i * sub + ii, w
+    return -1, cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
+
+
 @nb.njit(cache=True)
 def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Kilometres of a polyline per (unit, class), split exactly at unit borders.
 
     Segment ``s`` runs from fix ``s`` to fix ``s + 1`` and belongs to class
     ``cls[s]`` (0 <= cls < n_cls) and is ``seg_km[s]`` long when ``seg_km`` is
-    not empty, else its haversine length. Each fix is located once. Returns an
-    ``(n_units + 2, n_cls)`` array whose row ``u + 2`` holds unit index ``u``
-    (row 1: outside every unit, row 0: segments with an invalid end, which get
-    no distance). The per-segment arithmetic is :func:`split_kernel`'s.
+    not empty, else its haversine length. Each fix is located once, with the
+    borderless grid cell it lies in: consecutive fixes in one such cell need no
+    walk. Returns an ``(n_units + 2, n_cls)`` array whose row ``u + 2`` holds
+    unit index ``u`` (row 1: outside every unit, row 0: segments with an
+    invalid end, which get no distance). The per-segment arithmetic is
+    :func:`split_kernel`'s.
     """
     acc = np.zeros((n_units + 2, n_cls), np.float64)
     n = lon.shape[0]
@@ -388,7 +418,7 @@ def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, s
     units = np.empty(16, np.int32)
     fracs = np.empty(16, np.float64)
     known = seg_km.shape[0] > 0
-    ub = locate_one(lon[0], lat[0], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+    cb, ub = _cell_and_unit(lon[0], lat[0], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
     for s in range(n - 1):
         ax = lon[s]
         ay = lat[s]
@@ -396,15 +426,16 @@ def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, s
         by = lat[s + 1]
         if bx == ax and by == ay:
             continue  # a parked fix: no distance, same unit
+        ca = cb
         ua = ub
-        c = cls[s]
-        if ua >= 0 and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
-            acc[ua + 2, c] += seg_km[s] if known else haversine_km(ax, ay, bx, by)  # no border between the ends
-            continue
-        ub = locate_one(bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        cb, ub = _cell_and_unit(bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
         if ua == INVALID_IDX or ub == INVALID_IDX:
             continue
         total = seg_km[s] if known else haversine_km(ax, ay, bx, by)
+        c = cls[s]
+        if ca >= 0 and ca == cb:
+            acc[ua + 2, c] += total  # one borderless cell: no border between the ends
+            continue
         buf, units, fracs, npieces = segment_pieces(
             ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
         )

@@ -89,38 +89,54 @@ def gravity_attraction(world: World, fleet_by_unit: npt.NDArray[np.float64]) -> 
     return np.asarray((out + out.mean() * 0.05) * hub, dtype=np.float64)
 
 
-def _pick(weights: npt.NDArray[np.float64], rng: np.random.Generator) -> int:
-    """An index drawn with probability proportional to ``weights`` (non-negative, some positive)."""
-    cum = np.cumsum(weights)
-    return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), weights.size - 1)
+def _draw(cum: npt.NDArray[np.float64], rng: np.random.Generator) -> int:
+    """An index drawn with probability proportional to the weights whose cumulative sums are ``cum``."""
+    return min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
 
 
-def _destination(
-    world: World, state: TruckState, role: Role, attraction: npt.NDArray[np.float64], rng: np.random.Generator
-) -> int:
+LOAD_CUM = np.cumsum(LOAD_P)
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Where trucks go next (module docstring), as cumulative weights per current unit.
+
+    ``long_haul[i]``: attraction / road distance^1.5 over units more than 150 km
+    by road from unit ``i``; ``regional[i]``: the units within two hops of ``i``
+    and their cumulative attraction.
+    """
+
+    long_haul: npt.NDArray[np.float64]  # (units, units), cumulative along each row
+    regional: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], ...]
+
+    @classmethod
+    def build(cls, world: World, attraction: npt.NDArray[np.float64]) -> Destinations:
+        d = world.road_km
+        w = np.where(np.isfinite(d) & (d > 150.0), attraction[None, :] / np.maximum(d, 1.0) ** 1.5, 0.0)
+        regional = tuple((cand, np.cumsum(attraction[cand])) for cand in world.two_hops)
+        return cls(np.cumsum(w, axis=1), regional)
+
+    def pick(self, state: TruckState, role: Role, rng: np.random.Generator) -> int:
+        """The next destination of a truck at the end of its route."""
+        here = state.dest if state.dest >= 0 else state.home
+        if role is Role.REGIONAL:
+            if state.trips % 2 == 1 and here != state.home:
+                return state.home
+            cand, cum = self.regional[here]
+            return int(cand[_draw(cum, rng)])
+        return _draw(self.long_haul[here], rng)
+
+
+def _extend_route(world: World, state: TruckState, role: Role, dest: Destinations, rng: np.random.Generator) -> None:
     here = state.dest if state.dest >= 0 else state.home
-    if role is Role.REGIONAL:
-        if state.trips % 2 == 1 and here != state.home:
-            return state.home
-        cand = world.two_hops[here]
-        return int(cand[_pick(attraction[cand], rng)])
-    d = world.road_km[here]
-    w = np.where(np.isfinite(d) & (d > 150.0), attraction / np.maximum(d, 1.0) ** 1.5, 0.0)
-    return _pick(w, rng)
-
-
-def _extend_route(
-    world: World, state: TruckState, role: Role, attraction: npt.NDArray[np.float64], rng: np.random.Generator
-) -> None:
-    here = state.dest if state.dest >= 0 else state.home
-    dest = _destination(world, state, role, attraction, rng)
-    path = world.path(here, dest)[1:]
-    load = np.int8(_pick(np.asarray(LOAD_P), rng))
+    nxt = dest.pick(state, role, rng)
+    path = world.path(here, nxt)[1:]
+    load = np.int8(_draw(LOAD_CUM, rng))
     jitter = rng.normal(0.0, WAYPOINT_JITTER_DEG, (len(path), 2))
     state.route_lon = np.concatenate([state.route_lon, world.lon[path] + jitter[:, 0]])
     state.route_lat = np.concatenate([state.route_lat, world.lat[path] + jitter[:, 1]])
     state.route_load = np.concatenate([state.route_load, np.full(len(path), load, np.int8)])
-    state.dest = dest
+    state.dest = nxt
     state.trips += 1
 
 
@@ -255,6 +271,9 @@ def _track_kernel(t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, p
             k += 1
         if k < starts.shape[0] and starts[k] <= x:
             speed[i] = speeds[k]
+        if i > 0 and lon[i] == lon[i - 1] and lat[i] == lat[i - 1]:
+            odo[i] = odo[i - 1]  # parked: no step (haversine_km of equal points is exactly 0)
+            continue
         # haversine_km of the step, reusing cos(latitude) of the fix before: the same arithmetic
         p1 = math.radians(lat[i])
         c1 = math.cos(p1)
@@ -273,7 +292,7 @@ def drive_month(
     world: World,
     state: TruckState,
     role: Role,
-    attraction: npt.NDArray[np.float64],
+    destinations: Destinations,
     month_start_s: int,
     month_end_s: int,
     km_target: float,
@@ -294,7 +313,7 @@ def drive_month(
     total = float(seg.sum())
     while total < need_km + 1.0:
         n_before = state.route_lon.size
-        _extend_route(world, state, role, attraction, rng)
+        _extend_route(world, state, role, destinations, rng)
         lon_new = np.concatenate([poly_lon[-1:], state.route_lon[n_before:]])
         lat_new = np.concatenate([poly_lat[-1:], state.route_lat[n_before:]])
         seg_new = haversine_many(lon_new[:-1], lat_new[:-1], lon_new[1:], lat_new[1:])

@@ -20,6 +20,7 @@ month in parts of at most ``rows_per_file`` rows.
 
 from __future__ import annotations
 
+import heapq
 import json
 import multiprocessing
 import os
@@ -27,7 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -45,7 +46,7 @@ from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, age_factor, season, shock
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
-from truckcarbon.sim.drive import Track, TruckState, drive_month, gravity_attraction
+from truckcarbon.sim.drive import Destinations, Track, TruckState, drive_month, gravity_attraction
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
 from truckcarbon.sim.world import World, load_world
 
@@ -62,6 +63,10 @@ PING_SCHEMA = pa.schema(
         ("fuel_level_l", pa.float32()),
     ]
 )
+
+# Coordinates are incompressible noise to snappy: storing them plain saves the work, not space.
+GROUPS_PER_WORKER = 4
+PING_COMPRESSION = {name: "none" if name in ("lon", "lat") else "snappy" for name in PING_SCHEMA.names}
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class _World:
 
     world: World
     fleet: Fleet
-    attraction: np.ndarray
+    destinations: Destinations
     truck_factor: np.ndarray
     locator: CityLocator
     rates: np.ndarray  # L/100 km [standard, load]
@@ -177,8 +182,8 @@ def _context(config: SimConfig) -> _World:
     fleet_rng = np.random.default_rng([config.seed, 0])
     fleet = make_fleet(world, config.trucks, fleet_rng)
     truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
-    attraction = gravity_attraction(world, city_fleet_2022(world))
-    return _World(world, fleet, attraction, truck_factor, CityLocator("wgs84"), fuel_rates().matrix())
+    destinations = Destinations.build(world, gravity_attraction(world, city_fleet_2022(world)))
+    return _World(world, fleet, destinations, truck_factor, CityLocator("wgs84"), fuel_rates().matrix())
 
 
 @dataclass
@@ -221,6 +226,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
                 part_dir / f"part-{group.index:03d}-{part:05d}.parquet",
                 use_dictionary=["load_state"],
                 write_statistics=["vehicle_id", "ts"],  # what readers prune and check order by
+                compression=PING_COMPRESSION,
             )
             part += 1
         buf, buf_rows = [], 0
@@ -244,7 +250,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
         )
         state = group.states[pos]
         tr = drive_month(
-            world, state, role, ctx.attraction, m_start, m_end, km, config.interval_s, config.parked_interval_s, rng
+            world, state, role, ctx.destinations, m_start, m_end, km, config.interval_s, config.parked_interval_s, rng
         )
         rows = _truth_rows(ctx.locator, group.last_fix[pos], tr)
         if rows is not None:
@@ -256,19 +262,16 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
                 truth[key].append(arr)
         if tr.t_s.size:
             group.last_fix[pos] = (float(tr.lon[-1]), float(tr.lat[-1]))
+        speed, odo, fuel = terminal_channels(tr, ctx.rates[int(fleet.standard[k])], group, pos, rng)
         cols: dict[str, np.ndarray] = {
             "t": tr.t_s,
             "lon": tr.lon,
             "lat": tr.lat,
-            "speed": (tr.speed_kmh * (1.0 + 0.03 * rng.standard_normal(tr.t_s.size, dtype=np.float32))).astype(
-                np.float32
-            ),
+            "speed": speed,
             "load": tr.load,
-            "odo": np.round(group.odometer[pos] + tr.odometer_km, 1),
-            "fuel": fuel_gauge(tr, ctx.rates[int(fleet.standard[k])], group.tank_l, pos, rng),
+            "odo": odo,
+            "fuel": fuel,
         }
-        if tr.t_s.size:
-            group.odometer[pos] += tr.odometer_km[-1]
         cols, counts = apply_defects(cols, config.defects, rng)
         for name, c in counts.items():
             defects[name] += int(c)
@@ -288,7 +291,7 @@ def _ping_batch(config: SimConfig, vid: int, cols: dict[str, np.ndarray]) -> pa.
     return pa.record_batch(
         [
             pa.array(np.full(n, vid, np.int64)),
-            pa.array(cols["t"] * 1000, pa.int64()).cast(pa.timestamp("ms", tz="UTC")),
+            pa.array(cols["t"] * 1000, pa.timestamp("ms", tz="UTC")),
             pa.array(cols["lon"]),
             pa.array(cols["lat"]),
             pa.array(cols["speed"], pa.float32()),
@@ -306,43 +309,59 @@ TANK_L = 600.0  # a common tank size of Chinese tractor units (two 300 L tanks)
 REFUEL_BELOW = 0.15
 
 
-def fuel_gauge(tr: Track, rates: np.ndarray, tank_l: np.ndarray, pos: int, rng: np.random.Generator) -> np.ndarray:
-    """Fuel-level channel (JT/T 808 item 0x02, 0.1 L): a tank that drains and is refilled.
+def terminal_channels(
+    tr: Track, rates: np.ndarray, group: _Group, pos: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the terminal reports besides the position: speed, odometer and fuel level of each fix.
 
-    The tank drains by the distance between fixes times the fuel rate of the
-    truck's standard and load; below 15% of the tank the truck refuels to 90-100%
-    at that fix (the level jumps up). ``tank_l[pos]`` carries the level between months.
+    - Speed (km/h, float32): the true speed times 1 + 3% Gaussian noise.
+    - Odometer (JT/T 808 item 0x01, 0.1 km): the truck's true distance so far,
+      continued from month to month (``group.odometer[pos]``).
+    - Fuel level (item 0x02, 0.1 L): a tank that drains by the distance between
+      fixes times the fuel rate of the truck's standard and load; below 15% of
+      the tank the truck refuels to 90-100% at that fix (the level jumps up).
+      ``group.tank_l[pos]`` carries the level between months.
     """
-    if tr.t_s.size == 0:
-        return np.empty(0)
+    n = tr.t_s.size
+    z = rng.standard_normal(n, dtype=np.float32)
     refill = rng.uniform(0.9, 1.0, 64) * TANK_L
-    level, tank_l[pos], used = _gauge_kernel(tr.odometer_km, rates[tr.load] / 100.0, float(tank_l[pos]), refill)
-    while used > refill.size:  # more refuels than draws: draw more and redo (a very long month)
+    l_per_km = np.asarray(rates, dtype=np.float64)[tr.load] / 100.0
+    odo0, tank0 = float(group.odometer[pos]), float(group.tank_l[pos])
+    out = _channels_kernel(tr.speed_kmh, z, tr.odometer_km, odo0, l_per_km, tank0, refill)
+    while out[4] > refill.size:  # more refuels than draws: draw more and redo (a very long month)
         refill = np.concatenate([refill, rng.uniform(0.9, 1.0, refill.size) * TANK_L])
-        level, tank_l[pos], used = _gauge_kernel(tr.odometer_km, rates[tr.load] / 100.0, float(tank_l[pos]), refill)
-    return np.asarray(level)
+        out = _channels_kernel(tr.speed_kmh, z, tr.odometer_km, odo0, l_per_km, tank0, refill)
+    speed, odo, level, group.tank_l[pos], _ = out
+    if n:
+        group.odometer[pos] += tr.odometer_km[-1]
+    return speed, odo, level
 
 
 @nb.njit(cache=True)
-def _gauge_kernel(odometer_km, l_per_km, start_l, refill):  # type: ignore[no-untyped-def]
-    """Tank level at each fix (rounded to 0.1 L), the level after the last, and the refuels used.
+def _channels_kernel(speed_kmh, z, odometer_km, odo0, l_per_km, start_l, refill):  # type: ignore[no-untyped-def]
+    """Speed, odometer and fuel-level channels (see :func:`terminal_channels`) in one pass.
 
-    Returns ``used = refill.size + 1`` when the refuel levels ran out.
+    Returns them with the tank level after the last fix and the refuels used
+    (``refill.size + 1`` when the refuel levels ran out).
     """
     n = odometer_km.shape[0]
-    level = np.empty(n)
+    speed = np.empty(n, np.float32)
+    odo = np.empty(n)
+    level = np.empty(n, np.float32)
     current = start_l
     used = 0
     for i in range(n):
+        speed[i] = speed_kmh[i] * (1.0 + 0.03 * z[i])
+        odo[i] = np.round((odo0 + odometer_km[i]) * 10.0) / 10.0
         if i > 0:
             current -= (odometer_km[i] - odometer_km[i - 1]) * l_per_km[i]
         if current < REFUEL_BELOW * TANK_L:
             if used == refill.shape[0]:
-                return level, start_l, used + 1
+                return speed, odo, level, start_l, used + 1
             current = refill[used]
             used += 1
-        level[i] = round(current * 10.0) / 10.0
-    return level, current, used
+        level[i] = np.round(current * 10.0) / 10.0
+    return speed, odo, level, current, used
 
 
 def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]) -> dict[str, pa.Array]:
@@ -404,7 +423,8 @@ def simulate(
 ) -> SimSummary:
     """Simulate the world of ``config`` into ``out`` (see the module docstring).
 
-    ``workers`` processes share the trucks (the data do not depend on it);
+    ``workers`` processes (this one and ``workers - 1`` helpers) share the
+    trucks in groups (the data do not depend on it);
     ``on_month(label, pings)`` is called after each month is written (progress).
     """
     config.validate()
@@ -416,56 +436,63 @@ def simulate(
     pool: ProcessPoolExecutor | None = None
     try:
         if workers > 1 and config.trucks > 1:
-            # Start the workers first: each builds its context while this process builds its own.
-            pool = ProcessPoolExecutor(min(workers, config.trucks), mp_context=multiprocessing.get_context("spawn"))
-            warm = [pool.submit(_warm_up, config) for _ in range(min(workers, config.trucks))]
+            # Start the helper processes first: they load while this process builds its context and
+            # starts simulating (this process is one of the ``workers``).
+            helpers = workers - 1
+            pool = ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(helpers):
+                pool.submit(_warm_up, config)
         ctx = _context(config)
         fleet, world = ctx.fleet, ctx.world
-        n_groups = min(workers, fleet.n)
-        groups = []
+        # Several groups per process, so that work moves to whichever process is free.
+        n_groups = 1 if pool is None else min(fleet.n, GROUPS_PER_WORKER * workers)
+        groups = {}
         for g, trucks in enumerate(np.array_split(np.arange(fleet.n), n_groups)):
             states = [
                 TruckState(home=int(c), lon=float(world.lon[c]), lat=float(world.lat[c])) for c in fleet.city[trucks]
             ]
             tanks = np.full(trucks.size, TANK_L * 0.8)
-            groups.append(_Group(g, trucks, states, [None] * trucks.size, np.zeros(trucks.size), tanks))
+            groups[g] = _Group(g, trucks, states, [None] * trucks.size, np.zeros(trucks.size), tanks)
         for m in months:
             (tmp / "pings" / f"month={month_label(m)}").mkdir(parents=True)
         defects = dict.fromkeys(DEFECT_NAMES, 0)
         truth: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "month", "city", "km", "e", "h", "f")}
         n_pings = 0
 
-        def part_dir(m: int) -> Path:
-            return tmp / "pings" / f"month={month_label(m)}"
+        # Tasks are (month position, group); a group's months run in order, groups never wait for each
+        # other. The helper processes always have a task queued; this process takes the others.
+        ready = [(0, g) for g in groups]
+        heapq.heapify(ready)
+        pending: dict[Future[_MonthResult], tuple[int, int]] = {}
+        done_by_month: dict[int, list[_MonthResult]] = {}
+        next_k = 0  # the earliest month not yet collected
 
-        if pool is not None:
-            for w in warm:
-                w.result()
-            # Each group runs its months in order; groups do not wait for each other.
-            pending = {pool.submit(_simulate_group_month, config, g, months[0], part_dir(months[0])): (g.index, 0)
-                       for g in groups}  # fmt: skip
-            done_by_month: dict[int, list[_MonthResult]] = {}
-            next_k = 0  # the earliest month not yet collected
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    g_index, k = pending.pop(f)
-                    r = f.result()
-                    done_by_month.setdefault(k, []).append(r)
-                    if k + 1 < len(months):
-                        nxt = pool.submit(
-                            _simulate_group_month, config, r.group, months[k + 1], part_dir(months[k + 1])
-                        )
-                        pending[nxt] = (g_index, k + 1)
-                while len(done_by_month.get(next_k, ())) == n_groups:
-                    results = sorted(done_by_month.pop(next_k), key=lambda r: r.group.index)
-                    n_pings += _collect(results, months[next_k], defects, truth, on_month)
-                    next_k += 1
-        else:
-            for m in months:
-                results = [_simulate_group_month(config, g, m, part_dir(m)) for g in groups]
-                groups = [r.group for r in results]
-                n_pings += _collect(results, m, defects, truth, on_month)
+        def task(k: int, g: int) -> tuple[SimConfig, _Group, int, Path]:
+            return config, groups[g], months[k], tmp / "pings" / f"month={month_label(months[k])}"
+
+        def finished(k: int, r: _MonthResult) -> None:
+            nonlocal next_k, n_pings
+            groups[r.group.index] = r.group
+            done_by_month.setdefault(k, []).append(r)
+            if k + 1 < len(months):
+                heapq.heappush(ready, (k + 1, r.group.index))
+            while len(done_by_month.get(next_k, ())) == n_groups:
+                results = sorted(done_by_month.pop(next_k), key=lambda x: x.group.index)
+                n_pings += _collect(results, months[next_k], defects, truth, on_month)
+                next_k += 1
+
+        while ready or pending:
+            while pool is not None and ready and len(pending) < 2 * (workers - 1):
+                k, g = heapq.heappop(ready)
+                pending[pool.submit(_simulate_group_month, *task(k, g))] = (k, g)
+            if ready:
+                k, g = heapq.heappop(ready)
+                finished(k, _simulate_group_month(*task(k, g)))
+                done = [f for f in pending if f.done()]
+            else:
+                done = list(wait(pending, return_when=FIRST_COMPLETED)[0])
+            for f in done:
+                finished(pending.pop(f)[0], f.result())
 
         pq.write_table(fleet.table(), tmp / "vehicles.parquet")
         cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}
@@ -493,7 +520,8 @@ def simulate(
             "pings": n_pings,
             "truth_rows": truth_table.num_rows,
             "defects": defects,
-            "workers": n_groups,
+            "workers": workers if pool is not None else 1,
+            "truck_groups": n_groups,
             "seconds": round(seconds, 2),
             "coordinate_system": "WGS-84",
             "truth_method": {
