@@ -35,6 +35,7 @@ from truckcarbon.jt808.codec import (
     decode_frame,
     encode_frame,
 )
+from truckcarbon.jt808.eventloop import run_async
 
 
 async def connect(k: int, port: int) -> Terminal:
@@ -115,7 +116,7 @@ def main() -> None:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.2)
-        single, batched = asyncio.run(bench(port, args.terminals, args.reports, args.batch))
+        single, batched = run_async(bench(port, args.terminals, args.reports, args.batch))
         status = Path(f"/proc/{proc.pid}/status").read_text()
         hwm = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")), "0")
     finally:

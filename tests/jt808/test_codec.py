@@ -24,6 +24,7 @@ from truckcarbon.jt808.codec import (
     decode_frame,
     encode_frame,
     escape,
+    location_values,
     split_frames,
     split_message,
     unescape,
@@ -240,3 +241,51 @@ def test_resend_request_layouts() -> None:
         assert ResendRequest.decode(req.encode(v2019), v2019) == req
     with pytest.raises(FrameError):
         ResendRequest.decode(bytes.fromhex("1234 03 0002 0005"))
+
+
+def _values_by_decode(body: bytes) -> tuple[object, ...]:
+    loc = Location.decode(body)
+    nan = float("nan")
+    return (
+        round(loc.time.timestamp() * 1000),
+        loc.lon,
+        loc.lat,
+        loc.speed_kmh,
+        loc.status,
+        nan if loc.odometer_km is None else loc.odometer_km,
+        nan if loc.fuel_l is None else loc.fuel_l,
+    )
+
+
+def _outcome(f, body: bytes) -> tuple[object, ...]:
+    try:
+        return ("ok", *f(body))
+    except FrameError as exc:
+        return ("error", exc.reason)
+
+
+@settings(max_examples=400)
+@given(locations, st.lists(st.tuples(st.integers(0, 255), st.binary(max_size=6)), max_size=4), st.data())
+def test_location_values_equal_location_decode(loc: Location, items: list[tuple[int, bytes]], data) -> None:
+    """The gateway's fast decoding gives Location.decode's values, and its errors, on good and damaged bodies."""
+    body = loc.encode() + b"".join(bytes((k, len(v))) + v for k, v in items)
+    damage = data.draw(st.sampled_from(["none", "time", "truncate", "item"]))
+    if damage == "time":  # a byte of the BCD time replaced: bad BCD, or a date or time that does not exist
+        k = data.draw(st.integers(22, 27))
+        body = body[:k] + bytes((data.draw(st.integers(0, 255)),)) + body[k + 1 :]
+    elif damage == "truncate":
+        body = body[: data.draw(st.integers(0, len(body)))]
+    elif damage == "item" and len(body) > 28:
+        body = body + bytes((1, 9))  # an item whose length runs past the body
+    want, got = _outcome(_values_by_decode, body), _outcome(location_values, body)
+    assert len(want) == len(got) and want[:2] == got[:2], (want, got)
+    for a, b in zip(want[2:], got[2:], strict=True):
+        assert a == b or (a != a and b != b), (want, got)  # equal, or both NaN
+
+
+@given(st.binary(min_size=0, max_size=64))
+def test_check_code_is_the_xor_of_every_byte(data: bytes) -> None:
+    want = 0
+    for b in data:
+        want ^= b
+    assert check_code(data) == want

@@ -26,6 +26,7 @@ from truckcarbon.jt808.client import RegistrationRefusedError, Terminal
 from truckcarbon.jt808.codec import (
     MSG_BATCH_LOCATION,
     MSG_GENERAL_RESPONSE,
+    MSG_HEARTBEAT,
     MSG_LOCATION,
     MSG_REGISTER,
     MSG_REGISTER_RESPONSE,
@@ -40,10 +41,11 @@ from truckcarbon.jt808.codec import (
     check_code,
     decode_frame,
     encode_frame,
+    frame_bytes,
     split_frames,
     split_message,
 )
-from truckcarbon.jt808.gateway import RECORD, Compactor, Gateway, GatewayConfig, Metrics, Registry
+from truckcarbon.jt808.gateway import RECORD, Compactor, Gateway, GatewayConfig, Metrics, Registry, Wal
 from truckcarbon.jt808.replay import ReplaySummary, replay_async
 from truckcarbon.sim.run import SimConfig, simulate
 
@@ -381,3 +383,47 @@ def test_compactor_keeps_keys_of_recent_months_only_and_writes_no_duplicate(tmp_
     assert set(restarted.seen) == {month_number(2022, 12)}
     keys = dataset_keys(tmp_path)
     assert len(keys) == len(set(keys)) == 12 * 5 + 1
+
+
+def test_idle_connections_are_closed_by_the_sweeper(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with running(tmp_path / "gw", idle_timeout_s=0.4) as (gw, port):
+            idle = await Terminal.open("127.0.0.1", port, PHONE)
+            busy = await Terminal.open("127.0.0.1", port, "013800000008")
+            await busy.login("8", "京A00008")
+            for _ in range(6):  # the busy terminal keeps talking for 0.9 s
+                busy.writer.write(frame_bytes(MSG_HEARTBEAT, busy.phone, 1, None, b""))
+                await replies(busy, MSG_GENERAL_RESPONSE)
+                await asyncio.sleep(0.15)
+            async with asyncio.timeout(2.0):
+                assert await idle.reader.read(100) == b""  # closed by the gateway
+            assert gw.metrics.rejects.get("idle_timeout") == 1 and gw.metrics.connections == 1
+            idle.close()
+            busy.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_log_write_is_never_acknowledged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(self: Wal, records: list[bytes]) -> None:
+        raise OSError(28, "No space left on device")
+
+    async def scenario() -> None:
+        async with running(tmp_path / "gw") as (gw, port):
+            term = await Terminal.open("127.0.0.1", port, PHONE)
+            await term.login("7", "京A00007")
+            monkeypatch.setattr(Wal, "write", full_disk)
+            term.writer.write(encode_frame(Header(MSG_LOCATION, PHONE, 5), batch(1).items[0].encode()))
+            got: list[tuple[Header, bytes]] = []
+            async with asyncio.timeout(5.0):
+                while True:
+                    chunk = await term.reader.read(1 << 16)
+                    if not chunk:
+                        break  # the gateway closed the connection
+                    got += [decode_frame(f) for f in split_frames(chunk)[0]]
+            assert all(h.msg_id != MSG_GENERAL_RESPONSE for h, _ in got)  # no acknowledgement
+            assert gw.metrics.rejects.get("storage_error") == 1 and gw.metrics.acked == 0
+            term.close()
+            monkeypatch.undo()
+
+    asyncio.run(scenario())

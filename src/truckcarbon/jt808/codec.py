@@ -31,8 +31,8 @@ import datetime as dt
 import struct
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
+from functools import lru_cache
 
-ESCAPE = {0x7E: b"\x7d\x02", 0x7D: b"\x7d\x01"}
 GMT8 = dt.timezone(dt.timedelta(hours=8))
 
 MSG_HEARTBEAT = 0x0002
@@ -72,37 +72,36 @@ def escape(data: bytes) -> bytes:
     """Escape 0x7e and 0x7d inside a frame."""
     if b"\x7e" not in data and b"\x7d" not in data:
         return data
-    return b"".join(ESCAPE.get(b, bytes((b,))) for b in data)
+    return data.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02")
 
 
 def unescape(data: bytes) -> bytes:
     """Undo :func:`escape`; a 0x7d not followed by 0x01 or 0x02 is an error."""
     if b"\x7d" not in data:
         return data
-    out = bytearray()
-    i = 0
-    n = len(data)
-    while i < n:
-        b = data[i]
-        if b == 0x7D:
-            if i + 1 >= n or data[i + 1] not in (1, 2):
-                raise FrameError("bad_escape", f"0x7d at {i} not followed by 0x01 or 0x02")
-            out.append(0x7D if data[i + 1] == 1 else 0x7E)
-            i += 2
-        else:
-            out.append(b)
-            i += 1
-    return bytes(out)
+    if data.count(b"\x7d") != data.count(b"\x7d\x01") + data.count(b"\x7d\x02"):
+        i = next(k for k in range(len(data)) if data[k] == 0x7D and data[k + 1 : k + 2] not in (b"\x01", b"\x02"))
+        raise FrameError("bad_escape", f"0x7d at {i} not followed by 0x01 or 0x02")
+    return data.replace(b"\x7d\x02", b"\x7e").replace(b"\x7d\x01", b"\x7d")
 
 
 def check_code(data: bytes | bytearray) -> int:
-    """XOR of all bytes."""
-    c = 0
-    for b in data:
-        c ^= b
-    return c
+    """XOR of all bytes.
+
+    Computed on the bytes as one integer, folded in halves: the XOR of the low
+    and the high half keeps the XOR of all bytes, a few big-integer operations
+    instead of a Python loop over every byte.
+    """
+    x = int.from_bytes(data, "little")
+    n = len(data)
+    while n > 1:
+        half = (n + 1) // 2
+        x = (x & ((1 << (8 * half)) - 1)) ^ (x >> (8 * half))
+        n = half
+    return x
 
 
+@lru_cache(maxsize=1 << 16)
 def bcd(digits: str, size: int) -> bytes:
     """Digits (left-padded with 0 to ``2 * size``) as packed BCD."""
     if not digits.isdigit() or len(digits) > 2 * size:
@@ -137,25 +136,38 @@ def encode_frame(header: Header, body: bytes) -> bytes:
     """A complete escaped frame with delimiters."""
     if len(body) > MAX_BODY:
         raise ValueError(f"body of {len(body)} bytes exceeds the 1023-byte limit; use split_message")
-    props = len(body) | (header.encryption & 0x7) << 10
     sub = header.package_total is not None
     if sub:
         total, index = header.package_total or 0, header.package_index or 0
         if not 1 <= index <= total <= 0xFFFF:
             raise ValueError(f"package {index} of {total}: the index must be 1..total, total at most 65535")
-        props |= 1 << 13
-    raw = bytearray(struct.pack(">HH", header.msg_id, props | ((1 << 14) if header.version is not None else 0)))
-    if header.version is not None:
-        raw.append(header.version & 0xFF)
-        raw += bcd(header.phone, 10)
+        packages = struct.pack(">HH", total, index)
     else:
-        raw += bcd(header.phone, 6)
-    raw += struct.pack(">H", header.serial & 0xFFFF)
-    if sub:
-        raw += struct.pack(">HH", header.package_total or 0, header.package_index or 0)
-    raw += body
-    raw.append(check_code(raw))
-    return b"\x7e" + escape(bytes(raw)) + b"\x7e"
+        packages = b""
+    return frame_bytes(header.msg_id, header.phone, header.serial, header.version, body, header.encryption, packages)
+
+
+def frame_bytes(
+    msg_id: int,
+    phone: str,
+    serial: int,
+    version: int | None,
+    body: bytes,
+    encryption: int = 0,
+    packages: bytes = b"",
+) -> bytes:
+    """:func:`encode_frame` from the header's fields (no :class:`Header` made; ``packages``: total and index).
+
+    The platform's hot path: every acknowledgement goes through here.
+    """
+    props = len(body) | (encryption & 0x7) << 10 | ((1 << 13) if packages else 0)
+    if version is not None:
+        head = struct.pack(">HHB", msg_id, props | (1 << 14), version & 0xFF) + bcd(phone, 10)
+    else:
+        head = struct.pack(">HH", msg_id, props) + bcd(phone, 6)
+    raw = head + struct.pack(">H", serial & 0xFFFF) + packages + body
+    raw += bytes((check_code(raw),))
+    return b"\x7e" + escape(raw) + b"\x7e"
 
 
 def decode_frame(frame: bytes) -> tuple[Header, bytes]:
@@ -492,19 +504,76 @@ class BatchLocation:
 
     @classmethod
     def decode(cls, body: bytes) -> BatchLocation:
-        if len(body) < 3:
-            raise FrameError("bad_body", "batch upload shorter than 3 bytes")
-        count, kind = struct.unpack_from(">HB", body, 0)
-        p = 3
-        items = []
-        for _ in range(count):
-            if p + 2 > len(body):
-                raise FrameError("bad_body", "batch upload ends inside an item")
-            (n,) = struct.unpack_from(">H", body, p)
-            if p + 2 + n > len(body):
-                raise FrameError("bad_body", "batch item runs past the body")
-            items.append(Location.decode(body[p + 2 : p + 2 + n]))
-            p += 2 + n
-        if p != len(body):
-            raise FrameError("bad_body", f"{len(body) - p} bytes after the last batch item")
-        return cls(tuple(items), kind)
+        kind = body[2] if len(body) >= 3 else 0
+        return cls(tuple(Location.decode(item) for item in batch_items(body)), kind)
+
+
+def batch_items(body: bytes) -> list[bytes]:
+    """The location bodies of a 0x0704 batch upload, with the checks of :meth:`BatchLocation.decode`."""
+    if len(body) < 3:
+        raise FrameError("bad_body", "batch upload shorter than 3 bytes")
+    (count,) = struct.unpack_from(">H", body, 0)
+    p = 3
+    items = []
+    for _ in range(count):
+        if p + 2 > len(body):
+            raise FrameError("bad_body", "batch upload ends inside an item")
+        n = (body[p] << 8) | body[p + 1]
+        if p + 2 + n > len(body):
+            raise FrameError("bad_body", "batch item runs past the body")
+        items.append(body[p + 2 : p + 2 + n])
+        p += 2 + n
+    if p != len(body):
+        raise FrameError("bad_body", f"{len(body) - p} bytes after the last batch item")
+    return items
+
+
+# BCD byte -> its two-digit value, -1 when a nibble is not a digit.
+_BCD_VALUE = tuple((b >> 4) * 10 + (b & 15) if (b >> 4) < 10 and (b & 15) < 10 else -1 for b in range(256))
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_LOCATION = struct.Struct(">IIIIHHH")
+NAN = float("nan")
+
+
+def location_values(body: bytes) -> tuple[int, float, float, float, int, float, float]:
+    """The values of a 0x0200 body that a pings row needs, without building a :class:`Location`.
+
+    Returns ``(ts_ms, lon, lat, speed_kmh, status, odometer_km, fuel_l)``: the
+    time in UTC epoch milliseconds, NaN for an absent odometer or fuel item.
+    Equal to :meth:`Location.decode`'s fields and raising the same errors (the
+    gateway's hot path; a test holds the two together).
+    """
+    if len(body) < 28:
+        raise FrameError("bad_body", f"location body of {len(body)} bytes, at least 28 needed")
+    _, status, lat, lon, _, speed, _ = _LOCATION.unpack_from(body, 0)
+    y, mo, d, h, mi, sec = (_BCD_VALUE[b] for b in body[22:28])
+    if min(y, mo, d, h, mi, sec) < 0:
+        raise FrameError("bad_bcd", f"{body[22:28].hex()!r} is not BCD")
+    try:
+        days = dt.date(2000 + y, mo, d).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        raise FrameError("bad_time", f"BCD time {body[22:28].hex()} is not a date") from None
+    if h > 23 or mi > 59 or sec > 59:
+        raise FrameError("bad_time", f"BCD time {body[22:28].hex()} is not a date")
+    ts_ms = (days * 86400 + h * 3600 + mi * 60 + sec - 8 * 3600) * 1000  # BCD time is GMT+8
+    odometer = fuel = NAN
+    p = 28
+    n = len(body)
+    while p < n:
+        if p + 2 > n or p + 2 + body[p + 1] > n:
+            raise FrameError("bad_body", f"additional item at byte {p} runs past the body")
+        item, size = body[p], body[p + 1]
+        if item == 0x01:
+            odometer = int.from_bytes(body[p + 2 : p + 6]) / 10 if size == 4 else NAN
+        elif item == 0x02:
+            fuel = int.from_bytes(body[p + 2 : p + 4]) / 10 if size == 2 else NAN
+        p += 2 + size
+    return (
+        ts_ms,
+        (-lon if status & 0b1000 else lon) / 1e6,
+        (-lat if status & 0b0100 else lat) / 1e6,
+        speed / 10,
+        status,
+        odometer,
+        fuel,
+    )

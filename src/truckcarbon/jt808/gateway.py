@@ -12,8 +12,10 @@
   :class:`Compactor`); a late report for an older month is checked against that
   month's files.
 - Terminals must register (0x0100 -> 0x8100 with an authentication code, kept in
-  ``DATA/terminals.json``) and authenticate (0x0102) before reports are accepted;
-  a report before that is answered with result 1 (failure) and counted. Which
+  ``DATA/terminals.json``; a new registration is appended to ``DATA/terminals.jsonl``
+  and fsynced before the reply, and folded into the former at the next start) and
+  authenticate (0x0102) before reports are accepted; a report before that is
+  answered with result 1 (failure) and counted. Which
   registration result code is sent when is told by :class:`Registry`.
 - Sub-packaged messages (bit 13 of the body properties, e.g. a 0x0704 batch longer
   than the 1023 bytes of one frame) are reassembled per connection, pieces in any
@@ -47,7 +49,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,24 +75,27 @@ from truckcarbon.jt808.codec import (
     RESULT_OK,
     RESULT_UNSUPPORTED,
     Authentication,
-    BatchLocation,
     FrameError,
-    GeneralResponse,
     Header,
     Location,
     RegisterResult,
     Registration,
     RegistrationResponse,
     ResendRequest,
+    batch_items,
     decode_frame,
-    encode_frame,
+    frame_bytes,
+    location_values,
     split_frames,
 )
+from truckcarbon.jt808.eventloop import run_async
 from truckcarbon.jt808.reassembly import Reassembler, ReassemblyFullError
 
 log = logging.getLogger("truckcarbon.gateway")
+GENERAL_RESPONSE = struct.Struct(">HHB")  # 0x8001 body: serial, message id, result
 RECORD = struct.Struct("<qqddfbdd")  # vehicle_id, ts_ms, lon, lat, speed, load, odometer, fuel
 LOAD_CODE = {"empty": 0, "half": 1, "full": 2}
+STATUS_LOAD = (0, 1, -1, 2)  # status bits 8-9 -> load code (codec.LOAD_BITS; 0b10 is reserved: unknown)
 LOAD_NAMES = pa.array(["empty", "half", "full"])
 
 
@@ -139,6 +144,15 @@ class Metrics:
         self.rejects[reason] = self.rejects.get(reason, 0) + 1
 
 
+@dataclass(frozen=True)
+class Held:
+    """Reports of one message taken into the log: its records, how many, and its acknowledgement."""
+
+    records: bytes
+    reports: int
+    ack: Callable[[int], None]
+
+
 class Registry:
     """Terminal phone number -> vehicle id, plate, terminal id and authentication code (persisted atomically).
 
@@ -165,7 +179,18 @@ class Registry:
         self, path: Path, known_vehicles: Mapping[str, int] | None = None, known_terminals: frozenset[str] | None = None
     ) -> None:
         self.path = path
+        self.journal = path.with_suffix(".jsonl")
         self.terminals: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+        if self.journal.exists():
+            for line in self.journal.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, KeyError):  # a torn last line: never answered with success
+                    item = json.loads(line)
+                    self.terminals[item.pop("phone")] = item
+            # Fold the journal into the snapshot (atomically), then start an empty journal.
+            atomic_write_text(path, json.dumps(self.terminals, ensure_ascii=False))
+            self.journal.unlink()
+        self.vehicle_ids = {int(t["vehicle_id"]) for t in self.terminals.values()}
+        self.plates = {t["plate"] for t in self.terminals.values() if t["plate"]}
         self.known_vehicles = known_vehicles
         self.known_terminals = None if known_terminals is None else {p.lstrip("0") for p in known_terminals}
 
@@ -184,13 +209,20 @@ class Registry:
         elif reg.terminal_id.isdigit():
             vid = int(reg.terminal_id)
         else:
-            vid = max((int(t["vehicle_id"]) for t in self.terminals.values()), default=0) + 1
-        if any(int(t["vehicle_id"]) == vid or (reg.plate and t["plate"] == reg.plate) for t in self.terminals.values()):
+            vid = max(self.vehicle_ids, default=0) + 1
+        if vid in self.vehicle_ids or (reg.plate and reg.plate in self.plates):
             return RegisterResult.VEHICLE_REGISTERED, None
         code = secrets.token_hex(8)
         entry = {"vehicle_id": vid, "plate": reg.plate, "terminal_id": reg.terminal_id, "auth_code": code}
+        # One fsynced journal line per registration (not a rewrite of every terminal), before the reply.
+        with open(self.journal, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"phone": phone, **entry}, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
         self.terminals[phone] = entry
-        atomic_write_text(self.path, json.dumps(self.terminals, ensure_ascii=False))
+        self.vehicle_ids.add(vid)
+        if reg.plate:
+            self.plates.add(reg.plate)
         return RegisterResult.OK, entry
 
 
@@ -202,6 +234,7 @@ class Wal:
         folder.mkdir(parents=True, exist_ok=True)
         self.pending: list[tuple[bytes, asyncio.Future[None]]] = []
         self.wakeup = asyncio.Event()
+        self.lock = threading.Lock()  # the file is written by a worker thread and rotated by the loop
         self._open()
 
     def _open(self) -> None:
@@ -215,24 +248,35 @@ class Wal:
         self.wakeup.set()
         return fut
 
-    def commit(self) -> int:
-        """Write and fsync everything pending, then resolve its futures."""
+    def take(self) -> list[tuple[bytes, asyncio.Future[None]]]:
+        """Everything pending, to be written by :meth:`write` and then resolved."""
         batch, self.pending = self.pending, []
-        if not batch:
-            return 0
-        self.fh.write(b"".join(r for r, _ in batch))
-        os.fsync(self.fh.fileno())
-        for _, fut in batch:
-            if not fut.done():
-                fut.set_result(None)
+        return batch
+
+    def write(self, records: list[bytes]) -> None:
+        """Append records to the current segment and fsync it (safe to call from a worker thread)."""
+        with self.lock:
+            self.fh.write(b"".join(records))
+            os.fsync(self.fh.fileno())
+
+    def commit(self) -> int:
+        """Write and fsync everything pending, then resolve its futures (in the event loop's thread)."""
+        batch = self.take()
+        if batch:
+            self.write([r for r, _ in batch])
+            _resolve(batch, None)
         return len(batch)
 
     def rotate(self) -> list[Path]:
-        """Close the current segment (after committing) and return every closed segment."""
+        """Close the current segment (after committing) and return every closed segment.
+
+        A write in flight on a worker thread finishes (into the old segment) first.
+        """
         self.commit()
-        self.fh.close()
-        closed = sorted(p for p in self.folder.glob("segment-*.log"))
-        self._open()
+        with self.lock:
+            self.fh.close()
+            closed = sorted(p for p in self.folder.glob("segment-*.log"))
+            self._open()
         return closed
 
     def close(self) -> None:
@@ -241,6 +285,16 @@ class Wal:
         self.fh.close()
         if self.current.stat().st_size == 0:
             self.current.unlink()
+
+
+def _resolve(batch: list[tuple[bytes, asyncio.Future[None]]], error: BaseException | None) -> None:
+    """Settle the futures of a committed batch (in the event loop's thread: futures are not thread-safe)."""
+    for _, fut in batch:
+        if not fut.done():
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
 
 
 def _read_segment(path: Path) -> np.ndarray:
@@ -348,6 +402,7 @@ class Gateway:
         self.registry = Registry(config.data / "terminals.json", config.known_vehicles, config.known_terminals)
         self.compactor = Compactor(config.data, self.metrics, config.dedup_months)
         self.stopping = asyncio.Event()
+        self.sessions: dict[int, dict[str, Any]] = {}  # open connections by id(session) (for the sweeper)
 
     async def serve(self) -> None:
         """Serve until :attr:`stopping` is set (SIGTERM, SIGINT), then flush and compact."""
@@ -366,7 +421,7 @@ class Gateway:
         self.compactor.compact([p for p in self.wal.folder.glob("segment-*.log") if p != self.wal.current])
         self.server = await asyncio.start_server(self.handle, self.config.host, self.config.port, limit=1 << 16)
         self.tasks = [asyncio.create_task(self.committer()), asyncio.create_task(self.compacting()),
-                      asyncio.create_task(self.reporting())]  # fmt: skip
+                      asyncio.create_task(self.reporting()), asyncio.create_task(self.sweeper())]  # fmt: skip
         port = int(self.server.sockets[0].getsockname()[1])
         log.info(json.dumps({"event": "listening", "host": self.config.host, "port": port}))
         return port
@@ -375,6 +430,8 @@ class Gateway:
         """Stop listening and the background tasks, then compact the whole log."""
         self.stopping.set()
         self.server.close()
+        for session in list(self.sessions.values()):  # what they sent is in the log: compacted below
+            session["writer"].close()
         await self.server.wait_closed()
         for t in self.tasks:
             t.cancel()
@@ -383,12 +440,39 @@ class Gateway:
         self.compactor.compact(segments)
         self.log_metrics("stopped")
 
+    async def sweeper(self) -> None:
+        """Close idle connections and drop incomplete sub-packaged messages that timed out.
+
+        One timer for all connections instead of a timeout on every read; the
+        timeouts are kept to a quarter of their length (or a second).
+        """
+        period = min(1.0, self.config.idle_timeout_s / 4, self.config.partial_timeout_s / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                for _ in session["parts"].expire(now):
+                    self.metrics.reject("subpackage_timeout")
+                if now - session["last_read"] > self.config.idle_timeout_s and not session.get("idle"):
+                    session["idle"] = True
+                    self.metrics.reject("idle_timeout")
+                    session["writer"].close()
+
     async def committer(self) -> None:
         while True:
             await self.wal.wakeup.wait()
             self.wal.wakeup.clear()
             await asyncio.sleep(self.config.commit_interval_s)  # let a group gather
-            await asyncio.to_thread(self.wal.commit)
+            batch = self.wal.take()
+            if not batch:
+                continue
+            try:
+                await asyncio.to_thread(self.wal.write, [r for r, _ in batch])
+            except Exception as exc:  # a full disk, an I/O error: none of these reports is acknowledged
+                log.error(json.dumps({"event": "wal_write_failed", "error": repr(exc), "reports": len(batch)}))
+                _resolve(batch, exc)
+            else:
+                _resolve(batch, None)
 
     async def compacting(self) -> None:
         while True:
@@ -418,40 +502,40 @@ class Gateway:
             "tokens": self.config.max_reports_per_s,
             "t": time.monotonic(),
             "parts": parts,
+            "out": [],  # replies not written yet: one write per read of the connection
+            "writer": writer,
+            "last_read": time.monotonic(),
         }
-        last_read = time.monotonic()
+        self.sessions[id(session)] = session
         try:
             while not self.stopping.is_set():
-                # Wake up for the idle timeout or for the next incomplete message to time out.
-                wake = min(last_read + self.config.idle_timeout_s, parts.next_expiry_s() or float("inf"))
-                try:
-                    chunk = await asyncio.wait_for(reader.read(1 << 16), max(0.0, wake - time.monotonic()))
-                except TimeoutError:
-                    chunk = None
-                for _ in parts.expire(time.monotonic()):
-                    self.metrics.reject("subpackage_timeout")
-                if chunk is None:
-                    if time.monotonic() - last_read < self.config.idle_timeout_s:
-                        continue
-                    self.metrics.reject("idle_timeout")
-                    break
+                chunk = await reader.read(1 << 16)  # the sweeper closes the connection when it is idle
                 if not chunk:
                     break
-                last_read = time.monotonic()
+                session["last_read"] = time.monotonic()
                 frames, buffer, dropped = split_frames(buffer + chunk, self.config.max_frame)
                 for _ in range(dropped):
                     self.metrics.reject("oversize_frame")
-                # Every frame of the read is taken in first; location acks wait for one durable commit together.
-                waits = [w for w in (self.dispatch(frame, session, writer) for frame in frames) if w is not None]
+                # Every frame of the read is taken in first; their reports go to the log as one entry
+                # and are acknowledged together once it is durable.
+                held = [h for h in (self.dispatch(frame, session, writer) for frame in frames) if h is not None]
                 self.request_missing(parts, session, writer)
-                if waits:
-                    await asyncio.gather(*waits)
+                self.flush(writer, session)
+                if held:
+                    await self.wal.append(b"".join(h.records for h in held))  # in the log and fsynced
+                    for h in held:
+                        self.metrics.acked += h.reports
+                        h.ack(RESULT_OK)
+                    self.flush(writer, session)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except OSError:  # the log could not be written: close without acknowledging; the terminal sends again
+            self.metrics.reject("storage_error")
         finally:
             for _ in parts.drop_all():
                 self.metrics.reject("subpackage_abandoned")
+            del self.sessions[id(session)]
             self.metrics.connections -= 1
             writer.close()
 
@@ -459,16 +543,24 @@ class Gateway:
         self, writer: asyncio.StreamWriter, session: dict[str, Any], header: Header, msg_id: int, body: bytes
     ) -> None:
         session["serial"] = (session["serial"] + 1) & 0xFFFF
-        writer.write(encode_frame(Header(msg_id, header.phone, session["serial"], header.version), body))
+        session["out"].append(frame_bytes(msg_id, header.phone, session["serial"], header.version, body))
+
+    @staticmethod
+    def flush(writer: asyncio.StreamWriter, session: dict[str, Any]) -> None:
+        """Send the replies gathered so far in one write."""
+        if session["out"]:
+            writer.write(b"".join(session["out"]))
+            session["out"].clear()
 
     def answer(
         self, writer: asyncio.StreamWriter, session: dict[str, Any], header: Header, serials: tuple[int, ...],
         result: int,
     ) -> None:  # fmt: skip
         """0x8001 with ``result`` for each frame (serial) a message came in."""
-        for serial in serials:
-            self.reply(writer, session, header, MSG_GENERAL_RESPONSE,
-                       GeneralResponse(serial, header.msg_id, result).encode())  # fmt: skip
+        for serial in serials:  # the body of GeneralResponse(serial, header.msg_id, result), packed directly
+            self.reply(
+                writer, session, header, MSG_GENERAL_RESPONSE, GENERAL_RESPONSE.pack(serial, header.msg_id, result)
+            )
 
     def request_missing(self, parts: Reassembler, session: dict[str, Any], writer: asyncio.StreamWriter) -> None:
         """0x8003 for messages whose last package is in and others are not (once per message)."""
@@ -479,10 +571,8 @@ class Gateway:
                        ResendRequest(part.first_serial, missing).encode(v2019))  # fmt: skip
             self.metrics.resend_requests += 1
 
-    def dispatch(
-        self, frame: bytes, session: dict[str, Any], writer: asyncio.StreamWriter
-    ) -> Coroutine[Any, Any, None] | None:
-        """Answer a frame; for location reports return what acknowledges them once they are durable.
+    def dispatch(self, frame: bytes, session: dict[str, Any], writer: asyncio.StreamWriter) -> Held | None:
+        """Answer a frame; for location reports return their records and acknowledgement, to send once durable.
 
         A sub-package is held until its message is whole; then the message is
         handled and every piece answered (see the module docstring).
@@ -509,7 +599,7 @@ class Gateway:
     def handle_message(
         self, header: Header, body: bytes, serials: tuple[int, ...], session: dict[str, Any],
         writer: asyncio.StreamWriter,
-    ) -> Coroutine[Any, Any, None] | None:  # fmt: skip
+    ) -> Held | None:  # fmt: skip
         """Answer one whole message that came in the frames ``serials``; location reports as in :meth:`dispatch`."""
         v2019 = header.version is not None
 
@@ -540,24 +630,16 @@ class Gateway:
                     self.metrics.reject("not_authenticated")
                     ack(RESULT_FAILURE)
                     return None
-                locs = (
-                    [Location.decode(body)] if header.msg_id == MSG_LOCATION else list(BatchLocation.decode(body).items)
-                )
-                if not self.allow(session, len(locs)):
+                items = [body] if header.msg_id == MSG_LOCATION else batch_items(body)
+                if not self.allow(session, len(items)):
                     self.metrics.reject("rate_limited")
                     ack(RESULT_FAILURE)
                     return None
                 vid = int(session["auth"]["vehicle_id"])
-                # One log entry (and one future) per message, however many reports and frames it has.
-                future = self.wal.append(b"".join(self.record(vid, loc, self.config.load_bits) for loc in locs))
-                self.metrics.reports += len(locs)
-
-                async def durable() -> None:
-                    await future  # in the log and fsynced
-                    self.metrics.acked += len(locs)
-                    ack(RESULT_OK)
-
-                return durable()
+                load_bits = self.config.load_bits
+                records = b"".join(self.record_values(vid, location_values(item), load_bits) for item in items)
+                self.metrics.reports += len(items)
+                return Held(records, len(items), ack)
             else:
                 self.metrics.reject("unsupported_message")
                 ack(RESULT_UNSUPPORTED)
@@ -578,6 +660,7 @@ class Gateway:
 
     @staticmethod
     def record(vid: int, loc: Location, load_bits: bool) -> bytes:
+        """The log record of one decoded report."""
         load = LOAD_CODE.get(loc.load_state or "", -1) if load_bits else -1
         return RECORD.pack(
             vid,
@@ -590,8 +673,15 @@ class Gateway:
             np.nan if loc.fuel_l is None else loc.fuel_l,
         )
 
+    @staticmethod
+    def record_values(vid: int, values: tuple[int, float, float, float, int, float, float], load_bits: bool) -> bytes:
+        """The log record of one report from :func:`~truckcarbon.jt808.codec.location_values`."""
+        ts_ms, lon, lat, speed, status, odometer, fuel = values
+        load = STATUS_LOAD[(status >> 8) & 0b11] if load_bits else -1
+        return RECORD.pack(vid, ts_ms, lon, lat, speed, load, odometer, fuel)
+
 
 def run_gateway(config: GatewayConfig) -> None:
     """Serve until SIGTERM/SIGINT; then flush the log and compact it."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    asyncio.run(Gateway(config).serve())
+    run_async(Gateway(config).serve())

@@ -24,6 +24,7 @@ from truckcarbon.jt808.codec import (
     decode_frame,
     encode_frame,
 )
+from truckcarbon.jt808.eventloop import run_async
 
 LOAD_STATUS = {"empty": 0b00, "half": 0b01, "full": 0b11}
 
@@ -151,4 +152,4 @@ def replay(pings: Path, vehicles: Path, to: str, terminals: int = 100, speedup: 
     host, _, port = to.rpartition(":")
     if not host or not port.isdigit():
         raise InputError(f"--to {to!r}: use HOST:PORT, e.g. 127.0.0.1:7808")
-    return asyncio.run(replay_async(pings, vehicles, host, int(port), terminals, speedup))
+    return run_async(replay_async(pings, vehicles, host, int(port), terminals, speedup))
