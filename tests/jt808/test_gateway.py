@@ -427,3 +427,28 @@ def test_a_failed_log_write_is_never_acknowledged(tmp_path: Path, monkeypatch: p
             monkeypatch.undo()
 
     asyncio.run(scenario())
+
+
+def test_known_vehicle_and_terminal_lists_are_read_with_clear_errors(tmp_path: Path) -> None:
+    from truckcarbon.core.errors import InputError
+    from truckcarbon.jt808.gateway import known_terminals, known_vehicles
+
+    good = tmp_path / "vehicles.csv"
+    good.write_text("vehicle_id,plate\n7,京A00007\n8,鲁Q00008\n", encoding="utf-8")
+    assert known_vehicles(good) == {"京A00007": 7, "鲁Q00008": 8}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("vehicle_id,plat\n7,京A00007\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"missing column.*plate"):
+        known_vehicles(bad)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("vehicle_id,plate\n7,京A00007\n9,京A00007\n", encoding="utf-8")
+    with pytest.raises(InputError, match="row 2: plate 京A00007 is listed for vehicles 7 and 9"):
+        known_vehicles(twice)
+    with pytest.raises(InputError, match="no such file"):
+        known_vehicles(tmp_path / "none.parquet")
+    phones = tmp_path / "terminals.txt"
+    phones.write_text("# fleet A\n013800000007\n\n013800000008  # spare\n", encoding="utf-8")
+    assert known_terminals(phones) == frozenset({"013800000007", "013800000008"})
+    phones.write_text("013800000007\n01380000x\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 2"):
+        known_terminals(phones)

@@ -482,9 +482,27 @@ def gateway(
     no_load_bits: Annotated[
         bool, typer.Option("--no-load-bits", help="Terminals do not report the load state (status bits 8-9).")
     ] = False,
+    vehicles: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vehicles the platform knows (Parquet or CSV with plate and vehicle_id): "
+            "a registration with another plate is refused (0x8100 result 2)."
+        ),
+    ] = None,
+    terminals: Annotated[
+        Path | None,
+        typer.Option(help="Terminals the platform knows (text, one phone number per line): others get result 4."),
+    ] = None,
+    dedup_months: Annotated[int, typer.Option(help="Months whose (vehicle, time) keys stay in memory.")] = 2,
+    partial_timeout_s: Annotated[
+        float, typer.Option(help="Drop a sub-packaged message this long after its first piece if incomplete.")
+    ] = 60.0,
+    max_partial_messages: Annotated[
+        int, typer.Option(help="Incomplete sub-packaged messages held per connection.")
+    ] = 16,
 ) -> None:
     """A JT/T 808 gateway: registration, authentication, location reports acknowledged once durable."""
-    from truckcarbon.jt808.gateway import GatewayConfig, run_gateway
+    from truckcarbon.jt808.gateway import GatewayConfig, known_terminals, known_vehicles, run_gateway
 
     run_gateway(
         GatewayConfig(
@@ -496,6 +514,11 @@ def gateway(
             max_reports_per_s=max_reports_per_s,
             compact_s=compact_s,
             load_bits=not no_load_bits,
+            known_vehicles=None if vehicles is None else known_vehicles(vehicles),
+            known_terminals=None if terminals is None else known_terminals(terminals),
+            dedup_months=dedup_months,
+            partial_timeout_s=partial_timeout_s,
+            max_partial_messages=max_partial_messages,
         )
     )
 

@@ -57,8 +57,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path, atomic_write_text
 from truckcarbon.core.months import local_month, month_label
 from truckcarbon.jt808.codec import (
@@ -679,6 +681,46 @@ class Gateway:
         ts_ms, lon, lat, speed, status, odometer, fuel = values
         load = STATUS_LOAD[(status >> 8) & 0b11] if load_bits else -1
         return RECORD.pack(vid, ts_ms, lon, lat, speed, load, odometer, fuel)
+
+
+def known_vehicles(path: Path) -> dict[str, int]:
+    """Plate -> vehicle id from a vehicles table (Parquet or CSV with columns ``plate`` and ``vehicle_id``)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; give the vehicles table (Parquet or CSV with plate, vehicle_id)")
+    try:
+        if path.suffix.lower() == ".csv":
+            table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"plate": pa.string()}))
+        else:
+            table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        raise InputError(f"{path}: cannot be read as {kind}: {exc}") from None
+    missing = [c for c in ("plate", "vehicle_id") if c not in table.column_names]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; the table needs plate and vehicle_id")
+    out: dict[str, int] = {}
+    for row, (plate, vid) in enumerate(zip(table["plate"].to_pylist(), table["vehicle_id"].to_pylist(), strict=True)):
+        if plate is None or vid is None:
+            raise InputError(f"{path}: row {row + 1} has no plate or no vehicle_id")
+        if plate in out and out[plate] != int(vid):
+            raise InputError(f"{path}: row {row + 1}: plate {plate} is listed for vehicles {out[plate]} and {vid}")
+        out[str(plate)] = int(vid)
+    return out
+
+
+def known_terminals(path: Path) -> frozenset[str]:
+    """Terminal phone numbers from a text file, one per line (blank lines and ``#`` comments ignored)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; give a text file with one terminal phone number per line")
+    out = set()
+    for row, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        phone = line.split("#", 1)[0].strip()
+        if not phone:
+            continue
+        if not phone.isdigit() or len(phone) > 20:
+            raise InputError(f"{path}: line {row}: {phone!r} is not a terminal phone number (up to 20 digits)")
+        out.add(phone)
+    return frozenset(out)
 
 
 def run_gateway(config: GatewayConfig) -> None:
