@@ -140,3 +140,21 @@ def test_path_km_agrees_with_shapely_per_class(gcj_locator, reference):
     assert km2.sum() == pytest.approx(2.0 * (cls.size - 1))
     with pytest.raises(Exception, match="segment"):
         gcj_locator.path_km(lon, lat, cls[:-1], 2)
+
+
+def test_points_in_one_borderless_cell_have_no_border_between_them(wgs_locator):
+    """locate_cells: equal cells >= 0 mean one unit and a straight line that crosses no border."""
+    rng = np.random.default_rng(5)
+    lon = rng.uniform(100.0, 122.0, 40000)
+    lat = rng.uniform(22.0, 42.0, 40000)
+    units, cells = wgs_locator.locate_cells(lon, lat)
+    assert np.array_equal(units, wgs_locator.locate_units(lon, lat))
+    # Pair each point with a neighbour 0-3 km away; keep the pairs in one borderless cell.
+    lon2 = lon + rng.uniform(-0.03, 0.03, lon.size)
+    lat2 = lat + rng.uniform(-0.03, 0.03, lat.size)
+    units2, cells2 = wgs_locator.locate_cells(lon2, lat2)
+    same = (cells >= 0) & (cells == cells2)
+    assert same.sum() > 1000 and (cells < 0).sum() > 100  # both kinds occur
+    assert np.array_equal(units[same], units2[same])
+    split = wgs_locator.split_segments(lon[same], lat[same], lon2[same], lat2[same])
+    assert split.segment.size == int(same.sum())  # one piece per segment: no border crossed

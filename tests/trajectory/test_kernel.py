@@ -148,3 +148,14 @@ def test_holes_take_the_odometer_when_it_is_plausible(wgs_locator):
     # An implausible odometer (below the chord, or faster than max_bridge_kmh) is not used.
     assert km(odometer=[100.0, 100.5, 103.5, 104.0])[0] == pytest.approx(7.0, rel=2e-3)
     assert km(odometer=[100.0, 100.5, 130.5, 131.0])[0] == pytest.approx(7.0, rel=2e-3)
+
+
+def test_month_index_equals_a_binary_search():
+    from truckcarbon.trajectory.kernel import _month_index
+
+    rng = np.random.default_rng(2)
+    starts = np.concatenate([[-(10**12)], np.sort(rng.choice(10**6, 30, replace=False))])
+    sorted_runs = np.concatenate([np.sort(rng.integers(-10, 10**6 + 10, 400)) for _ in range(25)])
+    shuffled = rng.integers(-10, 10**6 + 10, 5000)
+    for t in (sorted_runs, shuffled, starts, starts - 1):
+        assert np.array_equal(_month_index(t, starts), np.searchsorted(starts, t, side="right") - 1)

@@ -397,6 +397,15 @@ def _cell_and_unit(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edg
     return -1, cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
 
 
+@nb.njit(cache=True, nogil=True)
+def cells_kernel(lon, lat, units, cells, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """Unit index and borderless cell (see :func:`_cell_and_unit`) of every point, into ``units`` and ``cells``."""
+    for n in range(lon.shape[0]):
+        c, u = _cell_and_unit(lon[n], lat[n], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        cells[n] = c
+        units[n] = u
+
+
 @nb.njit(cache=True)
 def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
     """Kilometres of a polyline per (unit, class), split exactly at unit borders.

@@ -575,6 +575,21 @@ class CityLocator:
         kern.locate_kernel(x, y, out, *self._args)
         return out
 
+    def locate_cells(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]]:
+        """Unit indices (as :meth:`locate_units`) and the borderless grid cell of each point.
+
+        Two points with the same cell ``>= 0`` lie in one grid cell that no
+        border touches: the straight line between them stays in their unit.
+        Cell -1: the point is in a cell with borders, outside the grid or invalid.
+        """
+        x, y = _as_coords(lon, lat)
+        units = np.empty(x.size, np.int32)
+        cells = np.empty(x.size, np.int64)
+        kern.cells_kernel(x, y, units, cells, *self._args)
+        return units, cells
+
     def locate(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.int32]:
         """Adcode of the unit containing each point; :data:`OUTSIDE` (0) or :data:`INVALID` (-1)."""
         return self._code_of[self.locate_units(lon, lat)]

@@ -14,11 +14,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from truckcarbon.geo._kernels import INVALID_IDX, haversine_km, locate_one, segment_pieces
+from truckcarbon.geo._kernels import INVALID_IDX, _same_borderless_cell, haversine_km, locate_one, segment_pieces
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
-# params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km
-N_PARAMS = 8
+# params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km,
+# odometer_after_s
+N_PARAMS = 9
 
 
 @nb.njit(cache=True)
@@ -70,6 +71,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     kx,
     ky,
     ku,
+    kcell,
     kmon,
     kload,
     kfuel,
@@ -92,7 +94,8 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
 ):
     """Rows (vehicle, month number, unit index, values[N_VALUES]) and stats of kept fixes.
 
-    ``ku`` is each fix's unit index, ``kmon`` its month index into ``starts``
+    ``ku`` is each fix's unit index and ``kcell`` its borderless grid cell
+    (:meth:`CityLocator.locate_cells`), ``kmon`` its month index into ``starts``
     (the UTC start seconds of months ``month0``, ``month0 + 1``, ...).
     Stats: unobserved km, bridged extra km, unobserved segments.
     """
@@ -194,6 +197,15 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             if ua == INVALID_IDX or ub == INVALID_IDX:
                 continue
             width = p_hi - p_lo
+            whole = p_lo == 0.0 and p_hi == 1.0
+            if (whole and kcell[i] >= 0 and kcell[i] == kcell[i + 1]) or (
+                not whole
+                and ua == ub
+                and _same_borderless_cell(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2)
+            ):
+                # No border can separate the ends (the usual case): one piece, no walk.
+                tab_n = _add(tab_unit, tab_val, tab_n, ua, total * width, load_col, drop * width, fuel_ok)
+                continue
             buf, units, fracs, npieces = segment_pieces(
                 sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
             )

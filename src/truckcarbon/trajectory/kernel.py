@@ -87,6 +87,25 @@ class CleaningRules:
     odometer_after_s: float = 150.0
 
 
+@nb.njit(cache=True, nogil=True)
+def _month_index(t, starts):  # type: ignore[no-untyped-def]
+    """``searchsorted(starts, t, side="right") - 1`` for times mostly in increasing order, in one pass.
+
+    Fixes come sorted by (vehicle, time): the month moves forward within a
+    vehicle and is searched again only when a time goes back (a new vehicle).
+    """
+    out = np.empty(t.shape[0], np.int64)
+    k = 0
+    for i in range(t.shape[0]):
+        x = t[i]
+        if k < 0 or x < starts[k]:
+            k = np.searchsorted(starts, x, side="right") - 1  # -1: before the first start
+        while k + 1 < starts.shape[0] and starts[k + 1] <= x:
+            k += 1
+        out[i] = k
+    return out
+
+
 @nb.njit(cache=True)
 def _flag(vid, t, lon, lat, speed, reason, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
     """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
@@ -249,10 +268,10 @@ def run_kernel(
     kload = _pick(ld_in, order)[keep]
     kfuel = _pick(fu_in, order)[keep]
     kodo = _pick(od_in, order)[keep]
-    units = locator.locate_units(kx, ky)
+    units, cells = locator.locate_cells(kx, ky)
     month0, last = (int(m) for m in local_month(np.array([kt.min(), kt.max()]))) if kt.size else (0, 0)
     starts = month_start_utc_s(np.arange(month0, last + 2))
-    kmon = np.searchsorted(starts, kt, side="right") - 1
+    kmon = _month_index(kt, starts)
     params = np.array(
         [
             rules.drift_m,
@@ -267,7 +286,7 @@ def run_kernel(
         ]
     )
     o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(
-        kv, kt, kx, ky, units, kmon, kload, kfuel, kodo, starts, month0, params, *locator.kernel_args
+        kv, kt, kx, ky, units, cells, kmon, kload, kfuel, kodo, starts, month0, params, *locator.kernel_args
     )
     ok = o_val[:, 0] > 0
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
