@@ -181,22 +181,25 @@ class FixReader:
     def _quarantine_typed(self, f: Path, rows: npt.NDArray[np.int64], reasons: npt.NDArray[np.int8]) -> None:
         """The rejected rows' original values, as text, with reason, file and row."""
         literal = "'" + str(f).replace("'", "''") + "'"
-        wanted = pa.table({"source_row": pa.array(rows), "reason_code": pa.array(reasons)})
-        self.con.register("quarantine_rows", wanted)
+        order = np.argsort(rows, kind="stable")
+        rows, reasons = rows[order], reasons[order]
+        self.con.register("quarantine_rows", pa.table({"file_row": pa.array(rows - 1)}))
         try:
+            # A semi-join (not a join): DuckDB skips the row groups without a wanted row.
             original = self.con.sql(
-                f"SELECT p.* EXCLUDE (file_row_number), q.reason_code, q.source_row "
-                f"FROM read_parquet({literal}, file_row_number = true) p "
-                f"JOIN quarantine_rows q ON p.file_row_number + 1 = q.source_row ORDER BY q.source_row"
+                f"SELECT p.* FROM read_parquet({literal}, file_row_number = true) p "
+                f"WHERE p.file_row_number IN (SELECT file_row FROM quarantine_rows) ORDER BY p.file_row_number"
             ).to_arrow_table()
         finally:
             self.con.unregister("quarantine_rows")
-        names = [c for c in original.column_names if c not in ("reason_code", "source_row")]
+        found = original["file_row_number"].to_numpy() + 1
+        if not np.array_equal(found, rows):
+            raise InputError(f"{f}: changed while it was read (rows set aside could not be read again); rerun")
+        names = [c for c in original.column_names if c != "file_row_number"]
         table = pa.table({c: pc.cast(original[c], pa.string()) for c in names})
-        codes = original["reason_code"].to_numpy()
-        table = table.append_column("reason", pa.array(np.asarray(REASONS)[codes]))
+        table = table.append_column("reason", pa.array(np.asarray(REASONS)[reasons]))
         table = table.append_column("source_file", pa.array([str(f)] * table.num_rows, pa.string()))
-        table = table.append_column("source_row", original["source_row"])
+        table = table.append_column("source_row", pa.array(rows, pa.int64()))
         self.write_quarantine(table)
 
     def _general(self, f: Path) -> Iterator[pa.RecordBatch]:
