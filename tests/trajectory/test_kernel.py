@@ -159,3 +159,30 @@ def test_month_index_equals_a_binary_search():
     shuffled = rng.integers(-10, 10**6 + 10, 5000)
     for t in (sorted_runs, shuffled, starts, starts - 1):
         assert np.array_equal(_month_index(t, starts), np.searchsorted(starts, t, side="right") - 1)
+
+
+def test_cleaning_pass_distances_are_those_of_the_kept_segments():
+    """_flag's dseg: for every kept fix where it is given, the haversine from the kept fix before it."""
+    from truckcarbon.geo._kernels import haversine_many
+    from truckcarbon.trajectory.kernel import _flag
+
+    rng = np.random.default_rng(4)
+    n = 6000
+    vid = np.repeat(np.arange(1, 7), n // 6)
+    t = np.tile(np.arange(n // 6) * 30, 6) + 1_650_000_000
+    lon = 113.0 + np.cumsum(rng.normal(0.002, 0.001, n))
+    lat = 30.0 + np.cumsum(rng.normal(0.0, 0.001, n))
+    for i in rng.choice(n - 10, 40, replace=False):  # runs of 1-5 displaced fixes: spikes, jumps, re-anchoring
+        lon[i : i + rng.integers(1, 6)] += 0.4
+    lon[rng.choice(n, 20, replace=False)] = 0.0  # invalid fixes
+    reason = np.zeros(n, np.int8)
+    dseg = np.full(n, np.nan)
+    _flag(vid, t, lon, lat, np.full(n, 40.0), reason, dseg, 150.0, 3)
+    kept = np.flatnonzero(reason == 0)
+    assert (reason == 4).sum() > 20 and kept.size > n * 0.9
+    a, b = kept[:-1], kept[1:]
+    same = vid[a] == vid[b]
+    want = haversine_many(lon[a], lat[a], lon[b], lat[b])
+    given = ~np.isnan(dseg[b]) & same
+    assert given.mean() > 0.9
+    assert np.array_equal(dseg[b][given], want[given])  # bit-identical where given

@@ -70,6 +70,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     kt,
     kx,
     ky,
+    kd,
     ku,
     kcell,
     kmon,
@@ -94,7 +95,8 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
 ):
     """Rows (vehicle, month number, unit index, values[N_VALUES]) and stats of kept fixes.
 
-    ``ku`` is each fix's unit index and ``kcell`` its borderless grid cell
+    ``kd`` is each fix's distance from the kept fix before it when already
+    known (NaN: compute it), ``ku`` its unit index and ``kcell`` its borderless grid cell
     (:meth:`CityLocator.locate_cells`), ``kmon`` its month index into ``starts``
     (the UTC start seconds of months ``month0``, ``month0 + 1``, ...).
     Stats: unobserved km, bridged extra km, unobserved segments.
@@ -131,7 +133,9 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         ay = ky[i]
         bx = kx[i + 1]
         by = ky[i + 1]
-        d = haversine_km(ax, ay, bx, by)
+        d = kd[i + 1]
+        if np.isnan(d):  # not known from the cleaning pass
+            d = haversine_km(ax, ay, bx, by)
         dt = float(kt[i + 1] - kt[i])
         speed = d / dt * 3600.0 if dt > 0 else np.inf
         gap = dt > gap_s

@@ -107,10 +107,13 @@ def _month_index(t, starts):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True)
-def _flag(vid, t, lon, lat, speed, reason, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
+def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
     """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
 
-    Rows already marked QUARANTINED are not fixes and are passed over.
+    Rows already marked QUARANTINED are not fixes and are passed over. For a
+    kept fix whose distance from the kept fix before it was computed here,
+    ``dseg`` (NaN-filled by the caller) receives it, so the attribution need
+    not compute it again.
     """
     n = vid.shape[0]
     last = -1  # last kept fix of the current vehicle
@@ -141,6 +144,7 @@ def _flag(vid, t, lon, lat, speed, reason, max_kmh, reanchor_after):  # type: ig
             continue
         dt_h = (t[i] - t[last]) / 3600.0
         d = haversine_km(lon[last], lat[last], x, y)
+        dseg[i] = d
         if run_len == 0 and d > SPIKE_KM:
             # An out-and-back spike: far from both neighbours, which are close to each other.
             j = i + 1
@@ -171,6 +175,8 @@ def _flag(vid, t, lon, lat, speed, reason, max_kmh, reanchor_after):  # type: ig
                 for k in range(run_start, i + 1):
                     if reason[k] == 4:
                         reason[k] = 0
+                        if k > run_start:
+                            dseg[k] = np.nan  # measured from the old anchor, not from the fix before
                 last = i
                 run_len = 0
             continue
@@ -261,10 +267,11 @@ def run_kernel(
     sv, st, sx, sy, sp = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in))
     reason = np.zeros(n, np.int8) if skip is None else np.where(_pick(np.asarray(skip), order), QUARANTINED, 0)
     reason = reason.astype(np.int8)
-    _flag(sv, st, sx, sy, sp, reason, rules.max_speed_kmh, rules.reanchor_after)
+    dseg = np.full(n, np.nan)
+    _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
 
     keep = np.flatnonzero(reason == KEPT)
-    kv, kt, kx, ky = sv[keep], st[keep], sx[keep], sy[keep]
+    kv, kt, kx, ky, kd = sv[keep], st[keep], sx[keep], sy[keep], dseg[keep]
     kload = _pick(ld_in, order)[keep]
     kfuel = _pick(fu_in, order)[keep]
     kodo = _pick(od_in, order)[keep]
@@ -286,7 +293,7 @@ def run_kernel(
         ]
     )
     o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(
-        kv, kt, kx, ky, units, cells, kmon, kload, kfuel, kodo, starts, month0, params, *locator.kernel_args
+        kv, kt, kx, ky, kd, units, cells, kmon, kload, kfuel, kodo, starts, month0, params, *locator.kernel_args
     )
     ok = o_val[:, 0] > 0
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
