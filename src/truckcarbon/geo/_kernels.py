@@ -78,26 +78,37 @@ def cell_unit(k, px, py, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(inline="always", cache=True)
-def locate_one(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
-    """Unit index of one point (OUTSIDE_IDX / INVALID_IDX markers)."""
+def _cell_and_unit(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """(cell, unit index) of a point: :func:`locate_one`'s unit and the borderless grid cell holding it.
+
+    ``cell`` identifies the level-1 cell or leaf that no border touches (>= 0),
+    or is -1 when the point is in a border leaf, outside the grid or invalid: two
+    points with the same ``cell >= 0`` have no border between them.
+    """
     if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
-        return INVALID_IDX  # NaN fails every comparison and lands here too
+        return -1, INVALID_IDX
     fx = (x - x0) * inv1
     fy = (y - y0) * inv1
     if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
-        return OUTSIDE_IDX
+        return -1, OUTSIDE_IDX
     i = int(fx)
     j = int(fy)
     v = l1[j * nx1 + i]
     if v >= OUTSIDE_IDX:
-        return v
+        return j * nx1 + i, v
     inv2 = inv1 * sub
     ii = min(max(int((x - x0) * inv2) - i * sub, 0), sub - 1)
     jj = min(max(int((y - y0) * inv2) - j * sub, 0), sub - 1)
     w = l2[(-2 - v) * sub * sub + jj * sub + ii]
     if w >= OUTSIDE_IDX:
-        return w
-    return cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
+        return nx1 * ny1 + (j * sub + jj) * (nx1 * sub) + i * sub + ii, w
+    return -1, cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
+
+
+@nb.njit(inline="always", cache=True)
+def locate_one(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
+    """Unit index of one point (OUTSIDE_IDX / INVALID_IDX markers)."""
+    return _cell_and_unit(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)[1]
 
 
 @nb.njit(cache=True)
@@ -367,34 +378,6 @@ def split_kernel(lon0, lat0, lon1, lat1, x0, y0, inv1, nx1, ny1, sub, l1, l2, re
             dist[rows] = total * fracs[q]
             rows += 1
     return seg[:rows], unit[:rows], dist[:rows]
-
-
-@nb.njit(inline="always", cache=True)
-def _cell_and_unit(x, y, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges):  # type: ignore[no-untyped-def]
-    """(cell, unit index) of a point: :func:`locate_one`'s unit and the borderless grid cell holding it.
-
-    ``cell`` identifies the level-1 cell or leaf that no border touches (>= 0),
-    or is -1 when the point is in a border leaf, outside the grid or invalid: two
-    points with the same ``cell >= 0`` have no border between them.
-    """
-    if not (x >= -180.0 and x <= 180.0 and y >= -90.0 and y <= 90.0) or (x == 0.0 and y == 0.0):
-        return -1, INVALID_IDX
-    fx = (x - x0) * inv1
-    fy = (y - y0) * inv1
-    if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
-        return -1, OUTSIDE_IDX
-    i = int(fx)
-    j = int(fy)
-    v = l1[j * nx1 + i]
-    if v >= OUTSIDE_IDX:
-        return j * nx1 + i, v
-    inv2 = inv1 * sub
-    ii = min(max(int((x - x0) * inv2) - i * sub, 0), sub - 1)
-    jj = min(max(int((y - y0) * inv2) - j * sub, 0), sub - 1)
-    w = l2[(-2 - v) * sub * sub + jj * sub + ii]
-    if w >= OUTSIDE_IDX:
-        return nx1 * ny1 + (j * sub + jj) * (nx1 * sub) + i * sub + ii, w
-    return -1, cell_unit(-2 - w, x, y, ref, hdr, grp, edges)
 
 
 @nb.njit(cache=True, nogil=True)

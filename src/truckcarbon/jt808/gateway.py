@@ -96,8 +96,7 @@ from truckcarbon.jt808.reassembly import Reassembler, ReassemblyFullError
 log = logging.getLogger("truckcarbon.gateway")
 GENERAL_RESPONSE = struct.Struct(">HHB")  # 0x8001 body: serial, message id, result
 RECORD = struct.Struct("<qqddfbdd")  # vehicle_id, ts_ms, lon, lat, speed, load, odometer, fuel
-LOAD_CODE = {"empty": 0, "half": 1, "full": 2}
-STATUS_LOAD = (0, 1, -1, 2)  # status bits 8-9 -> load code (codec.LOAD_BITS; 0b10 is reserved: unknown)
+STATUS_LOAD = (0, 1, -1, 2)  # status bits 8-9 -> load code 0 empty, 1 half, 2 full (codec.LOAD_BITS; 0b10: unknown)
 LOAD_NAMES = pa.array(["empty", "half", "full"])
 
 
@@ -662,18 +661,12 @@ class Gateway:
 
     @staticmethod
     def record(vid: int, loc: Location, load_bits: bool) -> bytes:
-        """The log record of one decoded report."""
-        load = LOAD_CODE.get(loc.load_state or "", -1) if load_bits else -1
-        return RECORD.pack(
-            vid,
-            int(loc.time.timestamp() * 1000),
-            loc.lon,
-            loc.lat,
-            loc.speed_kmh,
-            load,
-            np.nan if loc.odometer_km is None else loc.odometer_km,
-            np.nan if loc.fuel_l is None else loc.fuel_l,
-        )
+        """The log record of one decoded report (as :meth:`record_values` of its fields)."""
+        odometer = np.nan if loc.odometer_km is None else loc.odometer_km
+        fuel = np.nan if loc.fuel_l is None else loc.fuel_l
+        ts_ms = int(loc.time.timestamp() * 1000)
+        values = (ts_ms, loc.lon, loc.lat, loc.speed_kmh, loc.status, odometer, fuel)
+        return Gateway.record_values(vid, values, load_bits)
 
     @staticmethod
     def record_values(vid: int, values: tuple[int, float, float, float, int, float, float], load_bits: bool) -> bytes:
