@@ -15,10 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +32,7 @@ from truckcarbon.jt808.codec import (
     encode_frame,
 )
 from truckcarbon.jt808.eventloop import run_async
+from truckcarbon.jt808.process import GatewayProcess
 
 
 async def connect(k: int, port: int) -> Terminal:
@@ -104,29 +101,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=30, help="reports per 0x0704 frame (30 fit the 1023-byte body)")
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="bench-gw-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (data / "gateway.log").open("w")
-    command = [sys.executable, "-m", "truckcarbon", "gateway", "--data", str(data / "gw"), "--port", str(port)]
-    proc = subprocess.Popen([*command, "--max-reports-per-s", "1000000"], stdout=log, stderr=subprocess.STDOUT)
+    gateway = GatewayProcess(data / "gw", "--max-reports-per-s", "1000000", log=data / "gateway.log")
     try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        single, batched = run_async(bench(port, args.terminals, args.reports, args.batch))
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        hwm = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")), "0")
+        single, batched = run_async(bench(gateway.port, args.terminals, args.reports, args.batch))
+        peak_mib = gateway.peak_rss_mib()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=120)
-        log.close()
+        gateway.stop()
     print(f"{args.terminals:,} terminals, {args.reports} frames each, batches of {args.batch}")
     print(f"single 0x0200: {single:,.0f} reports/s acknowledged durably (target >= 20,000)")
     print(f"batched 0x0704: {batched:,.0f} reports/s acknowledged durably (target >= 100,000)")
-    print(f"gateway peak memory: {int(hwm) / 1024:.0f} MiB")
+    print(f"gateway peak memory: {peak_mib:.0f} MiB")
     print(f"ratio batched / single: {batched / max(single, 1e-9):.1f}")
 
 

@@ -12,12 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +30,7 @@ from truckcarbon.jt808.codec import (
     Registration,
     encode_frame,
 )
+from truckcarbon.jt808.process import GatewayProcess
 
 
 def valid_frames(rng: random.Random) -> list[bytes]:
@@ -93,32 +89,18 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=20)
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="fuzz-gw-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (data / "gateway.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "truckcarbon", "gateway", "--data", str(data / "gw"), "--port",
-                             str(port), "--idle-timeout-s", "2"], stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    gateway = GatewayProcess(data / "gw", "--idle-timeout-s", "2", log=data / "gateway.log")
     try:
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
         sent = [0]
 
         async def run() -> bool:
-            await asyncio.gather(*(attack(port, args.seconds, k, sent) for k in range(args.connections)))
-            return await still_serving(port)
+            await asyncio.gather(*(attack(gateway.port, args.seconds, k, sent) for k in range(args.connections)))
+            return await still_serving(gateway.port)
 
         ok = asyncio.run(run())
-        alive = proc.poll() is None
+        alive = gateway.alive
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-        log.close()
-    lines = [json.loads(ln) for ln in (data / "gateway.log").read_text().splitlines() if ln.startswith("{")]
-    final = lines[-1] if lines else {}
+        final = gateway.stop(timeout_s=60)
     rejected = sum(final.get("rejects", {}).values())
     print(f"fuzz: {sent[0]:,} frames over {args.seconds:.0f} s from {args.connections} connections")
     print(f"server alive: {alive}; still registers and acknowledges: {ok}")

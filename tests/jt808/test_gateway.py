@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -46,6 +43,7 @@ from truckcarbon.jt808.codec import (
     split_message,
 )
 from truckcarbon.jt808.gateway import RECORD, Compactor, Gateway, GatewayConfig, Metrics, Registry, Wal
+from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.replay import ReplaySummary, replay_async
 from truckcarbon.sim.run import SimConfig, simulate
 
@@ -57,36 +55,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Server(GatewayProcess):
+    """A gateway child process that compacts every second."""
 
-
-class Server:
     def __init__(self, data: Path, port: int) -> None:
-        self.data, self.port = data, port
-        self.log = data.parent / f"{data.name}-{time.time_ns()}.log"
-        self.out = self.log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "truckcarbon", "gateway", "--data", str(data), "--port", str(port),
-             "--compact-s", "1"],
-            stdout=self.out, stderr=subprocess.STDOUT, env={**os.environ},
-        )  # fmt: skip
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.2)
-        raise AssertionError(self.log.read_text())
-
-    def stop(self, sig: int = signal.SIGTERM) -> dict[str, object]:
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=60)
-        self.out.close()
-        lines = [json.loads(ln) for ln in self.log.read_text().splitlines() if ln.startswith("{")]
-        return lines[-1] if lines else {}
+        super().__init__(data, "--compact-s", "1", port=port)
 
 
 def dataset_keys(data: Path) -> list[tuple[int, int]]:
@@ -125,9 +98,7 @@ def test_sigkill_loses_no_acknowledged_report(world: Path, tmp_path: Path) -> No
     deadline = time.time() + 60
     while summary.acked < 300 and time.time() < deadline:
         time.sleep(0.02)
-    server.proc.send_signal(signal.SIGKILL)  # in the middle of the load
-    server.proc.wait(timeout=30)
-    server.out.close()
+    server.stop(signal.SIGKILL, timeout_s=30)  # in the middle of the load
     thread.join(timeout=60)
     acked = set(summary.acked_keys)
     assert len(acked) >= 300

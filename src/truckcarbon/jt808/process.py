@@ -1,0 +1,63 @@
+"""A gateway in a child process (``python -m truckcarbon gateway``): for tests, benchmarks and fuzzing.
+
+The child listens on a free loopback port (or the one given); its JSON log
+lines go to a file, and :meth:`GatewayProcess.stop` returns the last metrics line.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayProcess:
+    """Start ``truckcarbon gateway --data DATA --port PORT [options]`` and wait until it listens."""
+
+    def __init__(self, data: Path, *options: str, port: int | None = None, log: Path | None = None,
+                 timeout_s: float = 60.0) -> None:  # fmt: skip
+        self.data = data
+        self.port = free_port() if port is None else port
+        self.log = log if log is not None else data.parent / f"{data.name}-{time.time_ns()}.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self._out = self.log.open("w")
+        command = [sys.executable, "-m", "truckcarbon", "gateway", "--data", str(data), "--port", str(self.port)]
+        self.proc = subprocess.Popen([*command, *options], stdout=self._out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.2)
+        self.stop(signal.SIGKILL)
+        raise RuntimeError(f"the gateway did not start listening on port {self.port}:\n{self.log.read_text()}")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def peak_rss_mib(self) -> float:
+        """The child's peak resident memory so far (Linux ``VmHWM``), MiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")), "0")) / 1024
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Send ``sig`` (SIGTERM: graceful, the log is compacted), wait, return the last JSON log line."""
+        if self.alive:
+            self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout_s)
+        self._out.close()
+        lines = [json.loads(ln) for ln in self.log.read_text().splitlines() if ln.startswith("{")]
+        return lines[-1] if lines else {}
