@@ -346,6 +346,12 @@ def test_typed_parquet_and_text_csv_take_the_same_rules(tmp_path: Path) -> None:
             summary.quality["pings"],
             list(zip(q["source_row"].to_pylist(), q["reason"].to_pylist(), strict=True)),
         )
+        # The original values travel with each row set aside, from the SQL rules or from the vehicle lookup.
+        original = {r["source_row"]: r for r in q.to_pylist()}
+        assert original[2]["vehicle_id"] is None and float(original[2]["lon"]) == 116.31
+        assert original[3]["lon"] is None and float(original[3]["lat"]) == 39.9
+        assert original[9]["vehicle_id"] == "9" and float(original[9]["lon"]) == 116.35
+        assert original[10]["load_state"] == "loaded"
     assert results["p.parquet"] == results["p.csv"]
     counts, reasons = results["p.parquet"]
     assert reasons == [

@@ -207,7 +207,8 @@ def validate_pings(
 KERNEL_COLUMNS = ("vehicle_id", "t", "lon", "lat", "speed", "load", "fuel", "odometer")
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -231,7 +232,7 @@ def typed_select(schema: pa.Schema) -> str | None:
     if not pa.types.is_integer(fields["vehicle_id"]) or not all(numeric(fields[c]) for c in ("lon", "lat")):
         return None
     ts_type = fields["ts"]
-    ts = _quote("ts")
+    ts = quote_identifier("ts")
     if pa.types.is_timestamp(ts_type):
         ms = f"epoch_ms({ts})" if ts_type.tz else f"(epoch_ms({ts}) - {LOCAL_OFFSET_MS})"
     elif pa.types.is_integer(ts_type):
@@ -246,15 +247,15 @@ def typed_select(schema: pa.Schema) -> str | None:
         value_type = load_type.value_type if pa.types.is_dictionary(load_type) else load_type
         if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
             return None
-    lon, lat = _quote("lon") + "::DOUBLE", _quote("lat") + "::DOUBLE"
+    lon, lat = quote_identifier("lon") + "::DOUBLE", quote_identifier("lat") + "::DOUBLE"
     bad_optional = []
     for name, (lo, hi) in OPTIONAL_FLOAT.items():
         if name in fields:
-            v = _quote(name) + "::DOUBLE"
+            v = quote_identifier(name) + "::DOUBLE"
             upper = f" OR {v} > {hi}" if np.isfinite(hi) else ""
             bad_optional.append(f"({v} IS NOT NULL AND (isnan({v}) OR {v} < {lo}{upper}))")
     if load_type is not None:
-        ls = _quote("load_state") + "::VARCHAR"
+        ls = quote_identifier("load_state") + "::VARCHAR"
         exact = " ".join(f"WHEN {ls} = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
         folded = " ".join(f"WHEN lower({ls}) = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
         # Exact names first (the usual case, cheap), then blank and other letter cases.
@@ -263,7 +264,7 @@ def typed_select(schema: pa.Schema) -> str | None:
     else:
         load = "-1"
     reason = f"""(CASE
-        WHEN {_quote("vehicle_id")} IS NULL THEN 0
+        WHEN {quote_identifier("vehicle_id")} IS NULL THEN 0
         WHEN {ts} IS NULL THEN 1
         WHEN {lon} IS NULL OR {lat} IS NULL OR NOT isfinite({lon}) OR NOT isfinite({lat})
              OR abs({lon}) > 180 OR abs({lat}) > 90 THEN 2
@@ -272,11 +273,11 @@ def typed_select(schema: pa.Schema) -> str | None:
         ELSE -1 END)::TINYINT"""
 
     def channel(name: str, fill: str, cast: str) -> str:
-        return f"coalesce({_quote(name)}::{cast}, {fill})" if name in fields else f"{fill}::{cast}"
+        return f"coalesce({quote_identifier(name)}::{cast}, {fill})" if name in fields else f"{fill}::{cast}"
 
     return ", ".join(
         [
-            f"coalesce({_quote('vehicle_id')}::BIGINT, 0) AS vehicle_id",
+            f"coalesce({quote_identifier('vehicle_id')}::BIGINT, 0) AS vehicle_id",
             f"coalesce(({ms}) // 1000, 0)::BIGINT AS t",
             f"coalesce({lon}, 'nan'::DOUBLE) AS lon",
             f"coalesce({lat}, 'nan'::DOUBLE) AS lat",

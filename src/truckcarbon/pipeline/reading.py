@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_start_utc_s
-from truckcarbon.ingest.pings import REASONS, IngestCounts, typed_select, validate_pings
+from truckcarbon.ingest.pings import REASONS, IngestCounts, quote_identifier, typed_select, validate_pings
 from truckcarbon.ingest.sources import file_digest, read_batches
 
 KERNEL_SCHEMA = pa.schema(
@@ -119,6 +119,7 @@ class FixReader:
         self.progress = progress
         self.state = Reading()
         self.con = duckdb.connect(config={"memory_limit": "1GB"})
+        self.con.execute("SET enable_progress_bar = false")  # the run has its own progress bars
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Kernel inputs of every file in order (a file's rows in file order)."""
@@ -144,9 +145,19 @@ class FixReader:
 
     def _typed(self, f: Path, select: str) -> Iterator[pa.RecordBatch]:
         literal = "'" + str(f).replace("'", "''") + "'"
-        query = f"SELECT {select} FROM read_parquet({literal}, file_row_number = true)"
+        # The original values of a row rejected by the SQL rules travel with it as a list of text
+        # (NULL for every other row: DuckDB builds the list only for the rows it rejects).
+        names = [c for c in PING_COLUMNS if c in set(_parquet_schema(f).names)]
+        originals = ", ".join(f"{quote_identifier(c)} AS __original_{i}" for i, c in enumerate(names))
+        as_text = ", ".join(f"__original_{i}::VARCHAR" for i in range(len(names)))
+        excluded = ", ".join(f"__original_{i}" for i in range(len(names)))
+        query = (
+            f"SELECT * EXCLUDE ({excluded}), CASE WHEN reason >= 0 THEN [{as_text}] END AS original "
+            f"FROM (SELECT {select}, {originals} FROM read_parquet({literal}, file_row_number = true))"
+        )
         bad_rows: list[npt.NDArray[np.int64]] = []
         bad_reasons: list[npt.NDArray[np.int8]] = []
+        bad_originals: list[pa.Array] = []
         done = 0
         try:
             reader = self.con.sql(query).to_arrow_reader(BATCH_ROWS)
@@ -168,6 +179,7 @@ class FixReader:
                     bad = ~ok
                     bad_rows.append(rb.column(9).to_numpy()[bad])
                     bad_reasons.append(reason[bad])
+                    bad_originals.append(rb.column(10).filter(pa.array(bad)))
                 kept = self._keep(fixes)
                 if kept is not None:
                     yield kept
@@ -176,31 +188,55 @@ class FixReader:
                 f"{f}: Parquet read failed after data row {done} ({exc}); the file may be truncated; re-export it"
             ) from None
         if bad_rows:
-            self._quarantine_typed(f, np.concatenate(bad_rows), np.concatenate(bad_reasons))
+            self._quarantine_typed(
+                f, names, np.concatenate(bad_rows), np.concatenate(bad_reasons), pa.concat_arrays(bad_originals)
+            )
 
-    def _quarantine_typed(self, f: Path, rows: npt.NDArray[np.int64], reasons: npt.NDArray[np.int8]) -> None:
-        """The rejected rows' original values, as text, with reason, file and row."""
-        literal = "'" + str(f).replace("'", "''") + "'"
+    def _quarantine_typed(
+        self,
+        f: Path,
+        names: list[str],
+        rows: npt.NDArray[np.int64],
+        reasons: npt.NDArray[np.int8],
+        originals: pa.ListArray,
+    ) -> None:
+        """The rejected rows' original values, as text, with reason, file and row.
+
+        Rows rejected by the SQL rules carry their values (``originals``); rows
+        rejected afterwards (a vehicle missing from the vehicles table) are read
+        again from the file, which only happens when there are such rows.
+        """
         order = np.argsort(rows, kind="stable")
-        rows, reasons = rows[order], reasons[order]
-        self.con.register("quarantine_rows", pa.table({"file_row": pa.array(rows - 1)}))
-        try:
-            # A semi-join (not a join): DuckDB skips the row groups without a wanted row.
-            original = self.con.sql(
-                f"SELECT p.* FROM read_parquet({literal}, file_row_number = true) p "
-                f"WHERE p.file_row_number IN (SELECT file_row FROM quarantine_rows) ORDER BY p.file_row_number"
-            ).to_arrow_table()
-        finally:
-            self.con.unregister("quarantine_rows")
-        found = original["file_row_number"].to_numpy() + 1
-        if not np.array_equal(found, rows):
-            raise InputError(f"{f}: changed while it was read (rows set aside could not be read again); rerun")
-        names = [c for c in original.column_names if c != "file_row_number"]
-        table = pa.table({c: pc.cast(original[c], pa.string()) for c in names})
+        rows, reasons, originals = rows[order], reasons[order], originals.take(pa.array(order))
+        missing = originals.is_null().to_numpy(zero_copy_only=False)
+        values = np.empty((rows.size, len(names)), dtype=object)
+        if not missing.all():
+            carried = originals.filter(pa.array(~missing)).flatten().to_pylist()
+            values[~missing] = np.array(carried, dtype=object).reshape(-1, len(names))
+        if missing.any():
+            values[missing] = np.array(self._read_rows(f, names, rows[missing]), dtype=object).T
+        table = pa.table({c: pa.array(values[:, i].tolist(), pa.string()) for i, c in enumerate(names)})
         table = table.append_column("reason", pa.array(np.asarray(REASONS)[reasons]))
         table = table.append_column("source_file", pa.array([str(f)] * table.num_rows, pa.string()))
         table = table.append_column("source_row", pa.array(rows, pa.int64()))
         self.write_quarantine(table)
+
+    def _read_rows(self, f: Path, names: list[str], rows: npt.NDArray[np.int64]) -> list[list[str | None]]:
+        """Columns ``names`` (as text) of the 1-based data ``rows`` (ascending) of ``f``, read again."""
+        literal = "'" + str(f).replace("'", "''") + "'"
+        self.con.register("quarantine_rows", pa.table({"file_row": pa.array(rows - 1)}))
+        try:
+            # A semi-join (not a join): DuckDB skips the row groups without a wanted row.
+            select = ", ".join(f"{quote_identifier(c)}::VARCHAR" for c in names)
+            original = self.con.sql(
+                f"SELECT {select}, file_row_number FROM read_parquet({literal}, file_row_number = true) "
+                f"WHERE file_row_number IN (SELECT file_row FROM quarantine_rows) ORDER BY file_row_number"
+            ).to_arrow_table()
+        finally:
+            self.con.unregister("quarantine_rows")
+        if not np.array_equal(original.column(len(names)).to_numpy() + 1, rows):
+            raise InputError(f"{f}: changed while it was read (rows set aside could not be read again); rerun")
+        return [original.column(i).to_pylist() for i in range(len(names))]
 
     def _general(self, f: Path) -> Iterator[pa.RecordBatch]:
         batches, bad = read_batches(f, PING_COLUMNS, self.con)
