@@ -142,9 +142,11 @@ def test_shuffled_and_split_input_and_rerun_give_the_same_inventory(
     # Spilling to many partitions must not change anything either.
     config = PipelineConfig(rows_per_partition=200_000)
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=config)
-    _assert_same(_inventory(tmp_path / "run"), _inventory(full_run))
+    first = _inventory(tmp_path / "run")
+    # Exactly the same numbers: sums run in a fixed order whatever the partitions and threads.
+    assert first.to_pydict() == _inventory(full_run).to_pydict()
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=config)
-    _assert_same(_inventory(tmp_path / "run"), _inventory(full_run))
+    assert _inventory(tmp_path / "run").to_pydict() == first.to_pydict()
 
 
 def test_a_month_run_alone_matches_the_full_run(world: Path, full_run: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from truckcarbon.sim.defects import DefectRates
 from truckcarbon.sim.run import SimConfig, simulate
-from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, STUCK, CleaningRules, run_kernel
+from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, REASONS, STUCK, CleaningRules, run_kernel
 
 BASE = SimConfig(trucks=40, start_month="2022-01", end_month="2022-02", interval_s=60, parked_interval_s=900, seed=11)
 
@@ -150,15 +150,33 @@ def test_holes_take_the_odometer_when_it_is_plausible(wgs_locator):
     assert km(odometer=[100.0, 100.5, 130.5, 131.0])[0] == pytest.approx(7.0, rel=2e-3)
 
 
-def test_month_index_equals_a_binary_search():
-    from truckcarbon.trajectory.kernel import _month_index
+def test_rows_are_counted_by_local_month_and_reason(wgs_locator):
+    """by_month equals a direct count: every row's local month (any time, set aside or not) and its reason."""
+    from truckcarbon.core.months import local_month
 
     rng = np.random.default_rng(2)
-    starts = np.concatenate([[-(10**12)], np.sort(rng.choice(10**6, 30, replace=False))])
-    sorted_runs = np.concatenate([np.sort(rng.integers(-10, 10**6 + 10, 400)) for _ in range(25)])
-    shuffled = rng.integers(-10, 10**6 + 10, 5000)
-    for t in (sorted_runs, shuffled, starts, starts - 1):
-        assert np.array_equal(_month_index(t, starts), np.searchsorted(starts, t, side="right") - 1)
+    n = 6000
+    vid = np.repeat(np.arange(1, 7), n // 6)
+    # Three months and a half of fixes per vehicle, across local month starts (UTC+8).
+    t = np.tile(np.sort(rng.integers(0, 105 * 86400, n // 6)), 6) + 1_675_180_800
+    lon = 113.0 + np.cumsum(rng.normal(0.0, 0.002, n))
+    lat = 30.0 + np.cumsum(rng.normal(0.0, 0.002, n))
+    skip = rng.random(n) < 0.02
+    t[np.flatnonzero(skip)[:5]] = 0  # set-aside rows with any time: 1970 and far ahead
+    t[np.flatnonzero(skip)[5:8]] = 4_000_000_000
+    zero = rng.choice(n, 30, replace=False)
+    lon[zero], lat[zero] = 0.0, 0.0  # invalid fixes
+    perm = rng.permutation(n)
+    for order in (np.arange(n), perm):
+        r = run_kernel(vid[order], t[order], lon[order], lat[order], wgs_locator, skip=skip[order])
+        expected: dict[int, np.ndarray] = {}
+        for m, code in zip(local_month(t[order]).tolist(), r.reason.tolist(), strict=True):
+            expected.setdefault(m, np.zeros(len(REASONS), np.int64))[code] += 1
+        assert sorted(r.by_month) == sorted(expected)
+        for m, c in expected.items():
+            assert np.array_equal(r.by_month[m], c), m
+        assert sum(r.counts[name] for name in REASONS) == n
+        assert r.counts["quarantined"] == int(skip.sum()) and r.counts["invalid"] > 0
 
 
 def test_cleaning_pass_distances_are_those_of_the_kept_segments():

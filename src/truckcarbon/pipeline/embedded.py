@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path, atomic_write_text
-from truckcarbon.core.months import local_month, month_label, month_labels, parse_month
+from truckcarbon.core.months import month_label, month_labels, parse_month
 from truckcarbon.emissions.factors import emission_factors, fuel_rates
 from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.boundaries import boundary_data_version
@@ -181,14 +181,18 @@ def _copy_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> N
 
 def _inventory_sql(spill: str, month: str) -> str:
     """Operating and registration inventories of one month from the activity spill."""
+    # Sums in a fixed order (ORDER BY inside the aggregate): floating-point addition is not associative,
+    # and a parallel aggregation would otherwise make reruns differ in the last bits.
     cols = (
-        "count(*) AS vehicles, sum(weight) AS vehicles_weighted, "
-        "sum(km * weight) AS distance_km, sum(km) AS distance_km_unweighted, "
-        "sum(fuel * weight) AS fuel_l, sum(co2 * weight) / 1000 AS co2_t, sum(co2) / 1000 AS co2_t_unweighted"
+        "count(*) AS vehicles, sum(weight ORDER BY vehicle_id) AS vehicles_weighted, "
+        "sum(km * weight ORDER BY vehicle_id) AS distance_km, sum(km ORDER BY vehicle_id) AS distance_km_unweighted, "
+        "sum(fuel * weight ORDER BY vehicle_id) AS fuel_l, sum(co2 * weight ORDER BY vehicle_id) / 1000 AS co2_t, "
+        "sum(co2 ORDER BY vehicle_id) / 1000 AS co2_t_unweighted"
     )
     per_vehicle = """
         SELECT month, '{view}' AS view, {city} AS city_adcode, emission_standard, method, vehicle_id,
-               any_value(weight) AS weight, sum(distance_km) AS km, sum(fuel_l) AS fuel, sum(co2_kg) AS co2
+               any_value(weight) AS weight, sum(distance_km ORDER BY city_adcode) AS km,
+               sum(fuel_l ORDER BY city_adcode) AS fuel, sum(co2_kg ORDER BY city_adcode) AS co2
         FROM read_parquet({spill}) WHERE month = '{month}' AND city_adcode <> 0
         GROUP BY ALL
     """
@@ -430,13 +434,9 @@ def _process(
         odometer_km=fixes.column(7).to_numpy(),
         skip=fixes.column(8).to_numpy() >= 0,
     )
-    fix_month = local_month(t)
-    lo = int(fix_month.min()) if fix_month.size else 0
-    combined = (fix_month - lo) * len(KERNEL_REASONS) + result.reason
-    r = len(KERNEL_REASONS)
-    size = (int(fix_month.max()) - lo + 1) * r if fix_month.size else r
-    flat = np.bincount(combined, minlength=size).reshape(-1, r)[:, :QUARANTINED]  # quarantine: ingest counts
-    by_month = {lo + i: flat[i] for i in range(flat.shape[0]) if flat[i].any() and (months is None or lo + i in months)}
+    # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
+    by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}
+    by_month = {m: c for m, c in by_month.items() if c.any()}
     stats = {
         "unobserved_km": result.unobserved_km,
         "bridged_km": result.bridged_km,
@@ -649,8 +649,9 @@ def _write_outputs(
                 with atomic_path(out / "inventory" / f"{label}.parquet") as tmp:
                     pq.write_table(inventories[label], tmp, compression="zstd")
             row = con.execute(
-                f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km), 0), "
-                f"coalesce(sum(distance_km) FILTER (WHERE city_adcode = 0), 0), coalesce(sum(co2_kg * weight), 0) "
+                f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km ORDER BY vehicle_id, city_adcode), 0), "
+                f"coalesce(sum(distance_km ORDER BY vehicle_id) FILTER (WHERE city_adcode = 0), 0), "
+                f"coalesce(sum(co2_kg * weight ORDER BY vehicle_id, city_adcode), 0) "
                 f"FROM read_parquet({spill_glob}) WHERE month = '{label}'"
             ).fetchone()
             assert row is not None

@@ -14,7 +14,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from truckcarbon.geo._kernels import INVALID_IDX, _same_borderless_cell, haversine_km, locate_one, segment_pieces
+from truckcarbon.geo._kernels import (
+    INVALID_IDX,
+    _cell_and_unit,
+    _same_borderless_cell,
+    haversine_km,
+    locate_one,
+    segment_pieces,
+)
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
 # params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km,
@@ -62,6 +69,72 @@ def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type
         tab_val[k, 5] += fuel_l
         tab_val[k, 6] += km
     return tab_n
+
+
+@nb.njit(cache=True, nogil=True)
+def gather_kept(  # type: ignore[no-untyped-def]
+    vid, t, x, y, dseg, reason, load, fuel, odo, starts, n_reasons,
+    x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
+):  # fmt: skip
+    """The kept fixes (``reason`` 0) of rows sorted by (vehicle, time), ready for :func:`attribute_kernel`.
+
+    One pass: copies the kept fixes' columns, locates each once with the
+    borderless grid cell it lies in (:func:`_cell_and_unit`), finds its month
+    index into ``starts`` (the UTC start seconds of consecutive months, spanning
+    every kept fix) following the time forward, and counts every row by
+    (month index, reason). Rows outside ``starts`` (never kept fixes) are only
+    counted, in ``tallies[1]``; ``tallies[0]`` counts kept fixes outside every unit.
+    """
+    n = vid.shape[0]
+    kept = 0
+    for j in range(n):
+        if reason[j] == 0:
+            kept += 1
+    kv = np.empty(kept, np.int64)
+    kt = np.empty(kept, np.int64)
+    kx = np.empty(kept, np.float64)
+    ky = np.empty(kept, np.float64)
+    kd = np.empty(kept, np.float64)
+    ku = np.empty(kept, np.int32)
+    kcell = np.empty(kept, np.int64)
+    kmon = np.empty(kept, np.int64)
+    kload = np.empty(kept, np.int8)
+    kfuel = np.empty(kept, np.float64)
+    kodo = np.empty(kept, np.float64)
+    n_months = starts.shape[0] - 1
+    by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
+    tallies = np.zeros(2, np.int64)
+    k = 0  # month cursor
+    q = 0
+    for j in range(n):
+        tj = t[j]
+        if n_months <= 0 or tj < starts[0] or tj >= starts[n_months]:
+            tallies[1] += 1
+            continue
+        if tj < starts[k]:
+            k = np.searchsorted(starts, tj, side="right") - 1
+        while starts[k + 1] <= tj:
+            k += 1
+        r = reason[j]
+        by_month[k, r] += 1
+        if r != 0:
+            continue
+        c, u = _cell_and_unit(x[j], y[j], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        if u < 0:
+            tallies[0] += 1
+        kv[q] = vid[j]
+        kt[q] = tj
+        kx[q] = x[j]
+        ky[q] = y[j]
+        kd[q] = dseg[j]
+        ku[q] = u
+        kcell[q] = c
+        kmon[q] = k
+        kload[q] = load[j]
+        kfuel[q] = fuel[j]
+        kodo[q] = odo[j]
+        q += 1
+    return kv, kt, kx, ky, kd, ku, kcell, kmon, kload, kfuel, kodo, by_month, tallies
 
 
 @nb.njit(cache=True, nogil=True)

@@ -51,7 +51,7 @@ import pyarrow as pa
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo._kernels import haversine_km
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.trajectory._attribute import attribute_kernel
+from truckcarbon.trajectory._attribute import attribute_kernel, gather_kept
 
 ACTIVITY_COLUMNS = (
     "vehicle_id",
@@ -88,32 +88,14 @@ class CleaningRules:
 
 
 @nb.njit(cache=True, nogil=True)
-def _month_index(t, starts):  # type: ignore[no-untyped-def]
-    """``searchsorted(starts, t, side="right") - 1`` for times mostly in increasing order, in one pass.
-
-    Fixes come sorted by (vehicle, time): the month moves forward within a
-    vehicle and is searched again only when a time goes back (a new vehicle).
-    """
-    out = np.empty(t.shape[0], np.int64)
-    k = 0
-    for i in range(t.shape[0]):
-        x = t[i]
-        if k < 0 or x < starts[k]:
-            k = np.searchsorted(starts, x, side="right") - 1  # -1: before the first start
-        while k + 1 < starts.shape[0] and starts[k + 1] <= x:
-            k += 1
-        out[i] = k
-    return out
-
-
-@nb.njit(cache=True, nogil=True)
 def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
     """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
 
     Rows already marked QUARANTINED are not fixes and are passed over. For a
     kept fix whose distance from the kept fix before it was computed here,
     ``dseg`` (NaN-filled by the caller) receives it, so the attribution need
-    not compute it again.
+    not compute it again. Returns the first and last time of the kept fixes
+    (0, -1 when none is kept).
     """
     n = vid.shape[0]
     last = -1  # last kept fix of the current vehicle
@@ -182,6 +164,32 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
             continue
         last = i
         run_len = 0
+    t_lo = 0
+    t_hi = -1
+    for i in range(n):
+        if reason[i] == 0:
+            if t_hi < t_lo:
+                t_lo = t[i]
+                t_hi = t[i]
+            else:
+                t_lo = min(t_lo, t[i])
+                t_hi = max(t_hi, t[i])
+    return t_lo, t_hi
+
+
+@nb.njit(cache=True, nogil=True)
+def _order_check(vid, t):  # type: ignore[no-untyped-def]
+    """(rows sorted by (vehicle, time)?, rows of a vehicle earlier than the row before them)."""
+    ordered = True
+    late = 0
+    for i in range(1, vid.shape[0]):
+        if vid[i] == vid[i - 1]:
+            if t[i] < t[i - 1]:
+                late += 1
+                ordered = False
+        elif vid[i] < vid[i - 1]:
+            ordered = False
+    return ordered, late
 
 
 @dataclass(frozen=True)
@@ -193,16 +201,7 @@ class KernelResult:
     activity: pa.Table  # vehicle_id, month, city_adcode, distance_km (ACTIVITY_COLUMNS)
     unobserved_km: float
     bridged_km: float  # distance added over straight lines by gap bridging (odometer or circuity)
-
-
-def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
-    """Permutation to (vehicle, time) order; None when the rows are already in that order."""
-    if vid.size < 2:
-        return None
-    step_v = vid[1:] - vid[:-1]
-    if np.all((step_v > 0) | ((step_v == 0) & (t[1:] >= t[:-1]))):
-        return None
-    return np.lexsort((t, vid))
+    by_month: dict[int, npt.NDArray[np.int64]]  # local month number -> rows per reason code (REASONS)
 
 
 def _pick(values: npt.NDArray[Any], order: npt.NDArray[np.int64] | None) -> npt.NDArray[Any]:
@@ -257,28 +256,25 @@ def run_kernel(
     n = vid.size
     x_in = np.asarray(lon, dtype=np.float64)
     y_in = np.asarray(lat, dtype=np.float64)
-    v_in = np.zeros(n) if speed_kmh is None else np.nan_to_num(np.asarray(speed_kmh, dtype=np.float64))
+    v_in = _speeds(speed_kmh, n)
     ld_in = np.full(n, -1, np.int8) if load is None else np.asarray(load, dtype=np.int8)
     fu_in = np.full(n, np.nan) if fuel_level_l is None else np.asarray(fuel_level_l, dtype=np.float64)
     od_in = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
-    order = _sort_order(vid, t)
-    same_vehicle = vid[1:] == vid[:-1]
-    out_of_order = int(np.sum(same_vehicle & (t[1:] < t[:-1])))
-    sv, st, sx, sy, sp = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in))
-    reason = np.zeros(n, np.int8) if skip is None else np.where(_pick(np.asarray(skip), order), QUARANTINED, 0)
-    reason = reason.astype(np.int8)
+    ordered, out_of_order = _order_check(vid, t) if n else (True, 0)
+    order = None if ordered else np.lexsort((t, vid))
+    sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in))
+    if skip is None:
+        reason = np.zeros(n, np.int8)
+    else:
+        reason = _pick(np.asarray(skip, dtype=np.bool_), order).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan)
-    _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
+    t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
 
-    keep = np.flatnonzero(reason == KEPT)
-    kv, kt, kx, ky, kd = sv[keep], st[keep], sx[keep], sy[keep], dseg[keep]
-    kload = _pick(ld_in, order)[keep]
-    kfuel = _pick(fu_in, order)[keep]
-    kodo = _pick(od_in, order)[keep]
-    units, cells = locator.locate_cells(kx, ky)
-    month0, last = (int(m) for m in local_month(np.array([kt.min(), kt.max()]))) if kt.size else (0, 0)
-    starts = month_start_utc_s(np.arange(month0, last + 2))
-    kmon = _month_index(kt, starts)
+    if t_hi >= t_lo:
+        month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
+        starts = month_start_utc_s(np.arange(month0, last + 2))
+    else:
+        month0, starts = 0, np.zeros(0, np.int64)
     params = np.array(
         [
             rules.drift_m,
@@ -292,9 +288,15 @@ def run_kernel(
             rules.odometer_after_s,
         ]
     )
-    o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(
-        kv, kt, kx, ky, kd, units, cells, kmon, kload, kfuel, kodo, starts, month0, params, *locator.kernel_args
+    *kept, month_reasons, tallies = gather_kept(
+        sv, st, sx, sy, dseg, reason, sl, sf, so, starts, len(REASONS), *locator.kernel_args
     )
+    o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(*kept, starts, month0, params, *locator.kernel_args)  # type: ignore[call-arg]
+    by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
+    if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
+        outside = np.flatnonzero((st < starts[0]) | (st >= starts[-1])) if starts.size else np.arange(n)
+        for m, r in zip(local_month(st[outside]).tolist(), reason[outside].tolist(), strict=True):
+            by_month.setdefault(m, np.zeros(len(REASONS), np.int64))[r] += 1
     ok = o_val[:, 0] > 0
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
     uniq_months, month_idx = np.unique(o_mon, return_inverse=True)
@@ -313,11 +315,20 @@ def run_kernel(
     reason_in_input_order = reason if order is None else np.empty(n, np.int8)
     if order is not None:
         reason_in_input_order[order] = reason
-    counts = {name: int((reason == code).sum()) for code, name in enumerate(REASONS)}
-    counts["out_of_order"] = out_of_order
+    totals = np.sum(list(by_month.values()), axis=0) if by_month else np.zeros(len(REASONS), np.int64)
+    counts = {name: int(totals[code]) for code, name in enumerate(REASONS)}
+    counts["out_of_order"] = int(out_of_order)
     counts["unobserved_segments"] = unobserved_segments
-    counts["outside_mainland"] = int(np.count_nonzero(units < 0))  # kept fixes in no mainland unit
-    return KernelResult(reason_in_input_order, counts, activity, unobserved_km, bridged_km)
+    counts["outside_mainland"] = int(tallies[0])  # kept fixes in no mainland unit
+    return KernelResult(reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month)
+
+
+def _speeds(speed_kmh: npt.ArrayLike | None, n: int) -> npt.NDArray[np.floating[Any]]:
+    """Reported speeds as float32 or float64 (NaN stays NaN: the rules only ask whether a speed is above 0)."""
+    if speed_kmh is None:
+        return np.zeros(n, np.float32)
+    v = np.asarray(speed_kmh)
+    return v if v.dtype in (np.float32, np.float64) else v.astype(np.float64)
 
 
 __all__ = ["ACTIVITY_COLUMNS", "CleaningRules", "KernelResult", "run_kernel"]
