@@ -204,3 +204,19 @@ def test_cleaning_pass_distances_are_those_of_the_kept_segments():
     given = ~np.isnan(dseg[b]) & same
     assert given.mean() > 0.9
     assert np.array_equal(dseg[b][given], want[given])  # bit-identical where given
+
+
+def test_sort_order_is_lexsort():
+    """The one-key stable sort gives lexsort's permutation, ties included, and falls back on wide ranges."""
+    from truckcarbon.trajectory.kernel import _sort_order
+
+    rng = np.random.default_rng(8)
+    runs = np.concatenate([np.sort(rng.integers(0, 50, 300)) for _ in range(20)])
+    for vid, t in (
+        (rng.integers(0, 40, 5000), rng.integers(1_600_000_000, 1_600_100_000, 5000)),  # many ties
+        (runs, rng.integers(0, 1000, runs.size)),  # runs already in order
+        (rng.integers(-(2**40), 2**40, 3000), rng.integers(0, 10, 3000)),  # vehicle ids too wide for the key
+        (rng.integers(0, 5, 3000), rng.integers(-(2**40), 2**40, 3000)),  # times too wide for the key
+    ):
+        vid, t = vid.astype(np.int64), t.astype(np.int64)
+        assert np.array_equal(_sort_order(vid, t), np.lexsort((t, vid)))

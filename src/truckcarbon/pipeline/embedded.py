@@ -108,7 +108,7 @@ class _Partitions:
             return
         vid = batch.column(0).to_numpy()
         h = (vid.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-        part = (h % np.uint64(self.n)).astype(np.int64)
+        part = (h % np.uint64(self.n)).astype(np.int16)  # n <= MAX_PARTITIONS: 16 bits, sorted by radix
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange(self.n + 1))
         sorted_batch = batch.take(pa.array(order))

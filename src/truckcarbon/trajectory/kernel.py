@@ -204,6 +204,20 @@ class KernelResult:
     by_month: dict[int, npt.NDArray[np.int64]]  # local month number -> rows per reason code (REASONS)
 
 
+def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """The stable permutation to (vehicle, time) order.
+
+    One 64-bit key (vehicle offset above, time offset below) sorted by a
+    stable sort that finds runs already in order (input arriving file by file
+    is mostly such runs); ``lexsort`` when the ranges do not fit in the key.
+    """
+    v_lo, v_hi, t_lo, t_hi = int(vid.min()), int(vid.max()), int(t.min()), int(t.max())
+    if v_hi - v_lo < 2**31 and t_hi - t_lo < 2**32:
+        key = ((vid - v_lo) << 32) | (t - t_lo)
+        return np.argsort(key, kind="stable")
+    return np.lexsort((t, vid))
+
+
 def _pick(values: npt.NDArray[Any], order: npt.NDArray[np.int64] | None) -> npt.NDArray[Any]:
     return values if order is None else values[order]
 
@@ -261,7 +275,7 @@ def run_kernel(
     fu_in = np.full(n, np.nan) if fuel_level_l is None else np.asarray(fuel_level_l, dtype=np.float64)
     od_in = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
     ordered, out_of_order = _order_check(vid, t) if n else (True, 0)
-    order = None if ordered else np.lexsort((t, vid))
+    order = None if ordered else _sort_order(vid, t)
     sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in))
     if skip is None:
         reason = np.zeros(n, np.int8)
