@@ -127,6 +127,33 @@ def test_row_order_does_not_matter(wgs_locator):
     assert b.counts["out_of_order"] > 0
 
 
+def test_rows_set_aside_anywhere_change_nothing(wgs_locator):
+    """Rows set aside before the kernel (a missing id or time read as 0) between the fixes of sorted input,
+    even right after a spike that only the out-and-back rule catches, change nothing; no sort is needed."""
+    n = 60
+    vid = np.repeat([1, 2], n // 2)
+    t = np.tile(np.arange(n // 2) * 600, 2) + 1_650_000_000  # 10-minute fixes: a spike is not too fast
+    lon = np.concatenate([116.0 + np.arange(n // 2) * 0.002, 113.0 + np.arange(n // 2) * 0.002])
+    lat = np.concatenate([np.full(n // 2, 39.5), np.full(n // 2, 34.7)])
+    lat[10] += 0.1  # 11 km out and back within 20 minutes
+    a = run_kernel(vid, t, lon, lat, wgs_locator)
+    assert a.counts["jump"] == 1
+    where = np.array([0, 11, 11, 11, 40, n])  # before the first row, right after the spike, at the end
+
+    def ins(x: np.ndarray, fill: float) -> np.ndarray:
+        return np.insert(x, where, fill)
+
+    skip = ins(np.zeros(n, bool), True)
+    c = run_kernel(ins(vid, 0), ins(t, 0), ins(lon, 0.0), ins(lat, 0.0), wgs_locator, skip=skip)
+    assert c.activity.equals(a.activity)
+    assert c.counts["jump"] == 1 and c.counts["out_of_order"] == 0 and c.counts["quarantined"] == where.size
+    perm = np.random.default_rng(1).permutation(skip.size)
+    d = run_kernel(
+        ins(vid, 0)[perm], ins(t, 0)[perm], ins(lon, 0.0)[perm], ins(lat, 0.0)[perm], wgs_locator, skip=skip[perm]
+    )
+    assert d.activity.equals(a.activity) and d.counts["jump"] == 1
+
+
 def test_holes_take_the_odometer_when_it_is_plausible(wgs_locator):
     """A 10-minute hole (shorter than a gap) on a winding road: the odometer's km, not the chord's."""
     east = 1 / (111.32 * np.cos(np.radians(39.9)))  # degrees of longitude per km

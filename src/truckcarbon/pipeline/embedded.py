@@ -453,24 +453,27 @@ def _process(
 
 
 class _Stream:
-    """Chunks of whole vehicles from input sorted by vehicle (the last vehicle waits for more rows)."""
+    """Chunks of whole vehicles from input sorted by vehicle (the last vehicle waits for more rows).
+
+    Rows already set aside (quarantine code >= 0, e.g. a missing vehicle id) take
+    no part in the order: they go with the chunk they arrive in.
+    """
 
     def __init__(self, chunk_rows: int) -> None:
         self.chunk_rows = chunk_rows
         self.pending: list[pa.RecordBatch] = []
         self.rows = 0
-        self.last: int | None = None
+        self.last = int(np.iinfo(np.int64).min)  # the last vehicle seen
 
     def add(self, batch: pa.RecordBatch) -> pa.Table | None:
-        vid = batch.column(0).to_numpy()
-        if (self.last is not None and vid[0] < self.last) or not _non_decreasing(vid):
+        ordered, last, tail_start = _vehicle_runs(batch.column(0).to_numpy(), batch.column(8).to_numpy(), self.last)
+        if not ordered:
             raise _NotSortedError
-        self.last = int(vid[-1])
+        self.last = int(last)
         self.pending.append(batch)
         self.rows += batch.num_rows
         if self.rows < self.chunk_rows:
             return None
-        tail_start = int(np.searchsorted(vid, vid[-1], side="left"))
         if tail_start == 0:
             return None  # the batch is all one vehicle, which may go on: wait for the next vehicle
         head = [*self.pending[:-1], batch.slice(0, tail_start)]
@@ -483,11 +486,23 @@ class _Stream:
 
 
 @nb.njit(cache=True, nogil=True)
-def _non_decreasing(v):  # type: ignore[no-untyped-def]
-    for i in range(1, v.shape[0]):  # noqa: SIM110 (compiled loop)
-        if v[i] < v[i - 1]:
-            return False
-    return True
+def _vehicle_runs(vid, aside, last):  # type: ignore[no-untyped-def]
+    """(rows not set aside run through vehicles in order after ``last``?, their last vehicle, tail start).
+
+    The tail starts at the first row of the batch's last vehicle: 0 when the
+    whole batch is that vehicle (or is all set aside).
+    """
+    tail_start = 0
+    for i in range(vid.shape[0]):
+        if aside[i] >= 0:
+            continue
+        v = vid[i]
+        if v < last:
+            return False, last, 0
+        if v > last:
+            tail_start = i
+        last = v
+    return True, last, tail_start
 
 
 def _attribute_pings(

@@ -131,8 +131,10 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
             # An out-and-back spike: far from both neighbours, which are close to each other.
             j = i + 1
             while (
-                j < n and vid[j] == vid[i] and (reason[j] != 0 or (lon[j] == 0.0 and lat[j] == 0.0) or t[j] == t[j - 1])
-            ):
+                j < n
+                and (reason[j] == 5 or vid[j] == vid[i])
+                and (reason[j] != 0 or (lon[j] == 0.0 and lat[j] == 0.0) or t[j] == t[j - 1])
+            ):  # the next fix of the vehicle: rows set aside are not fixes, duplicates and (0, 0) are not kept
                 j += 1
             if j < n and vid[j] == vid[i]:
                 d_ij = haversine_km(x, y, lon[j], lat[j])
@@ -178,17 +180,25 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
 
 
 @nb.njit(cache=True, nogil=True)
-def _order_check(vid, t):  # type: ignore[no-untyped-def]
-    """(rows sorted by (vehicle, time)?, rows of a vehicle earlier than the row before them)."""
+def _order_check(vid, t, aside):  # type: ignore[no-untyped-def]
+    """(fixes sorted by (vehicle, time)?, fixes of a vehicle earlier than the fix before them).
+
+    Rows set aside (``aside``) are not fixes: their place, vehicle and time do not count.
+    """
     ordered = True
     late = 0
-    for i in range(1, vid.shape[0]):
-        if vid[i] == vid[i - 1]:
-            if t[i] < t[i - 1]:
-                late += 1
+    p = -1
+    for i in range(vid.shape[0]):
+        if aside[i]:
+            continue
+        if p >= 0:
+            if vid[i] == vid[p]:
+                if t[i] < t[p]:
+                    late += 1
+                    ordered = False
+            elif vid[i] < vid[p]:
                 ordered = False
-        elif vid[i] < vid[i - 1]:
-            ordered = False
+        p = i
     return ordered, late
 
 
@@ -274,13 +284,11 @@ def run_kernel(
     ld_in = np.full(n, -1, np.int8) if load is None else np.asarray(load, dtype=np.int8)
     fu_in = np.full(n, np.nan) if fuel_level_l is None else np.asarray(fuel_level_l, dtype=np.float64)
     od_in = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
-    ordered, out_of_order = _order_check(vid, t) if n else (True, 0)
+    aside = np.zeros(n, np.bool_) if skip is None else np.asarray(skip, dtype=np.bool_)
+    ordered, out_of_order = _order_check(vid, t, aside) if n else (True, 0)
     order = None if ordered else _sort_order(vid, t)
     sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in))
-    if skip is None:
-        reason = np.zeros(n, np.int8)
-    else:
-        reason = _pick(np.asarray(skip, dtype=np.bool_), order).view(np.int8) * np.int8(QUARANTINED)
+    reason = _pick(aside, order).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan)
     t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
 
