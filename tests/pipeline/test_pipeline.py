@@ -149,6 +149,33 @@ def test_shuffled_and_split_input_and_rerun_give_the_same_inventory(
     assert _inventory(tmp_path / "run").to_pydict() == first.to_pydict()
 
 
+def test_partitions_larger_than_planned_are_split_again(
+    world: Path, full_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More input than MAX_PARTITIONS partitions of rows_per_partition hold: each is split again, same numbers."""
+    from truckcarbon.pipeline import embedded
+
+    loaded: list[int] = []
+    read_arrow = embedded._read_arrow
+
+    def recording(path: Path) -> pa.Table:
+        table = read_arrow(path)
+        loaded.append(table.num_rows)
+        return table
+
+    monkeypatch.setattr(embedded, "MAX_PARTITIONS", 2)
+    monkeypatch.setattr(embedded, "_read_arrow", recording)
+    rows = sum(pq.read_metadata(f).num_rows for f in (world / "pings").rglob("*.parquet"))
+    limit = rows // 12
+    run_pipeline(
+        world / "pings", world / "vehicles.parquet", tmp_path / "run", config=PipelineConfig(rows_per_partition=limit)
+    )
+    assert _inventory(tmp_path / "run").to_pydict() == _inventory(full_run).to_pydict()
+    assert sum(loaded) == rows and len(loaded) >= 10
+    # Two planned partitions would hold 6 x limit each; split, they hold whole vehicles near the limit.
+    assert max(loaded) < 3 * limit, (limit, loaded)
+
+
 def test_a_month_run_alone_matches_the_full_run(world: Path, full_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "feb"
     summary = run_pipeline(world / "pings", world / "vehicles.parquet", out, months=["2022-02"])

@@ -31,7 +31,7 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,13 +92,21 @@ def _noop(stage: str, done: int, total: int) -> None:
 
 
 class _Partitions:
-    """Kernel inputs routed by vehicle hash: in memory (one partition) or spilled to Arrow files."""
+    """Kernel inputs routed by vehicle hash: in memory (one partition) or spilled to Arrow files.
 
-    def __init__(self, n: int, work: Path) -> None:
+    A partition file that ends up with more than ``max_rows`` rows (the input was
+    larger than estimated, or larger than ``MAX_PARTITIONS`` partitions hold) is
+    split again by another hash, streaming, before it is loaded: whatever the
+    input size, one loaded partition holds about ``max_rows`` rows.
+    """
+
+    def __init__(self, n: int, work: Path, max_rows: int) -> None:
         self.n = n
         self.work = work
+        self.max_rows = max_rows
         self.memory: list[pa.RecordBatch] = []
         self.writers: dict[int, ipc.RecordBatchFileWriter] = {}
+        self.counts: dict[int, int] = {}
         self.rows = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -106,18 +114,13 @@ class _Partitions:
         if self.n == 1:
             self.memory.append(batch)
             return
-        vid = batch.column(0).to_numpy()
-        h = (vid.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-        part = (h % np.uint64(self.n)).astype(np.int16)  # n <= MAX_PARTITIONS: 16 bits, sorted by radix
-        order = np.argsort(part, kind="stable")
-        bounds = np.searchsorted(part[order], np.arange(self.n + 1))
-        sorted_batch = batch.take(pa.array(order))
-        for p in np.flatnonzero(np.diff(bounds)).tolist():
+        for p, part in _route(batch, self.n, 0):
             w = self.writers.get(p)
             if w is None:
                 w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", KERNEL_SCHEMA)
                 self.writers[p] = w
-            w.write_batch(sorted_batch.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p])))
+            w.write_batch(part)
+            self.counts[p] = self.counts.get(p, 0) + part.num_rows
 
     def close(self) -> None:
         for w in self.writers.values():
@@ -128,7 +131,50 @@ class _Partitions:
         if self.n == 1:
             memory = self.memory
             return [lambda: pa.Table.from_batches(memory, KERNEL_SCHEMA)]
-        return [functools.partial(_read_arrow, self.work / f"pings-{p:04d}.arrow") for p in sorted(self.writers)]
+        loaders: list[Callable[[], pa.Table]] = []
+        for p in sorted(self.writers):
+            path = self.work / f"pings-{p:04d}.arrow"
+            if self.counts[p] <= self.max_rows * 1.5:
+                loaders.append(functools.partial(_read_arrow, path))
+            else:
+                loaders += [functools.partial(_read_arrow, f) for f in self._split(path, self.counts[p])]
+        return loaders
+
+    def _split(self, path: Path, rows: int) -> list[Path]:
+        """Route the rows of a partition file into smaller files by a second hash (streaming); remove it."""
+        k = math.ceil(rows / self.max_rows)
+        writers: dict[int, ipc.RecordBatchFileWriter] = {}
+        with ipc.open_file(path) as f:
+            for i in range(f.num_record_batches):
+                for q, part in _route(f.get_batch(i), k, 1):
+                    if q not in writers:
+                        writers[q] = ipc.new_file(path.with_name(f"{path.stem}-{q:04d}.arrow"), KERNEL_SCHEMA)
+                    writers[q].write_batch(part)
+        for w in writers.values():
+            w.close()
+        path.unlink()
+        return [path.with_name(f"{path.stem}-{q:04d}.arrow") for q in sorted(writers)]
+
+
+def _route(batch: pa.RecordBatch, n: int, level: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The rows of ``batch`` by partition ``hash(vehicle) % n`` (a vehicle's rows all go to one partition).
+
+    ``level`` picks independent bits of the hash, so that a partition can be split again.
+    """
+    h = batch.column(0).to_numpy().astype(np.uint64)  # splitmix64's finaliser: every bit depends on every bit
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    h >>= np.uint64(20 * level)
+    # Partition numbers in 16 bits when they fit: numpy sorts those by radix.
+    part = ((h & np.uint64(0xFFFFF)) % np.uint64(n)).astype(np.int16 if n < 2**15 else np.int64)
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    routed = batch.take(pa.array(order))
+    for p in np.flatnonzero(np.diff(bounds)).tolist():
+        yield p, routed.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
 
 
 def _read_arrow(path: Path) -> pa.Table:
@@ -549,7 +595,8 @@ def _attribute_pings(
                         pending.append(submit(last, k))
                 else:
                     est = sum(estimated_rows(f) for f in files)
-                    parts = _Partitions(min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition))), work)
+                    n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
+                    parts = _Partitions(n_parts, work, config.rows_per_partition)
                     for batch in reader.batches():
                         parts.add(batch)
                     parts.close()
