@@ -73,13 +73,13 @@ def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type
 
 @nb.njit(cache=True, nogil=True)
 def gather_kept(  # type: ignore[no-untyped-def]
-    vid, t, x, y, dseg, reason, load, fuel, odo, starts, n_reasons,
+    vid, t, x, y, reason, starts, n_reasons,
     x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
 ):  # fmt: skip
     """The kept fixes (``reason`` 0) of rows sorted by (vehicle, time), ready for :func:`attribute_kernel`.
 
-    One pass: copies the kept fixes' columns, locates each once with the
-    borderless grid cell it lies in (:func:`_cell_and_unit`), finds its month
+    One pass: notes each kept fix's row number (its columns are not copied),
+    locates it once with the borderless grid cell it lies in (:func:`_cell_and_unit`), finds its month
     index into ``starts`` (the UTC start seconds of consecutive months, spanning
     every kept fix) following the time forward, and counts every row by
     (month index, reason). Rows outside ``starts`` (never kept fixes) are only
@@ -90,17 +90,10 @@ def gather_kept(  # type: ignore[no-untyped-def]
     for j in range(n):
         if reason[j] == 0:
             kept += 1
-    kv = np.empty(kept, np.int64)
-    kt = np.empty(kept, np.int64)
-    kx = np.empty(kept, np.float64)
-    ky = np.empty(kept, np.float64)
-    kd = np.empty(kept, np.float64)
+    ix = np.empty(kept, np.int64)
     ku = np.empty(kept, np.int32)
     kcell = np.empty(kept, np.int64)
     kmon = np.empty(kept, np.int64)
-    kload = np.empty(kept, np.int8)
-    kfuel = np.empty(kept, np.float64)
-    kodo = np.empty(kept, np.float64)
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
     tallies = np.zeros(2, np.int64)
@@ -122,57 +115,27 @@ def gather_kept(  # type: ignore[no-untyped-def]
         c, u = _cell_and_unit(x[j], y[j], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
         if u < 0:
             tallies[0] += 1
-        kv[q] = vid[j]
-        kt[q] = tj
-        kx[q] = x[j]
-        ky[q] = y[j]
-        kd[q] = dseg[j]
+        ix[q] = j
         ku[q] = u
         kcell[q] = c
         kmon[q] = k
-        kload[q] = load[j]
-        kfuel[q] = fuel[j]
-        kodo[q] = odo[j]
         q += 1
-    return kv, kt, kx, ky, kd, ku, kcell, kmon, kload, kfuel, kodo, by_month, tallies
+    return ix, ku, kcell, kmon, by_month, tallies
 
 
 @nb.njit(cache=True, nogil=True)
 def attribute_kernel(  # type: ignore[no-untyped-def]
-    kv,
-    kt,
-    kx,
-    ky,
-    kd,
-    ku,
-    kcell,
-    kmon,
-    kload,
-    kfuel,
-    kodo,
-    starts,
-    month0,
-    params,
-    x0,
-    y0,
-    inv1,
-    nx1,
-    ny1,
-    sub,
-    l1,
-    l2,
-    ref,
-    hdr,
-    grp,
-    edges,
-):
-    """Rows (vehicle, month number, unit index, values[N_VALUES]) and stats of kept fixes.
+    vid, t, x, y, dseg, load, fuel, odo, ix, ku, kcell, kmon, starts, month0, params,
+    x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
+):  # fmt: skip
+    """Rows (vehicle, month number, unit index, values[N_VALUES]) and stats of the kept fixes.
 
-    ``kd`` is each fix's distance from the kept fix before it when already
-    known (NaN: compute it), ``ku`` its unit index and ``kcell`` its borderless grid cell
-    (:meth:`CityLocator.locate_cells`), ``kmon`` its month index into ``starts``
-    (the UTC start seconds of months ``month0``, ``month0 + 1``, ...).
-    Stats: unobserved km, bridged extra km, unobserved segments.
+    The rows are sorted by (vehicle, time); ``ix`` holds the kept fixes' row
+    numbers, and ``ku``, ``kcell``, ``kmon`` their unit index, borderless grid
+    cell and month index into ``starts`` (the UTC start seconds of months
+    ``month0``, ``month0 + 1``, ...), all from :func:`gather_kept`. ``dseg`` is
+    a row's distance from the kept fix before it when already known (NaN:
+    compute it). Stats: unobserved km, bridged extra km, unobserved segments.
     """
     drift_m = params[0]
     drift_kmh = params[1]
@@ -183,7 +146,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     refuel_l = params[6]
     max_fuel_km = params[7]
     odo_after = params[8]
-    n = kv.shape[0]
+    n = ix.shape[0]
     cap = max(64, n // 50)
     o_vid = np.empty(cap, np.int64)
     o_mon = np.empty(cap, np.int64)
@@ -200,28 +163,30 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     units = np.empty(16, np.int32)
     fracs = np.empty(16, np.float64)
     for i in range(n - 1):
-        if kv[i] != kv[i + 1]:
+        a = ix[i]
+        b = ix[i + 1]
+        if vid[a] != vid[b]:
             continue
-        ax = kx[i]
-        ay = ky[i]
-        bx = kx[i + 1]
-        by = ky[i + 1]
-        d = kd[i + 1]
+        ax = x[a]
+        ay = y[a]
+        bx = x[b]
+        by = y[b]
+        d = dseg[b]
         if np.isnan(d):  # not known from the cleaning pass
             d = haversine_km(ax, ay, bx, by)
-        dt = float(kt[i + 1] - kt[i])
+        dt = float(t[b] - t[a])
         speed = d / dt * 3600.0 if dt > 0 else np.inf
         gap = dt > gap_s
         unobserved = (gap and speed > max_bridge) or (speed > max_kmh and d > 1.0)
-        odo = kodo[i + 1] - kodo[i]
-        by_odo = dt > odo_after and odo >= 0.95 * d and odo <= max_bridge * dt / 3600.0 and d > 0.05
+        dodo = odo[b] - odo[a]
+        by_odo = dt > odo_after and dodo >= 0.95 * d and dodo <= max_bridge * dt / 3600.0 and d > 0.05
         if by_odo:
             unobserved = False
         factor = 1.0
         if gap and not unobserved:
             factor = circuity
         if by_odo:
-            factor = odo / max(d, 1e-9)
+            factor = dodo / max(d, 1e-9)
         if d * 1000.0 < drift_m and speed < drift_kmh:
             factor = 0.0
         if unobserved:
@@ -233,20 +198,20 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         if gap or by_odo:
             stats[1] += d * (factor - 1.0)
         total = d * factor
-        ld = kload[i + 1]
+        ld = load[b]
         load_col = ld if ld >= 0 and ld <= 2 else 3
-        drop = kfuel[i] - kfuel[i + 1]
+        drop = fuel[a] - fuel[b]
         fuel_ok = drop >= -refuel_l and drop <= max_fuel_km * total + refuel_l
         m0 = kmon[i]
         m1 = kmon[i + 1]
-        t0 = float(kt[i])
-        span = float(kt[i + 1] - kt[i])
+        t0 = float(t[a])
+        span = dt
         for m in range(m0, m1 + 1):
             p_lo = 0.0 if m == m0 else (starts[m] - t0) / span
             p_hi = 1.0 if m == m1 else (starts[m + 1] - t0) / span
             if p_hi <= p_lo:
                 continue
-            if kv[i] != cur_v or m != cur_m or cur_m < 0:
+            if vid[a] != cur_v or m != cur_m or cur_m < 0:
                 o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
                 for k in range(tab_n):
                     o_vid[rows] = cur_v
@@ -255,7 +220,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                     o_val[rows] = tab_val[k]
                     rows += 1
                 tab_n = 0
-                cur_v = kv[i]
+                cur_v = vid[a]
                 cur_m = m
             sx0 = ax + (bx - ax) * p_lo
             sy0 = ay + (by - ay) * p_lo

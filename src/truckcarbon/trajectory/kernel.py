@@ -310,10 +310,10 @@ def run_kernel(
             rules.odometer_after_s,
         ]
     )
-    *kept, month_reasons, tallies = gather_kept(
-        sv, st, sx, sy, dseg, reason, sl, sf, so, starts, len(REASONS), *locator.kernel_args
+    *kept, month_reasons, tallies = gather_kept(sv, st, sx, sy, reason, starts, len(REASONS), *locator.kernel_args)
+    o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(  # type: ignore[call-arg]
+        sv, st, sx, sy, dseg, sl, sf, so, *kept, starts, month0, params, *locator.kernel_args
     )
-    o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(*kept, starts, month0, params, *locator.kernel_args)  # type: ignore[call-arg]
     by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
     if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
         outside = np.flatnonzero((st < starts[0]) | (st >= starts[-1])) if starts.size else np.arange(n)
