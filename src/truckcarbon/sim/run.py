@@ -182,7 +182,8 @@ def _context(config: SimConfig) -> _World:
     fleet_rng = np.random.default_rng([config.seed, 0])
     fleet = make_fleet(world, config.trucks, fleet_rng)
     use = utilisation(fleet.utilisation_draw, world.province[fleet.city])
-    destinations = Destinations.build(world, gravity_attraction(world, city_fleet_2022(world)))
+    fleet_by_unit = city_fleet_2022(world)
+    destinations = Destinations.build(world, gravity_attraction(world, fleet_by_unit), fleet_by_unit)
     return _World(world, fleet, destinations, use, CityLocator("wgs84"), fuel_rates().matrix())
 
 
