@@ -137,10 +137,13 @@ class Destinations:
 
 def _long_haul_weights(world: World, attraction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Long-haul trip weights from each unit (rows) to each unit: attraction / road km^1.5 beyond 150 km."""
+    return np.asarray(attraction[None, :] / _long_haul_distance_term(world), np.float64)
+
+
+def _long_haul_distance_term(world: World) -> npt.NDArray[np.float64]:
+    """Road km^1.5 between units, infinite within 150 km and between unreachable units."""
     d = world.road_km
-    return np.asarray(
-        np.where(np.isfinite(d) & (d > 150.0), attraction[None, :] / np.maximum(d, 1.0) ** 1.5, 0.0), np.float64
-    )
+    return np.asarray(np.where(np.isfinite(d) & (d > 150.0), np.maximum(d, 1.0) ** 1.5, np.inf), np.float64)
 
 
 def _path_km_by_province(world: World) -> tuple[csr_matrix, npt.NDArray[np.int64]]:
@@ -174,16 +177,20 @@ FIT_SCALE_LIMIT = 4.0  # a province's long-haul attraction is kept within 1/4 an
 
 
 def long_haul_km_by_province(
-    world: World, attraction: npt.NDArray[np.float64], km_by_province: csr_matrix
+    world: World,
+    attraction: npt.NDArray[np.float64],
+    km_by_province: csr_matrix,
+    distance_term: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
     """Share of the long-haul kilometres driven in each province, in the long run of the trip chain.
 
     Long-haul trucks chain gravity trips (:meth:`Destinations.pick`), so in the long
     run they start their trips where the chain's stationary distribution puts them;
     a trip drives the kilometres of its shortest path in each province it crosses
-    (``km_by_province``, from :func:`_path_km_by_province`).
+    (``km_by_province``, from :func:`_path_km_by_province`). ``distance_term``:
+    :func:`_long_haul_distance_term`, when the caller has it.
     """
-    w = _long_haul_weights(world, attraction)
+    w = attraction[None, :] / (_long_haul_distance_term(world) if distance_term is None else distance_term)
     trips = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
     where = np.full(world.n, 1.0 / world.n)
     for _ in range(100):  # stationary distribution (power iteration)
@@ -212,15 +219,16 @@ def _regional_km_by_province(
     factors = province_activity()
     per_truck = fleet_by_unit * np.array([factors.get(int(c), 1.0) for c in codes])[prov]
     regional_km = per_truck * (1.0 - share) * ANNUAL_KM[Role.REGIONAL]
-    regional = np.zeros(codes.size)
-    for home in np.flatnonzero(regional_km > 0):
-        cand = world.two_hops[home]
-        if not cand.size:
-            continue
-        pick = attraction[cand] / attraction[cand].sum()
-        trips = km_by_province[home * world.n + cand] + km_by_province[cand * world.n + home]
-        km = np.asarray(trips.T @ pick).ravel()
-        regional += regional_km[home] * km / max(km.sum(), 1e-300)
+    # pick[home, there]: the chance a regional trip from home goes there (units within two hops).
+    n = world.n
+    home = np.concatenate([np.full(c.size, h) for h, c in enumerate(world.two_hops)]).astype(np.int64)
+    there = np.concatenate(world.two_hops).astype(np.int64)
+    pick = attraction[there] / np.bincount(home, weights=attraction[there], minlength=n)[home]
+    # Kilometres per province of the trips out and back, averaged over the destinations of each home.
+    trips = km_by_province[home * n + there] + km_by_province[there * n + home]
+    km = np.asarray(csr_matrix((pick, (home, np.arange(home.size))), shape=(n, home.size)) @ trips.toarray())
+    per_km = km / np.maximum(km.sum(axis=1, keepdims=True), 1e-300)
+    regional = regional_km @ per_km
     return regional, float(np.sum(per_truck * share * ANNUAL_KM[Role.LONG_HAUL]))
 
 
@@ -250,8 +258,9 @@ def fit_long_haul(
     target = np.maximum(wanted, 0.1 * operating / operating.sum() * long_haul)
     target /= target.sum()
     scale = np.ones(target.size)
+    distance_term = _long_haul_distance_term(world)
     for _ in range(FIT_ROUNDS):
-        driven = long_haul_km_by_province(world, attraction * scale[prov], km_by_province)
+        driven = long_haul_km_by_province(world, attraction * scale[prov], km_by_province, distance_term)
         step = np.sqrt(np.where(driven > 0, target / np.maximum(driven, 1e-300), 1.0))
         scale = np.clip(scale * step, 1.0 / FIT_SCALE_LIMIT, FIT_SCALE_LIMIT)
     return np.asarray(attraction * scale[prov], dtype=np.float64)
