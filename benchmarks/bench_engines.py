@@ -28,7 +28,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(".bench_data"))
     ap.add_argument("--master", default="local[2]")
     args = ap.parse_args()
-    trucks = max(2, round(args.pings / (PINGS_PER_TRUCK_MONTH * 2)))
+    # At least a dozen trucks: about a third of the sampled trucks report in a given month.
+    trucks = max(12, round(args.pings / (PINGS_PER_TRUCK_MONTH * 2)))
     world = args.data / f"engines-{trucks}"
     if not (world / "manifest.json").exists():
         print(f"simulating {trucks} trucks x 2 months into {world} (once)", flush=True)

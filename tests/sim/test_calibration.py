@@ -1,13 +1,14 @@
-"""The calibration check reads a world and compares it with the published figures."""
+"""The calibration check reads a world and compares it with the published figures; the default world passes."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
 
 from truckcarbon.core.errors import InputError
-from truckcarbon.sim.calibration import run_checks
+from truckcarbon.sim.calibration import default_world, run_checks
 from truckcarbon.sim.defects import DefectRates
 from truckcarbon.sim.run import SimConfig, simulate
 
@@ -28,3 +29,14 @@ def test_checks_on_a_small_world(tmp_path):
 def test_missing_world_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="truckcarbon simulate"):
         run_checks(tmp_path)
+
+
+def test_default_world_passes_every_published_check():
+    # The demo world, simulated once into the cache folder (about 30 s on two cores).
+    checks = run_checks(default_world(workers=os.cpu_count() or 1))
+    assert len(checks) == 18
+    assert [(c.name, c.published, c.simulated) for c in checks if not c.ok] == []
+    national = [c for c in checks if c.name.startswith("national CO2")]
+    assert len(national) == 6
+    provinces = next(c for c in checks if c.name.startswith("provinces with the published sign"))
+    assert int(provinces.simulated.split()[0]) >= 20

@@ -15,9 +15,13 @@ ignition off).
 Route: trips from the current position to a destination, along the shortest
 path of the unit graph (:mod:`truckcarbon.sim.world`) through the units' inner
 points jittered by a few kilometres. Regional trucks go to units within two
-hops of their home, returning home every other trip; long-haul trucks pick
-destinations by a gravity model (attraction / road distance^1.5, freight hubs
-weighted up). Each trip has a load state: full 55%, half 10%, empty 35%.
+hops of their home, returning home every other trip; long-haul trucks chain
+trips to destinations picked by a gravity model (attraction / road
+distance^1.5, freight hubs weighted up), whose attraction per province is fitted
+so that all kilometres, long-haul transit and regional trips across borders
+included, fall in each province in proportion to its published operating CO2
+(:func:`fit_long_haul`). Each trip
+has a load state: full 55%, half 10%, empty 35%.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import csr_matrix
 
 from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_many
-from truckcarbon.sim.fleet import Role, province_fleet_2022, published_province_table
+from truckcarbon.sim.activity import ANNUAL_KM, province_activity
+from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World
 
 CRUISE_KMH = {Role.REGIONAL: 52.0, Role.LONG_HAUL: 70.0}
@@ -110,11 +116,13 @@ class Destinations:
     regional: tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], ...]
 
     @classmethod
-    def build(cls, world: World, attraction: npt.NDArray[np.float64]) -> Destinations:
-        d = world.road_km
-        w = np.where(np.isfinite(d) & (d > 150.0), attraction[None, :] / np.maximum(d, 1.0) ** 1.5, 0.0)
+    def build(
+        cls, world: World, attraction: npt.NDArray[np.float64], fleet_by_unit: npt.NDArray[np.float64]
+    ) -> Destinations:
+        """Regional choices by ``attraction``; long-haul ones by it as fitted (:func:`fit_long_haul`)."""
         regional = tuple((cand, np.cumsum(attraction[cand])) for cand in world.two_hops)
-        return cls(np.cumsum(w, axis=1), regional)
+        long_haul = _long_haul_weights(world, fit_long_haul(world, attraction, fleet_by_unit))
+        return cls(np.cumsum(long_haul, axis=1), regional)
 
     def pick(self, state: TruckState, role: Role, rng: np.random.Generator) -> int:
         """The next destination of a truck at the end of its route."""
@@ -125,6 +133,137 @@ class Destinations:
             cand, cum = self.regional[here]
             return int(cand[_draw(cum, rng)])
         return _draw(self.long_haul[here], rng)
+
+
+def _long_haul_weights(world: World, attraction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Long-haul trip weights from each unit (rows) to each unit: attraction / road km^1.5 beyond 150 km."""
+    return np.asarray(attraction[None, :] / _long_haul_distance_term(world), np.float64)
+
+
+def _long_haul_distance_term(world: World) -> npt.NDArray[np.float64]:
+    """Road km^1.5 between units, infinite within 150 km and between unreachable units."""
+    d = world.road_km
+    return np.asarray(np.where(np.isfinite(d) & (d > 150.0), np.maximum(d, 1.0) ** 1.5, np.inf), np.float64)
+
+
+def _path_km_by_province(world: World) -> tuple[csr_matrix, npt.NDArray[np.int64]]:
+    """Road km of the path between every pair of units, by province: a (units^2, provinces) sparse matrix.
+
+    Each edge of a path counts half for the province of either end. Also returns
+    the province index of each unit (the matrix's columns).
+    """
+    codes, prov = np.unique(world.province, return_inverse=True)
+    n = world.n
+    src = np.repeat(np.arange(n), n)
+    dst = np.tile(np.arange(n), n)
+    ok = np.isfinite(world.road_km[src, dst]) & (src != dst)
+    pair = np.flatnonzero(ok)
+    here, there = src[ok], dst[ok]
+    rows, cols, km = [], [], []
+    while pair.size:
+        step = world.next_hop[here, there]
+        edge = world.road_km[here, step] / 2.0
+        rows += [pair, pair]
+        cols += [prov[here], prov[step]]
+        km += [edge, edge]
+        moving = step != there
+        pair, here, there = pair[moving], step[moving], there[moving]
+    m = csr_matrix((np.concatenate(km), (np.concatenate(rows), np.concatenate(cols))), shape=(n * n, codes.size))
+    return m, np.asarray(prov, dtype=np.int64)
+
+
+FIT_ROUNDS = 30
+FIT_SCALE_LIMIT = 4.0  # a province's long-haul attraction is kept within 1/4 and 4 times its own
+
+
+def long_haul_km_by_province(
+    world: World,
+    attraction: npt.NDArray[np.float64],
+    km_by_province: csr_matrix,
+    distance_term: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Share of the long-haul kilometres driven in each province, in the long run of the trip chain.
+
+    Long-haul trucks chain gravity trips (:meth:`Destinations.pick`), so in the long
+    run they start their trips where the chain's stationary distribution puts them;
+    a trip drives the kilometres of its shortest path in each province it crosses
+    (``km_by_province``, from :func:`_path_km_by_province`). ``distance_term``:
+    :func:`_long_haul_distance_term`, when the caller has it.
+    """
+    w = attraction[None, :] / (_long_haul_distance_term(world) if distance_term is None else distance_term)
+    trips = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+    where = np.full(world.n, 1.0 / world.n)
+    for _ in range(100):  # stationary distribution (power iteration)
+        where = where @ trips
+    driven = np.asarray(km_by_province.T @ (where[:, None] * trips).ravel(), dtype=np.float64)
+    return np.asarray(driven / driven.sum(), dtype=np.float64)
+
+
+def _regional_km_by_province(
+    world: World,
+    attraction: npt.NDArray[np.float64],
+    fleet_by_unit: npt.NDArray[np.float64],
+    km_by_province: csr_matrix,
+    prov: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Expected yearly kilometres of regional trucks per province, and the long-haul total.
+
+    A unit's trucks drive, per truck, :data:`~truckcarbon.sim.activity.ANNUAL_KM`
+    of their role times their province's activity factor; the long-haul share is
+    the province's (:func:`~truckcarbon.sim.fleet.long_haul_share`). A regional
+    truck alternates trips to a unit within two hops (by ``attraction``) and back
+    home; its kilometres fall in the provinces those trips cross.
+    """
+    codes = np.unique(world.province)
+    share = np.array([long_haul_share(int(c)) for c in codes])[prov]
+    factors = province_activity()
+    per_truck = fleet_by_unit * np.array([factors.get(int(c), 1.0) for c in codes])[prov]
+    regional_km = per_truck * (1.0 - share) * ANNUAL_KM[Role.REGIONAL]
+    # pick[home, there]: the chance a regional trip from home goes there (units within two hops).
+    n = world.n
+    home = np.concatenate([np.full(c.size, h) for h, c in enumerate(world.two_hops)]).astype(np.int64)
+    there = np.concatenate(world.two_hops).astype(np.int64)
+    pick = attraction[there] / np.bincount(home, weights=attraction[there], minlength=n)[home]
+    # Kilometres per province of the trips out and back, averaged over the destinations of each home.
+    trips = km_by_province[home * n + there] + km_by_province[there * n + home]
+    km = np.asarray(csr_matrix((pick, (home, np.arange(home.size))), shape=(n, home.size)) @ trips.toarray())
+    per_km = km / np.maximum(km.sum(axis=1, keepdims=True), 1e-300)
+    regional = regional_km @ per_km
+    return regional, float(np.sum(per_truck * share * ANNUAL_KM[Role.LONG_HAUL]))
+
+
+def fit_long_haul(
+    world: World, attraction: npt.NDArray[np.float64], fleet_by_unit: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Long-haul attraction fitted so that all trips drive in each province its share of ``attraction``.
+
+    ``attraction``'s province totals follow the published operating CO2. Regional
+    trucks drive near home (and across the borders of small provinces: two hops
+    from Chongqing are all outside it), and long-haul trips drive through the
+    provinces between origin and destination: with the attraction itself, central
+    provinces (Anhui, Henan, Jiangxi, Hubei, Hunan) collect 1.5-2 times their share
+    of the long-haul kilometres in transit, the coast and the west too little. So
+    the kilometres long-haul trips must drive in a province are its share of all
+    kilometres minus the regional ones (:func:`_regional_km_by_province`), and each
+    province's attraction is scaled (its units keep their proportions; damped
+    multiplicative fitting, :data:`FIT_ROUNDS` rounds, the scale bounded by
+    :data:`FIT_SCALE_LIMIT`) until the long-haul kilometres per province
+    (:func:`long_haul_km_by_province`, transit included) are near those. Where
+    transit alone exceeds them or the bound stops the fit, it stays partial.
+    """
+    km_by_province, prov = _path_km_by_province(world)
+    operating = np.bincount(prov, weights=attraction)
+    regional, long_haul = _regional_km_by_province(world, attraction, fleet_by_unit, km_by_province, prov)
+    wanted = operating / operating.sum() * (regional.sum() + long_haul) - regional
+    target = np.maximum(wanted, 0.1 * operating / operating.sum() * long_haul)
+    target /= target.sum()
+    scale = np.ones(target.size)
+    distance_term = _long_haul_distance_term(world)
+    for _ in range(FIT_ROUNDS):
+        driven = long_haul_km_by_province(world, attraction * scale[prov], km_by_province, distance_term)
+        step = np.sqrt(np.where(driven > 0, target / np.maximum(driven, 1e-300), 1.0))
+        scale = np.clip(scale * step, 1.0 / FIT_SCALE_LIMIT, FIT_SCALE_LIMIT)
+    return np.asarray(attraction * scale[prov], dtype=np.float64)
 
 
 def _extend_route(world: World, state: TruckState, role: Role, dest: Destinations, rng: np.random.Generator) -> None:

@@ -44,7 +44,7 @@ from truckcarbon.core.months import month_bounds_utc, month_label, month_labels,
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, LoadState, ef_kg_per_l, fuel_rates
 from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.sim.activity import ANNUAL_KM, TRUCK_FACTOR_SIGMA, age_factor, season, shock
+from truckcarbon.sim.activity import ANNUAL_KM, age_factor, season, shock, utilisation
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
 from truckcarbon.sim.drive import Destinations, Track, TruckState, drive_month, gravity_attraction
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
@@ -171,7 +171,7 @@ class _World:
     world: World
     fleet: Fleet
     destinations: Destinations
-    truck_factor: np.ndarray
+    utilisation: np.ndarray  # of each truck (sim.activity.utilisation)
     locator: CityLocator
     rates: np.ndarray  # L/100 km [standard, load]
 
@@ -181,9 +181,10 @@ def _context(config: SimConfig) -> _World:
     world = load_world()
     fleet_rng = np.random.default_rng([config.seed, 0])
     fleet = make_fleet(world, config.trucks, fleet_rng)
-    truck_factor = np.exp(fleet_rng.normal(-0.5 * TRUCK_FACTOR_SIGMA**2, TRUCK_FACTOR_SIGMA, fleet.n))
-    destinations = Destinations.build(world, gravity_attraction(world, city_fleet_2022(world)))
-    return _World(world, fleet, destinations, truck_factor, CityLocator("wgs84"), fuel_rates().matrix())
+    use = utilisation(fleet.utilisation_draw, world.province[fleet.city])
+    fleet_by_unit = city_fleet_2022(world)
+    destinations = Destinations.build(world, gravity_attraction(world, fleet_by_unit), fleet_by_unit)
+    return _World(world, fleet, destinations, use, CityLocator("wgs84"), fuel_rates().matrix())
 
 
 @dataclass
@@ -241,12 +242,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
         province = int(world.province[fleet.city[k]])
         age = (m - int(fleet.registered_month[k])) / 12.0
         km = (
-            ANNUAL_KM[role]
-            / 12
-            * ctx.truck_factor[k]
-            * age_factor(age)
-            * season(y, mo + 1)
-            * shock(y, mo + 1, province)
+            ANNUAL_KM[role] / 12 * ctx.utilisation[k] * age_factor(age) * season(y, mo + 1) * shock(y, mo + 1, province)
         )
         state = group.states[pos]
         tr = drive_month(
