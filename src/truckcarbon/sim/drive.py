@@ -37,7 +37,7 @@ from scipy.sparse import csr_matrix
 from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_many
 from truckcarbon.sim.activity import ANNUAL_KM, province_activity
 from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
-from truckcarbon.sim.world import HUBS, World
+from truckcarbon.sim.world import HUBS, World, derived_arrays
 
 CRUISE_KMH = {Role.REGIONAL: 52.0, Role.LONG_HAUL: 70.0}
 MAX_DRIVE_H = 14.0
@@ -121,7 +121,10 @@ class Destinations:
     ) -> Destinations:
         """Regional choices by ``attraction``; long-haul ones by it as fitted (:func:`fit_long_haul`)."""
         regional = tuple((cand, np.cumsum(attraction[cand])) for cand in world.two_hops)
-        long_haul = _long_haul_weights(world, fit_long_haul(world, attraction, fleet_by_unit))
+        fitted = derived_arrays(
+            "long_haul", (attraction, fleet_by_unit), lambda: {"a": fit_long_haul(world, attraction, fleet_by_unit)}
+        )["a"]
+        long_haul = _long_haul_weights(world, np.asarray(fitted, np.float64))
         return cls(np.cumsum(long_haul, axis=1), regional)
 
     def pick(self, state: TruckState, role: Role, rng: np.random.Generator) -> int:

@@ -9,6 +9,9 @@ plus a bonus for freight hubs (sea ports and coal bases, :data:`HUBS`).
 
 from __future__ import annotations
 
+import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib.resources import files
@@ -19,6 +22,7 @@ import pyarrow.csv as pacsv
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.reference import cities
 
@@ -92,6 +96,46 @@ class World:
 
 
 @cache
+def _derivation_key() -> str:
+    """A digest of what derived world arrays depend on: the simulator's and geography's code, the package data."""
+    h = hashlib.sha256(np.__version__.encode())
+    for package in ("truckcarbon.sim", "truckcarbon.geo", "truckcarbon.data"):
+        for entry in sorted(files(package).iterdir(), key=lambda e: e.name):
+            if entry.is_file() and entry.name.endswith((".py", ".csv")):
+                h.update(entry.name.encode())
+                h.update(entry.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def derived_arrays(
+    name: str, inputs: tuple[npt.NDArray[np.float64], ...], build: Callable[[], dict[str, npt.NDArray[np.generic]]]
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Arrays fully determined by ``inputs``, the package data and the code: built once, then read from the cache.
+
+    Kept under the cache folder (:func:`~truckcarbon.core.settings.cache_dir`)
+    by a digest of all of them, written under a temporary name and renamed; a
+    file that cannot be read is built again.
+    """
+    h = hashlib.sha256(_derivation_key().encode())
+    for a in inputs:
+        h.update(np.ascontiguousarray(a).tobytes())
+    path = cache_dir() / "sim" / f"{name}-{h.hexdigest()[:16]}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as stored:
+                return {k: stored[k] for k in stored.files}
+        except (OSError, ValueError, EOFError):
+            pass  # damaged: build again
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]
+    os.replace(tmp, path)
+    return arrays
+
+
+@cache
 def load_world() -> World:
     t = cities()
     adcode = t["city_adcode"].to_numpy().astype(np.int32)
@@ -103,6 +147,26 @@ def load_world() -> World:
     a = np.array([pos[c] for c in adj["city_a"].to_pylist()])
     b = np.array([pos[c] for c in adj["city_b"].to_pylist()])
     n = adcode.size
+    routes = derived_arrays(
+        "roads", (lon, lat, a.astype(np.float64), b.astype(np.float64)), lambda: _roads(lon, lat, a, b)
+    )
+    neighbours = tuple(np.sort(np.concatenate([b[a == i], a[b == i]])) for i in range(n))
+    return World(
+        adcode=adcode,
+        province=t["province_adcode"].to_numpy().astype(np.int32),
+        lon=lon,
+        lat=lat,
+        neighbours=neighbours,
+        road_km=np.asarray(routes["road_km"], np.float64),
+        next_hop=np.asarray(routes["next_hop"], np.int64),
+    )
+
+
+def _roads(
+    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
+) -> dict[str, npt.NDArray[np.generic]]:
+    """Shortest road km between units over the border graph (edges ``a``-``b``), and the next hop of each path."""
+    n = lon.size
     w = haversine_many(lon[a], lat[a], lon[b], lat[b]) * ROAD_CIRCUITY
     graph = csr_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n))
     dist, pred = shortest_path(graph, method="D", directed=False, return_predecessors=True)
@@ -117,13 +181,4 @@ def load_world() -> World:
             if p < 0:
                 break  # unreachable from here on (infinite distances sort last)
             row[j] = j if p == i else row[p]
-    neighbours = tuple(np.sort(np.concatenate([b[a == i], a[b == i]])) for i in range(n))
-    return World(
-        adcode=adcode,
-        province=t["province_adcode"].to_numpy().astype(np.int32),
-        lon=lon,
-        lat=lat,
-        neighbours=neighbours,
-        road_km=dist,
-        next_hop=nxt,
-    )
+    return {"road_km": dist, "next_hop": nxt}
