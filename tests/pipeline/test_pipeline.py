@@ -171,9 +171,10 @@ def test_partitions_larger_than_planned_are_split_again(
         world / "pings", world / "vehicles.parquet", tmp_path / "run", config=PipelineConfig(rows_per_partition=limit)
     )
     assert _inventory(tmp_path / "run").to_pydict() == _inventory(full_run).to_pydict()
-    assert sum(loaded) == rows and len(loaded) >= 10
-    # Two planned partitions would hold 6 x limit each; split, they hold whole vehicles near the limit.
-    assert max(loaded) < 3 * limit, (limit, loaded)
+    # The two planned partitions would hold about 6 x limit each; split again, each piece holds whole vehicles
+    # near the limit (a vehicle's 3 months are a good part of the limit in this small world).
+    assert sum(loaded) == rows and len(loaded) > 4
+    assert max(loaded) < 3 * limit < rows // 2, (limit, loaded)
 
 
 def test_a_month_run_alone_matches_the_full_run(world: Path, full_run: Path, tmp_path: Path) -> None:
