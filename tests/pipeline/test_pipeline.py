@@ -175,6 +175,14 @@ def test_partitions_larger_than_planned_are_split_again(
     # near the limit (a vehicle's 3 months are a good part of the limit in this small world).
     assert sum(loaded) == rows and len(loaded) > 4
     assert max(loaded) < 3 * limit < rows // 2, (limit, loaded)
+    # Input estimated to fit in memory (a compressed CSV is larger than its size suggests) is spilled after all.
+    loaded.clear()
+    monkeypatch.setattr(embedded, "estimated_rows", lambda f: 1)
+    run_pipeline(
+        world / "pings", world / "vehicles.parquet", tmp_path / "run2", config=PipelineConfig(rows_per_partition=limit)
+    )
+    assert _inventory(tmp_path / "run2").to_pydict() == _inventory(full_run).to_pydict()
+    assert sum(loaded) == rows and max(loaded) < 3 * limit, (limit, loaded)
 
 
 def test_a_month_run_alone_matches_the_full_run(world: Path, full_run: Path, tmp_path: Path) -> None:

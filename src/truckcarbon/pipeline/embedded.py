@@ -94,7 +94,8 @@ def _noop(stage: str, done: int, total: int) -> None:
 class _Partitions:
     """Kernel inputs routed by vehicle hash: in memory (one partition) or spilled to Arrow files.
 
-    A partition file that ends up with more than ``max_rows`` rows (the input was
+    Input held in memory that outgrows ``max_rows`` is spilled after all, and a
+    partition file that ends up with more than ``max_rows`` rows (the input was
     larger than estimated, or larger than ``MAX_PARTITIONS`` partitions hold) is
     split again by another hash, streaming, before it is loaded: whatever the
     input size, one loaded partition holds about ``max_rows`` rows.
@@ -113,6 +114,13 @@ class _Partitions:
         self.rows += batch.num_rows
         if self.n == 1:
             self.memory.append(batch)
+            if self.rows <= self.max_rows * 1.5:
+                return
+            # More rows than planned (a compressed CSV holds more than its size suggests): spill after all.
+            self.n = min(MAX_PARTITIONS, max(2, math.ceil(4 * self.rows / self.max_rows)))
+            held, self.memory, self.rows = self.memory, [], 0
+            for b in held:
+                self.add(b)
             return
         for p, part in _route(batch, self.n, 0):
             w = self.writers.get(p)
