@@ -605,8 +605,15 @@ def _attribute_pings(
                     est = sum(estimated_rows(f) for f in files)
                     n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
                     parts = _Partitions(n_parts, work, config.rows_per_partition)
-                    for batch in reader.batches():
-                        parts.add(batch)
+                    # Routing and spilling (on one thread, in order) overlap the reading of the next batches.
+                    with ThreadPoolExecutor(max_workers=1) as router:
+                        routed: deque[Future[None]] = deque()
+                        for batch in reader.batches():
+                            routed.append(router.submit(parts.add, batch))
+                            while len(routed) > 2:
+                                routed.popleft().result()
+                        while routed:
+                            routed.popleft().result()
                     parts.close()
                     loaders = parts.each()
                     for k, load in enumerate(loaders):
