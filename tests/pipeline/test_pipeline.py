@@ -405,6 +405,22 @@ def test_typed_parquet_and_text_csv_take_the_same_rules(tmp_path: Path) -> None:
     ]
     assert counts["kept"] == 1
 
+    # The same rows as three files read by one query: each row set aside names its own file and row.
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k, (lo, hi) in enumerate(((0, 4), (4, 7), (7, 10))):
+        pq.write_table(typed.slice(lo, hi - lo), folder / f"part-{k}.parquet")
+    summary = run_pipeline(folder, vehicles, tmp_path / "run-parts")
+    q = pq.read_table(tmp_path / "run-parts" / "quarantine" / "pings").to_pylist()
+    placed = sorted((Path(r["source_file"]).name, r["source_row"], r["reason"]) for r in q)
+    first_rows = {"part-0.parquet": 0, "part-1.parquet": 4, "part-2.parquet": 7}
+    assert sorted((first_rows[f] + row, reason) for f, row, reason in placed) == reasons
+    assert {f for f, _, _ in placed} == set(first_rows)
+    assert summary.quality["pings"] == counts
+    original = {(Path(r["source_file"]).name, r["source_row"]): r for r in q}
+    assert original[("part-2.parquet", 2)]["vehicle_id"] == "9"  # unknown vehicle: read again from its file
+    assert original[("part-2.parquet", 3)]["load_state"] == "loaded"
+
 
 def test_stream_chunks_never_split_a_vehicle() -> None:
     from truckcarbon.pipeline.embedded import _NotSortedError, _Stream

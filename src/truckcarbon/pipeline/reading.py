@@ -44,6 +44,7 @@ KERNEL_SCHEMA = pa.schema(
 PING_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km"]
 UNKNOWN_VEHICLE = REASONS.index("unknown_vehicle")
 BATCH_ROWS = 1 << 20
+GROUP_FILES = 256  # typed Parquet files read by one query
 
 
 @nb.njit(cache=True, nogil=True)
@@ -126,15 +127,34 @@ class FixReader:
         # Input hashes (for the manifest) are computed on a side thread while the files are read.
         with ThreadPoolExecutor(max_workers=1) as hasher:
             digests = [hasher.submit(file_digest, f) for f in self.files]
-            for i, f in enumerate(self.files):
-                self.progress("read", i, len(self.files))
-                select = None
-                if f.name.lower().endswith((".parquet", ".pq")):
-                    select = typed_select(_parquet_schema(f))
-                yield from self._typed(f, select) if select else self._general(f)
+            done = 0
+            for group, select in self._groups():
+                self.progress("read", done, len(self.files))
+                yield from self._typed(group, select) if select else self._general(group[0])
+                done += len(group)
             self.progress("read", len(self.files), len(self.files))
             for f, digest in zip(self.files, digests, strict=True):
                 self.state.inputs.append({"role": "pings", "path": str(f), "hash": digest.result()})
+
+    def _groups(self) -> Iterator[tuple[list[Path], str | None]]:
+        """Runs of consecutive typed Parquet files with one schema (read by one query, DuckDB reading several
+        files at once: small files cost little), and every other file alone (select None)."""
+        group: list[Path] = []
+        key: pa.Schema | None = None
+        select: str | None = None
+        for f in self.files:
+            schema = _parquet_schema(f).remove_metadata() if f.name.lower().endswith((".parquet", ".pq")) else None
+            typed = typed_select(schema) if schema is not None else None
+            if group and (typed is None or schema != key or len(group) >= GROUP_FILES):
+                yield group, select
+                group = []
+            if typed is None:
+                yield [f], None
+                continue
+            group.append(f)
+            key, select = schema, typed
+        if group:
+            yield group, select
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         need = in_window(batch.column(1).to_numpy(), self.bounds)
@@ -143,31 +163,34 @@ class FixReader:
             batch = batch.filter(pa.array(need))
         return batch if batch.num_rows else None
 
-    def _typed(self, f: Path, select: str) -> Iterator[pa.RecordBatch]:
-        literal = "'" + str(f).replace("'", "''") + "'"
+    def _typed(self, files: list[Path], select: str) -> Iterator[pa.RecordBatch]:
+        literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
         # The original values of a row rejected by the SQL rules travel with it as a list of text
         # (NULL for every other row: DuckDB builds the list only for the rows it rejects).
-        names = [c for c in PING_COLUMNS if c in set(_parquet_schema(f).names)]
+        names = [c for c in PING_COLUMNS if c in set(_parquet_schema(files[0]).names)]
         originals = ", ".join(f"{quote_identifier(c)} AS __original_{i}" for i, c in enumerate(names))
         as_text = ", ".join(f"__original_{i}::VARCHAR" for i in range(len(names)))
         excluded = ", ".join(f"__original_{i}" for i in range(len(names)))
         query = (
             f"SELECT * EXCLUDE ({excluded}), CASE WHEN reason >= 0 THEN [{as_text}] END AS original "
-            f"FROM (SELECT {select}, {originals} FROM read_parquet({literal}, file_row_number = true))"
+            f"FROM (SELECT {select}, file_index, {originals} FROM read_parquet({literal}, file_row_number = true))"
         )
+        bad_files: list[npt.NDArray[np.int64]] = []
         bad_rows: list[npt.NDArray[np.int64]] = []
         bad_reasons: list[npt.NDArray[np.int8]] = []
         bad_originals: list[pa.Array] = []
-        done = 0
+        at = (0, 0)  # the file being read and its rows read so far, for errors
         try:
             reader = self.con.sql(query).to_arrow_reader(BATCH_ROWS)
             for rb in reader:
-                reason = rb.column(8).to_numpy().copy()
+                reason = rb.column("reason").to_numpy().copy()
                 vid = rb.column(0).to_numpy()
                 _flag_unknown(vid, reason, self.known, UNKNOWN_VEHICLE)
                 counts = np.bincount(reason[reason >= 0], minlength=len(REASONS))
                 self.state.ingest.rows += rb.num_rows
-                done += rb.num_rows
+                source_row = rb.column("source_row").to_numpy()
+                file_index = rb.column("file_index").to_numpy().astype(np.int64)
+                at = (int(file_index[-1]), int(source_row[-1]))
                 ok = reason < 0
                 n_ok = int(ok.sum())
                 self.state.ingest.kept += n_ok
@@ -177,20 +200,27 @@ class FixReader:
                 fixes = pa.RecordBatch.from_arrays([*rb.columns[:8], pa.array(reason)], schema=KERNEL_SCHEMA)
                 if n_ok < rb.num_rows:
                     bad = ~ok
-                    bad_rows.append(rb.column(9).to_numpy()[bad])
+                    bad_files.append(file_index[bad])
+                    bad_rows.append(source_row[bad])
                     bad_reasons.append(reason[bad])
-                    bad_originals.append(rb.column(10).filter(pa.array(bad)))
+                    bad_originals.append(rb.column("original").filter(pa.array(bad)))
                 kept = self._keep(fixes)
                 if kept is not None:
                     yield kept
         except duckdb.Error as exc:
+            named = [k for k, f in enumerate(files) if str(f) in str(exc)]  # DuckDB names the file it failed on
+            k = named[0] if named else at[0]
+            f, done = files[k], at[1] if k == at[0] else 0
             raise InputError(
                 f"{f}: Parquet read failed after data row {done} ({exc}); the file may be truncated; re-export it"
             ) from None
-        if bad_rows:
-            self._quarantine_typed(
-                f, names, np.concatenate(bad_rows), np.concatenate(bad_reasons), pa.concat_arrays(bad_originals)
-            )
+        if not bad_rows:
+            return
+        which, rows = np.concatenate(bad_files), np.concatenate(bad_rows)
+        reasons, carried = np.concatenate(bad_reasons), pa.concat_arrays(bad_originals)
+        for k in np.unique(which).tolist():
+            mine = which == k
+            self._quarantine_typed(files[k], names, rows[mine], reasons[mine], carried.filter(pa.array(mine)))
 
     def _quarantine_typed(
         self,
