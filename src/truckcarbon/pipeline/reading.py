@@ -128,17 +128,18 @@ class FixReader:
         with ThreadPoolExecutor(max_workers=1) as hasher:
             digests = [hasher.submit(file_digest, f) for f in self.files]
             done = 0
-            for group, select in self._groups():
+            for group, schema, select in self._groups():
                 self.progress("read", done, len(self.files))
-                yield from self._typed(group, select) if select else self._general(group[0])
+                yield from self._typed(group, schema, select) if schema and select else self._general(group[0])
                 done += len(group)
             self.progress("read", len(self.files), len(self.files))
             for f, digest in zip(self.files, digests, strict=True):
                 self.state.inputs.append({"role": "pings", "path": str(f), "hash": digest.result()})
 
-    def _groups(self) -> Iterator[tuple[list[Path], str | None]]:
-        """Runs of consecutive typed Parquet files with one schema (read by one query, DuckDB reading several
-        files at once: small files cost little), and every other file alone (select None)."""
+    def _groups(self) -> Iterator[tuple[list[Path], pa.Schema | None, str | None]]:
+        """Runs of consecutive typed Parquet files with one schema, with that schema and its select (read by
+        one query, DuckDB reading several files at once: small files cost little), and every other file
+        alone (schema and select None)."""
         group: list[Path] = []
         key: pa.Schema | None = None
         select: str | None = None
@@ -146,15 +147,15 @@ class FixReader:
             schema = _parquet_schema(f).remove_metadata() if f.name.lower().endswith((".parquet", ".pq")) else None
             typed = typed_select(schema) if schema is not None else None
             if group and (typed is None or schema != key or len(group) >= GROUP_FILES):
-                yield group, select
+                yield group, key, select
                 group = []
             if typed is None:
-                yield [f], None
+                yield [f], None, None
                 continue
             group.append(f)
             key, select = schema, typed
         if group:
-            yield group, select
+            yield group, key, select
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         need = in_window(batch.column(1).to_numpy(), self.bounds)
@@ -163,11 +164,11 @@ class FixReader:
             batch = batch.filter(pa.array(need))
         return batch if batch.num_rows else None
 
-    def _typed(self, files: list[Path], select: str) -> Iterator[pa.RecordBatch]:
+    def _typed(self, files: list[Path], schema: pa.Schema, select: str) -> Iterator[pa.RecordBatch]:
         literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
         # The original values of a row rejected by the SQL rules travel with it as a list of text
         # (NULL for every other row: DuckDB builds the list only for the rows it rejects).
-        names = [c for c in PING_COLUMNS if c in set(_parquet_schema(files[0]).names)]
+        names = [c for c in PING_COLUMNS if c in set(schema.names)]
         originals = ", ".join(f"{quote_identifier(c)} AS __original_{i}" for i, c in enumerate(names))
         as_text = ", ".join(f"__original_{i}::VARCHAR" for i in range(len(names)))
         excluded = ", ".join(f"__original_{i}" for i in range(len(names)))

@@ -138,9 +138,15 @@ class Destinations:
         return _draw(self.long_haul[here], rng)
 
 
-def _long_haul_weights(world: World, attraction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Long-haul trip weights from each unit (rows) to each unit: attraction / road km^1.5 beyond 150 km."""
-    return np.asarray(attraction[None, :] / _long_haul_distance_term(world), np.float64)
+def _long_haul_weights(
+    world: World, attraction: npt.NDArray[np.float64], distance_term: npt.NDArray[np.float64] | None = None
+) -> npt.NDArray[np.float64]:
+    """Long-haul trip weights from each unit (rows) to each unit: attraction / road km^1.5 beyond 150 km.
+
+    ``distance_term``: :func:`_long_haul_distance_term`, when the caller has it.
+    """
+    term = _long_haul_distance_term(world) if distance_term is None else distance_term
+    return np.asarray(attraction[None, :] / term, np.float64)
 
 
 def _long_haul_distance_term(world: World) -> npt.NDArray[np.float64]:
@@ -193,7 +199,7 @@ def long_haul_km_by_province(
     (``km_by_province``, from :func:`_path_km_by_province`). ``distance_term``:
     :func:`_long_haul_distance_term`, when the caller has it.
     """
-    w = attraction[None, :] / (_long_haul_distance_term(world) if distance_term is None else distance_term)
+    w = _long_haul_weights(world, attraction, distance_term)
     trips = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
     where = np.full(world.n, 1.0 / world.n)
     for _ in range(100):  # stationary distribution (power iteration)

@@ -317,8 +317,10 @@ def run_kernel(
     by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
     if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
         outside = np.flatnonzero((st < starts[0]) | (st >= starts[-1])) if starts.size else np.arange(n)
-        for m, r in zip(local_month(st[outside]).tolist(), reason[outside].tolist(), strict=True):
-            by_month.setdefault(m, np.zeros(len(REASONS), np.int64))[r] += 1
+        pairs, count = np.unique(local_month(st[outside]) * len(REASONS) + reason[outside], return_counts=True)
+        for pair, c in zip(pairs.tolist(), count.tolist(), strict=True):
+            m, r = divmod(pair, len(REASONS))
+            by_month.setdefault(m, np.zeros(len(REASONS), np.int64))[r] += c
     ok = o_val[:, 0] > 0
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
     uniq_months, month_idx = np.unique(o_mon, return_inverse=True)
