@@ -158,3 +158,26 @@ def test_points_in_one_borderless_cell_have_no_border_between_them(wgs_locator):
     assert np.array_equal(units[same], units2[same])
     split = wgs_locator.split_segments(lon[same], lat[same], lon2[same], lat2[same])
     assert split.segment.size == int(same.sum())  # one piece per segment: no border crossed
+
+
+def test_step_distance_is_the_haversine_within_its_bound():
+    """step_km: within 1e-7 of the haversine for steps up to STEP_EXACT_KM, exactly it beyond (China's latitudes)."""
+    from truckcarbon.geo._kernels import STEP_EXACT_KM, step_km
+
+    rng = np.random.default_rng(11)
+    worst = 0.0
+    exact_beyond = 0
+    for _ in range(20000):
+        lon0, lat0 = rng.uniform(73, 136), rng.uniform(15, 54)
+        km, bearing = rng.uniform(0, 2 * STEP_EXACT_KM), rng.uniform(0, 2 * math.pi)
+        lat1 = lat0 + math.degrees(km / 6371.0088 * math.cos(bearing))
+        lon1 = lon0 + math.degrees(km / 6371.0088 * math.sin(bearing) / math.cos(math.radians(lat0)))
+        want, got = haversine_km(lon0, lat0, lon1, lat1), step_km(lon0, lat0, lon1, lat1)
+        if want > STEP_EXACT_KM * 1.001:
+            assert got == pytest.approx(want, rel=1e-13)
+            exact_beyond += 1
+        elif want > 0:
+            worst = max(worst, abs(got - want) / want)
+    assert worst < 1e-7 and exact_beyond > 5000
+    assert step_km(116.0, 40.0, 116.0, 40.0) == 0.0
+    assert step_km(179.9, 10.0, -179.9, 10.0) == pytest.approx(haversine_km(179.9, 10.0, -179.9, 10.0), rel=1e-12)

@@ -24,8 +24,11 @@ every rejection can be traced.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+import numba as nb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -201,10 +204,13 @@ def validate_pings(
 
 
 # ---------------------------------------------------------------------------
-# Typed fast path: the same rules as SQL, evaluated by DuckDB while it reads
+# Typed fast path: the same rules, compiled, on columns that already have the contract's types
 # ---------------------------------------------------------------------------
 
 KERNEL_COLUMNS = ("vehicle_id", "t", "lon", "lat", "speed", "load", "fuel", "odometer")
+PING_COLUMNS = ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km")
+_TS_UNIT_US = {"s": (1_000_000, 1), "ms": (1000, 1), "us": (1, 1), "ns": (1, 1000)}
+TS_TIMESTAMP, TS_INTEGER = 0, 1
 
 
 def quote_identifier(name: str) -> str:
@@ -212,15 +218,25 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def typed_select(schema: pa.Schema) -> str | None:
-    """SQL select list giving kernel inputs, ``reason`` and ``source_row`` for a typed pings file.
+@dataclass(frozen=True)
+class TypedPlan:
+    """How :func:`validate_typed` reads a file whose columns have the contract's types."""
 
-    The rules are those of :func:`validate_pings` (same reason codes, same
-    order), written for columns that already have the contract's types:
-    integer ``vehicle_id``, timestamp or integer ``ts``, numeric coordinates
-    and channels, text or dictionary ``load_state``. Returns None when a column
-    has another type (e.g. text from CSV): such files take the general path.
-    The unknown-vehicle rule is applied afterwards by the caller.
+    columns: tuple[str, ...]  # the contract's columns present, in contract order
+    ts_kind: int  # TS_TIMESTAMP or TS_INTEGER
+    ts_mul: int  # timestamp value * ts_mul // ts_div = epoch microseconds
+    ts_div: int
+    ts_shift_us: int  # subtracted from the epoch microseconds (naive timestamps are local time)
+    read_dictionary: tuple[str, ...]  # text columns read as dictionaries (load_state)
+
+
+def typed_plan(schema: pa.Schema) -> TypedPlan | None:
+    """The plan for a typed pings file, or None when a column has another type (text from CSV).
+
+    Typed means: integer ``vehicle_id``; timestamp or integer ``ts``; numeric
+    coordinates and channels; text or dictionary ``load_state``. Such files are
+    validated by :func:`validate_typed` (the rules of :func:`validate_pings`,
+    same reason codes, same order); other files take :func:`validate_pings`.
     """
     fields = {f.name: f.type for f in schema}
     if any(c not in fields for c in REQUIRED):
@@ -232,62 +248,191 @@ def typed_select(schema: pa.Schema) -> str | None:
     if not pa.types.is_integer(fields["vehicle_id"]) or not all(numeric(fields[c]) for c in ("lon", "lat")):
         return None
     ts_type = fields["ts"]
-    ts = quote_identifier("ts")
     if pa.types.is_timestamp(ts_type):
-        # epoch_us: DuckDB's cheapest way to the epoch (epoch_ms costs a conversion more).
-        us = f"epoch_us({ts})" if ts_type.tz else f"(epoch_us({ts}) - {LOCAL_OFFSET_MS * 1000})"
-        seconds = f"{us} // 1000000"
+        mul, div = _TS_UNIT_US[ts_type.unit]
+        kind, shift = TS_TIMESTAMP, 0 if ts_type.tz else LOCAL_OFFSET_MS * 1000
     elif pa.types.is_integer(ts_type):
-        seconds = f"(CASE WHEN {ts} > 100000000000 THEN {ts} // 1000 ELSE {ts} END)"
+        kind, mul, div, shift = TS_INTEGER, 1, 1, 0
     else:
         return None
-    for name in OPTIONAL_FLOAT:
-        if name in fields and not numeric(fields[name]):
-            return None
+    if any(name in fields and not numeric(fields[name]) for name in OPTIONAL_FLOAT):
+        return None
     load_type = fields.get("load_state")
+    read_dictionary: tuple[str, ...] = ()
     if load_type is not None:
         value_type = load_type.value_type if pa.types.is_dictionary(load_type) else load_type
         if not (pa.types.is_string(value_type) or pa.types.is_large_string(value_type)):
             return None
-    lon, lat = quote_identifier("lon") + "::DOUBLE", quote_identifier("lat") + "::DOUBLE"
-    bad_optional = []
-    for name, (lo, hi) in OPTIONAL_FLOAT.items():
-        if name in fields:
-            v = quote_identifier(name) + "::DOUBLE"
-            upper = f" OR {v} > {hi}" if np.isfinite(hi) else ""
-            bad_optional.append(f"({v} IS NOT NULL AND (isnan({v}) OR {v} < {lo}{upper}))")
-    if load_type is not None:
-        ls = quote_identifier("load_state") + "::VARCHAR"
-        exact = " ".join(f"WHEN {ls} = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
-        folded = " ".join(f"WHEN lower({ls}) = '{s}' THEN {i}" for i, s in enumerate(LOAD_STATES))
-        # Exact names first (the usual case, cheap), then blank and other letter cases.
-        load = f"(CASE WHEN {ls} IS NULL THEN -1 {exact} WHEN trim({ls}) = '' THEN -1 {folded} ELSE -2 END)"
-        bad_optional.append(f"({load} = -2)")
+        read_dictionary = () if pa.types.is_dictionary(load_type) else ("load_state",)
+    columns = tuple(c for c in PING_COLUMNS if c in fields)
+    return TypedPlan(columns, kind, mul, div, shift, read_dictionary)
+
+
+_LOAD_CODES: dict[tuple[str | None, ...], npt.NDArray[np.int8]] = {}
+
+
+def _load_codes(dictionary: pa.Array) -> npt.NDArray[np.int8]:
+    """Load code of each dictionary value: 0..2 for a state (exact, else any letter case), -1 blank or
+    missing, -2 not a state. Small dictionaries (the usual few states) are looked up once."""
+    if len(dictionary) > 16:
+        return _compute_load_codes(dictionary)
+    key = tuple(dictionary.to_pylist())
+    codes = _LOAD_CODES.get(key)
+    if codes is None:
+        codes = _LOAD_CODES.setdefault(key, _compute_load_codes(dictionary))
+    return codes
+
+
+def _compute_load_codes(dictionary: pa.Array) -> npt.NDArray[np.int8]:
+    text = pc.cast(dictionary, pa.string())
+    states = pa.array(LOAD_STATES)
+
+    def position(values: pa.Array, missing: int) -> npt.NDArray[np.int64]:
+        return np.asarray(pc.fill_null(pc.index_in(values, value_set=states), missing).to_numpy(), dtype=np.int64)
+
+    exact, folded = position(text, -9), position(pc.utf8_lower(text), -2)
+    blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), True).to_numpy(zero_copy_only=False)
+    return np.where(exact >= 0, exact, np.where(blank, -1, folded)).astype(np.int8)
+
+
+_NO_MASK = np.zeros(0, np.bool_)
+
+
+def _nulls(arr: pa.Array) -> npt.NDArray[np.bool_]:
+    """True where ``arr`` is null; an empty array when nothing is."""
+    if arr.null_count == 0:
+        return _NO_MASK
+    return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
+
+
+def _values(arr: pa.Array, dtype: pa.DataType, fill: float) -> npt.NDArray[Any]:
+    """``arr`` as a numpy array of ``dtype`` (zero copy when it already is), nulls as ``fill``."""
+    if arr.type != dtype:
+        arr = pc.cast(arr, dtype)
+    if arr.null_count:
+        arr = pc.fill_null(arr, pa.scalar(fill, dtype))
+    return np.asarray(arr.to_numpy(zero_copy_only=False))
+
+
+@nb.njit(cache=True, nogil=True)
+def _trunc_div(a, b):  # type: ignore[no-untyped-def]
+    """Integer division rounding toward zero (SQL's, not Python's floor)."""
+    return a // b if a >= 0 else -((-a) // b)
+
+
+@nb.njit(cache=True, nogil=True)
+def _typed_rules(  # type: ignore[no-untyped-def]
+    vid, vid_null, ts, ts_null, ts_kind, ts_mul, ts_div, ts_shift, lon, lat,
+    speed, speed_null, fuel, fuel_null, odo, odo_null, load_idx, load_null, load_codes, known,
+    t_out, speed_out, load_out, reason, counts,
+):  # fmt: skip
+    """One pass of the ingest rules over typed columns (see :func:`validate_typed`).
+
+    Writes the epoch seconds, speed (0 when missing), load code and reason of
+    each row (-1: kept) and counts the rows by reason.
+    """
+    n = vid.shape[0]
+    have_speed = speed.shape[0] > 0
+    have_fuel = fuel.shape[0] > 0
+    have_odo = odo.shape[0] > 0
+    have_load = load_idx.shape[0] > 0
+    have_last = False
+    last = 0
+    last_ok = True
+    for i in range(n):
+        r = -1
+        if vid_null.shape[0] > 0 and vid_null[i]:
+            r = 0
+        t = 0
+        if ts_null.shape[0] > 0 and ts_null[i]:
+            if r < 0:
+                r = 1
+        elif ts_kind == 0:
+            t = _trunc_div(_trunc_div(ts[i] * ts_mul, ts_div) - ts_shift, 1_000_000)
+        else:
+            t = ts[i] // 1000 if ts[i] > 100_000_000_000 else ts[i]
+        t_out[i] = t
+        x = lon[i]
+        y = lat[i]
+        if r < 0 and not (abs(x) <= 180.0 and abs(y) <= 90.0):  # NaN, infinite, missing or out of range
+            r = 2
+        if r < 0 and x == 0.0 and y == 0.0:
+            r = 3
+        v = 0.0
+        if have_speed and not (speed_null.shape[0] > 0 and speed_null[i]):
+            v = speed[i]
+            if r < 0 and not (v >= 0.0 and v <= 250.0):
+                r = 4
+        speed_out[i] = v
+        if r < 0 and have_fuel and not (fuel_null.shape[0] > 0 and fuel_null[i]) and not fuel[i] >= 0.0:
+            r = 4
+        if r < 0 and have_odo and not (odo_null.shape[0] > 0 and odo_null[i]) and not odo[i] >= 0.0:
+            r = 4
+        code = -1
+        if have_load and not (load_null.shape[0] > 0 and load_null[i]):
+            code = load_codes[load_idx[i]]
+            if code == -2 and r < 0:
+                r = 4
+        load_out[i] = code
+        if r < 0:
+            v_id = vid[i]
+            if not (have_last and v_id == last):
+                j = np.searchsorted(known, v_id)
+                last_ok = j < known.shape[0] and known[j] == v_id
+                last = v_id
+                have_last = True
+            if not last_ok:
+                r = 5
+        reason[i] = r
+        if r >= 0:
+            counts[r] += 1
+
+
+def validate_typed(
+    batch: pa.RecordBatch, plan: TypedPlan, known_vehicles: npt.NDArray[np.int64]
+) -> tuple[list[pa.Array], npt.NDArray[np.int8], npt.NDArray[np.int64]]:
+    """Kernel input columns (:data:`KERNEL_COLUMNS`), reason per row (-1: kept) and counts by reason.
+
+    The rules and reason codes of :func:`validate_pings`, in one compiled pass
+    over columns of the contract's types (:func:`typed_plan`); rows of vehicles
+    not in the sorted ``known_vehicles`` are ``unknown_vehicle``. Rows set aside
+    stay in the columns (their reason says so): nothing is copied.
+    """
+    n = batch.num_rows
+    col = {name: batch.column(name) for name in plan.columns}
+    vid_arr = col["vehicle_id"]
+    vid = _values(vid_arr, pa.int64(), 0)
+    ts_arr = col["ts"]
+    ts_raw = _values(ts_arr.cast(pa.int64()) if pa.types.is_timestamp(ts_arr.type) else ts_arr, pa.int64(), 0)
+    lon = _values(col["lon"], pa.float64(), np.nan)
+    lat = _values(col["lat"], pa.float64(), np.nan)
+    empty = np.zeros(0, np.float64)
+    optional = {}
+    for name in ("speed_kmh", "fuel_level_l", "odometer_km"):
+        optional[name] = (
+            (_values(col[name], pa.float64(), np.nan), _nulls(col[name])) if name in col else (empty, _NO_MASK)
+        )
+    if "load_state" in col:
+        load_arr = col["load_state"]
+        if not pa.types.is_dictionary(load_arr.type):
+            load_arr = load_arr.dictionary_encode()
+        load_idx = _values(load_arr.indices, pa.int32(), 0)
+        load_null, load_codes = _nulls(load_arr), _load_codes(load_arr.dictionary)
     else:
-        load = "-1"
-    reason = f"""(CASE
-        WHEN {quote_identifier("vehicle_id")} IS NULL THEN 0
-        WHEN {ts} IS NULL THEN 1
-        WHEN {lon} IS NULL OR {lat} IS NULL OR NOT isfinite({lon}) OR NOT isfinite({lat})
-             OR abs({lon}) > 180 OR abs({lat}) > 90 THEN 2
-        WHEN {lon} = 0 AND {lat} = 0 THEN 3
-        {"WHEN " + " OR ".join(bad_optional) + " THEN 4" if bad_optional else ""}
-        ELSE -1 END)::TINYINT"""
-
-    def channel(name: str, fill: str, cast: str) -> str:
-        return f"coalesce({quote_identifier(name)}::{cast}, {fill})" if name in fields else f"{fill}::{cast}"
-
-    return ", ".join(
-        [
-            f"coalesce({quote_identifier('vehicle_id')}::BIGINT, 0) AS vehicle_id",
-            f"coalesce({seconds}, 0)::BIGINT AS t",
-            f"coalesce({lon}, 'nan'::DOUBLE) AS lon",
-            f"coalesce({lat}, 'nan'::DOUBLE) AS lat",
-            f"{channel('speed_kmh', '0', 'FLOAT')} AS speed",
-            f"({load})::TINYINT AS load",
-            f"{channel('fuel_level_l', chr(39) + 'nan' + chr(39), 'DOUBLE')} AS fuel",
-            f"{channel('odometer_km', chr(39) + 'nan' + chr(39), 'DOUBLE')} AS odometer",
-            f"{reason} AS reason",
-            "file_row_number + 1 AS source_row",
-        ]
-    )
+        load_idx, load_null, load_codes = np.zeros(0, np.int32), _NO_MASK, np.zeros(0, np.int8)
+    t = np.empty(n, np.int64)
+    speed = np.empty(n, np.float32)
+    load = np.empty(n, np.int8)
+    reason = np.empty(n, np.int8)
+    counts = np.zeros(len(REASONS), np.int64)
+    _typed_rules(  # type: ignore[call-arg]
+        vid, _nulls(vid_arr), ts_raw, _nulls(ts_arr), plan.ts_kind, plan.ts_mul, plan.ts_div, plan.ts_shift_us,
+        lon, lat, *optional["speed_kmh"], *optional["fuel_level_l"], *optional["odometer_km"],
+        load_idx, load_null, load_codes, np.ascontiguousarray(known_vehicles, dtype=np.int64),
+        t, speed, load, reason, counts,
+    )  # fmt: skip
+    fuel = optional["fuel_level_l"][0] if "fuel_level_l" in col else np.full(n, np.nan)
+    odometer = optional["odometer_km"][0] if "odometer_km" in col else np.full(n, np.nan)
+    columns = [pa.array(vid), pa.array(t), pa.array(lon), pa.array(lat), pa.array(speed), pa.array(load)]
+    columns += [pa.array(fuel), pa.array(odometer)]
+    return columns, reason, counts

@@ -1,8 +1,8 @@
 """Pass 1 of the embedded engine: every pings file read once into kernel-input batches.
 
-Typed Parquet files (the contract's column types) are validated by DuckDB while
-it reads them (:func:`typed_select`, several threads); other files (CSV, text
-columns) go through :func:`validate_pings`. Both apply the same rules with the
+Typed Parquet files (the contract's column types) are read by Arrow, row group
+by row group, and validated by the compiled rules (:func:`validate_typed`);
+other files (CSV, text columns) go through :func:`validate_pings`. Both apply the same rules with the
 same reason codes; rejected rows are written to the quarantine with their file
 and row, and only fixes within ``context_s`` of a requested month are kept.
 """
@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numba as nb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -25,7 +24,15 @@ import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_start_utc_s
-from truckcarbon.ingest.pings import REASONS, IngestCounts, quote_identifier, typed_select, validate_pings
+from truckcarbon.ingest.pings import (
+    PING_COLUMNS,
+    REASONS,
+    IngestCounts,
+    TypedPlan,
+    typed_plan,
+    validate_pings,
+    validate_typed,
+)
 from truckcarbon.ingest.sources import file_digest, read_batches
 
 KERNEL_SCHEMA = pa.schema(
@@ -41,30 +48,9 @@ KERNEL_SCHEMA = pa.schema(
         ("quarantine", pa.int8()),  # -1: a fix; else the ingest reason code of a quarantined row
     ]
 )
-PING_COLUMNS = ["vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km"]
-UNKNOWN_VEHICLE = REASONS.index("unknown_vehicle")
 BATCH_ROWS = 1 << 20
-GROUP_FILES = 256  # typed Parquet files read by one query
-
-
-@nb.njit(cache=True, nogil=True)
-def _flag_unknown(vid, reason, known, code):  # type: ignore[no-untyped-def]
-    """Set ``reason`` to ``code`` where a still-valid row's vehicle is not in sorted ``known``."""
-    n = vid.shape[0]
-    have = False
-    last = 0
-    last_ok = True
-    for i in range(n):
-        if reason[i] >= 0:
-            continue
-        v = vid[i]
-        if not (have and v == last):
-            j = np.searchsorted(known, v)
-            last_ok = j < known.shape[0] and known[j] == v
-            last = v
-            have = True
-        if not last_ok:
-            reason[i] = code
+UNIT_ROWS = 4 << 20  # a row group larger than this is read in batches
+ASIDE_ROWS = 1 << 20  # rows set aside are written out at least this often
 
 
 def window_bounds(months: set[int] | None, context_s: int) -> npt.NDArray[np.int64] | None:
@@ -128,34 +114,32 @@ class FixReader:
         with ThreadPoolExecutor(max_workers=1) as hasher:
             digests = [hasher.submit(file_digest, f) for f in self.files]
             done = 0
-            for group, schema, select in self._groups():
+            for group, plan in self._groups():
                 self.progress("read", done, len(self.files))
-                yield from self._typed(group, schema, select) if schema and select else self._general(group[0])
+                yield from self._typed(group, plan) if plan is not None else self._general(group[0])
                 done += len(group)
             self.progress("read", len(self.files), len(self.files))
             for f, digest in zip(self.files, digests, strict=True):
                 self.state.inputs.append({"role": "pings", "path": str(f), "hash": digest.result()})
 
-    def _groups(self) -> Iterator[tuple[list[Path], pa.Schema | None, str | None]]:
-        """Runs of consecutive typed Parquet files with one schema, with that schema and its select (read by
-        one query, DuckDB reading several files at once: small files cost little), and every other file
-        alone (schema and select None)."""
+    def _groups(self) -> Iterator[tuple[list[Path], TypedPlan | None]]:
+        """Runs of consecutive typed Parquet files with one plan (read by :meth:`_typed`), and every other
+        file alone (plan None, read by :meth:`_general`)."""
         group: list[Path] = []
-        key: pa.Schema | None = None
-        select: str | None = None
+        key: TypedPlan | None = None
         for f in self.files:
-            schema = _parquet_schema(f).remove_metadata() if f.name.lower().endswith((".parquet", ".pq")) else None
-            typed = typed_select(schema) if schema is not None else None
-            if group and (typed is None or schema != key or len(group) >= GROUP_FILES):
-                yield group, key, select
+            schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
+            plan = typed_plan(schema) if schema is not None else None
+            if group and (plan is None or plan != key):
+                yield group, key
                 group = []
-            if typed is None:
-                yield [f], None, None
+            if plan is None:
+                yield [f], None
                 continue
             group.append(f)
-            key, select = schema, typed
+            key = plan
         if group:
-            yield group, key, select
+            yield group, key
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         need = in_window(batch.column(1).to_numpy(), self.bounds)
@@ -164,113 +148,49 @@ class FixReader:
             batch = batch.filter(pa.array(need))
         return batch if batch.num_rows else None
 
-    def _typed(self, files: list[Path], schema: pa.Schema, select: str) -> Iterator[pa.RecordBatch]:
-        literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-        # The original values of a row rejected by the SQL rules travel with it as a list of text
-        # (NULL for every other row: DuckDB builds the list only for the rows it rejects).
-        names = [c for c in PING_COLUMNS if c in set(schema.names)]
-        originals = ", ".join(f"{quote_identifier(c)} AS __original_{i}" for i, c in enumerate(names))
-        as_text = ", ".join(f"__original_{i}::VARCHAR" for i in range(len(names)))
-        excluded = ", ".join(f"__original_{i}" for i in range(len(names)))
-        query = (
-            f"SELECT * EXCLUDE ({excluded}), CASE WHEN reason >= 0 THEN [{as_text}] END AS original "
-            f"FROM (SELECT {select}, file_index, {originals} FROM read_parquet({literal}, file_row_number = true))"
-        )
-        bad_files: list[npt.NDArray[np.int64]] = []
-        bad_rows: list[npt.NDArray[np.int64]] = []
-        bad_reasons: list[npt.NDArray[np.int8]] = []
-        bad_originals: list[pa.Array] = []
-        at = (0, 0)  # the file being read and its rows read so far, for errors
+    def _typed(self, files: list[Path], plan: TypedPlan) -> Iterator[pa.RecordBatch]:
+        """Typed Parquet files read by Arrow row group by row group (columns decoded on several threads) and
+        validated by the compiled rules (:func:`validate_typed`); the next row group is read while the
+        current one is validated."""
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            for f in files:
+                yield from self._typed_file(f, plan, ahead)
+
+    def _typed_file(self, f: Path, plan: TypedPlan, ahead: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
+        aside = _SetAside(f, plan.columns, self.write_quarantine)
+        row = 0  # data rows of the file read so far, for errors and source rows
         try:
-            reader = self.con.sql(query).to_arrow_reader(BATCH_ROWS)
-            for rb in reader:
-                reason = rb.column("reason").to_numpy().copy()
-                vid = rb.column(0).to_numpy()
-                _flag_unknown(vid, reason, self.known, UNKNOWN_VEHICLE)
-                counts = np.bincount(reason[reason >= 0], minlength=len(REASONS))
-                self.state.ingest.rows += rb.num_rows
-                source_row = rb.column("source_row").to_numpy()
-                file_index = rb.column("file_index").to_numpy().astype(np.int64)
-                at = (int(file_index[-1]), int(source_row[-1]))
-                ok = reason < 0
-                n_ok = int(ok.sum())
-                self.state.ingest.kept += n_ok
-                for code, name in enumerate(REASONS):
-                    self.state.ingest.quarantined[name] += int(counts[code])
-                # Quarantined rows stay in the batch, marked: the kernel passes over them (no copy).
-                fixes = pa.RecordBatch.from_arrays([*rb.columns[:8], pa.array(reason)], schema=KERNEL_SCHEMA)
-                if n_ok < rb.num_rows:
-                    bad = ~ok
-                    bad_files.append(file_index[bad])
-                    bad_rows.append(source_row[bad])
-                    bad_reasons.append(reason[bad])
-                    bad_originals.append(rb.column("original").filter(pa.array(bad)))
-                kept = self._keep(fixes)
-                if kept is not None:
-                    yield kept
-        except duckdb.Error as exc:
-            named = [k for k, f in enumerate(files) if str(f) in str(exc)]  # DuckDB names the file it failed on
-            k = named[0] if named else at[0]
-            f, done = files[k], at[1] if k == at[0] else 0
+            pf = pq.ParquetFile(f, read_dictionary=list(plan.read_dictionary) or None)
+            units = _read_units(pf, list(plan.columns))
+            nxt = ahead.submit(next, units, None)
+            while True:
+                table = nxt.result()
+                if table is None:
+                    break
+                nxt = ahead.submit(next, units, None)
+                for rb in table.to_batches():
+                    columns, reason, counts = validate_typed(rb, plan, self.known)
+                    n = rb.num_rows
+                    self.state.ingest.rows += n
+                    bad = int(counts.sum())
+                    self.state.ingest.kept += n - bad
+                    for code, name in enumerate(REASONS):
+                        self.state.ingest.quarantined[name] += int(counts[code])
+                    if bad:
+                        aside.add(rb, reason, row)
+                    row += n
+                    # Rows set aside stay in the batch, marked: the kernel passes over them (no copy).
+                    kept = self._keep(pa.RecordBatch.from_arrays([*columns, pa.array(reason)], schema=KERNEL_SCHEMA))
+                    if kept is not None:
+                        yield kept
+        except (OSError, pa.ArrowException) as exc:
             raise InputError(
-                f"{f}: Parquet read failed after data row {done} ({exc}); the file may be truncated; re-export it"
+                f"{f}: Parquet read failed after data row {row} ({exc}); the file may be truncated; re-export it"
             ) from None
-        if not bad_rows:
-            return
-        which, rows = np.concatenate(bad_files), np.concatenate(bad_rows)
-        reasons, carried = np.concatenate(bad_reasons), pa.concat_arrays(bad_originals)
-        for k in np.unique(which).tolist():
-            mine = which == k
-            self._quarantine_typed(files[k], names, rows[mine], reasons[mine], carried.filter(pa.array(mine)))
-
-    def _quarantine_typed(
-        self,
-        f: Path,
-        names: list[str],
-        rows: npt.NDArray[np.int64],
-        reasons: npt.NDArray[np.int8],
-        originals: pa.ListArray,
-    ) -> None:
-        """The rejected rows' original values, as text, with reason, file and row.
-
-        Rows rejected by the SQL rules carry their values (``originals``); rows
-        rejected afterwards (a vehicle missing from the vehicles table) are read
-        again from the file, which only happens when there are such rows.
-        """
-        order = np.argsort(rows, kind="stable")
-        rows, reasons, originals = rows[order], reasons[order], originals.take(pa.array(order))
-        missing = originals.is_null().to_numpy(zero_copy_only=False)
-        values = np.empty((rows.size, len(names)), dtype=object)
-        if not missing.all():
-            carried = originals.filter(pa.array(~missing)).flatten().to_pylist()
-            values[~missing] = np.array(carried, dtype=object).reshape(-1, len(names))
-        if missing.any():
-            values[missing] = np.array(self._read_rows(f, names, rows[missing]), dtype=object).T
-        table = pa.table({c: pa.array(values[:, i].tolist(), pa.string()) for i, c in enumerate(names)})
-        table = table.append_column("reason", pa.array(np.asarray(REASONS)[reasons]))
-        table = table.append_column("source_file", pa.array([str(f)] * table.num_rows, pa.string()))
-        table = table.append_column("source_row", pa.array(rows, pa.int64()))
-        self.write_quarantine(table)
-
-    def _read_rows(self, f: Path, names: list[str], rows: npt.NDArray[np.int64]) -> list[list[str | None]]:
-        """Columns ``names`` (as text) of the 1-based data ``rows`` (ascending) of ``f``, read again."""
-        literal = "'" + str(f).replace("'", "''") + "'"
-        self.con.register("quarantine_rows", pa.table({"file_row": pa.array(rows - 1)}))
-        try:
-            # A semi-join (not a join): DuckDB skips the row groups without a wanted row.
-            select = ", ".join(f"{quote_identifier(c)}::VARCHAR" for c in names)
-            original = self.con.sql(
-                f"SELECT {select}, file_row_number FROM read_parquet({literal}, file_row_number = true) "
-                f"WHERE file_row_number IN (SELECT file_row FROM quarantine_rows) ORDER BY file_row_number"
-            ).to_arrow_table()
-        finally:
-            self.con.unregister("quarantine_rows")
-        if not np.array_equal(original.column(len(names)).to_numpy() + 1, rows):
-            raise InputError(f"{f}: changed while it was read (rows set aside could not be read again); rerun")
-        return [original.column(i).to_pylist() for i in range(len(names))]
+        aside.flush()
 
     def _general(self, f: Path) -> Iterator[pa.RecordBatch]:
-        batches, bad = read_batches(f, PING_COLUMNS, self.con)
+        batches, bad = read_batches(f, list(PING_COLUMNS), self.con)
         for batch in batches:
             valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, self.known)
             if batch.rows is not None and quarantine.num_rows:
@@ -296,6 +216,45 @@ class FixReader:
                     }
                 )
             )
+
+
+def _read_units(pf: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
+    """The file's rows in order: whole row groups, or batches of ``BATCH_ROWS`` for very large ones."""
+    for g in range(pf.metadata.num_row_groups):
+        if pf.metadata.row_group(g).num_rows <= UNIT_ROWS:
+            yield pf.read_row_group(g, columns=columns, use_threads=True)
+        else:
+            for rb in pf.iter_batches(BATCH_ROWS, row_groups=[g], columns=columns, use_threads=True):
+                yield pa.Table.from_batches([rb])
+
+
+class _SetAside:
+    """Rows of one file set aside by the typed rules, written to the quarantine as text with their
+    reason and 1-based data row (in bounded pieces)."""
+
+    def __init__(self, f: Path, columns: tuple[str, ...], write: Callable[[pa.Table], None]) -> None:
+        self.f = f
+        self.columns = list(columns)
+        self.write = write
+        self.parts: list[pa.Table] = []
+        self.rows = 0
+
+    def add(self, rb: pa.RecordBatch, reason: npt.NDArray[np.int8], first_row: int) -> None:
+        bad = np.flatnonzero(reason >= 0)
+        taken = pa.Table.from_batches([rb.select(self.columns)]).take(pa.array(bad))
+        text = {c: pc.cast(taken.column(c), pa.string()) for c in self.columns}
+        text["reason"] = pa.array(np.asarray(REASONS)[reason[bad]])
+        text["source_file"] = pa.array([str(self.f)] * bad.size, pa.string())
+        text["source_row"] = pa.array(bad + first_row + 1, pa.int64())
+        self.parts.append(pa.table(text))
+        self.rows += bad.size
+        if self.rows >= ASIDE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.write(pa.concat_tables(self.parts))
+        self.parts, self.rows = [], 0
 
 
 def _parquet_schema(f: Path) -> pa.Schema:

@@ -43,10 +43,10 @@ import pyarrow.parquet as pq
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.locator import CRS, get_index, index_cache_path
-from truckcarbon.ingest.pings import REASONS, IngestCounts, validate_pings
+from truckcarbon.ingest.pings import PING_COLUMNS, REASONS, IngestCounts, validate_pings
 from truckcarbon.ingest.sources import estimated_rows, file_digest
 from truckcarbon.pipeline.config import PipelineConfig
-from truckcarbon.pipeline.reading import PING_COLUMNS, Reading, in_window, kernel_inputs, window_bounds
+from truckcarbon.pipeline.reading import Reading, in_window, kernel_inputs, window_bounds
 
 SOURCE_COLUMN = "_source_file"
 

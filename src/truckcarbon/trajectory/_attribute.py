@@ -1,6 +1,7 @@
 """Compiled segment rules and attribution: one pass over a vehicle-sorted run of kept fixes.
 
-For each pair of consecutive kept fixes of a vehicle (a segment) the kernel
+Every row is counted by month and cleaning reason; for each pair of
+consecutive kept fixes of a vehicle (a segment) the kernel
 applies the gap, odometer, drift and plausibility rules, splits the segment by
 time at local month starts and exactly at unit borders (the locator's grid walk),
 and sums kilometres by load state and measured fuel into one row per
@@ -18,9 +19,9 @@ from truckcarbon.geo._kernels import (
     INVALID_IDX,
     _cell_and_unit,
     _same_borderless_cell,
-    haversine_km,
     locate_one,
     segment_pieces,
+    step_km,
 )
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
@@ -72,70 +73,22 @@ def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type
 
 
 @nb.njit(cache=True, nogil=True)
-def gather_kept(  # type: ignore[no-untyped-def]
-    vid, t, x, y, reason, starts, n_reasons,
-    x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
-):  # fmt: skip
-    """The kept fixes (``reason`` 0) of rows sorted by (vehicle, time), ready for :func:`attribute_kernel`.
-
-    One pass: notes each kept fix's row number (its columns are not copied),
-    locates it once with the borderless grid cell it lies in (:func:`_cell_and_unit`), finds its month
-    index into ``starts`` (the UTC start seconds of consecutive months, spanning
-    every kept fix) following the time forward, and counts every row by
-    (month index, reason). Rows outside ``starts`` (never kept fixes) are only
-    counted, in ``tallies[1]``; ``tallies[0]`` counts kept fixes outside every unit.
-    """
-    n = vid.shape[0]
-    kept = 0
-    for j in range(n):
-        if reason[j] == 0:
-            kept += 1
-    ix = np.empty(kept, np.int64)
-    ku = np.empty(kept, np.int32)
-    kcell = np.empty(kept, np.int64)
-    kmon = np.empty(kept, np.int64)
-    n_months = starts.shape[0] - 1
-    by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
-    tallies = np.zeros(2, np.int64)
-    k = 0  # month cursor
-    q = 0
-    for j in range(n):
-        tj = t[j]
-        if n_months <= 0 or tj < starts[0] or tj >= starts[n_months]:
-            tallies[1] += 1
-            continue
-        if tj < starts[k]:
-            k = np.searchsorted(starts, tj, side="right") - 1
-        while starts[k + 1] <= tj:
-            k += 1
-        r = reason[j]
-        by_month[k, r] += 1
-        if r != 0:
-            continue
-        c, u = _cell_and_unit(x[j], y[j], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
-        if u < 0:
-            tallies[0] += 1
-        ix[q] = j
-        ku[q] = u
-        kcell[q] = c
-        kmon[q] = k
-        q += 1
-    return ix, ku, kcell, kmon, by_month, tallies
-
-
-@nb.njit(cache=True, nogil=True)
 def attribute_kernel(  # type: ignore[no-untyped-def]
-    vid, t, x, y, dseg, load, fuel, odo, ix, ku, kcell, kmon, starts, month0, params,
+    vid, t, x, y, reason, dseg, load, fuel, odo, starts, month0, params, n_reasons,
     x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
 ):  # fmt: skip
-    """Rows (vehicle, month number, unit index, values[N_VALUES]) and stats of the kept fixes.
+    """Rows (vehicle, month number, unit index, values[N_VALUES]), counts and stats of cleaned fixes.
 
-    The rows are sorted by (vehicle, time); ``ix`` holds the kept fixes' row
-    numbers, and ``ku``, ``kcell``, ``kmon`` their unit index, borderless grid
-    cell and month index into ``starts`` (the UTC start seconds of months
-    ``month0``, ``month0 + 1``, ...), all from :func:`gather_kept`. ``dseg`` is
-    a row's distance from the kept fix before it when already known (NaN:
-    compute it). Stats: unobserved km, bridged extra km, unobserved segments.
+    One pass over rows sorted by (vehicle, time) whose cleaning ``reason`` is
+    set (0: a kept fix). Each row is counted by (month index, reason) into
+    ``by_month`` (``starts``: the UTC start seconds of months ``month0``,
+    ``month0 + 1``, ..., spanning every kept fix; rows outside them, never
+    kept fixes, are only counted in ``tallies[1]``). Each kept fix is located
+    once, with the borderless grid cell it lies in (:func:`_cell_and_unit`;
+    ``tallies[0]`` counts kept fixes outside every unit), and closes the segment
+    from the kept fix before it of the same vehicle. ``dseg`` is a row's
+    distance from the kept fix before it when already known (NaN: compute it).
+    Stats: unobserved km, bridged extra km, unobserved segments.
     """
     drift_m = params[0]
     drift_kmh = params[1]
@@ -146,7 +99,10 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     refuel_l = params[6]
     max_fuel_km = params[7]
     odo_after = params[8]
-    n = ix.shape[0]
+    n = vid.shape[0]
+    n_months = starts.shape[0] - 1
+    by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
+    tallies = np.zeros(2, np.int64)
     cap = max(64, n // 50)
     o_vid = np.empty(cap, np.int64)
     o_mon = np.empty(cap, np.int64)
@@ -162,10 +118,37 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     buf = np.empty(64, np.float64)
     units = np.empty(16, np.int32)
     fracs = np.empty(16, np.float64)
-    for i in range(n - 1):
-        a = ix[i]
-        b = ix[i + 1]
-        if vid[a] != vid[b]:
+    mc = 0  # month cursor
+    prev = -1  # the last kept fix, its unit, cell and month index
+    p_unit = 0
+    p_cell = -1
+    p_mon = 0
+    for b in range(n):
+        tb = t[b]
+        if n_months <= 0 or tb < starts[0] or tb >= starts[n_months]:
+            tallies[1] += 1
+            continue
+        if tb < starts[mc]:
+            mc = np.searchsorted(starts, tb, side="right") - 1
+        while starts[mc + 1] <= tb:
+            mc += 1
+        r = reason[b]
+        by_month[mc, r] += 1
+        if r != 0:
+            continue
+        cell_b, unit_b = _cell_and_unit(x[b], y[b], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        if unit_b < 0:
+            tallies[0] += 1
+        a = prev
+        unit_a = p_unit
+        cell_a = p_cell
+        m0 = p_mon
+        m1 = mc
+        prev = b
+        p_unit = unit_b
+        p_cell = cell_b
+        p_mon = mc
+        if a < 0 or vid[a] != vid[b]:
             continue
         ax = x[a]
         ay = y[a]
@@ -173,7 +156,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         by = y[b]
         d = dseg[b]
         if np.isnan(d):  # not known from the cleaning pass
-            d = haversine_km(ax, ay, bx, by)
+            d = step_km(ax, ay, bx, by)
         dt = float(t[b] - t[a])
         speed = d / dt * 3600.0 if dt > 0 else np.inf
         gap = dt > gap_s
@@ -202,8 +185,6 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         load_col = ld if ld >= 0 and ld <= 2 else 3
         drop = fuel[a] - fuel[b]
         fuel_ok = drop >= -refuel_l and drop <= max_fuel_km * total + refuel_l
-        m0 = kmon[i]
-        m1 = kmon[i + 1]
         t0 = float(t[a])
         span = dt
         for m in range(m0, m1 + 1):
@@ -227,12 +208,12 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             sx1 = ax + (bx - ax) * p_hi
             sy1 = ay + (by - ay) * p_hi
             ua = (
-                ku[i]
+                unit_a
                 if p_lo == 0.0
                 else locate_one(sx0, sy0, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
             )
             ub = (
-                ku[i + 1]
+                unit_b
                 if p_hi == 1.0
                 else locate_one(sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
             )
@@ -240,7 +221,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 continue
             width = p_hi - p_lo
             whole = p_lo == 0.0 and p_hi == 1.0
-            if (whole and kcell[i] >= 0 and kcell[i] == kcell[i + 1]) or (
+            if (whole and cell_a >= 0 and cell_a == cell_b) or (
                 not whole
                 and ua == ub
                 and _same_borderless_cell(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2)
@@ -262,4 +243,4 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         o_unit[rows] = tab_unit[k]
         o_val[rows] = tab_val[k]
         rows += 1
-    return o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows], stats
+    return o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows], stats, by_month, tallies

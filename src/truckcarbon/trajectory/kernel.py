@@ -49,9 +49,9 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
-from truckcarbon.geo._kernels import haversine_km
+from truckcarbon.geo._kernels import step_km
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.trajectory._attribute import attribute_kernel, gather_kept
+from truckcarbon.trajectory._attribute import attribute_kernel
 
 ACTIVITY_COLUMNS = (
     "vehicle_id",
@@ -125,7 +125,7 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
             reason[i] = 3
             continue
         dt_h = (t[i] - t[last]) / 3600.0
-        d = haversine_km(lon[last], lat[last], x, y)
+        d = step_km(lon[last], lat[last], x, y)
         dseg[i] = d
         if run_len == 0 and d > SPIKE_KM:
             # An out-and-back spike: far from both neighbours, which are close to each other.
@@ -137,8 +137,8 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
             ):  # the next fix of the vehicle: rows set aside are not fixes, duplicates and (0, 0) are not kept
                 j += 1
             if j < n and vid[j] == vid[i]:
-                d_ij = haversine_km(x, y, lon[j], lat[j])
-                d_lj = haversine_km(lon[last], lat[last], lon[j], lat[j])
+                d_ij = step_km(x, y, lon[j], lat[j])
+                d_lj = step_km(lon[last], lat[last], lon[j], lat[j])
                 if d_ij > SPIKE_KM and d_lj < 0.25 * min(d, d_ij):
                     reason[i] = 4
                     continue
@@ -146,7 +146,7 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
             consistent = False
             if run_len > 0:
                 dtp = (t[i] - t[prev_jump]) / 3600.0
-                dp = haversine_km(lon[prev_jump], lat[prev_jump], x, y)
+                dp = step_km(lon[prev_jump], lat[prev_jump], x, y)
                 consistent = dp <= 1.0 or (dtp > 0.0 and dp / dtp <= max_kmh)
             reason[i] = 4
             if consistent:
@@ -310,9 +310,8 @@ def run_kernel(
             rules.odometer_after_s,
         ]
     )
-    *kept, month_reasons, tallies = gather_kept(sv, st, sx, sy, reason, starts, len(REASONS), *locator.kernel_args)
-    o_vid, o_mon, o_unit, o_val, stats = attribute_kernel(  # type: ignore[call-arg]
-        sv, st, sx, sy, dseg, sl, sf, so, *kept, starts, month0, params, *locator.kernel_args
+    o_vid, o_mon, o_unit, o_val, stats, month_reasons, tallies = attribute_kernel(  # type: ignore[call-arg]
+        sv, st, sx, sy, reason, dseg, sl, sf, so, starts, month0, params, len(REASONS), *locator.kernel_args
     )
     by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
     if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
