@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections import deque
@@ -464,6 +465,26 @@ class _Tally:
             self.stats[k] += v
 
 
+_scratch = threading.local()
+
+
+def _numpy(fixes: pa.Table | pa.RecordBatch, i: int) -> npt.NDArray[Any]:
+    """Column ``i`` of kernel inputs (no nulls) as one numpy array: a view of a single chunk, else the
+    chunks copied into this thread's buffer for the column (reused chunk after chunk: fresh memory for
+    every chunk would cost page faults and zeroing)."""
+    column = fixes.column(i)
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    if len(chunks) == 1:
+        return np.asarray(chunks[0].to_numpy())
+    parts = [c.to_numpy() for c in chunks]
+    n = sum(p.size for p in parts)
+    buffers: dict[int, npt.NDArray[Any]] = _scratch.__dict__.setdefault("buffers", {})
+    buf = buffers.get(i)
+    if buf is None or buf.size < n or buf.dtype != parts[0].dtype:
+        buf = buffers[i] = np.empty(max(n, int(1.25 * buf.size) if buf is not None else n), parts[0].dtype)
+    return np.concatenate(parts, out=buf[:n])
+
+
 def _process(
     fixes: pa.Table | pa.RecordBatch,
     k: int,
@@ -474,20 +495,11 @@ def _process(
     spill: Path,
 ) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
     """Kernel, emission method and vehicle attributes for one chunk of whole vehicles; spills its activity."""
-    t = fixes.column(1).to_numpy()
+    vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
     result = run_kernel(
-        fixes.column(0).to_numpy(),
-        t,
-        fixes.column(2).to_numpy(),
-        fixes.column(3).to_numpy(),
-        locator,
-        fixes.column(4).to_numpy(),
-        config.rules,
-        load=fixes.column(5).to_numpy(),
-        fuel_level_l=fixes.column(6).to_numpy(),
-        odometer_km=fixes.column(7).to_numpy(),
-        skip=fixes.column(8).to_numpy() >= 0,
-    )
+        vid, t, lon, lat, locator, speed, config.rules,
+        load=load, fuel_level_l=fuel, odometer_km=odometer, skip=aside >= 0,
+    )  # fmt: skip
     # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
     by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}
     by_month = {m: c for m, c in by_month.items() if c.any()}

@@ -17,8 +17,9 @@ import numpy as np
 
 from truckcarbon.geo._kernels import (
     INVALID_IDX,
-    _cell_and_unit,
+    OUTSIDE_IDX,
     _same_borderless_cell,
+    cell_unit,
     locate_one,
     segment_pieces,
     step_km,
@@ -47,16 +48,20 @@ def _grow(o_vid, o_mon, o_unit, o_val, need):  # type: ignore[no-untyped-def]
     return v, m, u, x
 
 
-@nb.njit(cache=True)
-def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
-    """Add a piece to the current vehicle-month's table of units; returns the new row count.
+@nb.njit(cache=True, inline="always")
+def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
+    """Add a piece to the current vehicle-month's table of units; returns (row count, row of the unit).
 
-    Searches from the most recently added unit backwards: a truck is usually
-    still in the city of its previous segment.
+    Tries ``hint`` (the row of the previous piece: a truck is usually still in
+    the city of its previous segment) first, then searches from the most
+    recently added unit backwards.
     """
-    k = tab_n - 1
-    while k >= 0 and tab_unit[k] != unit:
-        k -= 1
+    if hint < tab_n and tab_unit[hint] == unit:
+        k = hint
+    else:
+        k = tab_n - 1
+        while k >= 0 and tab_unit[k] != unit:
+            k -= 1
     if k < 0:
         k = tab_n
     if k == tab_n:
@@ -69,7 +74,7 @@ def _add(tab_unit, tab_val, tab_n, unit, km, load_col, fuel_l, fuel_ok):  # type
     if fuel_ok:
         tab_val[k, 5] += fuel_l
         tab_val[k, 6] += km
-    return tab_n
+    return tab_n, k
 
 
 @nb.njit(cache=True, nogil=True)
@@ -113,11 +118,15 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     tab_unit = np.empty(4096, np.int32)
     tab_val = np.empty((4096, N_VALUES), np.float64)
     tab_n = 0
+    hint = 0
     cur_v = 0
     cur_m = -1
     buf = np.empty(64, np.float64)
     units = np.empty(16, np.int32)
     fracs = np.empty(16, np.float64)
+    inv2 = inv1 * sub
+    nsub2 = sub * sub
+    n_l1 = nx1 * ny1
     mc = 0  # month cursor
     prev = -1  # the last kept fix, its unit, cell and month index
     p_unit = 0
@@ -136,7 +145,29 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         by_month[mc, r] += 1
         if r != 0:
             continue
-        cell_b, unit_b = _cell_and_unit(x[b], y[b], x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges)
+        # The fix's unit and borderless cell: _cell_and_unit written out with its constants hoisted (called,
+        # even inlined, it cost this loop four times as much). Kept fixes have valid coordinates.
+        xb = x[b]
+        yb = y[b]
+        fx = (xb - x0) * inv1
+        fy = (yb - y0) * inv1
+        if fx < 0.0 or fy < 0.0 or fx >= nx1 or fy >= ny1:
+            cell_b = -1
+            unit_b = OUTSIDE_IDX
+        else:
+            gi = int(fx)
+            gj = int(fy)
+            cell_b = gj * nx1 + gi
+            unit_b = l1[cell_b]
+            if unit_b < OUTSIDE_IDX:
+                ii = min(max(int((xb - x0) * inv2) - gi * sub, 0), sub - 1)
+                jj = min(max(int((yb - y0) * inv2) - gj * sub, 0), sub - 1)
+                unit_b = l2[(-2 - unit_b) * nsub2 + jj * sub + ii]
+                if unit_b >= OUTSIDE_IDX:
+                    cell_b = n_l1 + (gj * sub + jj) * (nx1 * sub) + gi * sub + ii
+                else:
+                    cell_b = -1
+                    unit_b = cell_unit(-2 - unit_b, xb, yb, ref, hdr, grp, edges)
         if unit_b < 0:
             tallies[0] += 1
         a = prev
@@ -227,7 +258,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 and _same_borderless_cell(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2)
             ):
                 # No border can separate the ends (the usual case): one piece, no walk.
-                tab_n = _add(tab_unit, tab_val, tab_n, ua, total * width, load_col, drop * width, fuel_ok)
+                tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, ua, total * width, load_col, drop * width, fuel_ok)
                 continue
             buf, units, fracs, npieces = segment_pieces(
                 sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
@@ -235,7 +266,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             for q in range(npieces):
                 f = fracs[q] * width
                 if f > 0.0:
-                    tab_n = _add(tab_unit, tab_val, tab_n, units[q], total * f, load_col, drop * f, fuel_ok)
+                    tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, units[q], total * f, load_col, drop * f, fuel_ok)
     o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
     for k in range(tab_n):
         o_vid[rows] = cur_v
