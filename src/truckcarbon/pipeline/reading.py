@@ -160,7 +160,7 @@ class FixReader:
         aside = _SetAside(f, plan.columns, self.write_quarantine)
         row = 0  # data rows of the file read so far, for errors and source rows
         try:
-            pf = pq.ParquetFile(f, read_dictionary=list(plan.read_dictionary) or None, memory_map=True)
+            pf = pq.ParquetFile(f, read_dictionary=list(plan.read_dictionary) or None)
             units = _read_units(pf, list(plan.columns))
             nxt = ahead.submit(next, units, None)
             while True:
