@@ -334,7 +334,10 @@ def test_cli_run_and_quality(tmp_path: Path) -> None:
         assert runner.invoke(app, cmd).exit_code == 0
 
 
-def test_vehicle_sorted_input_streams_with_the_same_results(world: Path, full_run: Path, tmp_path: Path) -> None:
+def test_vehicle_sorted_input_streams_with_the_same_results(
+    world: Path, full_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from truckcarbon.pipeline import reading
     from truckcarbon.pipeline.reading import vehicle_sorted_hint
 
     table = pa.concat_tables(pq.read_table(f) for f in sorted((world / "pings").rglob("*.parquet")))
@@ -349,6 +352,12 @@ def test_vehicle_sorted_input_streams_with_the_same_results(world: Path, full_ru
     # Small chunks so that many vehicles span a chunk boundary.
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=PipelineConfig(rows_per_partition=30_000))
     _assert_same(_inventory(tmp_path / "run"), _inventory(full_run))
+    # Row groups larger than the reader takes whole are read in batches, with the same results.
+    with monkeypatch.context() as m:
+        m.setattr(reading, "UNIT_ROWS", 20_000)
+        m.setattr(reading, "BATCH_ROWS", 7_000)
+        run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run-batches")
+    _assert_same(_inventory(tmp_path / "run-batches"), _inventory(full_run))
     # Statistics that say "sorted" while the rows of a row group are not: the run starts again with partitions.
     shuffled = table.take(pa.array(np.random.default_rng(1).permutation(table.num_rows)))
     one = tmp_path / "one"
