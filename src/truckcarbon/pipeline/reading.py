@@ -150,8 +150,8 @@ class FixReader:
 
     def _typed(self, files: list[Path], plan: TypedPlan) -> Iterator[pa.RecordBatch]:
         """Typed Parquet files read by Arrow row group by row group (columns decoded on several threads) and
-        validated by the compiled rules (:func:`validate_typed`); the next row group is read while the
-        current one is validated."""
+        validated by the compiled rules (:func:`validate_typed`), both on a side thread one row group ahead
+        of the caller."""
         with ThreadPoolExecutor(max_workers=1) as ahead:
             for f in files:
                 yield from self._typed_file(f, plan, ahead)
@@ -162,14 +162,20 @@ class FixReader:
         try:
             pf = pq.ParquetFile(f, read_dictionary=list(plan.read_dictionary) or None)
             units = _read_units(pf, list(plan.columns))
-            nxt = ahead.submit(next, units, None)
-            while True:
-                table = nxt.result()
+
+            def read_and_validate() -> list[tuple[pa.RecordBatch, list[pa.Array], Any, Any]] | None:
+                table = next(units, None)
                 if table is None:
+                    return None
+                return [(rb, *validate_typed(rb, plan, self.known)) for rb in table.to_batches()]
+
+            nxt = ahead.submit(read_and_validate)
+            while True:
+                validated = nxt.result()
+                if validated is None:
                     break
-                nxt = ahead.submit(next, units, None)
-                for rb in table.to_batches():
-                    columns, reason, counts = validate_typed(rb, plan, self.known)
+                nxt = ahead.submit(read_and_validate)
+                for rb, columns, reason, counts in validated:
                     n = rb.num_rows
                     self.state.ingest.rows += n
                     bad = int(counts.sum())
