@@ -61,7 +61,7 @@ from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hi
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
-from truckcarbon.trajectory.kernel import QUARANTINED, run_kernel
+from truckcarbon.trajectory.kernel import QUARANTINED, Scratch, run_kernel
 from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
 
 Progress = Callable[[str, int, int], None]
@@ -187,7 +187,9 @@ def _route(batch: pa.RecordBatch, n: int, level: int) -> Iterator[tuple[int, pa.
 
 
 def _read_arrow(path: Path) -> pa.Table:
-    with ipc.open_file(path) as f:
+    """A spilled partition, memory-mapped: its columns are views of the file's pages (no copy, no fresh
+    memory); the kernel's input buffers take one copy of them."""
+    with ipc.open_file(pa.memory_map(str(path))) as f:
         return f.read_all()
 
 
@@ -499,6 +501,7 @@ def _process(
     result = run_kernel(
         vid, t, lon, lat, locator, speed, config.rules,
         load=load, fuel_level_l=fuel, odometer_km=odometer, skip=aside >= 0,
+        scratch=_scratch.__dict__.setdefault("kernel", Scratch()),
     )  # fmt: skip
     # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
     by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}

@@ -228,8 +228,32 @@ def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDA
     return np.lexsort((t, vid))
 
 
-def _pick(values: npt.NDArray[Any], order: npt.NDArray[np.int64] | None) -> npt.NDArray[Any]:
-    return values if order is None else values[order]
+class Scratch:
+    """Buffers :func:`run_kernel` reuses from call to call for the sorted copies of unsorted input.
+
+    Fresh memory for every call costs page faults and zeroing; a caller that runs
+    the kernel chunk after chunk on one thread passes one ``Scratch`` (it holds
+    the largest chunk's columns until it is dropped).
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[int, npt.NDArray[Any]] = {}
+
+    def take(self, k: int, values: npt.NDArray[Any], order: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
+        """``values[order]`` in buffer ``k``."""
+        buf = self.buffers.get(k)
+        n = order.size
+        if buf is None or buf.size < n or buf.dtype != values.dtype:
+            buf = self.buffers[k] = np.empty(max(n, int(1.25 * buf.size) if buf is not None else n), values.dtype)
+        return np.take(values, order, out=buf[:n])
+
+
+def _pick(
+    values: npt.NDArray[Any], order: npt.NDArray[np.intp] | None, scratch: Scratch | None, k: int
+) -> npt.NDArray[Any]:
+    if order is None:
+        return values
+    return values[order] if scratch is None else scratch.take(k, values, order)
 
 
 def run_kernel(
@@ -245,6 +269,7 @@ def run_kernel(
     fuel_level_l: npt.ArrayLike | None = None,
     odometer_km: npt.ArrayLike | None = None,
     skip: npt.ArrayLike | None = None,
+    scratch: Scratch | None = None,
 ) -> KernelResult:
     """Clean fixes of any number of vehicles (any order) and attribute their kilometres.
 
@@ -268,6 +293,8 @@ def run_kernel(
     skip
         True for rows that are not fixes (set aside before the kernel); they get
         reason ``quarantined`` and take no part in any rule.
+    scratch
+        Buffers to reuse for the sorted copies of unsorted input (see :class:`Scratch`).
 
     Returns
     -------
@@ -287,8 +314,9 @@ def run_kernel(
     aside = np.zeros(n, np.bool_) if skip is None else np.asarray(skip, dtype=np.bool_)
     ordered, out_of_order = _order_check(vid, t, aside) if n else (True, 0)
     order = None if ordered else _sort_order(vid, t)
-    sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order) for a in (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in))
-    reason = _pick(aside, order).view(np.int8) * np.int8(QUARANTINED)
+    columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in)
+    sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
+    reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan)
     t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
 
@@ -354,4 +382,4 @@ def _speeds(speed_kmh: npt.ArrayLike | None, n: int) -> npt.NDArray[np.floating[
     return v if v.dtype in (np.float32, np.float64) else v.astype(np.float64)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "CleaningRules", "KernelResult", "run_kernel"]
+__all__ = ["ACTIVITY_COLUMNS", "CleaningRules", "KernelResult", "Scratch", "run_kernel"]
