@@ -258,7 +258,7 @@ def test_reused_scratch_buffers_give_the_same_results():
     rng = np.random.default_rng(5)
     locator = CityLocator()
     scratch = Scratch()
-    for n in (3000, 9000, 2000):
+    for n in (3000, 9000, 2100):
         vid = np.repeat(np.arange(1, 4), n // 3)
         t = np.tile(np.arange(n // 3) * 30, 3) + 1_650_000_000
         lon = 113.0 + np.cumsum(rng.normal(0.002, 0.001, n))
