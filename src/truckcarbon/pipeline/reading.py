@@ -243,24 +243,30 @@ class _SetAside:
         self.columns = list(columns)
         self.write = write
         self.parts: list[pa.Table] = []
+        self.reasons: list[npt.NDArray[np.int8]] = []
+        self.source_rows: list[npt.NDArray[np.int64]] = []
         self.rows = 0
 
     def add(self, rb: pa.RecordBatch, reason: npt.NDArray[np.int8], first_row: int) -> None:
         bad = np.flatnonzero(reason >= 0)
-        taken = pa.Table.from_batches([rb.select(self.columns)]).take(pa.array(bad))
-        text = {c: pc.cast(taken.column(c), pa.string()) for c in self.columns}
-        text["reason"] = pa.array(np.asarray(REASONS)[reason[bad]])
-        text["source_file"] = pa.array([str(self.f)] * bad.size, pa.string())
-        text["source_row"] = pa.array(bad + first_row + 1, pa.int64())
-        self.parts.append(pa.table(text))
+        self.parts.append(pa.Table.from_batches([rb.select(self.columns)]).take(pa.array(bad)))
+        self.reasons.append(reason[bad])
+        self.source_rows.append(bad + first_row + 1)
         self.rows += bad.size
         if self.rows >= ASIDE_ROWS:
             self.flush()
 
     def flush(self) -> None:
-        if self.parts:
-            self.write(pa.concat_tables(self.parts))
-        self.parts, self.rows = [], 0
+        """Write the rows held so far (their values as text, in one conversion)."""
+        if not self.parts:
+            return
+        taken = pa.concat_tables(self.parts)
+        text = {c: pc.cast(taken.column(c), pa.string()) for c in self.columns}
+        text["reason"] = pa.array(np.asarray(REASONS)[np.concatenate(self.reasons)])
+        text["source_file"] = pa.array([str(self.f)] * taken.num_rows, pa.string())
+        text["source_row"] = pa.array(np.concatenate(self.source_rows), pa.int64())
+        self.write(pa.table(text))
+        self.parts, self.reasons, self.source_rows, self.rows = [], [], [], 0
 
 
 def _parquet_schema(f: Path) -> pa.Schema:
