@@ -479,12 +479,8 @@ def _numpy(fixes: pa.Table | pa.RecordBatch, i: int) -> npt.NDArray[Any]:
     if len(chunks) == 1:
         return np.asarray(chunks[0].to_numpy())
     parts = [c.to_numpy() for c in chunks]
-    n = sum(p.size for p in parts)
-    buffers: dict[int, npt.NDArray[Any]] = _scratch.__dict__.setdefault("buffers", {})
-    buf = buffers.get(i)
-    if buf is None or buf.size < n or buf.dtype != parts[0].dtype:
-        buf = buffers[i] = np.empty(max(n, int(1.25 * buf.size) if buf is not None else n), parts[0].dtype)
-    return np.concatenate(parts, out=buf[:n])
+    buffers: Scratch = _scratch.__dict__.setdefault("columns", Scratch())
+    return np.concatenate(parts, out=buffers.buffer(i, sum(p.size for p in parts), parts[0].dtype))
 
 
 def _process(

@@ -229,7 +229,8 @@ def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDA
 
 
 class Scratch:
-    """Buffers :func:`run_kernel` reuses from call to call for the sorted copies of unsorted input.
+    """Buffers :func:`run_kernel` reuses from call to call (the sorted copies of unsorted input, the
+    distances of the cleaning pass).
 
     Fresh memory for every call costs page faults and zeroing; a caller that runs
     the kernel chunk after chunk on one thread passes one ``Scratch`` (it holds
@@ -239,13 +240,22 @@ class Scratch:
     def __init__(self) -> None:
         self.buffers: dict[int, npt.NDArray[Any]] = {}
 
+    def buffer(self, k: int, n: int, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+        """``n`` elements of buffer ``k`` (grown when smaller; contents undefined)."""
+        buf = self.buffers.get(k)
+        if buf is None or buf.size < n or buf.dtype != np.dtype(dtype):
+            buf = self.buffers[k] = np.empty(max(n, int(1.25 * buf.size) if buf is not None else n), dtype)
+        return buf[:n]
+
     def take(self, k: int, values: npt.NDArray[Any], order: npt.NDArray[np.intp]) -> npt.NDArray[Any]:
         """``values[order]`` in buffer ``k``."""
-        buf = self.buffers.get(k)
-        n = order.size
-        if buf is None or buf.size < n or buf.dtype != values.dtype:
-            buf = self.buffers[k] = np.empty(max(n, int(1.25 * buf.size) if buf is not None else n), values.dtype)
-        return np.take(values, order, out=buf[:n])
+        return np.take(values, order, out=self.buffer(k, order.size, values.dtype))
+
+    def filled(self, k: int, n: int, value: float) -> npt.NDArray[np.float64]:
+        """``n`` float64 ``value``s in buffer ``k``."""
+        out = self.buffer(k, n, np.float64)
+        out.fill(value)
+        return out
 
 
 def _pick(
@@ -317,7 +327,7 @@ def run_kernel(
     columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in)
     sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
     reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
-    dseg = np.full(n, np.nan)
+    dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
     t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
 
     if t_hi >= t_lo:
