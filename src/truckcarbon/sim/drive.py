@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix
 
 from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_many
 from truckcarbon.sim.activity import ANNUAL_KM, province_activity
 from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World, derived_arrays
+
+if TYPE_CHECKING:  # scipy.sparse is imported where the fit needs it: the fit result is usually cached
+    from scipy.sparse import csr_matrix
 
 CRUISE_KMH = {Role.REGIONAL: 52.0, Role.LONG_HAUL: 70.0}
 MAX_DRIVE_H = 14.0
@@ -161,6 +164,8 @@ def _path_km_by_province(world: World) -> tuple[csr_matrix, npt.NDArray[np.int64
     Each edge of a path counts half for the province of either end. Also returns
     the province index of each unit (the matrix's columns).
     """
+    from scipy.sparse import csr_matrix
+
     codes, prov = np.unique(world.province, return_inverse=True)
     n = world.n
     src = np.repeat(np.arange(n), n)
@@ -223,6 +228,8 @@ def _regional_km_by_province(
     truck alternates trips to a unit within two hops (by ``attraction``) and back
     home; its kilometres fall in the provinces those trips cross.
     """
+    from scipy.sparse import csr_matrix
+
     codes = np.unique(world.province)
     share = np.array([long_haul_share(int(c)) for c in codes])[prov]
     factors = province_activity()

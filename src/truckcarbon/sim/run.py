@@ -176,12 +176,30 @@ class _World:
     rates: np.ndarray  # L/100 km [standard, load]
 
 
+# The sampled fleet and its utilisations by configuration. The main process samples them and hands
+# them to its helpers (:func:`_start_helper`): sampling needs scipy.stats and scipy.special, whose
+# import costs a helper about a second, more than the fleet takes to send.
+_FLEETS: dict[SimConfig, tuple[Fleet, np.ndarray]] = {}
+
+
+def _fleet(config: SimConfig) -> tuple[Fleet, np.ndarray]:
+    """The fleet of ``config`` and each truck's utilisation (sim.activity.utilisation)."""
+    if config not in _FLEETS:
+        world = load_world()
+        fleet = make_fleet(world, config.trucks, np.random.default_rng([config.seed, 0]))
+        _FLEETS[config] = fleet, utilisation(fleet.utilisation_draw, world.province[fleet.city])
+    return _FLEETS[config]
+
+
+def _start_helper(config: SimConfig, fleet: Fleet, use: np.ndarray) -> None:
+    """Start-up of a helper process: keep the fleet the main process sampled."""
+    _FLEETS[config] = fleet, use
+
+
 @cache
 def _context(config: SimConfig) -> _World:
     world = load_world()
-    fleet_rng = np.random.default_rng([config.seed, 0])
-    fleet = make_fleet(world, config.trucks, fleet_rng)
-    use = utilisation(fleet.utilisation_draw, world.province[fleet.city])
+    fleet, use = _fleet(config)
     fleet_by_unit = city_fleet_2022(world)
     destinations = Destinations.build(world, gravity_attraction(world, fleet_by_unit), fleet_by_unit)
     return _World(world, fleet, destinations, use, CityLocator("wgs84"), fuel_rates().matrix())
@@ -432,10 +450,15 @@ def simulate(
     pool: ProcessPoolExecutor | None = None
     try:
         if workers > 1 and config.trucks > 1:
-            # Start the helper processes first: they load while this process builds its context and
-            # starts simulating (this process is one of the ``workers``).
+            # Start the helper processes first, with the fleet: they load while this process builds the
+            # rest of its context and starts simulating (this process is one of the ``workers``).
             helpers = workers - 1
-            pool = ProcessPoolExecutor(helpers, mp_context=multiprocessing.get_context("spawn"))
+            pool = ProcessPoolExecutor(
+                helpers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_helper,
+                initargs=(config, *_fleet(config)),
+            )
             for _ in range(helpers):
                 pool.submit(_warm_up, config)
         ctx = _context(config)
