@@ -122,18 +122,28 @@ def _emitted(kept, dup, swap):  # type: ignore[no-untyped-def]
 
 
 def apply_defects(
-    columns: dict[str, npt.NDArray[np.generic]], rates: DefectRates, rng: np.random.Generator
-) -> tuple[dict[str, npt.NDArray[np.generic]], dict[str, int]]:
-    """Return the emitted columns (same keys) and the count of each defect."""
-    lon = np.asarray(columns["lon"], dtype=np.float64).copy()
-    lat = np.asarray(columns["lat"], dtype=np.float64).copy()
+    t: npt.NDArray[np.int64],
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    rates: DefectRates,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], dict[str, int]]:
+    """Defects of a truck-month of true fixes (times ``t``, positions ``lon``, ``lat``).
+
+    Returns the emitted rows (the true fix each row repeats, in file order), the
+    positions of the true fixes as the terminal reports them (noise, stuck runs,
+    jumps and zero fixes applied; new arrays), and the count of each defect. The
+    emitted columns are the true fixes' columns taken at the rows, positions taken
+    from the reported ones.
+    """
+    lon = np.asarray(lon, dtype=np.float64).copy()
+    lat = np.asarray(lat, dtype=np.float64).copy()
     n = lon.size
     counts = dict.fromkeys(DEFECT_NAMES, 0)
     if n == 0:
-        return columns, counts
+        return np.empty(0, np.int64), lon, lat, counts
     if rates.gps_noise_m > 0:
         _add_noise(lon, lat, rng.standard_normal((2, n), dtype=np.float32), rates.gps_noise_m)
-    t = np.asarray(columns["t"])
     stuck = events(rng, n, rates.stuck_rate)
     until = np.searchsorted(t, t[stuck] + rng.uniform(STUCK_MIN_S, STUCK_MAX_S, stuck.size))
     counts["stuck_runs"] = int(stuck.size)
@@ -153,7 +163,7 @@ def apply_defects(
 
     gaps = events(rng, n, rates.gap_rate)
     until = np.searchsorted(t, t[gaps] + rng.uniform(GAP_MIN_S, GAP_MAX_S, gaps.size), side="left")
-    kept = _kept(n, gaps, until)  # emitted row -> true fix; one gather of every column at the end
+    kept = _kept(n, gaps, until)
     counts["gaps"] = int(gaps.size)
     counts["gap_fixes"] = int(n - kept.size)
     dup = events(rng, kept.size, rates.duplicate_rate)  # a duplicate follows its original
@@ -162,8 +172,4 @@ def apply_defects(
     if swap.size:
         swap = swap[np.concatenate([[True], np.diff(swap) > 1])]  # non-overlapping pairs
     counts["out_of_order"] = int(swap.size)
-    rows = _emitted(kept, dup, swap)
-    out = {k: np.asarray(v)[rows] for k, v in columns.items() if k not in ("lon", "lat")}
-    out["lon"] = lon[rows]
-    out["lat"] = lat[rows]
-    return out, counts
+    return _emitted(kept, dup, swap), lon, lat, counts
