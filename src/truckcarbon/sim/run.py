@@ -67,6 +67,9 @@ PING_SCHEMA = pa.schema(
 # Coordinates are incompressible noise to snappy: storing them plain saves the work, not space.
 GROUPS_PER_WORKER = 4
 PING_COMPRESSION = {name: "none" if name in ("lon", "lat") else "snappy" for name in PING_SCHEMA.names}
+# Values the Parquet writer encodes at a time (its default, 1024, costs about 10% more work per row
+# on contiguous columns; pages still close at the default 1 MB).
+PING_WRITE_BATCH = 2**16
 
 
 @dataclass(frozen=True)
@@ -332,6 +335,7 @@ class _PartBuffer:
             use_dictionary=["load_state"],
             write_statistics=["vehicle_id", "ts"],  # what readers prune and check order by
             compression=PING_COMPRESSION,
+            write_batch_size=PING_WRITE_BATCH,
         )
         self.rows = 0
 
