@@ -65,12 +65,13 @@ def events(rng: np.random.Generator, n: int, rate: float) -> npt.NDArray[np.int6
     pos = -1
     while True:
         gaps = rng.geometric(rate, max(16, int(n * rate * 1.2) + 8))
-        at = pos + np.cumsum(gaps)
-        chunks.append(at[at < n])
+        at = np.cumsum(gaps, dtype=np.int64)
+        at += pos
+        chunks.append(at[: np.searchsorted(at, n)])  # increasing: the positions below n
         if at[-1] >= n:
             break
         pos = int(at[-1])
-    return np.concatenate(chunks).astype(np.int64)
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 @nb.njit(cache=True)

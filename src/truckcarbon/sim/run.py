@@ -32,6 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
+from typing import ClassVar
 
 import numba as nb
 import numpy as np
@@ -237,7 +238,7 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
     roles = list(Role)
     defects = dict.fromkeys(DEFECT_NAMES, 0)
     truth: dict[str, list[np.ndarray]] = {k: [] for k in ("vid", "city", "km", "e", "h", "f")}
-    buf = _PartBuffer(config.rows_per_file)
+    buf = _PartBuffer.reused(config.rows_per_file)
     part = pings = 0
 
     def flush() -> None:
@@ -289,6 +290,22 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
 PING_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float32, np.int8, np.float64, np.float32)
 
 
+@nb.njit(cache=True)
+def _gather(rows, at, vid, t, lon, lat, speed, load, odo, fuel, *out):  # type: ignore[no-untyped-def]
+    """Rows ``rows`` of a truck's fixes into the part columns ``out`` (PING_DTYPES) from position ``at``."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        j = at + i
+        out[0][j] = vid
+        out[1][j] = t[r] * 1000  # s -> ms
+        out[2][j] = lon[r]
+        out[3][j] = lat[r]
+        out[4][j] = speed[r]
+        out[5][j] = load[r]
+        out[6][j] = odo[r]
+        out[7][j] = fuel[r]
+
+
 class _PartBuffer:
     """The pings of one part file, gathered truck by truck into contiguous columns.
 
@@ -296,19 +313,26 @@ class _PartBuffer:
     truck, and writing the emitted rows straight into the columns spares a copy.
     """
 
+    kept: ClassVar[list[_PartBuffer]] = []  # this process's buffer, from task to task: new memory costs page faults
+
     def __init__(self, rows: int) -> None:
         self.rows = 0
         self.columns = [np.empty(rows + 2**17, dtype) for dtype in PING_DTYPES]
+
+    @classmethod
+    def reused(cls, rows: int) -> _PartBuffer:
+        """An empty buffer for parts of ``rows`` rows: the one this process used last when it is large enough."""
+        if not cls.kept or cls.kept[0].columns[0].size < rows + 2**17:
+            cls.kept[:] = [cls(rows)]
+        cls.kept[0].rows = 0
+        return cls.kept[0]
 
     def add(self, vid: int, emitted: np.ndarray, fixes: tuple[np.ndarray, ...]) -> None:
         """Append the ``emitted`` rows of a truck's ``fixes`` (time in s, lon, lat, speed, load, odometer, fuel)."""
         a, b = self.rows, self.rows + emitted.size
         if b > self.columns[0].size:
             self.columns = [np.concatenate([c[:a], np.empty(max(b, 2 * a) - a, c.dtype)]) for c in self.columns]
-        self.columns[0][a:b] = vid
-        for column, values in zip(self.columns[1:], fixes, strict=True):
-            np.take(values, emitted, out=column[a:b], mode="clip")  # clip: the rows are valid, and take unbuffered
-        np.multiply(self.columns[1][a:b], 1000, out=self.columns[1][a:b])  # s -> ms
+        _gather(emitted, a, vid, *fixes, *self.columns)
         self.rows = b
 
     def write(self, config: SimConfig, path: Path) -> None:
@@ -580,6 +604,7 @@ def simulate(
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+        _PartBuffer.kept.clear()
     return SimSummary(out, fleet.n, len(months), n_pings, truth_table.num_rows, defects, seconds)
 
 
