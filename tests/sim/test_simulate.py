@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 from truckcarbon.core.calendar import chinese_new_year
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.reference import city_from_plate
+from truckcarbon.sim import run
 from truckcarbon.sim.defects import DefectRates, events
 from truckcarbon.sim.run import SimConfig, simulate
 
@@ -54,6 +58,25 @@ def test_worker_processes_do_not_change_the_data(tmp_path, clean_run):
     assert pings(out).equals(pings(clean_run))
     assert pq.read_table(out / "truth.parquet").equals(pq.read_table(clean_run / "truth.parquet"))
     assert len(list((out / "pings" / "month=2022-01").glob("part-*.parquet"))) == 2
+
+
+# A helper process's start-up (sim.run._start_helper, then _warm_up); prints the scipy modules it loaded.
+HELPER = """
+import pickle, sys
+from truckcarbon.sim import run
+config, fleet, use = pickle.loads(open(sys.argv[1], "rb").read())
+run._start_helper(config, fleet, use)
+run._warm_up(config)
+print(",".join(m for m in sys.modules if m.startswith(("scipy.stats", "scipy.special", "scipy.sparse"))))
+"""
+
+
+def test_helper_processes_get_the_fleet_and_import_no_scipy(tmp_path):
+    """The main process samples the fleet (scipy.stats, scipy.special) and hands it to its helpers."""
+    shipped = tmp_path / "fleet.pickle"
+    shipped.write_bytes(pickle.dumps((SMALL, *run._fleet(SMALL))))
+    result = subprocess.run([sys.executable, "-c", HELPER, str(shipped)], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
 
 
 def test_output_schemas(clean_run):

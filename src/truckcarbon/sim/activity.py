@@ -25,7 +25,6 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtri
 
 from truckcarbon.core.calendar import chinese_new_year
 from truckcarbon.sim.fleet import Role, long_haul_share, published_province_table
@@ -117,6 +116,8 @@ def province_activity() -> dict[int, float]:
 
 def utilisation(draw: npt.NDArray[np.float64], province_adcode: npt.NDArray[np.int32]) -> npt.NDArray[np.float64]:
     """Utilisation of each truck: its lognormal factor at quantile ``draw`` times its province's activity."""
+    from scipy.special import ndtri  # here: only the process that samples the fleet needs scipy
+
     own = np.exp(-0.5 * TRUCK_FACTOR_SIGMA**2 + TRUCK_FACTOR_SIGMA * ndtri(np.clip(draw, 1e-9, 1.0 - 1e-9)))
     factors = province_activity()
     province = np.array([factors.get(int(p), 1.0) for p in province_adcode])

@@ -65,12 +65,13 @@ def events(rng: np.random.Generator, n: int, rate: float) -> npt.NDArray[np.int6
     pos = -1
     while True:
         gaps = rng.geometric(rate, max(16, int(n * rate * 1.2) + 8))
-        at = pos + np.cumsum(gaps)
-        chunks.append(at[at < n])
+        at = np.cumsum(gaps, dtype=np.int64)
+        at += pos
+        chunks.append(at[: np.searchsorted(at, n)])  # increasing: the positions below n
         if at[-1] >= n:
             break
         pos = int(at[-1])
-    return np.concatenate(chunks).astype(np.int64)
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 @nb.njit(cache=True)
@@ -81,26 +82,73 @@ def _add_noise(lon, lat, z, sigma_m):  # type: ignore[no-untyped-def]
         lon[i] += z[1, i] * sigma_m / (M_PER_DEG_LON_EQ * math.cos(math.radians(lat[i])))
 
 
+@nb.njit(cache=True)
+def _hold(lon, lat, start, end):  # type: ignore[no-untyped-def]
+    """Stuck runs: fixes ``start[k] + 1`` to ``end[k] - 1`` repeat fix ``start[k]``, in order; returns their count."""
+    held = 0
+    for k in range(start.shape[0]):
+        for i in range(start[k] + 1, end[k]):
+            lon[i] = lon[start[k]]
+            lat[i] = lat[start[k]]
+        held += max(end[k] - start[k] - 1, 0)
+    return held
+
+
+@nb.njit(cache=True)
+def _kept(n, start, end):  # type: ignore[no-untyped-def]
+    """The fixes outside the gaps (fix ``start[k]`` up to, not including, ``end[k]``; at least the first)."""
+    keep = np.ones(n, np.bool_)
+    for k in range(start.shape[0]):
+        keep[start[k] : max(end[k], start[k] + 1)] = False
+    return np.flatnonzero(keep)
+
+
+@nb.njit(cache=True)
+def _emitted(kept, dup, swap):  # type: ignore[no-untyped-def]
+    """Emitted rows: ``kept`` with row ``kept[d]`` twice for each ``d`` of ``dup`` (sorted), then the pairs
+    of positions ``s, s + 1`` for each ``s`` of ``swap`` (not overlapping) swapped."""
+    rows = np.empty(kept.shape[0] + dup.shape[0], np.int64)
+    j = 0
+    d = 0
+    for i in range(kept.shape[0]):
+        rows[j] = kept[i]
+        j += 1
+        if d < dup.shape[0] and dup[d] == i:
+            rows[j] = kept[i]
+            j += 1
+            d += 1
+    for s in swap:
+        rows[s], rows[s + 1] = rows[s + 1], rows[s]
+    return rows
+
+
 def apply_defects(
-    columns: dict[str, npt.NDArray[np.generic]], rates: DefectRates, rng: np.random.Generator
-) -> tuple[dict[str, npt.NDArray[np.generic]], dict[str, int]]:
-    """Return the emitted columns (same keys) and the count of each defect."""
-    lon = np.asarray(columns["lon"], dtype=np.float64).copy()
-    lat = np.asarray(columns["lat"], dtype=np.float64).copy()
+    t: npt.NDArray[np.int64],
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    rates: DefectRates,
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], dict[str, int]]:
+    """Defects of a truck-month of true fixes (times ``t``, positions ``lon``, ``lat``).
+
+    Returns the emitted rows (the true fix each row repeats, in file order), the
+    positions of the true fixes as the terminal reports them (noise, stuck runs,
+    jumps and zero fixes applied; new arrays), and the count of each defect. The
+    emitted columns are the true fixes' columns taken at the rows, positions taken
+    from the reported ones.
+    """
+    lon = np.asarray(lon, dtype=np.float64).copy()
+    lat = np.asarray(lat, dtype=np.float64).copy()
     n = lon.size
     counts = dict.fromkeys(DEFECT_NAMES, 0)
     if n == 0:
-        return columns, counts
+        return np.empty(0, np.int64), lon, lat, counts
     if rates.gps_noise_m > 0:
         _add_noise(lon, lat, rng.standard_normal((2, n), dtype=np.float32), rates.gps_noise_m)
-    t = np.asarray(columns["t"])
-    for start in events(rng, n, rates.stuck_rate).tolist():
-        end = max(int(np.searchsorted(t, t[start] + rng.uniform(STUCK_MIN_S, STUCK_MAX_S))), start + 2)
-        end = min(n, end)
-        lon[start + 1 : end] = lon[start]
-        lat[start + 1 : end] = lat[start]
-        counts["stuck_runs"] += 1
-        counts["stuck_fixes"] += end - start - 1
+    stuck = events(rng, n, rates.stuck_rate)
+    until = np.searchsorted(t, t[stuck] + rng.uniform(STUCK_MIN_S, STUCK_MAX_S, stuck.size))
+    counts["stuck_runs"] = int(stuck.size)
+    counts["stuck_fixes"] = int(_hold(lon, lat, stuck, np.minimum(np.maximum(until, stuck + 2), n)))
     jumps = events(rng, n, rates.jump_rate)
     if jumps.size:
         r_km = rng.uniform(2.0, 50.0, jumps.size)
@@ -108,31 +156,21 @@ def apply_defects(
         lat[jumps] += r_km * 1000 * np.sin(theta) / M_PER_DEG_LAT
         lon[jumps] += r_km * 1000 * np.cos(theta) / (M_PER_DEG_LON_EQ * np.cos(np.radians(lat[jumps])))
         counts["jumps"] = int(jumps.size)
-    zeros = np.setdiff1d(events(rng, n, rates.zero_rate), jumps)  # one defect per fix
+    zeros = events(rng, n, rates.zero_rate)
+    zeros = zeros[~np.isin(zeros, jumps, kind="sort")]  # one defect per fix
     lon[zeros] = 0.0
     lat[zeros] = 0.0
     counts["zero_fixes"] = int(zeros.size)
 
-    keep = np.ones(n, bool)
-    for start in events(rng, n, rates.gap_rate).tolist():
-        end = int(np.searchsorted(t, t[start] + rng.uniform(GAP_MIN_S, GAP_MAX_S), side="left"))
-        keep[start : max(end, start + 1)] = False
-        counts["gaps"] += 1
-    rows = np.flatnonzero(keep)  # emitted row -> true fix; one gather of every column at the end
-    counts["gap_fixes"] = int(n - rows.size)
-    m = rows.size
-
-    dup = events(rng, m, rates.duplicate_rate)
-    if dup.size:
-        rows = np.insert(rows, dup + 1, rows[dup])  # a duplicate follows its original
-        counts["duplicates"] = int(dup.size)
-    m = rows.size
-    swap = events(rng, m - 1, rates.out_of_order_rate)
+    gaps = events(rng, n, rates.gap_rate)
+    until = np.searchsorted(t, t[gaps] + rng.uniform(GAP_MIN_S, GAP_MAX_S, gaps.size), side="left")
+    kept = _kept(n, gaps, until)
+    counts["gaps"] = int(gaps.size)
+    counts["gap_fixes"] = int(n - kept.size)
+    dup = events(rng, kept.size, rates.duplicate_rate)  # a duplicate follows its original
+    counts["duplicates"] = int(dup.size)
+    swap = events(rng, kept.size + dup.size - 1, rates.out_of_order_rate)
     if swap.size:
         swap = swap[np.concatenate([[True], np.diff(swap) > 1])]  # non-overlapping pairs
-        rows[swap], rows[swap + 1] = rows[swap + 1], rows[swap]
-        counts["out_of_order"] = int(swap.size)
-    out = {k: np.asarray(v)[rows] for k, v in columns.items() if k not in ("lon", "lat")}
-    out["lon"] = lon[rows]
-    out["lat"] = lat[rows]
-    return out, counts
+    counts["out_of_order"] = int(swap.size)
+    return _emitted(kept, dup, swap), lon, lat, counts

@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numba as nb
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import csr_matrix
 
-from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_many
+from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_km, haversine_many
 from truckcarbon.sim.activity import ANNUAL_KM, province_activity
 from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World, derived_arrays
+
+if TYPE_CHECKING:  # scipy.sparse is imported where the fit needs it: the fit result is usually cached
+    from scipy.sparse import csr_matrix
 
 CRUISE_KMH = {Role.REGIONAL: 52.0, Role.LONG_HAUL: 70.0}
 MAX_DRIVE_H = 14.0
@@ -161,6 +164,8 @@ def _path_km_by_province(world: World) -> tuple[csr_matrix, npt.NDArray[np.int64
     Each edge of a path counts half for the province of either end. Also returns
     the province index of each unit (the matrix's columns).
     """
+    from scipy.sparse import csr_matrix
+
     codes, prov = np.unique(world.province, return_inverse=True)
     n = world.n
     src = np.repeat(np.arange(n), n)
@@ -223,6 +228,8 @@ def _regional_km_by_province(
     truck alternates trips to a unit within two hops (by ``attraction``) and back
     home; its kilometres fall in the provinces those trips cross.
     """
+    from scipy.sparse import csr_matrix
+
     codes = np.unique(world.province)
     share = np.array([long_haul_share(int(c)) for c in codes])[prov]
     factors = province_activity()
@@ -275,17 +282,29 @@ def fit_long_haul(
     return np.asarray(attraction * scale[prov], dtype=np.float64)
 
 
-def _extend_route(world: World, state: TruckState, role: Role, dest: Destinations, rng: np.random.Generator) -> None:
+def _next_trip(
+    world: World, state: TruckState, role: Role, dest: Destinations, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], np.int8]:
+    """The truck's next trip: its waypoints (the jittered inner points of the units on its path) and load."""
     here = state.dest if state.dest >= 0 else state.home
     nxt = dest.pick(state, role, rng)
     path = world.path(here, nxt)[1:]
     load = np.int8(_draw(LOAD_CUM, rng))
     jitter = rng.normal(0.0, WAYPOINT_JITTER_DEG, (len(path), 2))
-    state.route_lon = np.concatenate([state.route_lon, world.lon[path] + jitter[:, 0]])
-    state.route_lat = np.concatenate([state.route_lat, world.lat[path] + jitter[:, 1]])
-    state.route_load = np.concatenate([state.route_load, np.full(len(path), load, np.int8)])
     state.dest = nxt
     state.trips += 1
+    return world.lon[path] + jitter[:, 0], world.lat[path] + jitter[:, 1], load
+
+
+@nb.njit(cache=True)
+def _leg_km(lon0, lat0, lon, lat):  # type: ignore[no-untyped-def]
+    """haversine_km from (lon0, lat0) to the first point, then from each point to the next."""
+    out = np.empty(lon.shape[0], np.float64)
+    for k in range(lon.shape[0]):
+        out[k] = haversine_km(lon0, lat0, lon[k], lat[k])
+        lon0 = lon[k]
+        lat0 = lat[k]
+    return out
 
 
 MAX_SHIFTS_PER_DAY = 6  # shifts of at least 2.5 h (but the last) within MAX_DRIVE_H = 14 h
@@ -459,19 +478,24 @@ def drive_month(
     poly_lat = np.concatenate([[state.lat], state.route_lat])
     seg = haversine_many(poly_lon[:-1], poly_lat[:-1], poly_lon[1:], poly_lat[1:])
     total = float(seg.sum())
+    lons, lats, segs, loads = [poly_lon], [poly_lat], [seg], [state.route_load]
+    end_lon, end_lat = poly_lon[-1], poly_lat[-1]
     while total < need_km + 1.0:
-        n_before = state.route_lon.size
-        _extend_route(world, state, role, destinations, rng)
-        lon_new = np.concatenate([poly_lon[-1:], state.route_lon[n_before:]])
-        lat_new = np.concatenate([poly_lat[-1:], state.route_lat[n_before:]])
-        seg_new = haversine_many(lon_new[:-1], lat_new[:-1], lon_new[1:], lat_new[1:])
-        poly_lon = np.concatenate([poly_lon, lon_new[1:]])
-        poly_lat = np.concatenate([poly_lat, lat_new[1:]])
-        seg = np.concatenate([seg, seg_new])
-        total += float(seg_new.sum())
+        lon, lat, load = _next_trip(world, state, role, destinations, rng)
+        km = _leg_km(end_lon, end_lat, lon, lat)
+        lons.append(lon)
+        lats.append(lat)
+        segs.append(km)
+        loads.append(np.full(lon.size, load, np.int8))
+        total += float(km.sum())
+        if lon.size:
+            end_lon, end_lat = lon[-1], lat[-1]
+    if len(lons) > 1:  # the pieces joined once
+        poly_lon, poly_lat, seg = np.concatenate(lons), np.concatenate(lats), np.concatenate(segs)
+    route_load = np.concatenate(loads)
     poly_s = np.concatenate([[0.0], np.cumsum(seg)])
     # Load of the trip each route vertex belongs to; the start continues the first trip.
-    poly_load = np.concatenate([state.route_load[:1], state.route_load])
+    poly_load = np.concatenate([route_load[:1], route_load])
 
     # Fix times, in time order: parked (every parked interval) and driving (every interval) alternate.
     t = _fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s)

@@ -50,7 +50,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from scipy.stats import qmc
 
 from truckcarbon.core.months import month_labels, month_number
 from truckcarbon.emissions.factors import EmissionStandard
@@ -216,6 +215,8 @@ def quasi_random(n: int, dims: int, rng: np.random.Generator) -> npt.NDArray[np.
     points cover the unit cube, and their low-dimensional projections, much more
     evenly than independent draws, and so does any run of consecutive points.
     """
+    from scipy.stats import qmc  # here: importing scipy.stats takes about a second
+
     m = max(int(np.ceil(np.log2(max(n, 1)))), 0)
     sobol = qmc.Sobol(dims, scramble=True, seed=rng)
     return np.asarray(sobol.random_base2(m)[:n], dtype=np.float64)

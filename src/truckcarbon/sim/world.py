@@ -19,8 +19,6 @@ from importlib.resources import files
 import numpy as np
 import numpy.typing as npt
 import pyarrow.csv as pacsv
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
 
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo._kernels import haversine_many
@@ -166,6 +164,9 @@ def _roads(
     lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]
 ) -> dict[str, npt.NDArray[np.generic]]:
     """Shortest road km between units over the border graph (edges ``a``-``b``), and the next hop of each path."""
+    from scipy.sparse import csr_matrix  # here: the result is usually cached (derived_arrays)
+    from scipy.sparse.csgraph import shortest_path
+
     n = lon.size
     w = haversine_many(lon[a], lat[a], lon[b], lat[b]) * ROAD_CIRCUITY
     graph = csr_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n))
