@@ -268,6 +268,26 @@ def test_truncated_parquet_is_a_clear_error_and_leaves_no_complete_looking_outpu
     assert not list((tmp_path / "run").glob("inventory/*.parquet"))
 
 
+def test_typed_value_out_of_the_contract_range_names_file_rows_and_column(tmp_path: Path) -> None:
+    _, vehicles = _tiny(tmp_path)
+    bad = tmp_path / "pings.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "vehicle_id": pa.array([1, 2**63 + 5], pa.uint64()),  # beyond int64
+                "ts": pa.array([1646092800, 1646092830], pa.int64()),
+                "lon": [116.30, 116.31],
+                "lat": [39.90, 39.90],
+            }
+        ),
+        bad,
+    )
+    with pytest.raises(InputError, match="column vehicle_id") as err:
+        run_pipeline(bad, vehicles, tmp_path / "run")
+    assert str(bad) in str(err.value) and "after row 0" in str(err.value)
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
 def test_vehicles_table_errors(tmp_path: Path) -> None:
     pings, _ = _tiny(tmp_path)
     bad = tmp_path / "v.csv"

@@ -305,10 +305,16 @@ def _nulls(arr: pa.Array) -> npt.NDArray[np.bool_]:
     return np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-def _values(arr: pa.Array, dtype: pa.DataType, fill: float) -> npt.NDArray[Any]:
-    """``arr`` as a numpy array of ``dtype`` (zero copy when it already is), nulls as ``fill``."""
+def _values(arr: pa.Array, dtype: pa.DataType, fill: float, name: str) -> npt.NDArray[Any]:
+    """``arr`` (column ``name``) as a numpy array of ``dtype`` (zero copy when it already is), nulls as ``fill``.
+
+    Raises InputError naming the column when a value does not fit ``dtype``.
+    """
     if arr.type != dtype:
-        arr = pc.cast(arr, dtype)
+        try:
+            arr = pc.cast(arr, dtype)
+        except pa.ArrowInvalid as exc:
+            raise InputError(f"column {name}: a value does not fit {dtype} ({exc}); convert the column") from None
     if arr.null_count:
         arr = pc.fill_null(arr, pa.scalar(fill, dtype))
     return np.asarray(arr.to_numpy(zero_copy_only=False))
@@ -401,22 +407,22 @@ def validate_typed(
     n = batch.num_rows
     col = {name: batch.column(name) for name in plan.columns}
     vid_arr = col["vehicle_id"]
-    vid = _values(vid_arr, pa.int64(), 0)
+    vid = _values(vid_arr, pa.int64(), 0, "vehicle_id")
     ts_arr = col["ts"]
-    ts_raw = _values(ts_arr.cast(pa.int64()) if pa.types.is_timestamp(ts_arr.type) else ts_arr, pa.int64(), 0)
-    lon = _values(col["lon"], pa.float64(), np.nan)
-    lat = _values(col["lat"], pa.float64(), np.nan)
+    ts_raw = _values(ts_arr.cast(pa.int64()) if pa.types.is_timestamp(ts_arr.type) else ts_arr, pa.int64(), 0, "ts")
+    lon = _values(col["lon"], pa.float64(), np.nan, "lon")
+    lat = _values(col["lat"], pa.float64(), np.nan, "lat")
     empty = np.zeros(0, np.float64)
     optional = {}
     for name in ("speed_kmh", "fuel_level_l", "odometer_km"):
         optional[name] = (
-            (_values(col[name], pa.float64(), np.nan), _nulls(col[name])) if name in col else (empty, _NO_MASK)
+            (_values(col[name], pa.float64(), np.nan, name), _nulls(col[name])) if name in col else (empty, _NO_MASK)
         )
     if "load_state" in col:
         load_arr = col["load_state"]
         if not pa.types.is_dictionary(load_arr.type):
             load_arr = load_arr.dictionary_encode()
-        load_idx = _values(load_arr.indices, pa.int32(), 0)
+        load_idx = _values(load_arr.indices, pa.int32(), 0, "load_state")
         load_null, load_codes = _nulls(load_arr), _load_codes(load_arr.dictionary)
     else:
         load_idx, load_null, load_codes = np.zeros(0, np.int32), _NO_MASK, np.zeros(0, np.int8)

@@ -189,6 +189,8 @@ class FixReader:
                     kept = self._keep(pa.RecordBatch.from_arrays([*columns, pa.array(reason)], schema=KERNEL_SCHEMA))
                     if kept is not None:
                         yield kept
+        except InputError as exc:  # a value of a typed column that the contract's type cannot hold
+            raise InputError(f"{f}: in the data rows after row {row}, {exc}") from None
         except (OSError, pa.ArrowException) as exc:
             raise InputError(
                 f"{f}: Parquet read failed after data row {row} ({exc}); the file may be truncated; re-export it"
