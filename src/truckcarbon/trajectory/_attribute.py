@@ -1,4 +1,4 @@
-"""Compiled segment rules and attribution: one pass over a vehicle-sorted run of kept fixes.
+"""Compiled segment rules and attribution: one pass over vehicle-sorted rows with their cleaning reasons.
 
 Every row is counted by month and cleaning reason; for each pair of
 consecutive kept fixes of a vehicle (a segment) the kernel
