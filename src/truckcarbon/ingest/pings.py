@@ -279,6 +279,8 @@ def _load_codes(dictionary: pa.Array) -> npt.NDArray[np.int8]:
     key = tuple(dictionary.to_pylist())
     codes = _LOAD_CODES.get(key)
     if codes is None:
+        if len(_LOAD_CODES) >= 256:  # bounded: files whose row groups each spell the states differently
+            _LOAD_CODES.clear()
         codes = _LOAD_CODES.setdefault(key, _compute_load_codes(dictionary))
     return codes
 
