@@ -481,3 +481,28 @@ def test_stream_chunks_never_split_a_vehicle() -> None:
         seen |= ids
     with pytest.raises(_NotSortedError):
         stream.add(batch([1]))
+
+
+def test_read_progress_moves_file_by_file(tmp_path: Path) -> None:
+    """Typed files of one schema are still reported one by one (the read's progress bar moves)."""
+    _, vehicles = _tiny(tmp_path)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k in range(3):
+        t0 = 1646092800 + 600 * k
+        pq.write_table(
+            pa.table(
+                {
+                    "vehicle_id": [1, 1],
+                    "ts": pa.array([(t0 + 30 * i) * 1000 for i in range(2)], pa.timestamp("ms", "UTC")),
+                    "lon": [116.30, 116.31],
+                    "lat": [39.90, 39.90],
+                }
+            ),
+            folder / f"part-{k}.parquet",
+        )
+    seen: list[tuple[int, int]] = []
+    run_pipeline(
+        folder, vehicles, tmp_path / "run", progress=lambda s, d, n: seen.append((d, n)) if s == "read" else None
+    )
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]

@@ -105,6 +105,18 @@ def _timestamps_ms(arr: pa.Array) -> np.ndarray:
     return np.full(len(arr), np.nan)
 
 
+def quarantine_table(
+    rows: pa.Table, reasons: npt.NDArray[np.integer[Any]], source: str, source_rows: npt.NDArray[np.int64]
+) -> pa.Table:
+    """Rows set aside as the quarantine keeps them: every original column as text, then ``reason`` (the
+    name of each code in :data:`REASONS`), ``source_file`` and ``source_row`` (1-based data row)."""
+    out = {name: pc.cast(rows.column(name), pa.string()) for name in rows.column_names}
+    out["reason"] = pa.array(np.asarray(REASONS)[reasons], pa.string())
+    out["source_file"] = pa.array([source] * rows.num_rows, pa.string())
+    out["source_row"] = pa.array(source_rows, pa.int64())
+    return pa.table(out)
+
+
 def validate_pings(
     batch: pa.RecordBatch | pa.Table,
     source: str,
@@ -192,11 +204,8 @@ def validate_pings(
     valid = pa.table(cols)
 
     bad_rows = np.flatnonzero(~ok)
-    quarantine = table.take(pa.array(bad_rows)) if bad_rows.size else table.slice(0, 0)
-    quarantine = pa.table({name: pc.cast(quarantine.column(name), pa.string()) for name in quarantine.column_names})
-    quarantine = quarantine.append_column("reason", pa.array([REASONS[r] for r in reason[bad_rows]], pa.string()))
-    quarantine = quarantine.append_column("source_file", pa.array([source] * bad_rows.size, pa.string()))
-    quarantine = quarantine.append_column("source_row", pa.array(bad_rows + first_row + 1, pa.int64()))
+    taken = table.take(pa.array(bad_rows)) if bad_rows.size else table.slice(0, 0)
+    quarantine = quarantine_table(taken, reason[bad_rows], source, bad_rows + first_row + 1)
     counts = IngestCounts(rows=n, kept=int(keep.size))
     for code, name in enumerate(REASONS):
         counts.quarantined[name] = int((reason == code).sum())
@@ -211,11 +220,6 @@ KERNEL_COLUMNS = ("vehicle_id", "t", "lon", "lat", "speed", "load", "fuel", "odo
 PING_COLUMNS = ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "fuel_level_l", "odometer_km")
 _TS_UNIT_US = {"s": (1_000_000, 1), "ms": (1000, 1), "us": (1, 1), "ns": (1, 1000)}
 TS_TIMESTAMP, TS_INTEGER = 0, 1
-
-
-def quote_identifier(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from truckcarbon.ingest.pings import (
     REASONS,
     IngestCounts,
     TypedPlan,
+    quarantine_table,
     typed_plan,
     validate_pings,
     validate_typed,
@@ -110,36 +111,18 @@ class FixReader:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Kernel inputs of every file in order (a file's rows in file order)."""
-        # Input hashes (for the manifest) are computed on a side thread while the files are read.
-        with ThreadPoolExecutor(max_workers=1) as hasher:
+        # Input hashes (for the manifest) are computed on a side thread while the files are read; typed files
+        # are read and validated on another, one row group ahead (:meth:`_typed`).
+        with ThreadPoolExecutor(max_workers=1) as hasher, ThreadPoolExecutor(max_workers=1) as ahead:
             digests = [hasher.submit(file_digest, f) for f in self.files]
-            done = 0
-            for group, plan in self._groups():
+            for done, f in enumerate(self.files):
                 self.progress("read", done, len(self.files))
-                yield from self._typed(group, plan) if plan is not None else self._general(group[0])
-                done += len(group)
+                schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
+                plan = typed_plan(schema) if schema is not None else None
+                yield from self._typed(f, plan, ahead) if plan is not None else self._general(f)
             self.progress("read", len(self.files), len(self.files))
             for f, digest in zip(self.files, digests, strict=True):
                 self.state.inputs.append({"role": "pings", "path": str(f), "hash": digest.result()})
-
-    def _groups(self) -> Iterator[tuple[list[Path], TypedPlan | None]]:
-        """Runs of consecutive typed Parquet files with one plan (read by :meth:`_typed`), and every other
-        file alone (plan None, read by :meth:`_general`)."""
-        group: list[Path] = []
-        key: TypedPlan | None = None
-        for f in self.files:
-            schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
-            plan = typed_plan(schema) if schema is not None else None
-            if group and (plan is None or plan != key):
-                yield group, key
-                group = []
-            if plan is None:
-                yield [f], None
-                continue
-            group.append(f)
-            key = plan
-        if group:
-            yield group, key
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         need = in_window(batch.column(1).to_numpy(), self.bounds)
@@ -148,15 +131,10 @@ class FixReader:
             batch = batch.filter(pa.array(need))
         return batch if batch.num_rows else None
 
-    def _typed(self, files: list[Path], plan: TypedPlan) -> Iterator[pa.RecordBatch]:
-        """Typed Parquet files read by Arrow row group by row group (columns decoded on several threads) and
-        validated by the compiled rules (:func:`validate_typed`), both on a side thread one row group ahead
-        of the caller."""
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            for f in files:
-                yield from self._typed_file(f, plan, ahead)
-
-    def _typed_file(self, f: Path, plan: TypedPlan, ahead: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
+    def _typed(self, f: Path, plan: TypedPlan, ahead: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
+        """A typed Parquet file read by Arrow row group by row group (columns decoded on several threads) and
+        validated by the compiled rules (:func:`validate_typed`), both on ``ahead`` one row group ahead of
+        the caller."""
         aside = _SetAside(f, plan.columns, self.write_quarantine)
         row = 0  # data rows of the file read so far, for errors and source rows
         try:
@@ -176,15 +154,12 @@ class FixReader:
                     break
                 nxt = ahead.submit(read_and_validate)
                 for rb, columns, reason, counts in validated:
-                    n = rb.num_rows
-                    self.state.ingest.rows += n
                     bad = int(counts.sum())
-                    self.state.ingest.kept += n - bad
-                    for code, name in enumerate(REASONS):
-                        self.state.ingest.quarantined[name] += int(counts[code])
+                    quarantined = dict(zip(REASONS, counts.tolist(), strict=True))
+                    self.state.ingest.add(IngestCounts(rb.num_rows, rb.num_rows - bad, quarantined))
                     if bad:
                         aside.add(rb, reason, row)
-                    row += n
+                    row += rb.num_rows
                     # Rows set aside stay in the batch, marked: the kernel passes over them (no copy).
                     kept = self._keep(pa.RecordBatch.from_arrays([*columns, pa.array(reason)], schema=KERNEL_SCHEMA))
                     if kept is not None:
@@ -263,11 +238,8 @@ class _SetAside:
         if not self.parts:
             return
         taken = pa.concat_tables(self.parts)
-        text = {c: pc.cast(taken.column(c), pa.string()) for c in self.columns}
-        text["reason"] = pa.array(np.asarray(REASONS)[np.concatenate(self.reasons)])
-        text["source_file"] = pa.array([str(self.f)] * taken.num_rows, pa.string())
-        text["source_row"] = pa.array(np.concatenate(self.source_rows), pa.int64())
-        self.write(pa.table(text))
+        rows = np.concatenate(self.source_rows)
+        self.write(quarantine_table(taken, np.concatenate(self.reasons), str(self.f), rows))
         self.parts, self.reasons, self.source_rows, self.rows = [], [], [], 0
 
 

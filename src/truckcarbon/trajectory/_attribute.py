@@ -48,7 +48,7 @@ def _grow(o_vid, o_mon, o_unit, o_val, need):  # type: ignore[no-untyped-def]
     return v, m, u, x
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True)
 def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
     """Add a piece to the current vehicle-month's table of units; returns (row count, row of the unit).
 
