@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from truckcarbon.core.months import month_number
-from truckcarbon.sim.activity import province_activity, utilisation
+from truckcarbon.sim.activity import ndtri, province_activity, utilisation
 from truckcarbon.sim.drive import (
     _path_km_by_province,
     _regional_km_by_province,
@@ -34,6 +34,37 @@ SEEDS = (20240601, 7, 11)
 def fleets():
     world = load_world()
     return world, [make_fleet(world, 1000, np.random.default_rng([seed, 0])) for seed in SEEDS]
+
+
+def test_quasi_random_is_scipys_scrambled_sobol():
+    """The same points as SciPy's engine, to the bit, and the same use of the caller's generator."""
+    qmc = pytest.importorskip("scipy.stats").qmc
+    for seed in (1, [20240601, 0], [7, 0]):
+        for n in (1, 2, 3, 1000, 2048, 5000):
+            for dims in (1, 4, 10):
+                ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+                m = max(int(np.ceil(np.log2(n))), 0)
+                expected = qmc.Sobol(dims, scramble=True, seed=theirs).random_base2(m)[:n]
+                assert np.array_equal(quasi_random(n, dims, ours), expected)
+                assert np.array_equal(ours.random(3), theirs.random(3))
+                assert (
+                    ours.bit_generator.seed_seq.n_children_spawned == theirs.bit_generator.seed_seq.n_children_spawned
+                )
+
+
+def test_ndtri_is_scipys_to_the_bit():
+    special = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(3)
+    p = np.concatenate(
+        [
+            rng.random(20_000),
+            10.0 ** -rng.uniform(0, 300, 5_000),  # both tails, beyond exp(-32)
+            1.0 - 10.0 ** -rng.uniform(0, 16, 5_000),
+            [0.0, 1.0, 0.5, 1e-9, 1 - 1e-9, 0.13533528323661269189, 1 - 0.13533528323661269189, -0.1, 1.1],
+        ]
+    )
+    ours, theirs = ndtri(p), special.ndtri(p)
+    assert np.array_equal(ours, theirs, equal_nan=True)
 
 
 def test_quasi_random_points_are_even_and_seeded():

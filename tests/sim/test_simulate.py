@@ -60,22 +60,39 @@ def test_worker_processes_do_not_change_the_data(tmp_path, clean_run):
     assert len(list((out / "pings" / "month=2022-01").glob("part-*.parquet"))) == 2
 
 
-# A helper process's start-up (sim.run._start_helper, then _warm_up); prints the scipy modules it loaded.
+# A helper process's start-up (sim.run._start_helper, which takes the fleet from a queue); prints the scipy
+# modules it loaded.
 HELPER = """
-import pickle, sys
+import pickle, queue, sys
 from truckcarbon.sim import run
 config, fleet, use = pickle.loads(open(sys.argv[1], "rb").read())
-run._start_helper(config, fleet, use)
-run._warm_up(config)
+fleets = queue.Queue()
+fleets.put((fleet, use))
+run._start_helper(config, fleets)
+run._context(config)
 print(",".join(m for m in sys.modules if m.startswith(("scipy.stats", "scipy.special", "scipy.sparse"))))
 """
 
 
 def test_helper_processes_get_the_fleet_and_import_no_scipy(tmp_path):
-    """The main process samples the fleet (scipy.stats, scipy.special) and hands it to its helpers."""
+    """The main process samples the fleet and hands it to its helpers, which import no scipy."""
     shipped = tmp_path / "fleet.pickle"
     shipped.write_bytes(pickle.dumps((SMALL, *run._fleet(SMALL))))
     result = subprocess.run([sys.executable, "-c", HELPER, str(shipped)], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+SAMPLER = """
+import sys
+from truckcarbon.sim import run
+run._fleet(run.SimConfig(trucks=50, start_month="2022-01", end_month="2022-01"))
+print(",".join(m for m in sys.modules if m.startswith(("scipy.stats", "scipy.special"))))
+"""
+
+
+def test_sampling_the_fleet_imports_neither_scipy_stats_nor_special():
+    """Their import cost the main process about 1.5 s before the first month could start."""
+    result = subprocess.run([sys.executable, "-c", SAMPLER], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
 
 

@@ -208,18 +208,91 @@ def _stratified_cities(
     return np.asarray(np.concatenate(out), dtype=np.int64)
 
 
+# Direction numbers of the Sobol' sequence, dimensions 2 to 10, as (s, a, m_1..m_s): the degree and
+# coefficients of the primitive polynomial and the initial direction numbers. Source: S. Joe and
+# F. Y. Kuo, "Constructing Sobol sequences with better two-dimensional projections", SIAM J. Sci.
+# Comput. 30 (2008) 2635-2654, file new-joe-kuo-6.21201 (https://web.maths.unsw.edu.au/~fkuo/sobol/).
+# The first dimension is the van der Corput sequence (no polynomial).
+SOBOL_DIRECTIONS: tuple[tuple[int, int, tuple[int, ...]], ...] = (
+    (1, 0, (1,)),
+    (2, 1, (1, 3)),
+    (3, 1, (1, 3, 1)),
+    (3, 2, (1, 1, 1)),
+    (4, 1, (1, 1, 3, 3)),
+    (4, 4, (1, 3, 5, 13)),
+    (5, 2, (1, 1, 5, 5, 17)),
+    (5, 4, (1, 1, 5, 5, 5)),
+    (5, 7, (1, 1, 7, 11, 19)),
+)
+SOBOL_BITS = 30
+
+
+def _sobol_directions(dims: int) -> npt.NDArray[np.uint32]:
+    """The direction numbers ``v[d, j]`` (j = 0..SOBOL_BITS-1), each scaled to SOBOL_BITS bits
+    (Bratley and Fox, ACM TOMS 14 (1988) 88-100, section 2)."""
+    if dims > len(SOBOL_DIRECTIONS) + 1:
+        raise ValueError(f"at most {len(SOBOL_DIRECTIONS) + 1} Sobol' dimensions are tabulated, asked for {dims}")
+    v = np.zeros((dims, SOBOL_BITS), np.uint64)
+    v[0, :] = 1
+    for d in range(1, dims):
+        s, a, m = SOBOL_DIRECTIONS[d - 1]
+        poly = 2 * a + 2**s + 1
+        row = list(m)
+        for j in range(s, SOBOL_BITS):
+            new = row[j - s]
+            for k in range(s):
+                if (poly >> (s - 1 - k)) & 1:
+                    new ^= row[j - k - 1] << (k + 1)
+            row.append(new)
+        v[d, :] = row
+    v <<= np.arange(SOBOL_BITS - 1, -1, -1, dtype=np.uint64)  # column j times 2^(bits-1-j)
+    return v.astype(np.uint32)
+
+
+def _parity(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    x = x ^ (x >> np.uint64(16))
+    x = x ^ (x >> np.uint64(8))
+    x = x ^ (x >> np.uint64(4))
+    x = x ^ (x >> np.uint64(2))
+    x = x ^ (x >> np.uint64(1))
+    return x & np.uint64(1)
+
+
 def quasi_random(n: int, dims: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
     """The first ``n`` points of a scrambled Sobol' sequence in [0, 1)^dims (seeded by ``rng``).
 
-    A low-discrepancy sequence (Owen-scrambled, so each point is uniform): the
-    points cover the unit cube, and their low-dimensional projections, much more
-    evenly than independent draws, and so does any run of consecutive points.
-    """
-    from scipy.stats import qmc  # here: importing scipy.stats takes about a second
+    A low-discrepancy sequence (Owen-type scrambling, so each point is uniform):
+    the points cover the unit cube, and their low-dimensional projections, much
+    more evenly than independent draws, and so does any run of consecutive points.
 
-    m = max(int(np.ceil(np.log2(max(n, 1)))), 0)
-    sobol = qmc.Sobol(dims, scramble=True, seed=rng)
-    return np.asarray(sobol.random_base2(m)[:n], dtype=np.float64)
+    Scrambling is a random linear matrix scramble of the direction numbers plus a
+    random digital shift (Matousek 1998; Owen 2003), drawn from a child of ``rng``'s
+    seed sequence, in 30-bit points taken in Gray-code order. It gives the same
+    points as SciPy's ``qmc.Sobol(dims, scramble=True, seed=rng).random_base2(m)[:n]``
+    (a test checks it) without importing ``scipy.stats``, about a second of start-up.
+    """
+    bits = SOBOL_BITS
+    if n <= 0:
+        return np.empty((0, dims), np.float64)
+    v = _sobol_directions(dims)
+    bit_gen = rng.bit_generator
+    child = np.random.Generator(type(bit_gen)(bit_gen.seed_seq.spawn(1)[0]))  # type: ignore[attr-defined]
+    shift = child.integers(2, size=(dims, bits), dtype=np.uint32) @ (np.uint32(2) ** np.arange(bits, dtype=np.uint32))
+    ltm = np.tril(child.integers(2, size=(dims, bits, bits), dtype=np.uint32)).astype(np.uint64)
+    ltm[:, np.arange(bits), np.arange(bits)] = 1
+    # Row p of each lower-triangular matrix as a number (its column k is bit bits-1-k); bit bits-1-p of
+    # a scrambled direction number is the parity of that row and the direction number.
+    rows = ltm @ (np.uint64(1) << np.arange(bits - 1, -1, -1, dtype=np.uint64))  # (dims, bits)
+    weights = np.uint64(1) << np.arange(bits - 1, -1, -1, dtype=np.uint64)  # of row p
+    sv = (_parity(rows[:, None, :] & v.astype(np.uint64)[:, :, None]) * weights).sum(axis=2)
+    # Point i is the shift XOR the scrambled directions of the bits set in i's Gray code.
+    i = np.arange(n, dtype=np.uint64)
+    gray = i ^ (i >> np.uint64(1))
+    q = np.broadcast_to(shift.astype(np.uint64), (n, dims)).copy()
+    for j in range((n - 1).bit_length()):
+        on = ((gray >> np.uint64(j)) & np.uint64(1)).astype(bool)
+        q[on] ^= sv[:, j]
+    return np.asarray(q.astype(np.float64) * (1.0 / 2**bits), dtype=np.float64)
 
 
 def _standard(month: npt.NDArray[np.int64], key_region: npt.NDArray[np.bool_]) -> npt.NDArray[np.int8]:

@@ -20,19 +20,22 @@ month in parts of at most ``rows_per_file`` rows.
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import json
 import multiprocessing
 import os
 import shutil
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numba as nb
 import numpy as np
@@ -181,8 +184,7 @@ class _World:
 
 
 # The sampled fleet and its utilisations by configuration. The main process samples them and hands
-# them to its helpers (:func:`_start_helper`): sampling needs scipy.stats and scipy.special, whose
-# import costs a helper about a second, more than the fleet takes to send.
+# them to its helpers (:func:`_start_helper`), which load the world and the compiled kernels meanwhile.
 _FLEETS: dict[SimConfig, tuple[Fleet, np.ndarray]] = {}
 
 
@@ -195,18 +197,48 @@ def _fleet(config: SimConfig) -> tuple[Fleet, np.ndarray]:
     return _FLEETS[config]
 
 
-def _start_helper(config: SimConfig, fleet: Fleet, use: np.ndarray) -> None:
-    """Start-up of a helper process: keep the fleet the main process sampled."""
-    _FLEETS[config] = fleet, use
+class _FleetSource(Protocol):
+    def get(self) -> tuple[Fleet, np.ndarray]: ...
+
+
+def _start_helper(config: SimConfig, fleets: _FleetSource) -> None:
+    """Start-up of a helper process: load the world and the compiled kernels, then take the fleet the
+    main process sampled meanwhile from ``fleets``.
+
+    A helper ends without the interpreter's teardown (:func:`_exit_now`): by then it has sent every
+    result and holds nothing to flush, and the teardown of its modules took about half a second,
+    which the main process would wait for.
+    """
+    _warm_up()
+    _FLEETS[config] = fleets.get()
+    atexit.register(_exit_now)
+
+
+def _exit_now() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _ready() -> None:
+    """A helper's first task: it returns once the helper has started (see :func:`_start_helper`)."""
+
+
+@cache
+def _static_context() -> tuple[World, Destinations, CityLocator, np.ndarray]:
+    """What every process derives from the reference data alone: the world, the destinations, the
+    locator and the fuel rates (L/100 km by standard and load)."""
+    world = load_world()
+    fleet_by_unit = city_fleet_2022(world)
+    destinations = Destinations.build(world, gravity_attraction(world, fleet_by_unit), fleet_by_unit)
+    return world, destinations, CityLocator("wgs84"), fuel_rates().matrix()
 
 
 @cache
 def _context(config: SimConfig) -> _World:
-    world = load_world()
+    world, destinations, locator, rates = _static_context()
     fleet, use = _fleet(config)
-    fleet_by_unit = city_fleet_2022(world)
-    destinations = Destinations.build(world, gravity_attraction(world, fleet_by_unit), fleet_by_unit)
-    return _World(world, fleet, destinations, use, CityLocator("wgs84"), fuel_rates().matrix())
+    return _World(world, fleet, destinations, use, locator, rates)
 
 
 @dataclass
@@ -445,10 +477,10 @@ def _truth_emissions(config: SimConfig, fleet: Fleet, cat: dict[str, np.ndarray]
     }
 
 
-def _warm_up(config: SimConfig) -> None:
-    """Build a worker's context and load the compiled kernels before the first month arrives."""
-    ctx = _context(config)
-    ctx.locator.path_km(np.array([116.4, 116.5]), np.array([39.9, 39.9]), np.zeros(1, np.int64), 1)
+def _warm_up() -> None:
+    """Build a process's static context and load the compiled kernels before the first month arrives."""
+    locator = _static_context()[2]
+    locator.path_km(np.array([116.4, 116.5]), np.array([39.9, 39.9]), np.zeros(1, np.int64), 1)
 
 
 def _collect(
@@ -495,17 +527,17 @@ def simulate(
     pool: ProcessPoolExecutor | None = None
     try:
         if workers > 1 and config.trucks > 1:
-            # Start the helper processes first, with the fleet: they load while this process builds the
-            # rest of its context and starts simulating (this process is one of the ``workers``).
+            # Start the helper processes first: they load while this process samples the fleet, which they
+            # then take from a queue (this process is one of the ``workers``).
             helpers = workers - 1
-            pool = ProcessPoolExecutor(
-                helpers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_helper,
-                initargs=(config, *_fleet(config)),
-            )
+            mp = multiprocessing.get_context("spawn")
+            fleets = mp.Queue()
+            pool = ProcessPoolExecutor(helpers, mp_context=mp, initializer=_start_helper, initargs=(config, fleets))
             for _ in range(helpers):
-                pool.submit(_warm_up, config)
+                pool.submit(_ready)  # starts a helper
+            sampled = _fleet(config)
+            for _ in range(helpers):
+                fleets.put(sampled)
         ctx = _context(config)
         fleet, world = ctx.fleet, ctx.world
         # Several groups per process, so that work moves to whichever process is free.
@@ -524,39 +556,70 @@ def simulate(
         n_pings = 0
 
         # Tasks are (month position, group); a group's months run in order, groups never wait for each
-        # other. The helper processes always have a task queued; this process takes the others.
+        # other. Each helper has one task at a time, handed to it by a thread of this process as soon as
+        # its last one is done; this process takes tasks between its own.
         ready = [(0, g) for g in groups]
         heapq.heapify(ready)
-        pending: dict[Future[_MonthResult], tuple[int, int]] = {}
         done_by_month: dict[int, list[_MonthResult]] = {}
         next_k = 0  # the earliest month not yet collected
+        running = 0  # tasks taken and not finished
+        failed: list[BaseException] = []
+        lock = threading.Condition()
 
         def task(k: int, g: int) -> tuple[SimConfig, _Group, int, Path]:
             return config, groups[g], months[k], tmp / "pings" / f"month={month_label(months[k])}"
 
-        def finished(k: int, r: _MonthResult) -> None:
-            nonlocal next_k, n_pings
-            groups[r.group.index] = r.group
-            done_by_month.setdefault(k, []).append(r)
-            if k + 1 < len(months):
-                heapq.heappush(ready, (k + 1, r.group.index))
-            while len(done_by_month.get(next_k, ())) == n_groups:
-                results = sorted(done_by_month.pop(next_k), key=lambda x: x.group.index)
-                n_pings += _collect(results, months[next_k], defects, truth, on_month)
-                next_k += 1
+        def take() -> tuple[int, int] | None:
+            """The next task (earliest month first), once there is one; None when all are done or one failed."""
+            nonlocal running
+            with lock:
+                while not ready and running and not failed:
+                    lock.wait()
+                if failed or not ready:
+                    return None
+                running += 1
+                return heapq.heappop(ready)
 
-        while ready or pending:
-            while pool is not None and ready and len(pending) < 2 * (workers - 1):
-                k, g = heapq.heappop(ready)
-                pending[pool.submit(_simulate_group_month, *task(k, g))] = (k, g)
-            if ready:
-                k, g = heapq.heappop(ready)
-                finished(k, _simulate_group_month(*task(k, g)))
-                done = [f for f in pending if f.done()]
-            else:
-                done = list(wait(pending, return_when=FIRST_COMPLETED)[0])
-            for f in done:
-                finished(pending.pop(f)[0], f.result())
+        def finished(k: int, r: _MonthResult | BaseException) -> None:
+            nonlocal next_k, n_pings, running
+            with lock:
+                running -= 1
+                lock.notify_all()
+                if isinstance(r, BaseException):
+                    failed.append(r)
+                    return
+                groups[r.group.index] = r.group
+                done_by_month.setdefault(k, []).append(r)
+                if k + 1 < len(months):
+                    heapq.heappush(ready, (k + 1, r.group.index))
+                while len(done_by_month.get(next_k, ())) == n_groups:
+                    results = sorted(done_by_month.pop(next_k), key=lambda x: x.group.index)
+                    n_pings += _collect(results, months[next_k], defects, truth, on_month)
+                    next_k += 1
+
+        def feed(helper_pool: ProcessPoolExecutor) -> None:
+            while (kg := take()) is not None:
+                try:
+                    r: _MonthResult | BaseException = helper_pool.submit(_simulate_group_month, *task(*kg)).result()
+                except BaseException as exc:  # raised again by the main thread
+                    r = exc
+                finished(kg[0], r)
+
+        feeders = [] if pool is None else [threading.Thread(target=feed, args=(pool,)) for _ in range(workers - 1)]
+        for th in feeders:
+            th.start()
+        try:
+            while (kg := take()) is not None:
+                try:
+                    r: _MonthResult | BaseException = _simulate_group_month(*task(*kg))
+                except BaseException as exc:
+                    r = exc
+                finished(kg[0], r)
+        finally:
+            for th in feeders:
+                th.join()
+        if failed:
+            raise failed[0]
 
         pq.write_table(fleet.table(), tmp / "vehicles.parquet")
         cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}
