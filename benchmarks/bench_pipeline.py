@@ -4,7 +4,9 @@
 
 Input: a simulated world (30 s fixes, default defects) of about ``--pings``
 pings, written once under ``--data`` and reused; a copy sorted by (vehicle, time)
-is made with DuckDB. Measured in the same run:
+is made with DuckDB and written in the simulator's Parquet layout
+(``--sorted-layout zstd``: DuckDB's column types, every column zstd-compressed
+with Arrow's default encodings). Measured in the same run:
 
 - **pipeline, sorted / unsorted**: ``truckcarbon run`` on each copy, in a child
   process (its peak RSS is reported);
@@ -32,9 +34,10 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-PINGS_PER_TRUCK_MONTH = 4400  # about, at 30 s fixes and the simulator's activity
+PINGS_PER_TRUCK_MONTH = 3600  # a little below the simulator's mean at 30 s fixes (about 3,740 in 2023)
 MONTHS = ("2023-03", "2023-04")
 COLUMNS = "vehicle_id, ts, lon, lat, speed_kmh, load_state, fuel_level_l, odometer_km"
 
@@ -52,8 +55,9 @@ if __name__ == "__main__":
 """
 
 
-def make_world(data: Path, pings: int) -> Path:
-    from truckcarbon.sim.run import SimConfig, simulate
+def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
+    """The simulated world (its folder) and its copy sorted by (vehicle, time), written in ``layout``."""
+    from truckcarbon.sim.run import PING_SCHEMA, PING_WRITER_OPTIONS, SimConfig, simulate
 
     trucks = max(2, round(pings / (PINGS_PER_TRUCK_MONTH * len(MONTHS))))
     world = data / f"world-{trucks}"
@@ -61,9 +65,9 @@ def make_world(data: Path, pings: int) -> Path:
         print(f"simulating {trucks} trucks x {len(MONTHS)} months into {world} (once)", flush=True)
         config = SimConfig(trucks=trucks, start_month=MONTHS[0], end_month=MONTHS[-1], interval_s=30, seed=99)
         simulate(world, config, overwrite=True, workers=os.cpu_count() or 1)
-    sorted_dir = world / "sorted"
+    sorted_dir = world / ("sorted" if layout == "simulator" else f"sorted-{layout}")
     if not (sorted_dir / "done").exists():
-        print("writing a copy sorted by (vehicle, time) (once)", flush=True)
+        print(f"writing a copy sorted by (vehicle, time), {layout} layout (once)", flush=True)
         shutil.rmtree(sorted_dir, ignore_errors=True)
         sorted_dir.mkdir()
         con = duckdb.connect()
@@ -72,19 +76,25 @@ def make_world(data: Path, pings: int) -> Path:
         reader = con.sql(
             f"SELECT {COLUMNS} FROM read_parquet('{world}/pings/*/*.parquet') ORDER BY vehicle_id, ts"
         ).to_arrow_reader(1_000_000)
+        # The simulator's layout, with its column types; or DuckDB's column types with one codec.
+        schema = pa.schema([PING_SCHEMA.field(name).with_nullable(False) for name in COLUMNS.split(", ")])
+        options = PING_WRITER_OPTIONS if layout == "simulator" else {"compression": layout}
         part, rows, writer = 0, 0, None
         for batch in reader:
+            table = pa.Table.from_batches([batch])
+            if layout == "simulator":
+                table = table.cast(schema)
             if writer is None or rows >= 20_000_000:
                 if writer is not None:
                     writer.close()
-                writer = pq.ParquetWriter(sorted_dir / f"part-{part:04d}.parquet", batch.schema, compression="zstd")
+                writer = pq.ParquetWriter(sorted_dir / f"part-{part:04d}.parquet", table.schema, **options)
                 part, rows = part + 1, 0
-            writer.write_batch(batch, row_group_size=1_000_000)
-            rows += batch.num_rows
+            writer.write_table(table, row_group_size=1_000_000)
+            rows += table.num_rows
         if writer is not None:
             writer.close()
         (sorted_dir / "done").write_text("")
-    return world
+    return world, sorted_dir
 
 
 def bare_scan(glob: str) -> tuple[int, float]:
@@ -172,15 +182,23 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(".bench_data"), help="where inputs are generated and kept")
     ap.add_argument("--naive-sample", type=int, default=300_000, help="pings for the naive pipeline")
     ap.add_argument("--skip-unsorted", action="store_true", help="only the sorted input")
+    ap.add_argument(
+        "--sorted-layout",
+        default="simulator",
+        help="Parquet layout of the sorted copy: simulator (the simulator's encodings, default) or a codec "
+        "for every column with Arrow's default encodings (zstd, snappy, ...)",
+    )
     args = ap.parse_args()
-    world = make_world(args.data, args.pings)
-    n, scan_s = bare_scan(f"{world}/sorted/*.parquet")
+    world, sorted_dir = make_world(args.data, args.pings, args.sorted_layout)
+    n, scan_s = bare_scan(f"{sorted_dir}/*.parquet")
     scan_rate = n / scan_s
-    print(f"input: {n:,} pings ({world})")
+    print(f"input: {n:,} pings ({world}; sorted copy in the {args.sorted_layout} layout)")
+    if n < args.pings:
+        print(f"note: fewer pings than the {args.pings:,} asked for; raise --pings")
     print(f"ceiling  DuckDB bare scan of the same columns: {scan_rate / 1e6:8.2f} M pings/s ({scan_s:.2f} s)")
-    a_n, a_s = arrow_scan(world / "sorted")
+    a_n, a_s = arrow_scan(sorted_dir)
     print(f"         Arrow's read of the same columns:    {a_n / a_s / 1e6:8.2f} M pings/s ({a_s:.2f} s)")
-    sorted_res = run_child(world / "sorted", world / "vehicles.parquet")
+    sorted_res = run_child(sorted_dir, world / "vehicles.parquet")
     sorted_rate = sorted_res["pings"] / sorted_res["seconds"]
     print(
         f"pipeline sorted input:   {sorted_rate / 1e6:8.2f} M pings/s ({sorted_res['seconds']:.1f} s, "

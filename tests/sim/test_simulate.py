@@ -118,6 +118,25 @@ def test_output_schemas(clean_run):
     assert manifest["pings"] == p.num_rows and manifest["truth_rows"] == t.num_rows
 
 
+def test_ping_file_layout(tmp_path, clean_run):
+    """Columns that are never null are REQUIRED; ids and times delta-encoded; a channel left out is nulls."""
+    f = next((clean_run / "pings").glob("*/*.parquet"))
+    meta = pq.ParquetFile(f)
+    rg = meta.metadata.row_group(0)
+    column = {rg.column(i).path_in_schema: rg.column(i) for i in range(rg.num_columns)}
+    for name in ("vehicle_id", "ts"):
+        assert "DELTA_BINARY_PACKED" in column[name].encodings and column[name].compression == "UNCOMPRESSED"
+    assert column["speed_kmh"].compression.startswith("LZ4")
+    assert all(meta.schema.column(i).max_definition_level == 0 for i in range(rg.num_columns))
+    out = tmp_path / "no-fuel"
+    simulate(out, replace(SMALL, end_month="2021-12", fuel_channel=False))
+    g = next((out / "pings").glob("*/*.parquet"))
+    table, schema = pq.read_table(g), pq.ParquetFile(g).schema
+    assert table["fuel_level_l"].null_count == table.num_rows > 0
+    assert schema.column(schema.names.index("fuel_level_l")).max_definition_level == 1
+    assert schema.column(schema.names.index("odometer_km")).max_definition_level == 0
+
+
 def _haversine(lon0, lat0, lon1, lat1):
     p0, p1 = np.radians(lat0), np.radians(lat1)
     h = np.sin((p1 - p0) / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(np.radians(lon1 - lon0) / 2) ** 2
