@@ -77,7 +77,15 @@ def test_typed_input_and_missing_columns():
 
 @pytest.mark.parametrize(
     "ts_type",
-    [pa.timestamp("ms", tz="UTC"), pa.timestamp("ns", tz="Asia/Shanghai"), pa.timestamp("s"), pa.int64(), "ms"],
+    [
+        pa.timestamp("ms", tz="UTC"),
+        pa.timestamp("us", tz="UTC"),
+        pa.timestamp("ns", tz="UTC"),
+        pa.timestamp("ns", tz="Asia/Shanghai"),
+        pa.timestamp("s"),
+        pa.int64(),
+        "ms",
+    ],
 )
 def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str) -> None:
     """validate_typed (compiled, typed columns) against validate_pings (the general path) on the same rows:
@@ -100,8 +108,9 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str) ->
     if ts_type == "ms":  # integer epoch milliseconds
         ts = pa.array(sometimes(seconds * 1000, 0.01, None), pa.int64())
     elif isinstance(ts_type, pa.TimestampType):
-        scale = {"s": 1, "ms": 1000, "ns": 10**9}[ts_type.unit]
-        ts = pa.array(sometimes(seconds * scale, 0.01, None), pa.int64()).cast(ts_type)
+        scale = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}[ts_type.unit]
+        fraction = rng.integers(0, scale, n)  # parts of a second, cut off
+        ts = pa.array(sometimes(seconds * scale + fraction, 0.01, None), pa.int64()).cast(ts_type)
     else:
         ts = pa.array(sometimes(seconds, 0.01, None), ts_type)
     lon = sometimes(rng.uniform(100, 120, n).astype(np.float32), 0.01, float("nan"))

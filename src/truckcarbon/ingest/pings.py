@@ -76,7 +76,8 @@ def _numeric(arr: pa.Array) -> np.ndarray:
 def _timestamps_ms(arr: pa.Array) -> np.ndarray:
     """Epoch milliseconds (UTC) as float64, NaN where missing or unparseable."""
     if pa.types.is_timestamp(arr.type):
-        ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=arr.type.tz)), pa.int64())
+        # Finer units are cut to the millisecond (an unsafe cast truncates; a safe one refuses the data).
+        ms = pc.cast(pc.cast(arr, pa.timestamp("ms", tz=arr.type.tz), safe=False), pa.int64())
         out = np.asarray(ms.to_numpy(zero_copy_only=False), dtype=np.float64)
         return out if arr.type.tz else out - LOCAL_OFFSET_MS
     if is_number_type(arr):
@@ -360,7 +361,16 @@ def _typed_rules(  # type: ignore[no-untyped-def]
             if r < 0:
                 r = 1
         elif ts_kind == 0:
-            t = _trunc_div(_trunc_div(ts[i] * ts_mul, ts_div) - ts_shift, 1_000_000)
+            # Zoned timestamps: seconds by one division by a constant (the compiler turns it into a multiply),
+            # the same as the general form below; naive ones are shifted from local time first.
+            if ts_shift == 0 and ts_mul == 1000 and ts_div == 1:  # ms
+                t = _trunc_div(ts[i], 1000)
+            elif ts_shift == 0 and ts_mul == 1 and ts_div == 1:  # us
+                t = _trunc_div(ts[i], 1_000_000)
+            elif ts_shift == 0 and ts_mul == 1 and ts_div == 1000:  # ns
+                t = _trunc_div(ts[i], 1_000_000_000)
+            else:
+                t = _trunc_div(_trunc_div(ts[i] * ts_mul, ts_div) - ts_shift, 1_000_000)
         else:
             t = ts[i] // 1000 if ts[i] > 100_000_000_000 else ts[i]
         t_out[i] = t
