@@ -60,6 +60,21 @@ def test_worker_processes_do_not_change_the_data(tmp_path, clean_run):
     assert len(list((out / "pings" / "month=2022-01").glob("part-*.parquet"))) == 2
 
 
+def test_a_failure_stops_the_run_and_leaves_nothing(tmp_path):
+    """An error in the month callback (run on whichever thread finished the month) stops every worker."""
+    calls = []
+
+    def on_month(label: str, n: int) -> None:
+        calls.append(label)
+        raise RuntimeError("progress display failed")
+
+    out = tmp_path / "failed"
+    with pytest.raises(RuntimeError, match="progress display failed"):
+        simulate(out, SMALL, workers=2, on_month=on_month)
+    assert calls == ["2021-12"]  # no later month was collected
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name != "failed"]
+
+
 # A helper process's start-up (sim.run._start_helper, which takes the fleet from a queue); prints the scipy
 # modules it loaded.
 HELPER = """

@@ -561,6 +561,7 @@ def simulate(
             helpers = workers - 1
             mp = multiprocessing.get_context("spawn")
             fleets = mp.Queue()
+            fleets.cancel_join_thread()  # a helper that died before taking the fleet must not hold up the exit
             pool = ProcessPoolExecutor(helpers, mp_context=mp, initializer=_start_helper, initargs=(config, fleets))
             for _ in range(helpers):
                 pool.submit(_ready)  # starts a helper
@@ -617,14 +618,17 @@ def simulate(
                 if isinstance(r, BaseException):
                     failed.append(r)
                     return
-                groups[r.group.index] = r.group
-                done_by_month.setdefault(k, []).append(r)
-                if k + 1 < len(months):
-                    heapq.heappush(ready, (k + 1, r.group.index))
-                while len(done_by_month.get(next_k, ())) == n_groups:
-                    results = sorted(done_by_month.pop(next_k), key=lambda x: x.group.index)
-                    n_pings += _collect(results, months[next_k], defects, truth, on_month)
-                    next_k += 1
+                try:
+                    groups[r.group.index] = r.group
+                    done_by_month.setdefault(k, []).append(r)
+                    if k + 1 < len(months):
+                        heapq.heappush(ready, (k + 1, r.group.index))
+                    while len(done_by_month.get(next_k, ())) == n_groups:
+                        results = sorted(done_by_month.pop(next_k), key=lambda x: x.group.index)
+                        n_pings += _collect(results, months[next_k], defects, truth, on_month)
+                        next_k += 1
+                except BaseException as exc:  # e.g. from on_month, on a helper's thread: the run stops
+                    failed.append(exc)
 
         def feed(helper_pool: ProcessPoolExecutor) -> None:
             while (kg := take()) is not None:
@@ -644,6 +648,11 @@ def simulate(
                 except BaseException as exc:
                     r = exc
                 finished(kg[0], r)
+        except BaseException as exc:  # e.g. an interrupt while waiting: the helpers' threads stop too
+            with lock:
+                failed.append(exc)
+                lock.notify_all()
+            raise
         finally:
             for th in feeders:
                 th.join()
