@@ -66,7 +66,8 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
         config = SimConfig(trucks=trucks, start_month=MONTHS[0], end_month=MONTHS[-1], interval_s=30, seed=99)
         simulate(world, config, overwrite=True, workers=os.cpu_count() or 1)
     sorted_dir = world / ("sorted" if layout == "simulator" else f"sorted-{layout}")
-    if not (sorted_dir / "done").exists():
+    done = sorted_dir / "done"  # holds the layout: a copy from an older bench (empty marker) is rewritten
+    if not (done.exists() and done.read_text() == layout):
         print(f"writing a copy sorted by (vehicle, time), {layout} layout (once)", flush=True)
         shutil.rmtree(sorted_dir, ignore_errors=True)
         sorted_dir.mkdir()
@@ -93,7 +94,7 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
             rows += table.num_rows
         if writer is not None:
             writer.close()
-        (sorted_dir / "done").write_text("")
+        done.write_text(layout)
     return world, sorted_dir
 
 
