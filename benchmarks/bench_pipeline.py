@@ -81,8 +81,13 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
         schema = pa.schema([PING_SCHEMA.field(name).with_nullable(False) for name in COLUMNS.split(", ")])
         options = PING_WRITER_OPTIONS if layout == "simulator" else {"compression": layout}
         part, rows, writer = 0, 0, None
-        for batch in reader:
-            table = pa.Table.from_batches([batch])
+        pending: list[pa.RecordBatch] = []
+
+        def flush() -> None:
+            """Write the rows held as one row group (DuckDB hands out batches of about 123k rows)."""
+            nonlocal part, rows, writer
+            table = pa.Table.from_batches(pending).combine_chunks()
+            pending.clear()
             if layout == "simulator":
                 table = table.cast(schema)
             if writer is None or rows >= 20_000_000:
@@ -90,8 +95,15 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
                     writer.close()
                 writer = pq.ParquetWriter(sorted_dir / f"part-{part:04d}.parquet", table.schema, **options)
                 part, rows = part + 1, 0
-            writer.write_table(table, row_group_size=1_000_000)
+            writer.write_table(table, row_group_size=table.num_rows)
             rows += table.num_rows
+
+        for batch in reader:
+            pending.append(batch)
+            if sum(b.num_rows for b in pending) >= 1 << 20:
+                flush()
+        if pending:
+            flush()
         if writer is not None:
             writer.close()
         done.write_text(layout)

@@ -361,16 +361,7 @@ def _typed_rules(  # type: ignore[no-untyped-def]
             if r < 0:
                 r = 1
         elif ts_kind == 0:
-            # Zoned timestamps: seconds by one division by a constant (the compiler turns it into a multiply),
-            # the same as the general form below; naive ones are shifted from local time first.
-            if ts_shift == 0 and ts_mul == 1000 and ts_div == 1:  # ms
-                t = _trunc_div(ts[i], 1000)
-            elif ts_shift == 0 and ts_mul == 1 and ts_div == 1:  # us
-                t = _trunc_div(ts[i], 1_000_000)
-            elif ts_shift == 0 and ts_mul == 1 and ts_div == 1000:  # ns
-                t = _trunc_div(ts[i], 1_000_000_000)
-            else:
-                t = _trunc_div(_trunc_div(ts[i] * ts_mul, ts_div) - ts_shift, 1_000_000)
+            t = _trunc_div(_trunc_div(ts[i] * ts_mul, ts_div) - ts_shift, 1_000_000)
         else:
             t = ts[i] // 1000 if ts[i] > 100_000_000_000 else ts[i]
         t_out[i] = t
