@@ -470,6 +470,15 @@ class _Tally:
 _scratch = threading.local()
 
 
+def _thread_scratch(name: str) -> Scratch:
+    """This thread's buffers called ``name``, made on first use."""
+    found: Scratch | None = getattr(_scratch, name, None)
+    if found is None:
+        found = Scratch()
+        setattr(_scratch, name, found)
+    return found
+
+
 def _numpy(fixes: pa.Table | pa.RecordBatch, i: int) -> npt.NDArray[Any]:
     """Column ``i`` of kernel inputs (no nulls) as one numpy array: a view of a single chunk, else the
     chunks copied into this thread's buffer for the column (reused chunk after chunk: fresh memory for
@@ -479,8 +488,7 @@ def _numpy(fixes: pa.Table | pa.RecordBatch, i: int) -> npt.NDArray[Any]:
     if len(chunks) == 1:
         return np.asarray(chunks[0].to_numpy())
     parts = [c.to_numpy() for c in chunks]
-    buffers: Scratch = _scratch.__dict__.setdefault("columns", Scratch())
-    return np.concatenate(parts, out=buffers.buffer(i, sum(p.size for p in parts), parts[0].dtype))
+    return np.concatenate(parts, out=_thread_scratch("columns").buffer(i, sum(p.size for p in parts), parts[0].dtype))
 
 
 def _process(
@@ -497,7 +505,7 @@ def _process(
     result = run_kernel(
         vid, t, lon, lat, locator, speed, config.rules,
         load=load, fuel_level_l=fuel, odometer_km=odometer, skip=aside >= 0,
-        scratch=_scratch.__dict__.setdefault("kernel", Scratch()),
+        scratch=_thread_scratch("kernel"),
     )  # fmt: skip
     # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
     by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}

@@ -630,24 +630,24 @@ def simulate(
                 except BaseException as exc:  # e.g. from on_month, on a helper's thread: the run stops
                     failed.append(exc)
 
-        def feed(helper_pool: ProcessPoolExecutor) -> None:
+        def work(run: Callable[..., _MonthResult]) -> None:
+            """Take tasks and run them with ``run`` until none is left (a failure is raised by the main thread)."""
             while (kg := take()) is not None:
                 try:
-                    r: _MonthResult | BaseException = helper_pool.submit(_simulate_group_month, *task(*kg)).result()
-                except BaseException as exc:  # raised again by the main thread
-                    r = exc
-                finished(kg[0], r)
-
-        feeders = [] if pool is None else [threading.Thread(target=feed, args=(pool,)) for _ in range(workers - 1)]
-        for th in feeders:
-            th.start()
-        try:
-            while (kg := take()) is not None:
-                try:
-                    r: _MonthResult | BaseException = _simulate_group_month(*task(*kg))
+                    r: _MonthResult | BaseException = run(*task(*kg))
                 except BaseException as exc:
                     r = exc
                 finished(kg[0], r)
+
+        def on_helper(*args: Any) -> _MonthResult:
+            assert pool is not None
+            return pool.submit(_simulate_group_month, *args).result()
+
+        feeders = [threading.Thread(target=work, args=(on_helper,)) for _ in range(workers - 1 if pool else 0)]
+        for th in feeders:
+            th.start()
+        try:
+            work(_simulate_group_month)
         except BaseException as exc:  # e.g. an interrupt while waiting: the helpers' threads stop too
             with lock:
                 failed.append(exc)
