@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 PINGS_PER_TRUCK_MONTH = 3600  # a little below the simulator's mean at 30 s fixes (about 3,740 in 2023)
 MONTHS = ("2023-03", "2023-04")
 COLUMNS = "vehicle_id, ts, lon, lat, speed_kmh, load_state, fuel_level_l, odometer_km"
+ROW_GROUP_ROWS = 1 << 20  # Arrow's default row-group length, as in the simulator's files
 
 _CHILD = """
 import json, resource, sys, time
@@ -66,8 +67,9 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
         config = SimConfig(trucks=trucks, start_month=MONTHS[0], end_month=MONTHS[-1], interval_s=30, seed=99)
         simulate(world, config, overwrite=True, workers=os.cpu_count() or 1)
     sorted_dir = world / ("sorted" if layout == "simulator" else f"sorted-{layout}")
-    done = sorted_dir / "done"  # holds the layout: a copy from an older bench (empty marker) is rewritten
-    if not (done.exists() and done.read_text() == layout):
+    done = sorted_dir / "done"  # holds the layout: a copy from an older bench is rewritten
+    mark = f"{layout}, row groups of {ROW_GROUP_ROWS} rows"
+    if not (done.exists() and done.read_text() == mark):
         print(f"writing a copy sorted by (vehicle, time), {layout} layout (once)", flush=True)
         shutil.rmtree(sorted_dir, ignore_errors=True)
         sorted_dir.mkdir()
@@ -83,11 +85,19 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
         part, rows, writer = 0, 0, None
         pending: list[pa.RecordBatch] = []
 
-        def flush() -> None:
-            """Write the rows held as one row group (DuckDB hands out batches of about 123k rows)."""
+        def flush(group_rows: int | None = None) -> None:
+            """Write ``group_rows`` of the rows held (all when None) as one row group.
+
+            DuckDB hands out batches of about 123k rows; row groups are cut at exactly
+            ``ROW_GROUP_ROWS`` like the simulator's (Arrow's reader then keeps its decode
+            buffers without a shrinking copy).
+            """
             nonlocal part, rows, writer
             table = pa.Table.from_batches(pending).combine_chunks()
             pending.clear()
+            if group_rows is not None and group_rows < table.num_rows:
+                pending.extend(table.slice(group_rows).to_batches())
+                table = table.slice(0, group_rows)
             if layout == "simulator":
                 table = table.cast(schema)
             if writer is None or rows >= 20_000_000:
@@ -100,13 +110,13 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
 
         for batch in reader:
             pending.append(batch)
-            if sum(b.num_rows for b in pending) >= 1 << 20:
-                flush()
+            if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                flush(ROW_GROUP_ROWS)
         if pending:
             flush()
         if writer is not None:
             writer.close()
-        done.write_text(layout)
+        done.write_text(mark)
     return world, sorted_dir
 
 

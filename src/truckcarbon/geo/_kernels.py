@@ -288,6 +288,36 @@ def _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2): 
     return _leaf_at(i2, j2, nx1, ny1, sub, l1, l2) < 0
 
 
+EDGELESS_BOX_LEAVES = 16  # segments whose leaf box is larger are walked
+
+
+@nb.njit(inline="always", cache=True)
+def _edgeless_box(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):  # type: ignore[no-untyped-def]
+    """True when no leaf of the segment's bounding box in the leaf grid holds a unit edge.
+
+    The leaves :func:`_crossing_params` walks lie in that box (same leaf
+    coordinates), so the walk would find no crossing: a short step among
+    borderless leaves of a border cell skips it with the same result. Boxes of
+    more than ``EDGELESS_BOX_LEAVES`` leaves answer False (the walk decides).
+    """
+    inv2 = inv1 * sub
+    ia = int(math.floor((ax - x0) * inv2))
+    ib = int(math.floor((bx - x0) * inv2))
+    ja = int(math.floor((ay - y0) * inv2))
+    jb = int(math.floor((by - y0) * inv2))
+    i_lo = min(ia, ib)
+    i_hi = max(ia, ib)
+    j_lo = min(ja, jb)
+    j_hi = max(ja, jb)
+    if (i_hi - i_lo + 1) * (j_hi - j_lo + 1) > EDGELESS_BOX_LEAVES:
+        return False
+    for j2 in range(j_lo, j_hi + 1):
+        for i2 in range(i_lo, i_hi + 1):
+            if _leaf_at(i2, j2, nx1, ny1, sub, l1, l2) >= 0:
+                return False
+    return True
+
+
 @nb.njit(cache=True)
 def _reserve(seg, unit, dist, rows, extra):  # type: ignore[no-untyped-def]
     """Grow the three output columns (doubling) so that ``rows + extra`` fit."""
@@ -312,7 +342,9 @@ def segment_pieces(  # type: ignore[no-untyped-def]
     ``ua``/``ub`` are the units of the ends. Returns ``(buf, units, fracs, n)``;
     the scratch arrays are grown when needed and must be passed back in.
     """
-    if ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+    if (ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2)) or _edgeless_box(
+        ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2
+    ):
         cnt = 0  # no border can separate the ends: the usual case, skip the walk
     else:
         buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
