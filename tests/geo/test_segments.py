@@ -41,23 +41,30 @@ def _as_dict(split, s: int) -> dict[int, float]:
     return out
 
 
+def _near_borders(reference, seed: int, n: int, spread: float, length_deg: tuple[float, float]):
+    """``n`` segments starting about ``spread`` degrees from border vertices, in random directions."""
+    rng = np.random.default_rng(seed)
+    coords = shapely.get_coordinates(np.asarray(reference.geoms, dtype=object))
+    start = coords[rng.integers(0, len(coords), n)] + rng.normal(0, spread, (n, 2))
+    length = rng.uniform(*length_deg, n)
+    theta = rng.uniform(0, 2 * np.pi, n)
+    return start, start + np.column_stack([length * np.cos(theta), length * np.sin(theta)])
+
+
+def _assert_agrees(split, reference, start, end, s: int) -> dict[int, float]:
+    """Segment ``s`` of ``split`` against Shapely's intersection lengths; returns Shapely's."""
+    want = _shapely_split(reference, *start[s], *end[s])
+    got = {k: v for k, v in _as_dict(split, s).items() if k != OUTSIDE}
+    for code in set(want) | set(got):
+        assert got.get(code, 0.0) == pytest.approx(want.get(code, 0.0), rel=1e-3, abs=1e-6), (s, code)
+    return want
+
+
 def test_splits_agree_with_shapely_intersections(gcj_locator, reference):
     """Random segments of 1-80 km starting near borders, in the polygons' own CRS."""
-    rng = np.random.default_rng(11)
-    coords = shapely.get_coordinates(np.asarray(reference.geoms, dtype=object))
-    n = 400
-    start = coords[rng.integers(0, len(coords), n)] + rng.normal(0, 0.01, (n, 2))
-    length = rng.uniform(0.01, 0.7, n)
-    theta = rng.uniform(0, 2 * np.pi, n)
-    end = start + np.column_stack([length * np.cos(theta), length * np.sin(theta)])
+    start, end = _near_borders(reference, 11, 400, 0.01, (0.01, 0.7))
     split = gcj_locator.split_segments(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
-    multi = 0
-    for s in range(n):
-        want = _shapely_split(reference, *start[s], *end[s])
-        got = {k: v for k, v in _as_dict(split, s).items() if k != OUTSIDE}
-        multi += len(want) > 1
-        for code in set(want) | set(got):
-            assert got.get(code, 0.0) == pytest.approx(want.get(code, 0.0), rel=1e-3, abs=1e-6), (s, code)
+    multi = sum(len(_assert_agrees(split, reference, start, end, s)) > 1 for s in range(len(start)))
     assert multi > 100  # most segments cross at least one border
 
 
@@ -69,13 +76,8 @@ def test_short_steps_near_borders_agree_with_shapely(gcj_locator, reference):
     """
     from truckcarbon.geo._kernels import _crossing_params, _edgeless_box
 
-    rng = np.random.default_rng(23)
-    coords = shapely.get_coordinates(np.asarray(reference.geoms, dtype=object))
-    n = 3000
-    start = coords[rng.integers(0, len(coords), n)] + rng.normal(0, 0.02, (n, 2))
-    length = rng.uniform(0.001, 0.03, n)
-    theta = rng.uniform(0, 2 * np.pi, n)
-    end = start + np.column_stack([length * np.cos(theta), length * np.sin(theta)])
+    start, end = _near_borders(reference, 23, 3000, 0.02, (0.001, 0.03))
+    n = len(start)
     args = gcj_locator.kernel_args
     grid = (*args[:8],)  # x0, y0, inv1, nx1, ny1, sub, l1, l2
     hdr, grp, edges = args[9], args[10], args[11]
@@ -84,13 +86,7 @@ def test_short_steps_near_borders_agree_with_shapely(gcj_locator, reference):
         _, crossings = _crossing_params(*start[s], *end[s], *grid, hdr, grp, edges, np.empty(64))
         assert crossings == 0, s
     split = gcj_locator.split_segments(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
-    multi = 0
-    for s in range(0, n, 3):
-        want = _shapely_split(reference, *start[s], *end[s])
-        got = {k: v for k, v in _as_dict(split, s).items() if k != OUTSIDE}
-        multi += len(got) > 1
-        for code in set(want) | set(got):
-            assert got.get(code, 0.0) == pytest.approx(want.get(code, 0.0), rel=1e-3, abs=1e-6), (s, code)
+    multi = sum(len(_assert_agrees(split, reference, start, end, s)) > 1 for s in range(0, n, 3))
     assert boxed.sum() > 500 and (~boxed).sum() > 500 and multi > 50  # both paths and real crossings occur
 
 
