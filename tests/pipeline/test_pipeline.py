@@ -100,12 +100,12 @@ def test_outputs_manifest_and_database(world: Path, full_run: Path) -> None:
     assert set(manifest["months"]) == {"2022-01", "2022-02", "2022-03"}
     run = manifest["runs"][-1]
     hashes = {i["path"]: i["hash"] for i in run["inputs"]}
-    assert all(h.startswith("sha256:") for h in hashes.values())
+    assert all(h.startswith("blake3:") for h in hashes.values())
     n_files = len(list((world / "pings").rglob("*.parquet")))
     assert sum(1 for i in run["inputs"] if i["role"] == "pings") == n_files
     expected_pings = json.loads((world / "manifest.json").read_text())["pings"]
     assert run["quality"]["pings"]["read"] == expected_pings
-    assert manifest["factor_tables"]["fuel_rates.csv"].startswith("sha256:")
+    assert manifest["factor_tables"]["fuel_rates.csv"].startswith("blake3:")
     assert run["config"]["rules"]["max_speed_kmh"] == 150.0
     db = duckdb.connect(str(full_run / "truckcarbon.duckdb"), read_only=True)
     (n,) = db.execute("SELECT count(*) FROM inventory").fetchone()  # type: ignore[misc]

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
 import duckdb
 import numpy as np
 import numpy.typing as npt
@@ -64,10 +65,22 @@ def hive_month(path: Path) -> int | None:
     return m
 
 
+DIGEST_PREFIX = "blake3:"
+
+
 def file_digest(path: Path) -> str:
-    """``sha256:<hex>`` of a file's bytes."""
+    """``blake3:<hex>`` of a file's bytes (BLAKE3, 256 bits).
+
+    A cryptographic hash like SHA-256, at about twice its speed on inputs of
+    gigabytes (the manifest hashes every input file of a run).
+    """
     with path.open("rb") as f:
-        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
+        return DIGEST_PREFIX + hashlib.file_digest(f, blake3.blake3).hexdigest()
+
+
+def bytes_digest(data: bytes) -> str:
+    """``blake3:<hex>`` of ``data`` (see :func:`file_digest`)."""
+    return DIGEST_PREFIX + blake3.blake3(data).hexdigest()
 
 
 def estimated_rows(path: Path) -> int:

@@ -57,7 +57,7 @@ from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
 from truckcarbon.ingest.pings import IngestCounts
-from truckcarbon.ingest.sources import discover, estimated_rows, file_digest, hive_month, read_table
+from truckcarbon.ingest.sources import bytes_digest, discover, estimated_rows, file_digest, hive_month, read_table
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
@@ -290,10 +290,7 @@ def _factor_versions() -> dict[str, str]:
 
     out = {}
     for name in ("fuel_rates.csv", "emission_factors.csv"):
-        data = files("truckcarbon.data").joinpath("factors", name).read_bytes()
-        import hashlib
-
-        out[name] = "sha256:" + hashlib.sha256(data).hexdigest()
+        out[name] = bytes_digest(files("truckcarbon.data").joinpath("factors", name).read_bytes())
     return out
 
 

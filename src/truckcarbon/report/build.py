@@ -397,6 +397,14 @@ def _factor_rows() -> list[list[Any]]:
     return out
 
 
+def _short_hash(value: str | None) -> str:
+    """``algorithm:hex`` as ``algorithm hex[:16]…`` (a run's manifest may hold older SHA-256 hashes)."""
+    if not value:
+        return "–"
+    algorithm, _, hexdigest = value.partition(":")
+    return f"{algorithm} {hexdigest[:16]}…" if hexdigest else f"{value[:16]}…"
+
+
 def s_method(run: Path, lang: Lang) -> Section:
     path = run / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -407,8 +415,8 @@ def s_method(run: Path, lang: Lang) -> Section:
         + f"<h3>{T['factors'][lang]}</h3>"
         + _table_html([T["item"][lang], T["value"][lang], T["source"][lang]], _factor_rows(), "small")
         + f"<h3>{T['inputs'][lang]}</h3>"
-        + _table_html([T["role_col"][lang], T["file"][lang], "sha256"],
-                      [[i["role"], i["path"], i["hash"][7:23] + "…"] for i in inputs[:50]], "small")
+        + _table_html([T["role_col"][lang], T["file"][lang], T["hash"][lang]],
+                      [[i["role"], i["path"], _short_hash(i["hash"])] for i in inputs[:50]], "small")
         + (f"<p>{len(inputs) - 50} …</p>" if len(inputs) > 50 else "")
     )  # fmt: skip
     return sec

@@ -101,6 +101,7 @@ _L = {
     "source": ("来源", "source"),
     "inputs": ("输入文件", "Input files"),
     "role_col": ("类型", "role"),
+    "hash": ("文件哈希", "file hash"),
     "file": ("文件", "file"),
     "published": ("已发布数据与本次运行对比", "Published figures vs this run"),
     "published_note": (
