@@ -477,8 +477,8 @@ def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, s
             continue
         total = seg_km[s] if known else haversine_km(ax, ay, bx, by)
         c = cls[s]
-        if ca >= 0 and ca == cb:
-            acc[ua + 2, c] += total  # one borderless cell: no border between the ends
+        if (ca >= 0 and ca == cb) or _edgeless_box(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+            acc[ua + 2, c] += total  # one borderless cell, or no edge near: no border between the ends
             continue
         buf, units, fracs, npieces = segment_pieces(
             ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
