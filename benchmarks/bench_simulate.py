@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from truckcarbon.sim.run import PING_SCHEMA, SimConfig, simulate, write_pings
+from truckcarbon.sim.run import HELPER_START, PING_SCHEMA, SimConfig, simulate, write_pings
 
 
 def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:
@@ -81,7 +81,8 @@ def main() -> None:
             before = at
         rate = summary.pings / secs
         print(
-            f"simulate ({args.workers} workers): {summary.trucks} trucks x {summary.months} months = "
+            f"simulate ({args.workers} workers, helpers by {HELPER_START}): "
+            f"{summary.trucks} trucks x {summary.months} months = "
             f"{summary.pings:,} pings in {secs:.1f} s = {rate / 1e6:.2f} M pings/s"
         )
         (work / "floor").mkdir()

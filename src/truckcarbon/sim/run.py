@@ -237,6 +237,15 @@ class _FleetSource(Protocol):
     def get(self) -> tuple[Fleet, np.ndarray]: ...
 
 
+# How helpers start: forked on Linux under Python 3.11, ready at once with this process's modules
+# imported (a spawned helper imports them and loads its compiled kernels first: about 2 s, during which
+# this process works alone); spawned elsewhere. Python 3.12 warns about forking a process that runs
+# threads (numpy's BLAS, Arrow's and DuckDB's pools run some), so it spawns too. A forked helper only
+# simulates with numpy and numba and writes Parquet files (OpenBLAS and Arrow restart their pools in a
+# forked process).
+HELPER_START = "fork" if sys.platform == "linux" and sys.version_info < (3, 12) else "spawn"
+
+
 def _start_helper(config: SimConfig, fleets: _FleetSource) -> None:
     """Start-up of a helper process: load the world and the compiled kernels, then take the fleet the
     main process sampled meanwhile from ``fleets``.
@@ -559,7 +568,7 @@ def simulate(
             # Start the helper processes first: they load while this process samples the fleet, which they
             # then take from a queue (this process is one of the ``workers``).
             helpers = workers - 1
-            mp = multiprocessing.get_context("spawn")
+            mp = multiprocessing.get_context(HELPER_START)
             fleets = mp.Queue()
             fleets.cancel_join_thread()  # a helper that died before taking the fleet must not hold up the exit
             pool = ProcessPoolExecutor(helpers, mp_context=mp, initializer=_start_helper, initargs=(config, fleets))
