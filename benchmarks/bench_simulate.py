@@ -4,9 +4,9 @@
 
 The baseline, measured in the same run, writes the same number of rows of the
 same schema to Parquet with the simulator's writer settings and no simulation at
-all (the I/O floor); the ratio says how far the simulator is from it. The rate is end to end: worker start-up,
-every month's pings, the vehicles and the truth table; the time of each month is
-printed too. Peak RSS is the main process's and the largest worker's.
+all (the I/O floor); the ratio says how far the simulator is from it. The rate
+is end to end: worker start-up, every month's pings, the vehicles and the truth
+table; the time of each month is printed too. Peak RSS is the main process's and the largest worker's.
 Target: >= 5 M pings/s on 2 cores, peak RSS < 2 GB.
 """
 

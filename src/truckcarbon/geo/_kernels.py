@@ -333,6 +333,16 @@ def _reserve(seg, unit, dist, rows, extra):  # type: ignore[no-untyped-def]
     return seg2, unit2, dist2
 
 
+@nb.njit(inline="always", cache=True)
+def no_border_between(ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2):  # type: ignore[no-untyped-def]
+    """True when no border can separate the ends of segment a-b (units ``ua``, ``ub``): both in one
+    borderless cell, or no unit edge in its leaf box. The segment is then one piece in ``ua``: what
+    :func:`walk_pieces` would find, without the walk (the usual case)."""
+    return (ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2)) or _edgeless_box(
+        ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2
+    )
+
+
 @nb.njit(cache=True)
 def segment_pieces(  # type: ignore[no-untyped-def]
     ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
@@ -342,12 +352,25 @@ def segment_pieces(  # type: ignore[no-untyped-def]
     ``ua``/``ub`` are the units of the ends. Returns ``(buf, units, fracs, n)``;
     the scratch arrays are grown when needed and must be passed back in.
     """
-    if (ua == ub and _same_borderless_cell(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2)) or _edgeless_box(
-        ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2
-    ):
-        cnt = 0  # no border can separate the ends: the usual case, skip the walk
-    else:
-        buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
+    if not no_border_between(ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+        return walk_pieces(
+            ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
+        )
+    if units.shape[0] < 2:
+        units = np.empty(2, np.int32)
+        fracs = np.empty(2, np.float64)
+    units[0] = ua
+    fracs[0] = 1.0
+    return buf, units, fracs, 1
+
+
+@nb.njit(cache=True)
+def walk_pieces(  # type: ignore[no-untyped-def]
+    ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
+):
+    """:func:`segment_pieces` by walking the leaves the segment crosses (for callers that have tried
+    :func:`no_border_between` themselves)."""
+    buf, cnt = _crossing_params(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2, hdr, grp, edges, buf)
     if units.shape[0] < cnt + 2:
         units = np.empty(2 * cnt + 2, np.int32)
         fracs = np.empty(2 * cnt + 2, np.float64)
@@ -477,10 +500,10 @@ def path_kernel(lon, lat, cls, seg_km, n_cls, n_units, x0, y0, inv1, nx1, ny1, s
             continue
         total = seg_km[s] if known else haversine_km(ax, ay, bx, by)
         c = cls[s]
-        if (ca >= 0 and ca == cb) or _edgeless_box(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):
-            acc[ua + 2, c] += total  # one borderless cell, or no edge near: no border between the ends
+        if (ca >= 0 and ca == cb) or no_border_between(ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2):
+            acc[ua + 2, c] += total  # one piece (see segment_pieces)
             continue
-        buf, units, fracs, npieces = segment_pieces(
+        buf, units, fracs, npieces = walk_pieces(
             ax, ay, bx, by, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
         )
         for q in range(npieces):

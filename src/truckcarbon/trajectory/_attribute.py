@@ -18,12 +18,11 @@ import numpy as np
 from truckcarbon.geo._kernels import (
     INVALID_IDX,
     OUTSIDE_IDX,
-    _edgeless_box,
-    _same_borderless_cell,
     cell_unit,
     locate_one,
-    segment_pieces,
+    no_border_between,
     step_km,
+    walk_pieces,
 )
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
@@ -253,19 +252,13 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 continue
             width = p_hi - p_lo
             whole = p_lo == 0.0 and p_hi == 1.0
-            if (
-                (whole and cell_a >= 0 and cell_a == cell_b)
-                or (
-                    not whole
-                    and ua == ub
-                    and _same_borderless_cell(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2)
-                )
-                or _edgeless_box(sx0, sy0, sx1, sy1, x0, y0, inv1, nx1, ny1, sub, l1, l2)
+            if (whole and cell_a >= 0 and cell_a == cell_b) or no_border_between(
+                sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2
             ):
                 # No border can separate the ends (the usual case): one piece, no walk (segment_pieces' result).
                 tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, ua, total * width, load_col, drop * width, fuel_ok)
                 continue
-            buf, units, fracs, npieces = segment_pieces(
+            buf, units, fracs, npieces = walk_pieces(
                 sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
             )
             for q in range(npieces):
