@@ -361,7 +361,10 @@ def _typed_rules(  # type: ignore[no-untyped-def]
             if r < 0:
                 r = 1
         elif ts_kind == 0:
-            t = _trunc_div(_trunc_div(ts[i] * ts_mul, ts_div) - ts_shift, 1_000_000)
+            us = ts[i] * ts_mul
+            if ts_div != 1:  # nanoseconds (a division by a variable is slow: only where needed)
+                us = _trunc_div(us, ts_div)
+            t = _trunc_div(us - ts_shift, 1_000_000)
         else:
             t = ts[i] // 1000 if ts[i] > 100_000_000_000 else ts[i]
         t_out[i] = t
