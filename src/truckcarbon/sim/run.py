@@ -49,7 +49,7 @@ from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, LoadStat
 from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, age_factor, season, shock, utilisation
-from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects
+from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects, standard_normal
 from truckcarbon.sim.drive import Destinations, Track, TruckState, drive_month, gravity_attraction
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
 from truckcarbon.sim.world import World, load_world
@@ -452,7 +452,7 @@ def terminal_channels(
       ``group.tank_l[pos]`` carries the level between months.
     """
     n = tr.t_s.size
-    z = rng.standard_normal(n, dtype=np.float32)
+    z = standard_normal(rng, n)
     refill = rng.uniform(0.9, 1.0, 64) * TANK_L
     l_per_km = np.asarray(rates, dtype=np.float64)[tr.load] / 100.0
     odo0, tank0 = float(group.odometer[pos]), float(group.tank_l[pos])
