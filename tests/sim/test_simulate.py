@@ -158,6 +158,29 @@ def _haversine(lon0, lat0, lon1, lat1):
     return 2 * 6371.0088 * np.arcsin(np.sqrt(h))
 
 
+def test_step_distance_series_is_the_haversine():
+    """The truth's step distance (Taylor series of sin and asin for short steps) equals the haversine to
+    1e-14, from centimetres to steps well past the series' range, at every latitude."""
+    from truckcarbon.sim.drive import _haversine_cos
+
+    rng = np.random.default_rng(8)
+    lat0, lon0 = rng.uniform(-70, 70, 4000), rng.uniform(70, 140, 4000)
+    km, heading = 10 ** rng.uniform(-5, 1.7, 4000), rng.uniform(0, 2 * np.pi, 4000)
+    lat1 = lat0 + km / 111.0 * np.sin(heading)
+    lon1 = lon0 + km / 111.0 * np.cos(heading) / np.cos(np.radians(lat0))
+    got = np.array(
+        [
+            _haversine_cos(
+                np.radians(b) - np.radians(a), np.radians(d - c), np.cos(np.radians(a)), np.cos(np.radians(b))
+            )
+            for a, b, c, d in zip(lat0, lat1, lon0, lon1, strict=True)
+        ]
+    )
+    want = _haversine(lon0, lat0, lon1, lat1)
+    assert np.all(np.abs(got / want - 1) < 1e-14)
+    assert (km > 25).sum() > 100 and (km < 1).sum() > 1000  # both branches
+
+
 def test_truth_is_the_length_of_the_true_path(clean_run, reference):
     """Clean pings are the true fixes: their segment lengths add up to the truth, per vehicle-month and city."""
     from truckcarbon.geo.crs import wgs84_to_gcj02
