@@ -364,6 +364,47 @@ def _run(
     engine: str = "embedded",
     spark_master: str | None = None,
 ) -> RunSummary:
+    files: list[Path] | list[str] = []
+    if pings is not None:
+        uri = isinstance(pings, str) and "://" in pings
+        if uri and engine != "spark":
+            if not str(pings).startswith("file://"):
+                raise InputError(f"pings: {pings} is a URI; read it with --engine spark, or give a local path")
+            pings, uri = Path(str(pings)[len("file://") :]), False
+        files = [str(pings)] if uri else discover(Path(pings), "pings")
+        if requested is not None and not uri:
+            files = [f for f in files if isinstance(f, Path) and _may_hold(f, requested)]
+            if not files:
+                raise InputError(f"pings: no file under {pings} can hold the months asked for")
+    local = [f for f in files if isinstance(f, Path)]
+    # The input hashes (for the manifest) are computed from the start on a thread of their own: hashing
+    # releases the GIL, so it fills the second core while this one starts up (imports, the vehicles).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="truckcarbon-hash") as hasher:
+        digests = {f: hasher.submit(file_digest, f) for f in local} if engine == "embedded" else {}
+        try:
+            return _run_hashed(
+                files, local, digests, vehicles_path, out, work, requested, config, activity_path, report, engine,
+                spark_master,
+            )  # fmt: skip
+        finally:
+            for d in digests.values():
+                d.cancel()
+
+
+def _run_hashed(
+    files: list[Path] | list[str],
+    local: list[Path],
+    digests: dict[Path, Future[str]],
+    vehicles_path: Path,
+    out: Path,
+    work: Path,
+    requested: set[int] | None,
+    config: PipelineConfig,
+    activity_path: Path | None,
+    report: Progress,
+    engine: str,
+    spark_master: str | None,
+) -> RunSummary:
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
     vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
@@ -391,17 +432,6 @@ def _run(
         pq.write_table(_attach(table, vehicles, config), spill / "part-00000.parquet")
         inputs.append({"role": "activity", "path": str(activity_path), "hash": file_digest(activity_path)})
     else:
-        assert pings is not None
-        uri = isinstance(pings, str) and "://" in pings
-        if uri and engine != "spark":
-            if not str(pings).startswith("file://"):
-                raise InputError(f"pings: {pings} is a URI; read it with --engine spark, or give a local path")
-            pings, uri = Path(str(pings)[len("file://") :]), False
-        files: list[Path] | list[str] = [str(pings)] if uri else discover(Path(pings), "pings")
-        if requested is not None and not uri:
-            files = [f for f in files if isinstance(f, Path) and _may_hold(f, requested)]
-            if not files:
-                raise InputError(f"pings: no file under {pings} can hold the months asked for")
         if engine == "spark":
             from truckcarbon.pipeline.spark import attribute_pings_spark
 
@@ -411,9 +441,8 @@ def _run(
             )
             report("read, clean and attribute (Spark)", 1, 1)
         else:
-            local = [f for f in files if isinstance(f, Path)]
             reading, kernel_counts, run_stats = _attribute_pings(
-                local, vehicles, requested, config, work, spill, report
+                local, vehicles, requested, config, work, spill, report, digests
             )
         ingest, outside_window = reading.ingest, reading.outside_window
         inputs += reading.inputs
@@ -583,8 +612,11 @@ def _attribute_pings(
     work: Path,
     spill: Path,
     report: Progress,
+    digests: dict[Path, Future[str]],
 ) -> tuple[Reading, dict[int, npt.NDArray[np.int64]], dict[str, float]]:
-    """Pass 1 and 2: stream vehicle-sorted input, else route fixes to partitions; kernels on worker threads."""
+    """Pass 1 and 2: stream vehicle-sorted input, else route fixes to partitions; kernels on worker threads.
+
+    ``digests`` holds the hash of every file, being computed."""
     locator = CityLocator(config.crs)
     known = vehicles["vehicle_id"].to_numpy()
     context_s = int(config.context_hours * 3600)
@@ -595,7 +627,7 @@ def _attribute_pings(
         shutil.rmtree(quarantine_dir, ignore_errors=True)
         for old in spill.glob("*.parquet"):
             old.unlink()
-        reader = FixReader(files, known, months, context_s, _quarantine_writer(quarantine_dir), report)
+        reader = FixReader(files, known, months, context_s, _quarantine_writer(quarantine_dir), report, digests)
         tally = _Tally(months)
         with ThreadPoolExecutor(max_workers=threads) as pool:
 

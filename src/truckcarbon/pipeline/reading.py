@@ -9,8 +9,8 @@ and row, and only fixes within ``context_s`` of a requested month are kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,10 @@ class FixReader:
         context_s: int,
         write_quarantine: Callable[[pa.Table], None],
         progress: Callable[[str, int, int], None],
+        digests: Mapping[Path, Future[str]] | None = None,
     ) -> None:
         self.files = files
+        self.digests = digests  # the files' hashes, being computed elsewhere; else computed here
         self.known = np.ascontiguousarray(known, dtype=np.int64)
         self.bounds = window_bounds(months, context_s)
         self.write_quarantine = write_quarantine
@@ -111,10 +113,11 @@ class FixReader:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Kernel inputs of every file in order (a file's rows in file order)."""
-        # Input hashes (for the manifest) are computed on a side thread while the files are read; typed files
-        # are read and validated on another, one row group ahead (:meth:`_typed`).
+        # Input hashes (for the manifest) are computed on a side thread while the files are read (unless the
+        # caller computes them); typed files are read and validated on another, one row group ahead (:meth:`_typed`).
         with ThreadPoolExecutor(max_workers=1) as hasher, ThreadPoolExecutor(max_workers=1) as ahead:
-            digests = [hasher.submit(file_digest, f) for f in self.files]
+            given = self.digests or {}
+            digests = [given[f] if f in given else hasher.submit(file_digest, f) for f in self.files]
             for done, f in enumerate(self.files):
                 self.progress("read", done, len(self.files))
                 schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
