@@ -51,6 +51,7 @@ from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path, atomic_write_text
 from truckcarbon.core.months import month_label, month_labels, parse_month
+from truckcarbon.core.runtime import fewer_collections
 from truckcarbon.emissions.factors import emission_factors, fuel_rates
 from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.boundaries import boundary_data_version
@@ -345,7 +346,8 @@ def run_pipeline(
     work = out / f"_work-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     try:
-        summary = _run(pings, vehicles, out, work, requested, config, activity, report, engine, spark_master)
+        with fewer_collections():
+            summary = _run(pings, vehicles, out, work, requested, config, activity, report, engine, spark_master)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.perf_counter() - started

@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_bounds_utc, month_label, month_labels, parse_month
+from truckcarbon.core.runtime import fewer_collections
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, LoadState, ef_kg_per_l, fuel_rates
 from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.locator import CityLocator
@@ -254,7 +255,8 @@ def _start_helper(config: SimConfig, fleets: _FleetSource) -> None:
     result and holds nothing to flush, and the teardown of its modules took about half a second,
     which the main process would wait for.
     """
-    _warm_up()
+    with fewer_collections():
+        _warm_up()
     _FLEETS[config] = fleets.get()
     atexit.register(_exit_now)
 
@@ -559,6 +561,13 @@ def simulate(
     config.validate()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    with fewer_collections():
+        return _simulate(out, config, overwrite, workers, on_month)
+
+
+def _simulate(
+    out: Path, config: SimConfig, overwrite: bool, workers: int, on_month: Callable[[str, int], None] | None
+) -> SimSummary:
     months = config.months()
     tmp = _prepare_out(out, overwrite)
     t_start = time.perf_counter()
