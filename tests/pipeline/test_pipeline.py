@@ -466,14 +466,16 @@ def test_stream_chunks_never_split_a_vehicle() -> None:
 
     stream = _Stream(chunk_rows=2)
     chunks = []
-    for ids in ([1, 1, 2], [2, 0, 2, 2], [2, 2], [2, 3, 3, 0], [0, 4], [4, 5]):
-        chunk = stream.add(batch(ids))
-        if chunk is not None:
+    for ids in ([1, 1, 2], [2, 0, 2, 2], [2, 2], [2, 3, 3, 0], [0, 4], [4, 5], [5, 6, 7, 7, 8], [8, 9]):
+        for chunk in stream.add(batch(ids)):
             chunks.append(chunk["vehicle_id"].to_pylist())
     rest = stream.rest()
     assert rest is not None
     chunks.append(rest["vehicle_id"].to_pylist())
-    assert [v for chunk in chunks for v in chunk] == [1, 1, 2, 2, 0, 2, 2, 2, 2, 2, 3, 3, 0, 0, 4, 4, 5]
+    expected = [1, 1, 2, 2, 0, 2, 2, 2, 2, 2, 3, 3, 0, 0, 4, 4, 5, 5, 6, 7, 7, 8, 8, 9]
+    assert [v for chunk in chunks for v in chunk] == expected
+    # The batch [5, 6, 7, 7, 8] gives two chunks: the held rows with its 5 (copied), and its 6, 7, 7 (a view).
+    assert [5, 5] in chunks and [6, 7, 7] in chunks
     seen: set[int] = set()
     for chunk in chunks:
         ids = set(chunk) - {0}

@@ -520,7 +520,7 @@ def _numpy(fixes: pa.Table | pa.RecordBatch, i: int) -> npt.NDArray[Any]:
 
 
 def _process(
-    fixes: pa.Table | pa.RecordBatch,
+    chunks: list[pa.Table],
     k: int,
     locator: CityLocator,
     vehicles: pa.Table,
@@ -528,28 +528,35 @@ def _process(
     config: PipelineConfig,
     spill: Path,
 ) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
-    """Kernel, emission method and vehicle attributes for one chunk of whole vehicles; spills its activity."""
-    vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
-    result = run_kernel(
-        vid, t, lon, lat, locator, speed, config.rules,
-        load=load, fuel_level_l=fuel, odometer_km=odometer, skip=aside >= 0,
-        scratch=_thread_scratch("kernel"),
-    )  # fmt: skip
-    # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
-    by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}
-    by_month = {m: c for m, c in by_month.items() if c.any()}
-    stats = {
-        "unobserved_km": result.unobserved_km,
-        "bridged_km": result.bridged_km,
-        "out_of_order": float(result.counts["out_of_order"]),
-        "unobserved_segments": float(result.counts["unobserved_segments"]),
-        "fixes_outside_mainland": float(result.counts["outside_mainland"]),
-    }
-    act = result.activity
-    if months is not None:
-        act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(months)))))
-    if act.num_rows:
-        pq.write_table(_attach(act, vehicles, config), spill / f"part-{k:06d}.parquet")
+    """Kernel, emission method and vehicle attributes for chunks of whole vehicles; spills their activity."""
+    by_month: dict[int, npt.NDArray[np.int64]] = {}
+    stats = dict.fromkeys(
+        ("unobserved_km", "bridged_km", "out_of_order", "unobserved_segments", "fixes_outside_mainland"), 0.0
+    )
+    activity = []
+    for fixes in chunks:
+        vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
+        result = run_kernel(
+            vid, t, lon, lat, locator, speed, config.rules,
+            load=load, fuel_level_l=fuel, odometer_km=odometer, skip=aside >= 0,
+            scratch=_thread_scratch("kernel"),
+        )  # fmt: skip
+        # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
+        for m, c in result.by_month.items():
+            if (months is None or m in months) and c[:QUARANTINED].any():
+                by_month[m] = by_month.get(m, np.zeros(QUARANTINED, np.int64)) + c[:QUARANTINED]
+        stats["unobserved_km"] += result.unobserved_km
+        stats["bridged_km"] += result.bridged_km
+        stats["out_of_order"] += float(result.counts["out_of_order"])
+        stats["unobserved_segments"] += float(result.counts["unobserved_segments"])
+        stats["fixes_outside_mainland"] += float(result.counts["outside_mainland"])
+        act = result.activity
+        if months is not None:
+            act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(months)))))
+        if act.num_rows:
+            activity.append(act)
+    if activity:
+        pq.write_table(_attach(pa.concat_tables(activity), vehicles, config), spill / f"part-{k:06d}.parquet")
     return by_month, stats
 
 
@@ -557,7 +564,10 @@ class _Stream:
     """Chunks of whole vehicles from input sorted by vehicle (the last vehicle waits for more rows).
 
     Rows already set aside (quarantine code >= 0, e.g. a missing vehicle id) take
-    no part in the order: they go with the chunk they arrive in.
+    no part in the order: they go with the chunk they arrive in. A batch that
+    completes a chunk gives two: the rows held before it with its rows of the
+    vehicle they end with (copied into one), and its own whole vehicles (a view
+    of the batch, not copied).
     """
 
     def __init__(self, chunk_rows: int) -> None:
@@ -566,21 +576,27 @@ class _Stream:
         self.rows = 0
         self.last = int(np.iinfo(np.int64).min)  # the last vehicle seen
 
-    def add(self, batch: pa.RecordBatch) -> pa.Table | None:
-        ordered, last, tail_start = _vehicle_runs(batch.column(0).to_numpy(), batch.column(8).to_numpy(), self.last)
+    def add(self, batch: pa.RecordBatch) -> list[pa.Table]:
+        """The chunks this batch completes (none while fewer than ``chunk_rows`` rows are held)."""
+        ordered, last, head_end, tail_start = _vehicle_runs(
+            batch.column(0).to_numpy(), batch.column(8).to_numpy(), self.last
+        )
         if not ordered:
             raise _NotSortedError
         self.last = int(last)
         self.pending.append(batch)
         self.rows += batch.num_rows
-        if self.rows < self.chunk_rows:
-            return None
-        if tail_start == 0:
-            return None  # the batch is all one vehicle, which may go on: wait for the next vehicle
-        head = [*self.pending[:-1], batch.slice(0, tail_start)]
+        if self.rows < self.chunk_rows or tail_start == 0:
+            return []  # too few rows yet, or the batch is all one vehicle, which may go on
+        held = [*self.pending[:-1], batch.slice(0, head_end)]
         self.pending = [batch.slice(tail_start)]
         self.rows = batch.num_rows - tail_start
-        return pa.Table.from_batches(head, KERNEL_SCHEMA)
+        chunks = []
+        if sum(b.num_rows for b in held):
+            chunks.append(pa.Table.from_batches(held, KERNEL_SCHEMA))
+        if tail_start > head_end:
+            chunks.append(pa.Table.from_batches([batch.slice(head_end, tail_start - head_end)], KERNEL_SCHEMA))
+        return chunks
 
     def rest(self) -> pa.Table | None:
         return pa.Table.from_batches(self.pending, KERNEL_SCHEMA) if self.rows else None
@@ -588,22 +604,27 @@ class _Stream:
 
 @nb.njit(cache=True, nogil=True)
 def _vehicle_runs(vid, aside, last):  # type: ignore[no-untyped-def]
-    """(rows not set aside run through vehicles in order after ``last``?, their last vehicle, tail start).
+    """(rows not set aside run through vehicles in order after ``last``?, their last vehicle, head end,
+    tail start).
 
-    The tail starts at the first row of the batch's last vehicle: 0 when the
-    whole batch is that vehicle (or is all set aside).
+    The head ends at the first row of a vehicle after ``last``; the tail starts
+    at the first row of the batch's last vehicle: 0 when the whole batch is that
+    vehicle (or is all set aside).
     """
+    head_end = -1
     tail_start = 0
     for i in range(vid.shape[0]):
         if aside[i] >= 0:
             continue
         v = vid[i]
         if v < last:
-            return False, last, 0
+            return False, last, 0, 0
         if v > last:
             tail_start = i
+            if head_end < 0:
+                head_end = i
         last = v
-    return True, last, tail_start
+    return True, last, max(head_end, 0), tail_start
 
 
 def _attribute_pings(
@@ -633,8 +654,8 @@ def _attribute_pings(
         tally = _Tally(months)
         with ThreadPoolExecutor(max_workers=threads) as pool:
 
-            def submit(chunk: pa.Table, k: int) -> Future[_Part]:
-                return pool.submit(_process, chunk, k, locator, vehicles, months, config, spill)
+            def submit(chunks: list[pa.Table], k: int) -> Future[_Part]:
+                return pool.submit(_process, chunks, k, locator, vehicles, months, config, spill)
 
             pending: deque[Future[_Part]] = deque()
             try:
@@ -642,15 +663,15 @@ def _attribute_pings(
                     stream = _Stream(min(config.rows_per_partition, STREAM_CHUNK_ROWS))
                     k = 0
                     for batch in reader.batches():
-                        chunk = stream.add(batch)
-                        if chunk is not None:
-                            pending.append(submit(chunk, k))
+                        chunks = stream.add(batch)
+                        if chunks:
+                            pending.append(submit(chunks, k))
                             k += 1
                             while len(pending) > threads:
                                 tally.add(pending.popleft().result())
                     last = stream.rest()
                     if last is not None:
-                        pending.append(submit(last, k))
+                        pending.append(submit([last], k))
                 else:
                     est = sum(estimated_rows(f) for f in files)
                     n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
@@ -668,7 +689,7 @@ def _attribute_pings(
                     loaders = parts.each()
                     for k, load in enumerate(loaders):
                         report("clean and attribute", k, len(loaders))
-                        pending.append(submit(load(), k))
+                        pending.append(submit([load()], k))
                         while len(pending) >= threads:
                             tally.add(pending.popleft().result())
                     report("clean and attribute", len(loaders), len(loaders))

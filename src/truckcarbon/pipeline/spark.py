@@ -188,7 +188,7 @@ def attribute_pings_spark(
         }  # fmt: skip
         if chunk:
             locator = _worker_locator(config.crs, index_name)
-            by_month, stats = _process(pa.Table.from_batches(chunk), part, locator, vehicles, months, config, spill)
+            by_month, stats = _process([pa.Table.from_batches(chunk)], part, locator, vehicles, months, config, spill)
             record["by_month"] = {str(m): c.tolist() for m, c in by_month.items()}
             record["stats"] = stats
         (counts_dir / f"part-{part:06d}.json").write_text(json.dumps(record))
