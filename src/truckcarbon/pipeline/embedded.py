@@ -67,7 +67,9 @@ from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
 
 Progress = Callable[[str, int, int], None]
 MAX_PARTITIONS = 512
-STREAM_CHUNK_ROWS = 2_000_000
+# Sorted streaming hands the kernels a chunk once this many rows are held: below a row group's usual
+# 2^20 rows, so that every such batch completes a chunk and passes as a view (:class:`_Stream`).
+STREAM_CHUNK_ROWS = 1 << 19
 
 
 @dataclass
