@@ -210,3 +210,12 @@ def test_step_distance_is_the_haversine_within_its_bound():
     assert worst < 1e-7 and exact_beyond > 5000
     assert step_km(116.0, 40.0, 116.0, 40.0) == 0.0
     assert step_km(179.9, 10.0, -179.9, 10.0) == pytest.approx(haversine_km(179.9, 10.0, -179.9, 10.0), rel=1e-12)
+
+
+def test_cos_lat_is_the_cosine_over_every_latitude() -> None:
+    """cos_lat (the Taylor series that step_km and the simulator use) against the library cosine."""
+    from truckcarbon.geo._kernels import cos_lat
+
+    x = np.concatenate([np.linspace(-math.pi / 2, math.pi / 2, 20001), [0.0, math.pi / 2, -math.pi / 2]])
+    err = np.array([cos_lat(v) - math.cos(v) for v in x])
+    assert np.max(np.abs(err)) <= 3e-16

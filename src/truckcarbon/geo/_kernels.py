@@ -161,6 +161,25 @@ def haversine_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
 STEP_EXACT_KM = 5.0  # step_km computes steps longer than this with the haversine
 
 
+@nb.njit(inline="always", cache=True)
+def cos_lat(x):  # type: ignore[no-untyped-def]
+    """cos(x) for a latitude ``x`` in radians (|x| <= pi/2): the Taylor series to x^20, evaluated by
+    Horner's rule; the first omitted term is below 2e-17, so the result is within 3e-16 of the library
+    cosine (tested) at a third of its cost (no range reduction)."""
+    z = x * x
+    p = 1.0 / 2432902008176640000.0
+    p = p * z - 1.0 / 6402373705728000.0
+    p = p * z + 1.0 / 20922789888000.0
+    p = p * z - 1.0 / 87178291200.0
+    p = p * z + 1.0 / 479001600.0
+    p = p * z - 1.0 / 3628800.0
+    p = p * z + 1.0 / 40320.0
+    p = p * z - 1.0 / 720.0
+    p = p * z + 1.0 / 24.0
+    p = p * z - 0.5
+    return p * z + 1.0
+
+
 @nb.njit(cache=True)
 def step_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
     """Distance in km between two fixes: :func:`haversine_km` at a third of its cost for short steps.
@@ -171,7 +190,7 @@ def step_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
     steps (gaps, jumps) take the haversine itself.
     """
     dy = math.radians(lat1 - lat0)
-    dx = math.radians(lon1 - lon0) * math.cos(math.radians(0.5 * (lat0 + lat1)))
+    dx = math.radians(lon1 - lon0) * cos_lat(math.radians(0.5 * (lat0 + lat1)))
     d = EARTH_RADIUS_KM * math.sqrt(dx * dx + dy * dy)
     if d <= STEP_EXACT_KM:
         return d

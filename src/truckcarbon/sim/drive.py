@@ -34,7 +34,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from truckcarbon.geo._kernels import EARTH_RADIUS_KM, haversine_km, haversine_many
+from truckcarbon.geo._kernels import EARTH_RADIUS_KM, cos_lat, haversine_km, haversine_many
 from truckcarbon.sim.activity import ANNUAL_KM, province_activity
 from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World, derived_arrays
@@ -469,7 +469,7 @@ def _track_kernel(t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, p
             continue
         # haversine_km of the step, reusing cos(latitude) of the fix before
         p1 = math.radians(lat[i])
-        c1 = math.cos(p1)
+        c1 = cos_lat(p1)
         if i == 0:
             odo[i] = 0.0
         else:
