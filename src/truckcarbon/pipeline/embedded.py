@@ -529,8 +529,10 @@ def _process(
     months: set[int] | None,
     config: PipelineConfig,
     spill: Path,
+    held: _SpillBuffer | None = None,
 ) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
-    """Kernel, emission method and vehicle attributes for chunks of whole vehicles; spills their activity."""
+    """Kernel, emission method and vehicle attributes for chunks of whole vehicles; spills their activity
+    (into ``held``, which writes it in larger files, when given)."""
     by_month: dict[int, npt.NDArray[np.int64]] = {}
     stats = dict.fromkeys(
         ("unobserved_km", "bridged_km", "out_of_order", "unobserved_segments", "fixes_outside_mainland"), 0.0
@@ -557,9 +559,52 @@ def _process(
             act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(months)))))
         if act.num_rows:
             activity.append(act)
-    if activity:
+    if held is not None:
+        held.add(activity)
+    elif activity:
         pq.write_table(_attach(pa.concat_tables(activity), vehicles, config), spill / f"part-{k:06d}.parquet")
     return by_month, stats
+
+
+SPILL_ROWS = 1 << 20  # activity rows held before they are written to a spill file
+
+
+class _SpillBuffer:
+    """Activity rows of the kernels' tasks, written to the spill folder in files of at least ``SPILL_ROWS``
+    rows (with the emission method and vehicle attributes): the final aggregation then reads a few files,
+    not one per task. Safe to add to from several threads."""
+
+    def __init__(self, spill: Path, vehicles: pa.Table, config: PipelineConfig) -> None:
+        self.spill, self.vehicles, self.config = spill, vehicles, config
+        self.tables: list[pa.Table] = []
+        self.rows = 0
+        self.files = 0
+        self.lock = threading.Lock()
+
+    def add(self, tables: list[pa.Table]) -> None:
+        with self.lock:
+            self.tables += tables
+            self.rows += sum(t.num_rows for t in tables)
+            if self.rows < SPILL_ROWS:
+                return
+            batch, k = self._take()
+        self._write(batch, k)
+
+    def flush(self) -> None:
+        """Write the rows held."""
+        with self.lock:
+            batch, k = self._take()
+        self._write(batch, k)
+
+    def _take(self) -> tuple[list[pa.Table], int]:
+        batch, self.tables, self.rows = self.tables, [], 0
+        self.files += 1
+        return batch, self.files
+
+    def _write(self, batch: list[pa.Table], k: int) -> None:
+        if batch:
+            table = _attach(pa.concat_tables(batch), self.vehicles, self.config)
+            pq.write_table(table, self.spill / f"part-{k:06d}.parquet")
 
 
 class _Stream:
@@ -655,9 +700,10 @@ def _attribute_pings(
         reader = FixReader(files, known, months, context_s, _quarantine_writer(quarantine_dir), report, digests)
         tally = _Tally(months)
         with ThreadPoolExecutor(max_workers=threads) as pool:
+            held = _SpillBuffer(spill, vehicles, config)
 
-            def submit(chunks: list[pa.Table], k: int) -> Future[_Part]:
-                return pool.submit(_process, chunks, k, locator, vehicles, months, config, spill)
+            def submit(chunks: list[pa.Table], k: int, held: _SpillBuffer = held) -> Future[_Part]:
+                return pool.submit(_process, chunks, k, locator, vehicles, months, config, spill, held)
 
             pending: deque[Future[_Part]] = deque()
             try:
@@ -697,6 +743,7 @@ def _attribute_pings(
                     report("clean and attribute", len(loaders), len(loaders))
                 while pending:
                     tally.add(pending.popleft().result())
+                held.flush()
             except _NotSortedError:
                 for fut in pending:
                     fut.cancel()
