@@ -409,6 +409,7 @@ def _run_hashed(
     engine: str,
     spark_master: str | None,
 ) -> RunSummary:
+    """The run of :func:`_run` once the input files are known and their hashes (``digests``) under way."""
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
     vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
