@@ -34,6 +34,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,16 +349,52 @@ def run_pipeline(
     work = out / f"_work-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     try:
-        with fewer_collections():
-            summary = _run(pings, vehicles, out, work, requested, config, activity, report, engine, spark_master)
+        files = _ping_files(pings, requested, engine)
+        with fewer_collections(), _hashing(files, engine) as digests:
+            summary = _run(
+                files, digests, vehicles, out, work, requested, config, activity, report, engine, spark_master
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def _ping_files(pings: Path | str | None, requested: set[int] | None, engine: str) -> list[Path] | list[str]:
+    """The pings files a run reads (a URI for Spark as one string); none when ``pings`` is None."""
+    if pings is None:
+        return []
+    uri = isinstance(pings, str) and "://" in pings
+    if uri and engine != "spark":
+        if not str(pings).startswith("file://"):
+            raise InputError(f"pings: {pings} is a URI; read it with --engine spark, or give a local path")
+        pings, uri = Path(str(pings)[len("file://") :]), False
+    files: list[Path] | list[str] = [str(pings)] if uri else discover(Path(pings), "pings")
+    if requested is not None and not uri:
+        files = [f for f in files if isinstance(f, Path) and _may_hold(f, requested)]
+        if not files:
+            raise InputError(f"pings: no file under {pings} can hold the months asked for")
+    return files
+
+
+@contextmanager
+def _hashing(files: list[Path] | list[str], engine: str) -> Iterator[dict[Path, Future[str]]]:
+    """The hashes of the local ``files`` (for the manifest), computed from the start on a thread of their own:
+    hashing releases the GIL, so it fills the second core while the first starts the run up (imports, the
+    vehicles). Hashes not begun are cancelled when the block ends."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="truckcarbon-hash") as hasher:
+        local = [f for f in files if isinstance(f, Path)] if engine == "embedded" else []
+        digests = {f: hasher.submit(file_digest, f) for f in local}
+        try:
+            yield digests
+        finally:
+            for d in digests.values():
+                d.cancel()
+
+
 def _run(
-    pings: Path | str | None,
+    files: list[Path] | list[str],
+    digests: dict[Path, Future[str]],
     vehicles_path: Path,
     out: Path,
     work: Path,
@@ -368,48 +405,6 @@ def _run(
     engine: str = "embedded",
     spark_master: str | None = None,
 ) -> RunSummary:
-    files: list[Path] | list[str] = []
-    if pings is not None:
-        uri = isinstance(pings, str) and "://" in pings
-        if uri and engine != "spark":
-            if not str(pings).startswith("file://"):
-                raise InputError(f"pings: {pings} is a URI; read it with --engine spark, or give a local path")
-            pings, uri = Path(str(pings)[len("file://") :]), False
-        files = [str(pings)] if uri else discover(Path(pings), "pings")
-        if requested is not None and not uri:
-            files = [f for f in files if isinstance(f, Path) and _may_hold(f, requested)]
-            if not files:
-                raise InputError(f"pings: no file under {pings} can hold the months asked for")
-    local = [f for f in files if isinstance(f, Path)]
-    # The input hashes (for the manifest) are computed from the start on a thread of their own: hashing
-    # releases the GIL, so it fills the second core while this one starts up (imports, the vehicles).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="truckcarbon-hash") as hasher:
-        digests = {f: hasher.submit(file_digest, f) for f in local} if engine == "embedded" else {}
-        try:
-            return _run_hashed(
-                files, local, digests, vehicles_path, out, work, requested, config, activity_path, report, engine,
-                spark_master,
-            )  # fmt: skip
-        finally:
-            for d in digests.values():
-                d.cancel()
-
-
-def _run_hashed(
-    files: list[Path] | list[str],
-    local: list[Path],
-    digests: dict[Path, Future[str]],
-    vehicles_path: Path,
-    out: Path,
-    work: Path,
-    requested: set[int] | None,
-    config: PipelineConfig,
-    activity_path: Path | None,
-    report: Progress,
-    engine: str,
-    spark_master: str | None,
-) -> RunSummary:
-    """The run of :func:`_run` once the input files are known and their hashes (``digests``) under way."""
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
     vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
@@ -446,6 +441,7 @@ def _run_hashed(
             )
             report("read, clean and attribute (Spark)", 1, 1)
         else:
+            local = [f for f in files if isinstance(f, Path)]
             reading, kernel_counts, run_stats = _attribute_pings(
                 local, vehicles, requested, config, work, spill, report, digests
             )
@@ -534,10 +530,7 @@ def _process(
 ) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
     """Kernel, emission method and vehicle attributes for chunks of whole vehicles; spills their activity
     (into ``held``, which writes it in larger files, when given)."""
-    by_month: dict[int, npt.NDArray[np.int64]] = {}
-    stats = dict.fromkeys(
-        ("unobserved_km", "bridged_km", "out_of_order", "unobserved_segments", "fixes_outside_mainland"), 0.0
-    )
+    tally = _Tally(months)
     activity = []
     for fixes in chunks:
         vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
@@ -547,14 +540,15 @@ def _process(
             scratch=_thread_scratch("kernel"),
         )  # fmt: skip
         # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
-        for m, c in result.by_month.items():
-            if (months is None or m in months) and c[:QUARANTINED].any():
-                by_month[m] = by_month.get(m, np.zeros(QUARANTINED, np.int64)) + c[:QUARANTINED]
-        stats["unobserved_km"] += result.unobserved_km
-        stats["bridged_km"] += result.bridged_km
-        stats["out_of_order"] += float(result.counts["out_of_order"])
-        stats["unobserved_segments"] += float(result.counts["unobserved_segments"])
-        stats["fixes_outside_mainland"] += float(result.counts["outside_mainland"])
+        by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}
+        stats = {
+            "unobserved_km": result.unobserved_km,
+            "bridged_km": result.bridged_km,
+            "out_of_order": float(result.counts["out_of_order"]),
+            "unobserved_segments": float(result.counts["unobserved_segments"]),
+            "fixes_outside_mainland": float(result.counts["outside_mainland"]),
+        }
+        tally.add(({m: c for m, c in by_month.items() if c.any()}, stats))
         act = result.activity
         if months is not None:
             act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(months)))))
@@ -564,7 +558,7 @@ def _process(
         held.add(activity)
     elif activity:
         pq.write_table(_attach(pa.concat_tables(activity), vehicles, config), spill / f"part-{k:06d}.parquet")
-    return by_month, stats
+    return tally.by_month, tally.stats
 
 
 SPILL_ROWS = 1 << 20  # activity rows held before they are written to a spill file

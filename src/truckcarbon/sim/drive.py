@@ -34,7 +34,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from truckcarbon.geo._kernels import EARTH_RADIUS_KM, cos_lat, haversine_km, haversine_many
+from truckcarbon.geo._kernels import cos_lat, haversine_cos, haversine_km, haversine_many
 from truckcarbon.sim.activity import ANNUAL_KM, province_activity
 from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World, derived_arrays
@@ -398,32 +398,6 @@ def _fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_inte
     return out[:n]
 
 
-SMALL_RAD = 1e-3  # half-angles below this (steps up to about 12 km) take the series of _haversine_cos
-
-
-@nb.njit(inline="always", cache=True)
-def _haversine_cos(dp, dl, c0, c1):  # type: ignore[no-untyped-def]
-    """The haversine distance (km) of a step of ``dp`` radians of latitude and ``dl`` of longitude
-    between latitudes with cosines ``c0`` and ``c1``.
-
-    For half-angles below SMALL_RAD, sin and asin are their Taylor series, cut where the next term is
-    below 1e-18 of the value (sin: y^7/5040 against y; asin: 5x^7/112 against x): the haversine to
-    the last bit or two, at a fraction of three library calls per fix.
-    """
-    a = 0.5 * dp
-    b = 0.5 * dl
-    if abs(a) < SMALL_RAD and abs(b) < SMALL_RAD:
-        a2 = a * a
-        b2 = b * b
-        sa = a * (1.0 - a2 * (1.0 / 6.0 - a2 * (1.0 / 120.0)))
-        sb = b * (1.0 - b2 * (1.0 / 6.0 - b2 * (1.0 / 120.0)))
-        x = math.sqrt(sa * sa + c0 * c1 * sb * sb)
-        x2 = x * x
-        return 2.0 * EARTH_RADIUS_KM * x * (1.0 + x2 * (1.0 / 6.0 + x2 * (3.0 / 40.0)))
-    h = math.sin(a) ** 2 + c0 * c1 * math.sin(b) ** 2
-    return 2.0 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
 @nb.njit(cache=True)
 def _track_kernel(t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, poly_load):  # type: ignore[no-untyped-def]
     """Position, speed, load and odometer of each fix time (increasing) in one pass.
@@ -473,7 +447,7 @@ def _track_kernel(t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, p
         if i == 0:
             odo[i] = 0.0
         else:
-            step[i] = _haversine_cos(p1 - p0, math.radians(lon[i] - lon[i - 1]), c0, c1)
+            step[i] = haversine_cos(p1 - p0, math.radians(lon[i] - lon[i - 1]), c0, c1)
             odo[i] = odo[i - 1] + step[i]
         p0 = p1
         c0 = c1
