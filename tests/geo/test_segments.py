@@ -74,7 +74,7 @@ def test_short_steps_near_borders_agree_with_shapely(gcj_locator, reference):
     ``_edgeless_box`` lets a step whose leaf box holds no unit edge skip the walk;
     whenever it says so, the walk itself finds no crossing.
     """
-    from truckcarbon.geo._kernels import _crossing_params, _edgeless_box
+    from truckcarbon.geo._kernels import _edgeless_box, _walk_crossings
 
     start, end = _near_borders(reference, 23, 3000, 0.02, (0.001, 0.03))
     n = len(start)
@@ -83,7 +83,7 @@ def test_short_steps_near_borders_agree_with_shapely(gcj_locator, reference):
     hdr, grp, edges = args[9], args[10], args[11]
     boxed = np.array([_edgeless_box(*start[s], *end[s], *grid) for s in range(n)])
     for s in np.flatnonzero(boxed):
-        _, crossings = _crossing_params(*start[s], *end[s], *grid, hdr, grp, edges, np.empty(64))
+        crossings = _walk_crossings(*start[s], *end[s], *grid, hdr, grp, edges, np.empty(64))
         assert crossings == 0, s
     split = gcj_locator.split_segments(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
     multi = sum(len(_assert_agrees(split, reference, start, end, s)) > 1 for s in range(0, n, 3))
@@ -219,3 +219,33 @@ def test_cos_lat_is_the_cosine_over_every_latitude() -> None:
     x = np.concatenate([np.linspace(-math.pi / 2, math.pi / 2, 20001), [0.0, math.pi / 2, -math.pi / 2]])
     err = np.array([cos_lat(v) - math.cos(v) for v in x])
     assert np.max(np.abs(err)) <= 3e-16
+
+
+def test_sort_prefix_sorts_in_place():
+    """The walk's in-place sort of crossing parameters (insertion sort up to 16, heapsort above) against numpy."""
+    from truckcarbon.geo._kernels import _sort_prefix
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 15, 16, 17, 40, 257):
+        a = np.concatenate([rng.uniform(0, 1, n), rng.choice([0.25, 0.5], 5), np.full(4, 7.0)])
+        head = a[: n + 5].copy()
+        _sort_prefix(a, n + 5)
+        assert np.array_equal(a[: n + 5], np.sort(head)), n
+        assert (a[n + 5 :] == 7.0).all()  # beyond the prefix: untouched
+
+
+def test_walk_grows_scratch_that_is_too_small(wgs_locator):
+    """A long segment's many crossings through one-place scratch arrays: grown, same pieces as with room."""
+    from truckcarbon.geo._kernels import walk_pieces, walk_pieces_into
+
+    args = wgs_locator.kernel_args
+    ua, ub = (int(u) for u in wgs_locator.locate_units([116.40, 121.47], [39.90, 31.23]))
+    seg = (116.40, 39.90, 121.47, 31.23, ua, ub, *args)
+    room = (np.empty(4096), np.empty(4096, np.int32), np.empty(4096))
+    n = walk_pieces_into(*seg, *room)
+    assert n > 10
+    assert walk_pieces_into(*seg, np.empty(1), np.empty(1, np.int32), np.empty(1)) < -16  # -1 - crossings
+    buf, units, fracs, m = walk_pieces(*seg, np.empty(1), np.empty(1, np.int32), np.empty(1))
+    assert m == n and buf.size > 16
+    assert np.array_equal(units[:m], room[1][:n]) and np.array_equal(fracs[:m], room[2][:n])
+    assert fracs[:m].sum() == pytest.approx(1.0, abs=1e-12)

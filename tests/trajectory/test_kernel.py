@@ -270,3 +270,32 @@ def test_reused_scratch_buffers_give_the_same_results():
         assert fresh.counts["out_of_order"] > 0
         assert reused.activity.equals(fresh.activity) and np.array_equal(reused.reason, fresh.reason)
     assert scratch.buffers[0].size >= 9000
+
+
+def test_outputs_too_small_for_the_first_try_give_the_same_results(wgs_locator):
+    """Many short vehicles (more activity rows than the kernel's first output size, a fiftieth of the rows)
+    and steps long enough to walk many borders: the kernel says so and is run again with larger outputs."""
+    rng = np.random.default_rng(8)
+    k = 150  # vehicles of two fixes each: 150 rows > 64
+    lon0, lat0 = rng.uniform(105.0, 118.0, k), rng.uniform(25.0, 38.0, k)
+    lon1, lat1 = lon0 + rng.uniform(0.5, 3.0, k), lat0 + rng.uniform(-2.0, 2.0, k)
+    vid = np.repeat(np.arange(k), 2)
+    t = np.tile([1_650_000_000, 1_650_000_000 + 6 * 3600], k)  # a 6-hour hole: plausible bridges
+    lon = np.column_stack([lon0, lon1]).ravel()
+    lat = np.column_stack([lat0, lat1]).ravel()
+    r = run_kernel(vid, t, lon, lat, wgs_locator, rules=CleaningRules(max_bridge_kmh=200.0, gap_circuity=1.0))
+    assert r.activity.num_rows > 64
+    split = wgs_locator.split_segments(lon0, lat0, lon1, lat1)
+    want: dict[tuple[int, int], float] = {}
+    for s, code, km in zip(split.segment.tolist(), split.city_adcode.tolist(), split.distance_km.tolist(), strict=True):
+        if km > 0:
+            want[(s, code)] = want.get((s, code), 0.0) + km
+    got = {
+        (v, c): d
+        for v, c, d in zip(
+            *(r.activity[n].to_pylist() for n in ("vehicle_id", "city_adcode", "distance_km")), strict=True
+        )
+    }
+    assert got.keys() == want.keys()
+    for key, km in want.items():
+        assert got[key] == pytest.approx(km, rel=1e-12), key

@@ -18,11 +18,12 @@ import numpy as np
 from truckcarbon.geo._kernels import (
     INVALID_IDX,
     OUTSIDE_IDX,
+    array_helper,
     cell_unit,
     locate_one,
     no_border_between,
     step_km,
-    walk_pieces,
+    walk_pieces_into,
 )
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
@@ -31,24 +32,7 @@ N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, 
 N_PARAMS = 9
 
 
-@nb.njit(cache=True)
-def _grow(o_vid, o_mon, o_unit, o_val, need):  # type: ignore[no-untyped-def]
-    if need <= o_vid.shape[0]:
-        return o_vid, o_mon, o_unit, o_val
-    cap = max(need, o_vid.shape[0] * 2)
-    v = np.empty(cap, np.int64)
-    m = np.empty(cap, np.int64)
-    u = np.empty(cap, np.int32)
-    x = np.empty((cap, N_VALUES), np.float64)
-    r = o_vid.shape[0]
-    v[:r] = o_vid
-    m[:r] = o_mon
-    u[:r] = o_unit
-    x[:r] = o_val
-    return v, m, u, x
-
-
-@nb.njit(cache=True)
+@array_helper  # no reference counting per piece
 def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
     """Add a piece to the current vehicle-month's table of units; returns (row count, row of the unit).
 
@@ -80,9 +64,10 @@ def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  
 @nb.njit(cache=True, nogil=True)
 def attribute_kernel(  # type: ignore[no-untyped-def]
     vid, t, x, y, reason, dseg, load, fuel, odo, starts, month0, params, n_reasons,
+    o_vid, o_mon, o_unit, o_val, buf, units, fracs,
     x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
 ):  # fmt: skip
-    """Rows (vehicle, month number, unit index, values[N_VALUES]), counts and stats of cleaned fixes.
+    """Rows (vehicle, month number, unit index, values[N_VALUES]) into ``o_*``, counts and stats of cleaned fixes.
 
     One pass over rows sorted by (vehicle, time) whose cleaning ``reason`` is
     set (0: a kept fix). Each row is counted by (month index, reason) into
@@ -108,11 +93,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
     tallies = np.zeros(2, np.int64)
-    cap = max(64, n // 50)
-    o_vid = np.empty(cap, np.int64)
-    o_mon = np.empty(cap, np.int64)
-    o_unit = np.empty(cap, np.int32)
-    o_val = np.empty((cap, N_VALUES), np.float64)
+    cap = o_vid.shape[0]
     rows = 0
     stats = np.zeros(3, np.float64)
     tab_unit = np.empty(4096, np.int32)
@@ -121,9 +102,6 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     hint = 0
     cur_v = 0
     cur_m = -1
-    buf = np.empty(64, np.float64)
-    units = np.empty(16, np.int32)
-    fracs = np.empty(16, np.float64)
     inv2 = inv1 * sub
     nsub2 = sub * sub
     n_l1 = nx1 * ny1
@@ -224,7 +202,8 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             if p_hi <= p_lo:
                 continue
             if vid[a] != cur_v or m != cur_m or cur_m < 0:
-                o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
+                if rows + tab_n > cap:
+                    return -1, stats, by_month, tallies
                 for k in range(tab_n):
                     o_vid[rows] = cur_v
                     o_mon[rows] = month0 + cur_m
@@ -258,18 +237,21 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 # No border can separate the ends (the usual case): one piece, no walk (segment_pieces' result).
                 tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, ua, total * width, load_col, drop * width, fuel_ok)
                 continue
-            buf, units, fracs, npieces = walk_pieces(
+            npieces = walk_pieces_into(
                 sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
             )
+            if npieces < 0:
+                return -1, stats, by_month, tallies
             for q in range(npieces):
                 f = fracs[q] * width
                 if f > 0.0:
                     tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, units[q], total * f, load_col, drop * f, fuel_ok)
-    o_vid, o_mon, o_unit, o_val = _grow(o_vid, o_mon, o_unit, o_val, rows + tab_n)
+    if rows + tab_n > cap:
+        return -1, stats, by_month, tallies
     for k in range(tab_n):
         o_vid[rows] = cur_v
         o_mon[rows] = month0 + cur_m
         o_unit[rows] = tab_unit[k]
         o_val[rows] = tab_val[k]
         rows += 1
-    return o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows], stats, by_month, tallies
+    return rows, stats, by_month, tallies

@@ -51,7 +51,7 @@ import pyarrow as pa
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo._kernels import step_km
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.trajectory._attribute import attribute_kernel
+from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
 
 ACTIVITY_COLUMNS = (
     "vehicle_id",
@@ -348,9 +348,19 @@ def run_kernel(
             rules.odometer_after_s,
         ]
     )
-    o_vid, o_mon, o_unit, o_val, stats, month_reasons, tallies = attribute_kernel(  # type: ignore[call-arg]
-        sv, st, sx, sy, reason, dseg, sl, sf, so, starts, month0, params, len(REASONS), *locator.kernel_args
-    )
+    cap, walk = max(64, n // 50), 256
+    while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
+        o_vid, o_mon = np.empty(cap, np.int64), np.empty(cap, np.int64)
+        o_unit, o_val = np.empty(cap, np.int32), np.empty((cap, N_VALUES), np.float64)
+        rows, stats, month_reasons, tallies = attribute_kernel(  # type: ignore[call-arg]
+            sv, st, sx, sy, reason, dseg, sl, sf, so, starts, month0, params, len(REASONS),
+            o_vid, o_mon, o_unit, o_val, np.empty(walk), np.empty(walk, np.int32), np.empty(walk),
+            *locator.kernel_args,
+        )  # fmt: skip
+        if rows >= 0:
+            break
+        cap, walk = cap * 4, walk * 4
+    o_vid, o_mon, o_unit, o_val = o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows]
     by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
     if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
         outside = np.flatnonzero((st < starts[0]) | (st >= starts[-1])) if starts.size else np.arange(n)
