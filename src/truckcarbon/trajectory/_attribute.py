@@ -208,7 +208,8 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                     o_vid[rows] = cur_v
                     o_mon[rows] = month0 + cur_m
                     o_unit[rows] = tab_unit[k]
-                    o_val[rows] = tab_val[k]
+                    for c in range(N_VALUES):  # element by element: a row view would count references
+                        o_val[rows, c] = tab_val[k, c]
                     rows += 1
                 tab_n = 0
                 cur_v = vid[a]
@@ -252,6 +253,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         o_vid[rows] = cur_v
         o_mon[rows] = month0 + cur_m
         o_unit[rows] = tab_unit[k]
-        o_val[rows] = tab_val[k]
+        for c in range(N_VALUES):
+            o_val[rows, c] = tab_val[k, c]
         rows += 1
     return rows, stats, by_month, tallies
