@@ -190,8 +190,9 @@ def test_points_in_one_borderless_cell_have_no_border_between_them(wgs_locator):
 
 
 def test_step_distance_is_the_haversine_within_its_bound():
-    """step_km: within 1e-7 of the haversine for steps up to STEP_EXACT_KM, exactly it beyond (China's latitudes)."""
-    from truckcarbon.geo._kernels import STEP_EXACT_KM, step_km
+    """step_km: within 1e-7 of the haversine for steps up to STEP_EXACT_KM, exactly it beyond (China's latitudes);
+    step_km_cos (the latitudes' cosines given) within 2e-15 of step_km."""
+    from truckcarbon.geo._kernels import STEP_EXACT_KM, step_km, step_km_cos
 
     rng = np.random.default_rng(11)
     worst = 0.0
@@ -202,6 +203,8 @@ def test_step_distance_is_the_haversine_within_its_bound():
         lat1 = lat0 + math.degrees(km / 6371.0088 * math.cos(bearing))
         lon1 = lon0 + math.degrees(km / 6371.0088 * math.sin(bearing) / math.cos(math.radians(lat0)))
         want, got = haversine_km(lon0, lat0, lon1, lat1), step_km(lon0, lat0, lon1, lat1)
+        c0, c1 = math.cos(math.radians(lat0)), math.cos(math.radians(lat1))
+        assert step_km_cos(lon0, lat0, lon1, lat1, c0, c1) == pytest.approx(got, rel=2e-15)
         if want > STEP_EXACT_KM * 1.001:
             assert got == pytest.approx(want, rel=1e-13)
             exact_beyond += 1

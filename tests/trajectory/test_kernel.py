@@ -208,7 +208,7 @@ def test_rows_are_counted_by_local_month_and_reason(wgs_locator):
 
 def test_cleaning_pass_distances_are_those_of_the_kept_segments():
     """_flag's dseg: for every kept fix where it is given, the step distance from the kept fix before it."""
-    from truckcarbon.geo._kernels import step_km
+    from truckcarbon.geo._kernels import step_km, step_km_cos
     from truckcarbon.trajectory.kernel import _flag
 
     rng = np.random.default_rng(4)
@@ -222,15 +222,18 @@ def test_cleaning_pass_distances_are_those_of_the_kept_segments():
     lon[rng.choice(n, 20, replace=False)] = 0.0  # invalid fixes
     reason = np.zeros(n, np.int8)
     dseg = np.full(n, np.nan)
-    _flag(vid, t, lon, lat, np.full(n, 40.0), reason, dseg, 150.0, 3)
+    _flag(vid, t, lon, lat, np.full(n, 40.0), reason, dseg, np.empty(n), 150.0, 3)
     kept = np.flatnonzero(reason == 0)
     assert (reason == 4).sum() > 20 and kept.size > n * 0.9
     a, b = kept[:-1], kept[1:]
     same = vid[a] == vid[b]
+    cos = np.cos(np.radians(lat))
     want = np.array([step_km(*p) for p in zip(lon[a], lat[a], lon[b], lat[b], strict=True)])
     given = ~np.isnan(dseg[b]) & same
     assert given.mean() > 0.9
-    assert np.array_equal(dseg[b][given], want[given])  # bit-identical where given
+    assert np.allclose(dseg[b][given], want[given], rtol=1e-14, atol=0)
+    by_cos = np.array([step_km_cos(*p) for p in zip(lon[a], lat[a], lon[b], lat[b], cos[a], cos[b], strict=True)])
+    assert np.allclose(dseg[b][given], by_cos[given], rtol=1e-15, atol=0)  # the library cosine: to the last bits
 
 
 def test_sort_order_is_lexsort():

@@ -49,7 +49,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
-from truckcarbon.geo._kernels import step_km
+from truckcarbon.geo._kernels import cosines, step_km, step_km_cos
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
 
@@ -88,16 +88,18 @@ class CleaningRules:
 
 
 @nb.njit(cache=True, nogil=True)
-def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
+def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
     """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
 
     Rows already marked QUARANTINED are not fixes and are passed over. For a
     kept fix whose distance from the kept fix before it was computed here,
     ``dseg`` (NaN-filled by the caller) receives it, so the attribution need
-    not compute it again. Returns the first and last time of the kept fixes
-    (0, -1 when none is kept).
+    not compute it again. ``cos`` (scratch of n places) receives the cosine of
+    every fix's latitude first (:func:`step_km_cos`). Returns the first and
+    last time of the kept fixes (0, -1 when none is kept).
     """
     n = vid.shape[0]
+    cosines(lat, cos)
     last = -1  # last kept fix of the current vehicle
     run_start = -1  # first set-aside fix of the current run of jumps
     prev_jump = -1  # last set-aside fix
@@ -125,7 +127,7 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, max_kmh, reanchor_after):  # ty
             reason[i] = 3
             continue
         dt_h = (t[i] - t[last]) / 3600.0
-        d = step_km(lon[last], lat[last], x, y)
+        d = step_km_cos(lon[last], lat[last], x, y, cos[last], cos[i])
         dseg[i] = d
         if run_len == 0 and d > SPIKE_KM:
             # An out-and-back spike: far from both neighbours, which are close to each other.
@@ -328,7 +330,8 @@ def run_kernel(
     sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
     reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
-    t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, rules.max_speed_kmh, rules.reanchor_after)
+    cos = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 1, n, np.float64)
+    t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, cos, rules.max_speed_kmh, rules.reanchor_after)
 
     if t_hi >= t_lo:
         month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
