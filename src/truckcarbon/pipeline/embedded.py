@@ -822,47 +822,58 @@ def _write_outputs(
         engine_name = f"spark (PySpark {_pyspark_version()})"
         inventories = inventories_spark(spill, month_labels(months), spark_master)
     con.register("cities_arrow", cities().select(["city_adcode", "province_adcode"]))
-    con.execute("CREATE TEMP TABLE cities AS SELECT * FROM cities_arrow")
+    con.execute("CREATE TABLE cities AS SELECT * FROM cities_arrow")  # not TEMP: the months' cursors read it
     spill_glob = _sql_str(spill / "*.parquet")
     has_rows = any(spill.glob("*.parquet"))
     summary = RunSummary(out=out, months=month_labels(months))
     manifest = _load_manifest(out)
     month_entries: dict[str, Any] = manifest.get("months", {})
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-    for i, m in enumerate(months):
-        label = month_label(m)
-        report("write", i, len(months))
-        totals = (0, 0.0, 0.0, 0.0)
-        if has_rows:
-            _copy_parquet(con, _activity_sql(spill_glob, label), out / "activity" / f"{label}.parquet")
+
+    def write_month(label: str) -> tuple[int, float, float, float]:
+        """One month's activity and inventory files (on a cursor of its own); its totals."""
+        if not has_rows:
+            for sub in ("activity", "inventory"):
+                (out / sub / f"{label}.parquet").unlink(missing_ok=True)
+            return (0, 0.0, 0.0, 0.0)
+        cur = con.cursor()
+        try:
+            _copy_parquet(cur, _activity_sql(spill_glob, label), out / "activity" / f"{label}.parquet")
             if inventories is None:
-                _copy_parquet(con, _inventory_sql(spill_glob, label), out / "inventory" / f"{label}.parquet")
+                _copy_parquet(cur, _inventory_sql(spill_glob, label), out / "inventory" / f"{label}.parquet")
             else:
                 with atomic_path(out / "inventory" / f"{label}.parquet") as tmp:
                     pq.write_table(inventories[label], tmp, compression="zstd")
-            row = con.execute(
+            row = cur.execute(
                 f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km ORDER BY vehicle_id, city_adcode), 0), "
                 f"coalesce(sum(distance_km ORDER BY vehicle_id) FILTER (WHERE city_adcode = 0), 0), "
                 f"coalesce(sum(co2_kg * weight ORDER BY vehicle_id, city_adcode), 0) "
                 f"FROM read_parquet({spill_glob}) WHERE month = '{label}'"
             ).fetchone()
-            assert row is not None
-            totals = (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
-        else:
-            for sub in ("activity", "inventory"):
-                (out / sub / f"{label}.parquet").unlink(missing_ok=True)
-        counts = kernel_counts.get(m, np.zeros(QUARANTINED, np.int64))
-        month_entries[label] = {
-            "run_id": run_id,
-            "vehicles_active": totals[0],
-            "distance_km_unweighted": totals[1],
-            "distance_km_outside_mainland_unweighted": totals[2],
-            "co2_t": totals[3] / 1000.0,
-            "fixes": {name: int(counts[code]) for code, name in enumerate(KERNEL_REASONS[:QUARANTINED])},
-        }
-        summary.distance_km += totals[1]
-        summary.co2_t += totals[3] / 1000.0
-    report("write", len(months), len(months))
+        finally:
+            cur.close()
+        assert row is not None
+        return (int(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+    # Months are independent: two at a time (each query alone keeps about one core busy).
+    report("write", 0, len(months))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        written = [pool.submit(write_month, month_label(m)) for m in months]
+        for i, m in enumerate(months):
+            label = month_label(m)
+            totals = written[i].result()
+            report("write", i + 1, len(months))
+            counts = kernel_counts.get(m, np.zeros(QUARANTINED, np.int64))
+            month_entries[label] = {
+                "run_id": run_id,
+                "vehicles_active": totals[0],
+                "distance_km_unweighted": totals[1],
+                "distance_km_outside_mainland_unweighted": totals[2],
+                "co2_t": totals[3] / 1000.0,
+                "fixes": {name: int(counts[code]) for code, name in enumerate(KERNEL_REASONS[:QUARANTINED])},
+            }
+            summary.distance_km += totals[1]
+            summary.co2_t += totals[3] / 1000.0
     _rebuild_database(out, vehicles)
     # This run's quarantine replaces the last one's (the manifest lists the months each run covered).
     shutil.rmtree(out / "quarantine", ignore_errors=True)
