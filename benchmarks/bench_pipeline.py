@@ -15,7 +15,10 @@ with Arrow's default encodings). Measured in the same run:
   decoding the same columns row group by row group (the pipeline's own reader
   does this, then validates and runs the kernels);
 - **floor**: a naive pandas + geopandas pipeline (spatial join of every fix,
-  per-vehicle shift, haversine, groupby) on a subsample.
+  per-vehicle shift, haversine, groupby) on a subsample, timed end to end like
+  the pipeline (its read of the subsample from Parquet included) and its
+  compute alone; it does less than the pipeline (no cleaning rules, no split
+  of segments at borders or month ends, no outputs written).
 
 Prints pings/s of each and the ratios pipeline/ceiling and pipeline/floor.
 """
@@ -165,8 +168,11 @@ def run_child(pings: Path, vehicles: Path) -> dict[str, float]:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def naive(world: Path, sample: int) -> tuple[int, float]:
-    """pandas + geopandas: every fix joined to the city polygons, km per vehicle, month and city."""
+def naive(world: Path, sample: int) -> tuple[int, float, float]:
+    """pandas + geopandas: every fix joined to the city polygons, km per vehicle, month and city.
+
+    Returns the pings, the seconds of its read (the subsample from Parquet into pandas) and of its compute.
+    """
     import geopandas as gpd
     import pandas as pd
 
@@ -178,6 +184,7 @@ def naive(world: Path, sample: int) -> tuple[int, float]:
     geoms = load_unit_geometries(codes)
     polys = gpd.GeoDataFrame({"city_adcode": codes}, geometry=[geoms[c] for c in codes])
     con = duckdb.connect()
+    t_read = time.perf_counter()
     df = (
         con.sql(f"SELECT vehicle_id, ts, lon, lat FROM read_parquet('{world}/pings/*/*.parquet') LIMIT {sample}")
         .to_arrow_table()
@@ -196,7 +203,7 @@ def naive(world: Path, sample: int) -> tuple[int, float]:
     joined["km"] = 2 * 6371.0088 * np.arcsin(np.sqrt(h))
     joined["month"] = (joined.ts + pd.Timedelta(hours=8)).dt.strftime("%Y-%m")
     joined.groupby(["vehicle_id", "month", "city_adcode"])["km"].sum()
-    return len(df), time.perf_counter() - t0
+    return len(df), t0 - t_read, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -236,11 +243,17 @@ def main() -> None:
         )
         if abs(unsorted_res["co2_t"] / sorted_res["co2_t"] - 1) > 1e-9:
             raise SystemExit("sorted and unsorted inputs gave different totals")
-    k, naive_s = naive(world, args.naive_sample)
-    naive_rate = k / naive_s
-    print(f"floor    naive pandas + geopandas ({k:,} pings): {naive_rate / 1e6:8.3f} M pings/s")
+    k, naive_read_s, naive_s = naive(world, args.naive_sample)
+    naive_rate = k / (naive_read_s + naive_s)
+    print(
+        f"floor    naive pandas + geopandas ({k:,} pings): {naive_rate / 1e6:8.3f} M pings/s end to end "
+        f"(read {naive_read_s:.2f} s + compute {naive_s:.2f} s; compute alone {k / naive_s / 1e6:.3f} M pings/s)"
+    )
     print(f"ratio pipeline(sorted) / bare scan: {sorted_rate / scan_rate:.3f} (target >= 0.12, stretch 0.25)")
-    print(f"ratio pipeline(sorted) / naive:     {sorted_rate / naive_rate:.1f}x (target >= 100x)")
+    print(
+        f"ratio pipeline(sorted) / naive:     {sorted_rate / naive_rate:.1f}x end to end, as the pipeline is measured "
+        f"(target >= 100x); {sorted_rate / (k / naive_s):.1f}x against the naive compute alone"
+    )
     print("target: >= 10 M pings/s sorted; peak RSS < 4096 MiB")
 
 
