@@ -17,7 +17,7 @@ with Arrow's default encodings). Measured in the same run:
 - **floor**: a naive pandas + geopandas pipeline (spatial join of every fix,
   per-vehicle shift, haversine, groupby) on a subsample, timed end to end like
   the pipeline (its read of the subsample from Parquet included) and its
-  compute alone; it does less than the pipeline (no cleaning rules, no split
+  compute alone (the fastest of ``--naive-repeat`` runs); it does less than the pipeline (no cleaning rules, no split
   of segments at borders or month ends, no outputs written).
 
 Prints pings/s of each and the ratios pipeline/ceiling and pipeline/floor.
@@ -211,6 +211,7 @@ def main() -> None:
     ap.add_argument("--pings", type=int, default=100_000_000, help="about this many pings in the input")
     ap.add_argument("--data", type=Path, default=Path(".bench_data"), help="where inputs are generated and kept")
     ap.add_argument("--naive-sample", type=int, default=300_000, help="pings for the naive pipeline")
+    ap.add_argument("--naive-repeat", type=int, default=3, help="runs of the naive pipeline (the fastest counts)")
     ap.add_argument("--skip-unsorted", action="store_true", help="only the sorted input")
     ap.add_argument(
         "--sorted-layout",
@@ -243,10 +244,14 @@ def main() -> None:
         )
         if abs(unsorted_res["co2_t"] / sorted_res["co2_t"] - 1) > 1e-9:
             raise SystemExit("sorted and unsorted inputs gave different totals")
-    k, naive_read_s, naive_s = naive(world, args.naive_sample)
+    # The floor is short (a few seconds): its fastest of --naive-repeat runs (the conservative ratio).
+    k, naive_read_s, naive_s = min(
+        (naive(world, args.naive_sample) for _ in range(max(1, args.naive_repeat))), key=lambda r: r[1] + r[2]
+    )
     naive_rate = k / (naive_read_s + naive_s)
     print(
-        f"floor    naive pandas + geopandas ({k:,} pings): {naive_rate / 1e6:8.3f} M pings/s end to end "
+        f"floor    naive pandas + geopandas ({k:,} pings, fastest of {max(1, args.naive_repeat)}): "
+        f"{naive_rate / 1e6:8.3f} M pings/s end to end "
         f"(read {naive_read_s:.2f} s + compute {naive_s:.2f} s; compute alone {k / naive_s / 1e6:.3f} M pings/s)"
     )
     print(f"ratio pipeline(sorted) / bare scan: {sorted_rate / scan_rate:.3f} (target >= 0.12, stretch 0.25)")
