@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
         ["bench_pipeline.py", "--pings", "60000", "--naive-sample", "5000", "--data", "{tmp}"],
         ["bench_forecast.py", "--months", "60", "--horizon", "12", "--paths", "100"],
         ["bench_engines.py", "--pings", "40000", "--data", "{tmp}"],
+        ["bench_kernels.py", "--pings", "30000", "--data", "{tmp}", "--repeat", "2"],
         ["fuzz_gateway.py", "--seconds", "3", "--connections", "4"],
         ["bench_gateway.py", "--terminals", "50", "--reports", "5", "--batch", "10"],
     ],
-    ids=["locate", "simulate", "pipeline", "forecast", "engines", "fuzz-gateway", "gateway"],
+    ids=["locate", "simulate", "pipeline", "forecast", "engines", "kernels", "fuzz-gateway", "gateway"],
 )
 def test_benchmark_runs(args, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
