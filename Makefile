@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_locate.py
 	$(PY) benchmarks/bench_simulate.py
 	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_kernels.py
 	$(PY) benchmarks/bench_forecast.py
 	$(PY) benchmarks/bench_engines.py
 	$(PY) benchmarks/bench_gateway.py
