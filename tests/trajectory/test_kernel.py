@@ -302,3 +302,20 @@ def test_outputs_too_small_for_the_first_try_give_the_same_results(wgs_locator):
     assert got.keys() == want.keys()
     for key, km in want.items():
         assert got[key] == pytest.approx(km, rel=1e-12), key
+
+
+def test_walk_scratch_too_small_for_the_first_try_gives_the_same_results(wgs_locator, monkeypatch):
+    """Bridged steps across many borders with a border-walk scratch of 4 places: grown to the crossings the
+    kernel reports, the same activity as with room."""
+    import truckcarbon.trajectory.kernel as kernel_module
+
+    vid = np.array([1, 1, 2, 2])
+    t = np.array([0, 8 * 3600, 0, 8 * 3600]) + 1_650_000_000
+    lon = np.array([116.40, 121.47, 113.26, 116.40])  # Beijing -> Shanghai, Guangzhou -> Beijing
+    lat = np.array([39.90, 31.23, 23.13, 39.90])
+    rules = CleaningRules(max_bridge_kmh=400.0, gap_circuity=1.0)
+    want = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
+    monkeypatch.setattr(kernel_module, "WALK_SCRATCH", 4)
+    got = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
+    assert want.activity.num_rows > 10  # a dozen borders and more: far more crossings than 4 places hold
+    assert got.activity.equals(want.activity)

@@ -79,6 +79,13 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     from the kept fix before it of the same vehicle. ``dseg`` is a row's
     distance from the kept fix before it when already known (NaN: compute it).
     Stats: unobserved km, bridged extra km, unobserved segments.
+
+    Returns the number of rows written to ``o_vid``, ``o_mon``, ``o_unit`` and
+    ``o_val``; -1 when they have too few rows; ``-2 - c`` when the scratch
+    arrays of the border walk (``buf``, ``units``, ``fracs``) are too small for
+    a segment with ``c`` crossings (they need ``c + 2`` places). Call again with
+    larger ones. Nothing is grown here: arrays reassigned inside the loop would
+    cost reference counting on every segment.
     """
     drift_m = params[0]
     drift_kmh = params[1]
@@ -241,8 +248,8 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             npieces = walk_pieces_into(
                 sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
             )
-            if npieces < 0:
-                return -1, stats, by_month, tallies
+            if npieces < 0:  # -1 - the segment's crossings
+                return -1 + npieces, stats, by_month, tallies
             for q in range(npieces):
                 f = fracs[q] * width
                 if f > 0.0:

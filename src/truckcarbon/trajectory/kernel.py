@@ -69,6 +69,7 @@ KEPT, DUPLICATE, INVALID, STUCK, JUMP = 0, 1, 2, 3, 4
 REASONS = ("kept", "duplicate", "invalid", "stuck", "jump", "quarantined")
 QUARANTINED = 5  # rows the caller set aside before the kernel (``skip``): not fixes of the track
 SPIKE_KM = 1.5
+WALK_SCRATCH = 256  # first size of the border walk's scratch (grown when a segment crosses more edges)
 
 
 @dataclass(frozen=True)
@@ -351,7 +352,7 @@ def run_kernel(
             rules.odometer_after_s,
         ]
     )
-    cap, walk = max(64, n // 50), 256
+    cap, walk = max(64, n // 50), WALK_SCRATCH
     while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
         o_vid, o_mon = np.empty(cap, np.int64), np.empty(cap, np.int64)
         o_unit, o_val = np.empty(cap, np.int32), np.empty((cap, N_VALUES), np.float64)
@@ -362,7 +363,10 @@ def run_kernel(
         )  # fmt: skip
         if rows >= 0:
             break
-        cap, walk = cap * 4, walk * 4
+        if rows == -1:
+            cap *= 4
+        else:  # -2 - the crossings of a segment
+            walk = max(2 * walk, -rows)
     o_vid, o_mon, o_unit, o_val = o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows]
     by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
     if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
