@@ -319,3 +319,12 @@ def test_walk_scratch_too_small_for_the_first_try_gives_the_same_results(wgs_loc
     got = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
     assert want.activity.num_rows > 10  # a dozen borders and more: far more crossings than 4 places hold
     assert got.activity.equals(want.activity)
+
+
+def test_cleaning_pass_refuses_a_short_cosine_scratch():
+    from truckcarbon.trajectory.kernel import _flag
+
+    n = 5
+    args = (np.ones(n, np.int64), np.arange(n, dtype=np.int64), np.full(n, 116.0), np.full(n, 40.0), np.zeros(n))
+    with pytest.raises(ValueError, match="cos scratch"):
+        _flag(*args, np.zeros(n, np.int8), np.full(n, np.nan), np.empty(n - 1), 150.0, 3)

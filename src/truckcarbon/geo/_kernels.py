@@ -232,7 +232,7 @@ def step_km_cos(lon0, lat0, lon1, lat1, c0, c1):  # type: ignore[no-untyped-def]
     vectorised pass, by :func:`cos_lat`), within 1e-15 of it.
 
     The mid-latitude's cosine is (c0 + c1) / 2 / cos(dlat / 2), and 1 / cos(dlat / 2) is
-    1 + dlat^2 / 8 to within dlat^4 / 100 (below 1e-14 for steps up to ``STEP_EXACT_KM``): no
+    1 + dlat^2 / 8 to within 5 dlat^4 / 384 (below 1e-14 for steps up to ``STEP_EXACT_KM``): no
     cosine per step, whose chain of dependent multiplications held up a sequential loop.
     """
     dy = math.radians(lat1 - lat0)
@@ -365,7 +365,7 @@ EDGELESS_BOX_LEAVES = 16  # segments whose leaf box is larger are walked
 def _edgeless_box(ax, ay, bx, by, x0, y0, inv1, nx1, ny1, sub, l1, l2):  # type: ignore[no-untyped-def]
     """True when no leaf of the segment's bounding box in the leaf grid holds a unit edge.
 
-    The leaves :func:`_crossing_params` walks lie in that box (same leaf
+    The leaves :func:`_walk_crossings` walks lie in that box (same leaf
     coordinates), so the walk would find no crossing: a short step among
     borderless leaves of a border cell skips it with the same result. Boxes of
     more than ``EDGELESS_BOX_LEAVES`` leaves answer False (the walk decides).

@@ -822,7 +822,7 @@ def _write_outputs(
         engine_name = f"spark (PySpark {_pyspark_version()})"
         inventories = inventories_spark(spill, month_labels(months), spark_master)
     con.register("cities_arrow", cities().select(["city_adcode", "province_adcode"]))
-    con.execute("CREATE TABLE cities AS SELECT * FROM cities_arrow")  # not TEMP: the months' cursors read it
+    con.execute("CREATE OR REPLACE TABLE cities AS SELECT * FROM cities_arrow")  # not TEMP: the months' cursors read it
     spill_glob = _sql_str(spill / "*.parquet")
     has_rows = any(spill.glob("*.parquet"))
     summary = RunSummary(out=out, months=month_labels(months))
@@ -861,7 +861,12 @@ def _write_outputs(
         written = [pool.submit(write_month, month_label(m)) for m in months]
         for i, m in enumerate(months):
             label = month_label(m)
-            totals = written[i].result()
+            try:
+                totals = written[i].result()
+            except BaseException:
+                for later in written[i + 1 :]:  # a failed month stops the months not begun
+                    later.cancel()
+                raise
             report("write", i + 1, len(months))
             counts = kernel_counts.get(m, np.zeros(QUARANTINED, np.int64))
             month_entries[label] = {

@@ -100,6 +100,8 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after): 
     last time of the kept fixes (0, -1 when none is kept).
     """
     n = vid.shape[0]
+    if cos.shape[0] < n:
+        raise ValueError("_flag: the cos scratch has fewer places than rows")
     cosines(lat, cos)
     last = -1  # last kept fix of the current vehicle
     run_start = -1  # first set-aside fix of the current run of jumps
