@@ -34,7 +34,7 @@ from truckcarbon.ingest.pings import typed_plan, validate_typed
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
 from truckcarbon.sim.run import SimConfig, simulate
 from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
-from truckcarbon.trajectory.kernel import QUARANTINED, REASONS, CleaningRules, _flag
+from truckcarbon.trajectory.kernel import QUARANTINED, REASONS, CleaningRules, _flag, attribute_params
 
 PINGS_PER_TRUCK_MONTH = 3600
 
@@ -85,10 +85,7 @@ def main() -> None:
     reason, dseg, t_lo, t_hi = clean()
     month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
     starts = month_start_utc_s(np.arange(month0, last + 2))
-    params = np.array(
-        [rules.drift_m, rules.drift_kmh, rules.gap_s, rules.max_speed_kmh, rules.max_bridge_kmh, rules.gap_circuity,
-         rules.refuel_l, rules.max_fuel_l_per_km, rules.odometer_after_s]
-    )  # fmt: skip
+    params = attribute_params(rules)
     locator = CityLocator()
     cap = max(64, n // 50)
     outputs = (

@@ -210,6 +210,16 @@ def cos_lat(x):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, forceinline=True)
+def _flat_step(lon0, lat0, lon1, lat1, dx, dy):  # type: ignore[no-untyped-def]
+    """The step from its east and north offsets ``dx``, ``dy`` in radians of arc (flat earth) up to
+    ``STEP_EXACT_KM``; longer, the haversine of its ends."""
+    d = EARTH_RADIUS_KM * math.sqrt(dx * dx + dy * dy)
+    if d <= STEP_EXACT_KM:
+        return d
+    return haversine_km(lon0, lat0, lon1, lat1)
+
+
+@nb.njit(cache=True, forceinline=True)
 def step_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
     """Distance in km between two fixes: :func:`haversine_km` at a third of its cost for short steps.
 
@@ -219,11 +229,9 @@ def step_km(lon0, lat0, lon1, lat1):  # type: ignore[no-untyped-def]
     steps (gaps, jumps) take the haversine itself.
     """
     dy = math.radians(lat1 - lat0)
-    dx = math.radians(lon1 - lon0) * cos_lat(math.radians(0.5 * (lat0 + lat1)))
-    d = EARTH_RADIUS_KM * math.sqrt(dx * dx + dy * dy)
-    if d <= STEP_EXACT_KM:
-        return d
-    return haversine_km(lon0, lat0, lon1, lat1)
+    return _flat_step(
+        lon0, lat0, lon1, lat1, math.radians(lon1 - lon0) * cos_lat(math.radians(0.5 * (lat0 + lat1))), dy
+    )
 
 
 @nb.njit(cache=True, forceinline=True)
@@ -236,11 +244,9 @@ def step_km_cos(lon0, lat0, lon1, lat1, c0, c1):  # type: ignore[no-untyped-def]
     cosine per step, whose chain of dependent multiplications held up a sequential loop.
     """
     dy = math.radians(lat1 - lat0)
-    dx = math.radians(lon1 - lon0) * (0.5 * (c0 + c1)) * (1.0 + 0.125 * dy * dy)
-    d = EARTH_RADIUS_KM * math.sqrt(dx * dx + dy * dy)
-    if d <= STEP_EXACT_KM:
-        return d
-    return haversine_km(lon0, lat0, lon1, lat1)
+    return _flat_step(
+        lon0, lat0, lon1, lat1, math.radians(lon1 - lon0) * (0.5 * (c0 + c1)) * (1.0 + 0.125 * dy * dy), dy
+    )
 
 
 @nb.njit(cache=True, nogil=True)

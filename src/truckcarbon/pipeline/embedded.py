@@ -532,6 +532,7 @@ def _process(
     (into ``held``, which writes it in larger files, when given)."""
     tally = _Tally(months)
     activity = []
+    asked = None if months is None else pa.array(month_labels(sorted(months)))
     for fixes in chunks:
         vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
         result = run_kernel(
@@ -550,8 +551,8 @@ def _process(
         }
         tally.add(({m: c for m, c in by_month.items() if c.any()}, stats))
         act = result.activity
-        if months is not None:
-            act = act.filter(pc.is_in(act["month"], pa.array(month_labels(sorted(months)))))
+        if asked is not None:
+            act = act.filter(pc.is_in(act["month"], asked))
         if act.num_rows:
             activity.append(act)
     if held is not None:

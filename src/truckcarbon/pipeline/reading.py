@@ -34,7 +34,7 @@ from truckcarbon.ingest.pings import (
     validate_pings,
     validate_typed,
 )
-from truckcarbon.ingest.sources import file_digest, read_batches
+from truckcarbon.ingest.sources import read_batches
 
 KERNEL_SCHEMA = pa.schema(
     [
@@ -99,10 +99,10 @@ class FixReader:
         context_s: int,
         write_quarantine: Callable[[pa.Table], None],
         progress: Callable[[str, int, int], None],
-        digests: Mapping[Path, Future[str]] | None = None,
+        digests: Mapping[Path, Future[str]],
     ) -> None:
         self.files = files
-        self.digests = digests  # the files' hashes, being computed elsewhere; else computed here
+        self.digests = digests  # every file's hash, being computed by the caller (for the manifest)
         self.known = np.ascontiguousarray(known, dtype=np.int64)
         self.bounds = window_bounds(months, context_s)
         self.write_quarantine = write_quarantine
@@ -113,19 +113,16 @@ class FixReader:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Kernel inputs of every file in order (a file's rows in file order)."""
-        # Input hashes (for the manifest) are computed on a side thread while the files are read (unless the
-        # caller computes them); typed files are read and validated on another, one row group ahead (:meth:`_typed`).
-        with ThreadPoolExecutor(max_workers=1) as hasher, ThreadPoolExecutor(max_workers=1) as ahead:
-            given = self.digests or {}
-            digests = [given[f] if f in given else hasher.submit(file_digest, f) for f in self.files]
+        # Typed files are read and validated on a side thread, one row group ahead (:meth:`_typed`).
+        with ThreadPoolExecutor(max_workers=1) as ahead:
             for done, f in enumerate(self.files):
                 self.progress("read", done, len(self.files))
                 schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
                 plan = typed_plan(schema) if schema is not None else None
                 yield from self._typed(f, plan, ahead) if plan is not None else self._general(f)
             self.progress("read", len(self.files), len(self.files))
-            for f, digest in zip(self.files, digests, strict=True):
-                self.state.inputs.append({"role": "pings", "path": str(f), "hash": digest.result()})
+            for f in self.files:
+                self.state.inputs.append({"role": "pings", "path": str(f), "hash": self.digests[f].result()})
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
         need = in_window(batch.column(1).to_numpy(), self.bounds)

@@ -88,6 +88,23 @@ class CleaningRules:
     odometer_after_s: float = 150.0
 
 
+def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
+    """The segment rules' thresholds in the order :func:`attribute_kernel` takes them (``params``)."""
+    return np.array(
+        [
+            rules.drift_m,
+            rules.drift_kmh,
+            rules.gap_s,
+            rules.max_speed_kmh,
+            rules.max_bridge_kmh,
+            rules.gap_circuity,
+            rules.refuel_l,
+            rules.max_fuel_l_per_km,
+            rules.odometer_after_s,
+        ]
+    )
+
+
 @nb.njit(cache=True, nogil=True)
 def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
     """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
@@ -341,19 +358,7 @@ def run_kernel(
         starts = month_start_utc_s(np.arange(month0, last + 2))
     else:
         month0, starts = 0, np.zeros(0, np.int64)
-    params = np.array(
-        [
-            rules.drift_m,
-            rules.drift_kmh,
-            rules.gap_s,
-            rules.max_speed_kmh,
-            rules.max_bridge_kmh,
-            rules.gap_circuity,
-            rules.refuel_l,
-            rules.max_fuel_l_per_km,
-            rules.odometer_after_s,
-        ]
-    )
+    params = attribute_params(rules)
     cap, walk = max(64, n // 50), WALK_SCRATCH
     while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
         o_vid, o_mon = np.empty(cap, np.int64), np.empty(cap, np.int64)
