@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
     [
         ["bench_locate.py", "--points", "200000", "--baseline-points", "300", "--repeat", "1"],
         ["bench_simulate.py", "--trucks", "4", "--months", "2023-03:2023-03", "--workers", "1"],
-        ["bench_pipeline.py", "--pings", "60000", "--naive-sample", "5000", "--data", "{tmp}"],
+        ["bench_pipeline.py", "--pings", "60000", "--naive-sample", "5000", "--data", "{tmp}", "--repeat", "2"],
         ["bench_forecast.py", "--months", "60", "--horizon", "12", "--paths", "100"],
         ["bench_engines.py", "--pings", "40000", "--data", "{tmp}"],
         ["bench_kernels.py", "--pings", "30000", "--data", "{tmp}", "--repeat", "2"],
