@@ -174,20 +174,45 @@ def _route(batch: pa.RecordBatch, n: int, level: int) -> Iterator[tuple[int, pa.
 
     ``level`` picks independent bits of the hash, so that a partition can be split again.
     """
-    h = batch.column(0).to_numpy().astype(np.uint64)  # splitmix64's finaliser: every bit depends on every bit
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    h >>= np.uint64(20 * level)
-    # Partition numbers in 16 bits when they fit: numpy sorts those by radix.
-    part = ((h & np.uint64(0xFFFFF)) % np.uint64(n)).astype(np.int16 if n < 2**15 else np.int64)
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(n + 1))
+    order, bounds = _route_order(batch.column(0).to_numpy(), n, level)
     routed = batch.take(pa.array(order))
     for p in np.flatnonzero(np.diff(bounds)).tolist():
         yield p, routed.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
+
+
+@nb.njit(cache=True, nogil=True)
+def _route_order(vid, n, level):  # type: ignore[no-untyped-def]
+    """(the stable order of the rows by partition, the partitions' bounds in it: n + 1 offsets).
+
+    A row's partition is bits ``20 * level`` and up of splitmix64's finaliser of
+    its vehicle (every bit depends on every bit), modulo ``n``; a counting sort
+    orders the rows, keeping their order within a partition.
+    """
+    m = vid.shape[0]
+    part = np.empty(m, np.int32)
+    counts = np.zeros(n + 1, np.int64)
+    shift = np.uint64(20 * level)
+    parts = np.uint64(n)
+    for i in range(m):
+        h = np.uint64(vid[i])
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+        h >>= shift
+        q = np.int64((h & np.uint64(0xFFFFF)) % parts)
+        part[i] = q
+        counts[q + 1] += 1
+    for k in range(n):  # offsets: where each partition's rows start
+        counts[k + 1] += counts[k]
+    bounds = counts.copy()
+    order = np.empty(m, np.int64)
+    for i in range(m):
+        r = part[i]
+        order[counts[r]] = i
+        counts[r] += 1
+    return order, bounds
 
 
 def _read_arrow(path: Path) -> pa.Table:
