@@ -201,6 +201,11 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         load_col = ld if ld >= 0 and ld <= 2 else 3
         drop = fuel[a] - fuel[b]
         fuel_ok = drop >= -refuel_l and drop <= max_fuel_km * total + refuel_l
+        if m0 == m1 and m0 == cur_m and vid[a] == cur_v and cell_a >= 0 and cell_a == cell_b:
+            # The usual segment: within the vehicle-month being summed and one borderless cell (what the
+            # general path below gives for it: one whole piece in unit_a).
+            tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, unit_a, total, load_col, drop, fuel_ok)
+            continue
         t0 = float(t[a])
         span = dt
         for m in range(m0, m1 + 1):
