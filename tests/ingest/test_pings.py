@@ -87,7 +87,8 @@ def test_typed_input_and_missing_columns():
         "ms",
     ],
 )
-def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str) -> None:
+@pytest.mark.parametrize("speed_type", [pa.float64(), pa.float32()])
+def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, speed_type: pa.DataType) -> None:
     """validate_typed (compiled, typed columns) against validate_pings (the general path) on the same rows:
     the same reasons, times, coordinates and channels, whatever the timestamp type and column widths."""
     import numpy as np
@@ -123,7 +124,7 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str) ->
             "ts": ts,
             "lon": pa.array(lon, pa.float32()),
             "lat": pa.array(lat),
-            "speed_kmh": pa.array(sometimes(rng.uniform(-5, 260, n), 0.02, None), pa.float64()),
+            "speed_kmh": pa.array(sometimes(rng.uniform(-5, 260, n), 0.02, None), speed_type),
             "load_state": pa.array(sometimes(states[rng.integers(0, states.size, n)], 0.05, None)).dictionary_encode(),
             "fuel_level_l": pa.array(sometimes(rng.uniform(-1, 600, n).astype(np.float32), 0.05, None), pa.float32()),
             "odometer_km": pa.array(sometimes(rng.uniform(-1, 9e5, n), 0.05, float("nan"))),
