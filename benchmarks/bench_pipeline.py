@@ -22,13 +22,15 @@ with Arrow's default encodings). Measured in the same run:
   compute alone; it does less than the pipeline (no cleaning rules, no split of
   segments at borders or month ends, no outputs written).
 
-A shared machine's speed drifts from minute to minute, so the ceiling, the
-sorted pipeline and the floor are each run ``--repeat`` times, in turn (one
-round is a scan, a pipeline run and a floor run), and the fastest run of each
-counts, as ``timeit`` takes the fastest: it is the least disturbed. Every run's
-figure is printed. The unsorted run is made once (it has no target).
+A shared machine's speed drifts from minute to minute, so the bare scan, Arrow's
+read, the pipeline's reading alone, the sorted pipeline and the floor are each
+run ``--repeat`` times, in rounds (one round runs each once), and the fastest run
+of each counts, as ``timeit`` takes the fastest: it is the least disturbed.
+Every round's figures are printed. The unsorted run is made once (it has no
+target).
 
-Prints pings/s of each and the ratios pipeline/ceiling and pipeline/floor.
+Prints pings/s of each, the ratios pipeline/ceiling and pipeline/floor, and what 100x
+the floor is as a share of the bare scan and of the pipeline's reading alone.
 """
 
 from __future__ import annotations
@@ -245,7 +247,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(".bench_data"), help="where inputs are generated and kept")
     ap.add_argument("--naive-sample", type=int, default=300_000, help="pings for the naive pipeline")
     ap.add_argument(
-        "--repeat", type=int, default=3, help="rounds of the ceiling, sorted pipeline and floor (the fastest counts)"
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds of the ceilings, the reading alone, the sorted pipeline and the floor (fastest counts)",
     )
     ap.add_argument("--skip-unsorted", action="store_true", help="only the sorted input")
     ap.add_argument(

@@ -118,13 +118,24 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
     lat = sometimes(rng.uniform(20, 95, n), 0.01, None)
     for i in rng.choice(n, 30, replace=False):  # (0, 0) fixes
         lon[i], lat[i] = 0.0, 0.0
+    speeds = sometimes(rng.uniform(-5, 260, n), 0.02, None)
+    # the range's edges in either width: NaN, infinities, -0, 250 and the next float32 above it
+    edges = [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        -0.0,
+        250.0,
+        float(np.nextafter(np.float32(250), np.float32(300))),
+    ]
+    speeds[10 : 10 + len(edges)] = edges
     table = pa.table(
         {
             "vehicle_id": pa.array(sometimes(rng.integers(1, 6, n), 0.01, None), pa.int32()),
             "ts": ts,
             "lon": pa.array(lon, pa.float32()),
             "lat": pa.array(lat),
-            "speed_kmh": pa.array(sometimes(rng.uniform(-5, 260, n), 0.02, None), speed_type),
+            "speed_kmh": pa.array(speeds, speed_type),
             "load_state": pa.array(sometimes(states[rng.integers(0, states.size, n)], 0.05, None)).dictionary_encode(),
             "fuel_level_l": pa.array(sometimes(rng.uniform(-1, 600, n).astype(np.float32), 0.05, None), pa.float32()),
             "odometer_km": pa.array(sometimes(rng.uniform(-1, 9e5, n), 0.05, float("nan"))),

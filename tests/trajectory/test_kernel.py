@@ -328,3 +328,47 @@ def test_cleaning_pass_refuses_a_short_cosine_scratch():
     args = (np.ones(n, np.int64), np.arange(n, dtype=np.int64), np.full(n, 116.0), np.full(n, 40.0), np.zeros(n))
     with pytest.raises(ValueError, match="cos scratch"):
         _flag(*args, np.zeros(n, np.int8), np.full(n, np.nan), np.empty(n - 1), 150.0, 3)
+
+
+def test_a_path_sums_as_its_steps_taken_alone(wgs_locator):
+    """Steps of long paths (most of them within one borderless grid cell, summed at once) give, per vehicle,
+    month and city, the kilometres of the same steps run as vehicles of two fixes each (where every step
+    takes the month and border logic): paths across city borders, a local month start and the coast, with
+    vehicle ids 0 and negative."""
+    rng = np.random.default_rng(21)
+    month_start = int(dt.datetime(2022, 3, 1, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
+    starts = {0: (116.62, 39.72), -7: (121.80, 31.05), 5: (113.60, 34.75), 12345: (114.05, 22.60)}
+    n = 400
+    vid, t, lon, lat = [], [], [], []
+    for v, (x, y) in starts.items():
+        heading = rng.uniform(0, 2 * np.pi)
+        steps = rng.normal(0.0, 0.3, n - 1).cumsum() + heading  # a wandering heading, about 0.5 km per minute
+        vid.append(np.full(n, v))
+        t.append(month_start - 200 * 60 + np.arange(n) * 60)
+        lon.append(x + np.concatenate([[0.0], np.cumsum(0.006 * np.cos(steps))]))
+        lat.append(y + np.concatenate([[0.0], np.cumsum(0.0045 * np.sin(steps))]))
+    vid, t, lon, lat = (np.concatenate(a) for a in (vid, t, lon, lat))
+    rules = CleaningRules(drift_m=0.0, gap_s=1e9, max_speed_kmh=1e6)  # every fix kept, every step counted
+
+    whole = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
+    a = np.flatnonzero(vid[:-1] == vid[1:])  # each step: rows a and a + 1
+    pairs = np.column_stack([a, a + 1]).ravel()
+    alone = run_kernel(np.repeat(np.arange(a.size), 2), t[pairs], lon[pairs], lat[pairs], wgs_locator, rules=rules)
+
+    want: dict[tuple[int, str, int], float] = {}
+    for step, month, code, km in zip(
+        *(alone.activity[c].to_pylist() for c in ("vehicle_id", "month", "city_adcode", "distance_km")), strict=True
+    ):
+        key = (int(vid[a[step]]), month, code)
+        want[key] = want.get(key, 0.0) + km
+    got = {
+        (v, m, c): km
+        for v, m, c, km in zip(
+            *(whole.activity[c].to_pylist() for c in ("vehicle_id", "month", "city_adcode", "distance_km")),
+            strict=True,
+        )
+    }
+    assert len({m for _, m, _ in got}) == 2 and len({c for _, _, c in got}) >= 6  # two months, several cities
+    assert got.keys() == want.keys()
+    for key, km in want.items():
+        assert got[key] == pytest.approx(km, rel=1e-12), key

@@ -184,9 +184,9 @@ def _route(batch: pa.RecordBatch, n: int, level: int) -> Iterator[tuple[int, pa.
 def _route_order(vid, n, level):  # type: ignore[no-untyped-def]
     """(the stable order of the rows by partition, the partitions' bounds in it: n + 1 offsets).
 
-    A row's partition is bits ``20 * level`` and up of splitmix64's finaliser of
-    its vehicle (every bit depends on every bit), modulo ``n``; a counting sort
-    orders the rows, keeping their order within a partition.
+    A row's partition is the 20 bits from bit ``20 * level`` of splitmix64's
+    finaliser of its vehicle (every bit depends on every bit), modulo ``n``; a
+    counting sort orders the rows, keeping their order within a partition.
     """
     m = vid.shape[0]
     part = np.empty(m, np.int32)
