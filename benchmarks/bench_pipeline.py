@@ -43,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -171,15 +170,14 @@ def arrow_scan(folder: Path, warm: bool = True) -> tuple[int, float]:
 def reader_scan(folder: Path, vehicles: Path, warm: bool = True) -> tuple[int, float]:
     """The pipeline's own reading alone: Arrow decoding, the typed ingest rules and the manifest's file hashes
     (on a thread of their own, as in a run), no cleaning, attribution or outputs: a ceiling of the pipeline."""
-    from truckcarbon.ingest.sources import file_digest
+    from truckcarbon.pipeline.embedded import _hashing
     from truckcarbon.pipeline.reading import FixReader
 
     files = sorted(folder.glob("*.parquet"))
     known = np.sort(pq.read_table(vehicles, columns=["vehicle_id"])["vehicle_id"].to_numpy())
 
     def read(files: list[Path]) -> int:
-        with ThreadPoolExecutor(max_workers=1) as hasher:
-            digests = {f: hasher.submit(file_digest, f) for f in files}
+        with _hashing(files, "embedded") as digests:  # the run's own hashing thread
             reader = FixReader(files, known, None, 0, lambda table: None, lambda *progress: None, digests)
             return sum(batch.num_rows for batch in reader.batches())
 
@@ -294,9 +292,7 @@ def main() -> None:
     if n < args.pings:
         print(f"note: fewer pings than the {args.pings:,} asked for; raise --pings")
     print(
-        f"ceiling  DuckDB bare scan of the same columns: {scan_rate / 1e6:8.2f} M pings/s ({scan_s:.2f} s, "
-        + fastest
-        + ")"
+        f"ceiling  DuckDB bare scan of the same columns: {scan_rate / 1e6:8.2f} M pings/s ({scan_s:.2f} s, {fastest})"
     )
     a_n, a_s = min(arrow, key=lambda x: x[1])
     print(f"         Arrow's read of the same columns:    {a_n / a_s / 1e6:8.2f} M pings/s ({a_s:.2f} s, {fastest})")

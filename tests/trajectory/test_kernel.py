@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import replace
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -31,8 +32,11 @@ def _run(world, locator):
     return p, r
 
 
-def _by(table, keys):
-    g = table.filter(pc.not_equal(table["city_adcode"], 0)).group_by(keys).aggregate([("distance_km", "sum")])
+def _by(table, keys, outside=False):
+    """Kilometres by ``keys``; those outside every city (code 0) too when ``outside``."""
+    if not outside:
+        table = table.filter(pc.not_equal(table["city_adcode"], 0))
+    g = table.group_by(keys).aggregate([("distance_km", "sum")])
     return {tuple(r[k] for k in keys): r["distance_km_sum"] for r in g.to_pylist()}
 
 
@@ -289,16 +293,9 @@ def test_outputs_too_small_for_the_first_try_give_the_same_results(wgs_locator):
     r = run_kernel(vid, t, lon, lat, wgs_locator, rules=CleaningRules(max_bridge_kmh=200.0, gap_circuity=1.0))
     assert r.activity.num_rows > 64
     split = wgs_locator.split_segments(lon0, lat0, lon1, lat1)
-    want: dict[tuple[int, int], float] = {}
-    for s, code, km in zip(split.segment.tolist(), split.city_adcode.tolist(), split.distance_km.tolist(), strict=True):
-        if km > 0:
-            want[(s, code)] = want.get((s, code), 0.0) + km
-    got = {
-        (v, c): d
-        for v, c, d in zip(
-            *(r.activity[n].to_pylist() for n in ("vehicle_id", "city_adcode", "distance_km")), strict=True
-        )
-    }
+    pieces = pa.table({"vehicle_id": split.segment, "city_adcode": split.city_adcode, "distance_km": split.distance_km})
+    want = _by(pieces.filter(pc.greater(pieces["distance_km"], 0)), ["vehicle_id", "city_adcode"], outside=True)
+    got = _by(r.activity, ["vehicle_id", "city_adcode"], outside=True)
     assert got.keys() == want.keys()
     for key, km in want.items():
         assert got[key] == pytest.approx(km, rel=1e-12), key
@@ -355,19 +352,10 @@ def test_a_path_sums_as_its_steps_taken_alone(wgs_locator):
     pairs = np.column_stack([a, a + 1]).ravel()
     alone = run_kernel(np.repeat(np.arange(a.size), 2), t[pairs], lon[pairs], lat[pairs], wgs_locator, rules=rules)
 
-    want: dict[tuple[int, str, int], float] = {}
-    for step, month, code, km in zip(
-        *(alone.activity[c].to_pylist() for c in ("vehicle_id", "month", "city_adcode", "distance_km")), strict=True
-    ):
-        key = (int(vid[a[step]]), month, code)
-        want[key] = want.get(key, 0.0) + km
-    got = {
-        (v, m, c): km
-        for v, m, c, km in zip(
-            *(whole.activity[c].to_pylist() for c in ("vehicle_id", "month", "city_adcode", "distance_km")),
-            strict=True,
-        )
-    }
+    keys = ["vehicle_id", "month", "city_adcode"]
+    steps = alone.activity["vehicle_id"].to_numpy()
+    want = _by(alone.activity.set_column(0, "vehicle_id", pa.array(vid[a[steps]])), keys, outside=True)
+    got = _by(whole.activity, keys, outside=True)
     assert len({m for _, m, _ in got}) == 2 and len({c for _, _, c in got}) >= 6  # two months, several cities
     assert got.keys() == want.keys()
     for key, km in want.items():

@@ -425,11 +425,12 @@ def validate_typed(
     empty = np.zeros(0, np.float64)
     optional = {}
     for name in ("speed_kmh", "fuel_level_l", "odometer_km"):
+        if name not in col:
+            optional[name] = (empty, _NO_MASK)
+            continue
         # Speed is kept as float32 (the rules widen each value exactly): a float32 column needs no cast.
-        want = pa.float32() if name == "speed_kmh" and name in col and col[name].type == pa.float32() else pa.float64()
-        optional[name] = (
-            (_values(col[name], want, np.nan, name), _nulls(col[name])) if name in col else (empty, _NO_MASK)
-        )
+        want = pa.float32() if name == "speed_kmh" and col[name].type == pa.float32() else pa.float64()
+        optional[name] = (_values(col[name], want, np.nan, name), _nulls(col[name]))
     if "load_state" in col:
         load_arr = col["load_state"]
         if not pa.types.is_dictionary(load_arr.type):

@@ -503,7 +503,6 @@ class _NotSortedError(Exception):
 class _Tally:
     """What the kernels of a run counted (merged from every chunk)."""
 
-    months: set[int] | None
     by_month: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
     stats: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(
@@ -555,7 +554,7 @@ def _process(
 ) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
     """Kernel, emission method and vehicle attributes for chunks of whole vehicles; spills their activity
     (into ``held``, which writes it in larger files, when given)."""
-    tally = _Tally(months)
+    tally = _Tally()
     activity = []
     asked = None if months is None else pa.array(month_labels(sorted(months)))
     for fixes in chunks:
@@ -566,7 +565,11 @@ def _process(
             scratch=_thread_scratch("kernel"),
         )  # fmt: skip
         # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
-        by_month = {m: c[:QUARANTINED] for m, c in result.by_month.items() if months is None or m in months}
+        by_month = {
+            m: c[:QUARANTINED]
+            for m, c in result.by_month.items()
+            if (months is None or m in months) and c[:QUARANTINED].any()
+        }
         stats = {
             "unobserved_km": result.unobserved_km,
             "bridged_km": result.bridged_km,
@@ -574,7 +577,7 @@ def _process(
             "unobserved_segments": float(result.counts["unobserved_segments"]),
             "fixes_outside_mainland": float(result.counts["outside_mainland"]),
         }
-        tally.add(({m: c for m, c in by_month.items() if c.any()}, stats))
+        tally.add((by_month, stats))
         act = result.activity
         if asked is not None:
             act = act.filter(pc.is_in(act["month"], asked))
@@ -719,7 +722,7 @@ def _attribute_pings(
         for old in spill.glob("*.parquet"):
             old.unlink()
         reader = FixReader(files, known, months, context_s, _quarantine_writer(quarantine_dir), report, digests)
-        tally = _Tally(months)
+        tally = _Tally()
         with ThreadPoolExecutor(max_workers=threads) as pool:
             held = _SpillBuffer(spill, vehicles, config)
 
