@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from truckcarbon.core.files import atomic_path, atomic_write_text
+from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
 
@@ -173,7 +174,8 @@ def run_pipeline_on_world(world_dir: Path, run_dir: Path, console: Console) -> l
         f"     {summary.pings_read:,} pings, {summary.pings_quarantined:,} quarantined, "
         f"{len(summary.months)} months in {summary.seconds:.0f} s"
     )
-    inv = pq.read_table(run_dir / "inventory", columns=["month", "view", "co2_t"])
+    folder = RunFolder.open(run_dir)
+    inv = pq.read_table(folder.inventory, columns=["month", "view", "co2_t"])
     inv = inv.filter(pc.equal(inv["view"], "operating"))
     inv = inv.append_column("year", pc.utf8_slice_codeunits(inv["month"], 0, 4))
     run_year = dict(
@@ -206,7 +208,7 @@ def run_pipeline_on_world(world_dir: Path, run_dir: Path, console: Console) -> l
     for year in sorted(truth_year):
         got, want = run_year.get(year, 0.0), truth_year[year]
         lines.append(f"| {year} | {got / 1e8:.3f} | {want / 1e8:.3f} | {got / want - 1:+.3%} |")
-    console.print(f"     inventory written to {run_dir / 'inventory'}")
+    console.print(f"     inventory written to {folder.inventory}")
     return lines
 
 

@@ -52,3 +52,22 @@ def test_identity_outside_china_and_nan_propagates():
     assert in_gcj02_zone([116.0, 2.35], [40.0, 48.85]).tolist() == [True, False]
     back = gcj02_to_wgs84(np.array([np.nan, 116.0]), np.array([30.0, 40.0]))
     assert np.isnan(back[0][0]) and np.isfinite(back[0][1])
+
+
+def test_bd09_round_trip_and_the_published_approximation() -> None:
+    from truckcarbon.geo.crs import bd09_to_gcj02, bd09_to_wgs84, gcj02_to_bd09, wgs84_to_bd09
+
+    # The closed-form inverse in common use (e.g. the coordtransform library) gives
+    # bd09 (116.404, 39.915) -> gcj02 (116.39762729119315, 39.90865673957631); it is approximate to
+    # about 1e-6 degree, the iteration here exact.
+    lon, lat = bd09_to_gcj02(116.404, 39.915)
+    assert abs(lon - 116.39762729119315) < 2e-6 and abs(lat - 39.90865673957631) < 2e-6
+    b_lon, b_lat = gcj02_to_bd09(lon, lat)
+    assert abs(b_lon - 116.404) < 1e-10 and abs(b_lat - 39.915) < 1e-10
+    rng = np.random.default_rng(5)
+    w_lon, w_lat = rng.uniform(74, 134, 1000), rng.uniform(18, 53, 1000)
+    back_lon, back_lat = bd09_to_wgs84(*wgs84_to_bd09(w_lon, w_lat))
+    assert np.max(np.abs(back_lon - w_lon)) < 1e-9 and np.max(np.abs(back_lat - w_lat)) < 1e-9
+    # BD-09 is about 0.0065/0.006 degree (several hundred metres) from GCJ-02 in China
+    d_lon, d_lat = wgs84_to_bd09(w_lon, w_lat)
+    assert np.all(np.abs(d_lon - w_lon) > 0.003)

@@ -203,3 +203,20 @@ def test_points_just_either_side_of_a_border(gcj_locator, wgs_locator, reference
         left = reference.locate(*(mid + off * normal).T)
         right = reference.locate(*(mid - off * normal).T)
         assert (left != right).all()  # each probe pair straddles the border
+
+
+def test_bd09_input_is_located_as_its_gcj02_point(gcj_locator, reference):
+    """A BD-09 (Baidu) locator gives each point the unit of the same place in GCJ-02, borders included."""
+    from truckcarbon.geo.crs import gcj02_to_bd09
+
+    rng = np.random.default_rng(11)
+    gx, gy = rng.uniform(100, 125, 20000), rng.uniform(22, 45, 20000)
+    bx, by = gcj02_to_bd09(gx, gy)
+    bd = CityLocator("bd09")
+    assert bd.index is not None and bd.index.crs.value == "gcj02"
+    assert np.array_equal(bd.locate(bx, by), gcj_locator.locate(gx, gy))
+    split = bd.split_segments(bx[:100], by[:100], bx[100:200], by[100:200])
+    want = gcj_locator.split_segments(gx[:100], gy[:100], gx[100:200], gy[100:200])
+    assert np.allclose(
+        np.bincount(split.segment, split.distance_km), np.bincount(want.segment, want.distance_km), rtol=1e-6
+    )

@@ -33,25 +33,27 @@ def test_valid_rows_are_normalised_and_bad_rows_traced():
         ),
     )
     valid, quarantine, counts = validate_pings(table, "pings.csv", first_row=100)
-    assert counts.rows == 10 and counts.kept == 3
+    assert counts.rows == 10 and counts.kept == 4
     assert counts.quarantined == {
-        "missing_vehicle_id": 1,
-        "bad_timestamp": 1,
+        "missing_vehicle_id": 0,
+        "bad_time": 1,
+        "time_out_of_range": 0,
         "bad_coordinates": 2,
         "zero_fix": 1,
         "bad_optional_value": 2,
+        "duplicate_vehicle_id": 0,
         "unknown_vehicle": 0,
     }
-    assert valid["vehicle_id"].to_pylist() == [1, 1, 3]
+    assert valid["vehicle_id"].to_pylist() == ["1", "1", "x7", "3"]  # a text id is an id
     assert str(valid.schema.field("ts").type) == "timestamp[ms, tz=UTC]"
     # Local 2022-01-31 23:50 (GMT+8) is epoch 1643644200 s; epoch seconds as text and an
     # explicit offset are honoured (00:10 and 00:15 local on 2022-02-01).
     ms = valid["ts"].cast(pa.int64()).to_pylist()
-    assert ms == [1643644200 * 1000, 1643645400 * 1000, 1643645700 * 1000]
-    assert valid["load_state"].to_pylist() == ["full", "half", None]
-    assert valid["speed_kmh"].to_pylist()[2] is None
-    assert quarantine.num_rows == 7
-    assert quarantine["source_row"].to_pylist() == [103, 104, 105, 106, 107, 108, 109]
+    assert ms == [1643644200 * 1000, 1643645400 * 1000, 1643645400 * 1000, 1643645700 * 1000]
+    assert valid["load_state"].to_pylist() == ["full", "half", "empty", None]
+    assert valid["speed_kmh"].to_pylist()[3] is None
+    assert quarantine.num_rows == 6
+    assert quarantine["source_row"].to_pylist() == [103, 105, 106, 107, 108, 109]
     assert set(quarantine["source_file"].to_pylist()) == {"pings.csv"}
     assert quarantine.filter(pa.compute.equal(quarantine["reason"], "bad_coordinates"))["lon"].to_pylist() == [
         "east",
@@ -93,11 +95,13 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
     the same reasons, times, coordinates and channels, whatever the timestamp type and column widths."""
     import numpy as np
 
+    from truckcarbon.ingest.ids import VehicleIds
     from truckcarbon.ingest.pings import REASONS, typed_plan, validate_typed
 
     rng = np.random.default_rng(3)
     n = 4000
     seconds = 1_650_000_000 + np.sort(rng.integers(0, 86400 * 60, n))
+    seconds[rng.choice(n, 40, replace=False)] = 900_000_000  # 1998: before the plausible window
 
     def sometimes(values: np.ndarray, rate: float, bad: object) -> list[object]:
         out = values.tolist()
@@ -131,7 +135,7 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
     speeds[10 : 10 + len(edges)] = edges
     table = pa.table(
         {
-            "vehicle_id": pa.array(sometimes(rng.integers(1, 6, n), 0.01, None), pa.int32()),
+            "vehicle_id": pa.array(sometimes(rng.integers(1, 7, n), 0.01, None), pa.int32()),
             "ts": ts,
             "lon": pa.array(lon, pa.float32()),
             "lat": pa.array(lat),
@@ -141,19 +145,21 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
             "odometer_km": pa.array(sometimes(rng.uniform(-1, 9e5, n), 0.05, float("nan"))),
         }
     )
-    known = np.array([1, 2, 3, 4], np.int64)  # vehicle 5 is unknown
+    # vehicle 5 is given twice with different attributes, vehicle 6 is unknown
+    ids = VehicleIds.build(pa.array(["1", "2", "3", "4"]), pa.array(["5"]))
     plan = typed_plan(table.schema)
     assert plan is not None
-    columns, reason, counts = validate_typed(table.to_batches()[0], plan, known)
-    valid, quarantine, want = validate_pings(table, "p.parquet", 0, known)
+    columns, reason, counts = validate_typed(table.to_batches()[0], plan, ids)
+    valid, quarantine, want = validate_pings(table, "p.parquet", 0, ids)
     expected = np.full(n, -1)
     expected[np.asarray(quarantine["source_row"]) - 1] = [REASONS.index(r) for r in quarantine["reason"].to_pylist()]
     assert np.array_equal(reason, expected)
     assert counts.tolist() == [want.quarantined[name] for name in REASONS]
-    assert 0 < counts.sum() < n / 2 and all(counts[:6] > 0)
+    assert 0 < counts.sum() < 0.6 * n and all(counts > 0)
     kept = reason < 0
     vid, t, lon, lat, speed, load, fuel, odometer = (np.asarray(c) for c in columns)
-    assert np.array_equal(vid[kept], valid["vehicle_id"].to_numpy())
+    assert np.array_equal(vid[kept], valid["vehicle_key"].to_numpy())
+    assert valid["vehicle_id"].to_pylist() == [str(k + 1) for k in vid[kept]]
     assert np.array_equal(t[kept], valid["ts"].cast(pa.int64()).to_numpy() // 1000)
     assert np.array_equal(lon[kept], valid["lon"].to_numpy()) and np.array_equal(lat[kept], valid["lat"].to_numpy())
     assert np.array_equal(speed[kept], valid["speed_kmh"].fill_null(0).to_numpy())

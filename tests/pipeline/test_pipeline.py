@@ -268,24 +268,30 @@ def test_truncated_parquet_is_a_clear_error_and_leaves_no_complete_looking_outpu
     assert not list((tmp_path / "run").glob("inventory/*.parquet"))
 
 
-def test_typed_value_out_of_the_contract_range_names_file_rows_and_column(tmp_path: Path) -> None:
-    _, vehicles = _tiny(tmp_path)
-    bad = tmp_path / "pings.parquet"
+def test_unsigned_ids_beyond_int64_are_ids_kept_exactly(tmp_path: Path) -> None:
+    vehicles = tmp_path / "vehicles.csv"
+    vehicles.write_text(
+        "vehicle_id,plate,emission_standard\n1,京A11111,China V\n9223372036854775813,京A22222,China VI\n",
+        encoding="utf-8",
+    )
+    pings = tmp_path / "pings.parquet"
     pq.write_table(
         pa.table(
             {
-                "vehicle_id": pa.array([1, 2**63 + 5], pa.uint64()),  # beyond int64
-                "ts": pa.array([1646092800, 1646092830], pa.int64()),
-                "lon": [116.30, 116.31],
-                "lat": [39.90, 39.90],
+                "vehicle_id": pa.array([2**63 + 5, 2**63 + 5, 2**63 + 6], pa.uint64()),  # beyond int64
+                "ts": pa.array([1646092800, 1646092830, 1646092830], pa.int64()),
+                "lon": [116.30, 116.31, 116.31],
+                "lat": [39.90, 39.90, 39.90],
             }
         ),
-        bad,
+        pings,
     )
-    with pytest.raises(InputError, match="column vehicle_id") as err:
-        run_pipeline(bad, vehicles, tmp_path / "run")
-    assert str(bad) in str(err.value) and "after row 0" in str(err.value)
-    assert not (tmp_path / "run" / "manifest.json").exists()
+    summary = run_pipeline(pings, vehicles, tmp_path / "run")
+    assert summary.pings_kept == 2 and summary.quality["pings"]["quarantined"]["unknown_vehicle"] == 1
+    activity = pq.read_table(tmp_path / "run" / "activity")
+    assert set(activity["vehicle_id"].to_pylist()) == {"9223372036854775813"}
+    q = pq.read_table(tmp_path / "run" / "quarantine" / "pings").to_pylist()
+    assert [(r["vehicle_id"], r["reason"], r["source_row"]) for r in q] == [("9223372036854775814", "unknown_vehicle", 3)]
 
 
 def test_vehicles_table_errors(tmp_path: Path) -> None:
@@ -344,7 +350,7 @@ def test_cli_run_and_quality(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", "--pings", str(pings), "--vehicles", str(vehicles), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "pings quarantined" in result.output and "3" in result.output
+    assert "pings set aside at ingest" in result.output and "3" in result.output
     result = runner.invoke(app, ["quality", "--run", str(out)])
     assert result.exit_code == 0, result.output
     assert "malformed_line: 1" in result.output and "unknown_vehicle: 1" in result.output

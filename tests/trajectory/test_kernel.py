@@ -287,10 +287,11 @@ def test_outputs_too_small_for_the_first_try_give_the_same_results(wgs_locator):
     lon0, lat0 = rng.uniform(105.0, 118.0, k), rng.uniform(25.0, 38.0, k)
     lon1, lat1 = lon0 + rng.uniform(0.5, 3.0, k), lat0 + rng.uniform(-2.0, 2.0, k)
     vid = np.repeat(np.arange(k), 2)
-    t = np.tile([1_650_000_000, 1_650_000_000 + 6 * 3600], k)  # a 6-hour hole: plausible bridges
+    t = np.tile([1_650_000_000, 1_650_000_000 + 6 * 3600], k)  # a 6-hour hole: bridged when the bound allows it
     lon = np.column_stack([lon0, lon1]).ravel()
     lat = np.column_stack([lat0, lat1]).ravel()
-    r = run_kernel(vid, t, lon, lat, wgs_locator, rules=CleaningRules(max_bridge_kmh=200.0, gap_circuity=1.0))
+    rules = CleaningRules(max_bridge_kmh=200.0, gap_circuity=1.0, max_bridge_s=7 * 3600)
+    r = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
     assert r.activity.num_rows > 64
     split = wgs_locator.split_segments(lon0, lat0, lon1, lat1)
     pieces = pa.table({"vehicle_id": split.segment, "city_adcode": split.city_adcode, "distance_km": split.distance_km})
@@ -310,7 +311,7 @@ def test_walk_scratch_too_small_for_the_first_try_gives_the_same_results(wgs_loc
     t = np.array([0, 8 * 3600, 0, 8 * 3600]) + 1_650_000_000
     lon = np.array([116.40, 121.47, 113.26, 116.40])  # Beijing -> Shanghai, Guangzhou -> Beijing
     lat = np.array([39.90, 31.23, 23.13, 39.90])
-    rules = CleaningRules(max_bridge_kmh=400.0, gap_circuity=1.0)
+    rules = CleaningRules(max_bridge_kmh=400.0, gap_circuity=1.0, max_bridge_s=9 * 3600)
     want = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
     monkeypatch.setattr(kernel_module, "WALK_SCRATCH", 4)
     got = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
@@ -360,3 +361,25 @@ def test_a_path_sums_as_its_steps_taken_alone(wgs_locator):
     assert got.keys() == want.keys()
     for key, km in want.items():
         assert got[key] == pytest.approx(km, rel=1e-12), key
+
+
+def test_rules_defaults_are_those_the_kernels_and_the_config_example_state():
+    """attribute_params has a place per kernel parameter; _flag's defaults (the benchmark calls it without
+    the rule 6 arguments) and the [rules] of the configuration example are CleaningRules' defaults."""
+    import dataclasses
+    import inspect
+    import tomllib
+
+    import truckcarbon.pipeline.config as config_module
+    from truckcarbon.trajectory._attribute import N_PARAMS
+    from truckcarbon.trajectory.kernel import _flag, attribute_params
+
+    rules = CleaningRules()
+    assert attribute_params(rules).shape == (N_PARAMS,)
+    assert attribute_params(rules)[-1] == rules.max_bridge_s == 4 * 3600
+    defaults = inspect.signature(_flag.py_func).parameters
+    assert defaults["max_vehicle_kmh"].default == rules.max_vehicle_kmh == 130.0
+    assert defaults["sustained_s"].default == rules.sustained_s == 60.0
+    doc = config_module.__doc__ or ""
+    section = doc[doc.index("[rules]") :].split("\n\n")[0]
+    assert tomllib.loads(section)["rules"] == dataclasses.asdict(rules)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.runfolder import RunFolder
 
 INVENTORY_COLUMNS = (
     "month",
@@ -24,14 +25,16 @@ INVENTORY_COLUMNS = (
 )
 
 
-def read_inventory(run: Path) -> pa.Table:
+def read_inventory(run: Path | RunFolder) -> pa.Table:
     """The inventory of a run folder (``RUN/inventory/*.parquet``) as one table."""
-    folder = run / "inventory"
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    folder = run if isinstance(run, RunFolder) else RunFolder.open(run)
+    files = folder.month_files("inventory")
     if not files:
-        raise InputError(f"{run}: no inventory (expected {folder}/YYYY-MM.parquet); run `truckcarbon run` first")
+        raise InputError(
+            f"{folder.path}: no inventory (expected {folder.inventory}/YYYY-MM.parquet); run `truckcarbon run` first"
+        )
     table = pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
-    check_inventory(table, str(folder))
+    check_inventory(table, str(folder.inventory))
     return table
 
 

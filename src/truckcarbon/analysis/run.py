@@ -24,15 +24,17 @@ from truckcarbon.analysis.places import (
 from truckcarbon.analysis.rankings import read_gdp, registration_vs_operating, top_cities
 from truckcarbon.analysis.trends import national_annual, national_monthly, seasonal_profile
 from truckcarbon.core.files import atomic_path, atomic_write_text
+from truckcarbon.core.runfolder import RunFolder
 
 
 @dataclass
 class AnalysisSummary:
-    """Tables written (name -> rows) and where."""
+    """Tables written (name -> rows) and where; what of the run folder was missing (e.g. a month's file)."""
 
     out: Path
     tables: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    missing: list[str] = field(default_factory=list)
 
 
 def write_table(table: pa.Table, folder: Path, name: str) -> None:
@@ -62,11 +64,27 @@ def analyze(
     """
     started = time.perf_counter()
     say = progress or (lambda _: None)
-    inventory = read_inventory(run)
+    folder = RunFolder.open(run)
+    with folder.lock(exclusive=False):  # not while a run is replacing the folder
+        return _analyze(folder, gdp, top_n, say, groups, started)
+
+
+def _analyze(
+    folder: RunFolder,
+    gdp: Path | None,
+    top_n: int,
+    say: Callable[[str], None],
+    groups: Mapping[str, Sequence[int]] | None,
+    started: float,
+) -> AnalysisSummary:
+    inventory = read_inventory(folder)
     gdp_table = read_gdp(gdp) if gdp is not None else None
-    out = run / "analysis"
+    out = folder.analysis
     out.mkdir(parents=True, exist_ok=True)
     summary = AnalysisSummary(out)
+    with folder.collect() as missed:
+        folder.check_months("inventory")  # months the manifest names that the inventory lacks
+    summary.missing = [str(m) for m in missed]
     major = group_monthly(inventory, {k: [v] for k, v in MAJOR_CITIES.items()})
     clusters = group_monthly(inventory, cluster_groups())
     tables: dict[str, Callable[[], pa.Table]] = {

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -41,15 +42,30 @@ R = TypeVar("R")
 
 
 def _friendly(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn truckcarbon's own errors into a one-line message and exit code 2."""
+    """Turn truckcarbon's own errors (and the machine's: disk, permissions) into a one-line message and exit
+    code 2; anything else is an internal error, exit code 3, its traceback shown with TRUCKCARBON_DEBUG=1."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
         except TruckcarbonError as exc:
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(code=2) from None
+        except (OSError, MemoryError) as exc:  # the machine's limits: disk full, permissions, memory
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+            raise typer.Exit(code=2) from None
+        except Exception as exc:
+            # A defect of truckcarbon, not of the input: one line, the traceback on request.
+            if os.environ.get("TRUCKCARBON_DEBUG"):
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                "(set TRUCKCARBON_DEBUG=1 for the traceback, and please report it)"
+            )
+            raise typer.Exit(code=3) from None
 
     return wrapper
 
@@ -70,7 +86,10 @@ def main(
 
 
 CrsOption = Annotated[
-    str, typer.Option("--crs", help="Coordinate system of the input points: wgs84 (terminals) or gcj02 (web maps).")
+    str,
+    typer.Option(
+        "--crs", help="Coordinate system of the points: wgs84 (terminals), gcj02 (Amap, Tencent) or bd09 (Baidu)."
+    ),
 ]
 
 
@@ -181,6 +200,10 @@ def simulate(
     overwrite: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
     workers: Annotated[int, typer.Option(help="Worker processes (the data do not depend on it).")] = os.cpu_count()
     or 1,
+    id_format: Annotated[
+        str | None,
+        typer.Option(help="Write vehicle ids as text, e.g. '0139{:08d}' (12-digit terminal phones); default integers."),
+    ] = None,
 ) -> None:
     """Simulate a truck fleet: pings with defects, vehicles and exact ground truth."""
     from truckcarbon.core.errors import InputError
@@ -201,6 +224,7 @@ def simulate(
         interval_s=interval_s,
         seed=seed,
         defects=DefectRates(0, 0, 0, 0, 0, 0, 0) if clean else None,
+        id_format=id_format,
     )
     config.validate()
     n_months = len(config.months())
@@ -285,11 +309,70 @@ def run(
     spark_master: Annotated[
         str | None, typer.Option(help="Spark master URL (local[2], spark://host:7077, yarn, k8s://...).")
     ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Header mapping, file header = contract column, e.g. '车辆ID=vehicle_id,GPS时间=ts,经度=lon,纬度=lat' "
+            "(common Chinese headers are recognised without it; docs/inputs.md lists them)."
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="CSV encoding: utf-8, utf-8-sig, gbk, gb18030 (default: detected from the bytes)."),
+    ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option("--crs", help="Datum of the coordinates: wgs84 (terminals), gcj02 (Amap, Tencent), bd09 (Baidu)."),
+    ] = None,
+    ts_format: Annotated[
+        str | None, typer.Option(help="An extra strptime format for ts, e.g. '%d.%m.%Y %H:%M:%S' (naive = GMT+8).")
+    ] = None,
+    time_min: Annotated[
+        str | None, typer.Option(help="Fixes before this local date (YYYY-MM-DD) are set aside (default 2000-01-01).")
+    ] = None,
+    time_max: Annotated[
+        str | None, typer.Option(help="Fixes after this local date are set aside (default: one day after now).")
+    ] = None,
 ) -> None:
-    """Pings -> cleaned trajectories -> km per vehicle, city and month -> CO2 -> inventories."""
+    """Pings -> cleaned trajectories -> km per vehicle, city and month -> CO2 -> inventories.
+
+    \b
+    Pings: a Parquet or CSV file (.csv, .csv.gz, .csv.zst; UTF-8, UTF-8 with BOM or GBK/GB18030) or a folder
+    of them, with a vehicle id, a time and lon/lat, e.g.
+        vehicle_id,ts,lon,lat,speed_kmh
+        鲁A12345,2022/03/10 08:00:00,117.0012,36.6512,52
+        013912345678,2022-03-10T08:00:30+08:00,117.0031,36.6515,55
+    Chinese headers (车辆ID/车牌号/终端手机号, GPS时间/定位时间, 经度, 纬度, 速度, ...) are recognised.
+    \b
+    ids: text or integers, kept exactly (leading zeros too): geolife-000, 鲁A12345, 013912345678
+    times: 1646870400 (epoch s), 1646870400000 (ms), 1646870400000000 (us), 20220310080000,
+           2022-03-10 08:00:00, 2022-03-10T08:00:00+08:00, 2022-03-10T00:00:00Z, 2022/3/10 8:00
+           (no offset = Asia/Shanghai local time; impossible dates such as 2022-02-30 are set aside)
+    Vehicles: vehicle_id, emission_standard (China V, 国五, V, 5) and a plate (鲁A12345) or
+    registration_city_adcode (370100); optional weight.
+    """
+    import dataclasses
+
     from truckcarbon.pipeline import PipelineConfig, run_pipeline
 
     settings = PipelineConfig.from_file(config) if config else PipelineConfig()
+    overrides: dict[str, object] = {}
+    if columns is not None:
+        from truckcarbon.ingest.columns import parse_column_map
+
+        overrides["columns"] = {**settings.columns, **parse_column_map(columns)}
+    for name, value in (
+        ("encoding", encoding),
+        ("crs", crs),
+        ("ts_format", ts_format),
+        ("time_min", time_min),
+        ("time_max", time_max),
+    ):
+        if value is not None:
+            overrides[name] = value
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)  # type: ignore[arg-type]
+        settings.validate()
     wanted = [m.strip() for item in months or [] for m in item.split(",") if m.strip()] or None
     with Progress(*_progress_columns(), console=err_console, transient=True) as progress:
         tasks: dict[str, object] = {}
@@ -315,9 +398,10 @@ def run(
         "months", f"{len(summary.months)} ({summary.months[0]} .. {summary.months[-1]})" if summary.months else "0"
     )
     view.add_row("pings read", f"{summary.pings_read:,}")
-    view.add_row("pings kept", f"{summary.pings_kept:,}")
-    view.add_row("pings quarantined", f"{summary.pings_quarantined:,} (see {out / 'quarantine'})")
+    view.add_row("pings set aside at ingest", f"{summary.pings_quarantined:,} (see {out / 'quarantine'})")
     view.add_row("pings outside the months asked for", f"{summary.pings_outside_window:,}")
+    view.add_row("fixes set aside by cleaning", f"{summary.fixes_cleaned:,} (truckcarbon quality --run {out})")
+    view.add_row("fixes used for the inventory", f"{summary.fixes_used:,}")
     view.add_row("vehicles kept / read", f"{summary.vehicles_kept:,} / {summary.vehicles_read:,}")
     view.add_row("distance (sample, km)", f"{summary.distance_km:,.0f}")
     view.add_row("CO2 (expanded, t)", f"{summary.co2_t:,.0f}")
@@ -325,6 +409,8 @@ def run(
         "time", f"{summary.seconds:.1f} s ({summary.pings_read / max(summary.seconds, 1e-9) / 1e6:.2f} M pings/s)"
     )
     console.print(view)
+    for warning in summary.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(f"inventory: {out / 'inventory'}  database: {out / 'truckcarbon.duckdb'}")
 
 
@@ -349,16 +435,20 @@ def quality(
             f"{r['kept_share']:.2%}",
             f"{r['distance_km_unweighted']:,.0f}",
         )
-    console.print(view)
-    latest = report.latest_run
-    for section in ("pings", "vehicles"):
-        info = latest.get(section, {})
-        q = {k: v for k, v in info.get("quarantined", {}).items() if v}
+    if rows:
+        console.print(view)
+    latest = report.quality
+    parts = {"pings": latest.pings, "vehicles": latest.vehicles} if latest is not None else {}
+    for section, counts in parts.items():
+        if counts is None:
+            continue
+        q = {k: v for k, v in counts.quarantined.items() if v}
+        read, kept = ("?" if n is None else f"{n:,}" for n in (counts.read, counts.kept))
         console.print(
-            f"[bold]{section}[/]: read {info.get('read', 0):,}, kept {info.get('kept', 0):,}, "
+            f"[bold]{section}[/]: read {read}, kept {kept}, "
             f"quarantined {sum(q.values()):,}" + (f" ({', '.join(f'{k}: {v:,}' for k, v in q.items())})" if q else "")
         )
-    traj = latest.get("trajectories", {})
+    traj = latest.trajectories if latest is not None else {}
     if traj:
         console.print(
             f"[bold]trajectories[/]: out-of-order fixes {traj.get('out_of_order', 0):,.0f}, "
@@ -367,6 +457,8 @@ def quality(
             f"in {traj.get('unobserved_segments', 0):,.0f} segments, "
             f"fixes outside the mainland units {traj.get('fixes_outside_mainland', 0):,.0f}"
         )
+    for notice in report.missing:
+        err_console.print(f"[yellow]not in the run folder:[/] {notice}")
 
 
 @app.command()
@@ -411,6 +503,8 @@ def analyze(
         view.add_row(name, f"{rows:,}")
     console.print(view)
     console.print(f"written to {summary.out} (Parquet and CSV)")
+    for notice in summary.missing:
+        err_console.print(f"[yellow]not in the run folder:[/] {notice}")
 
 
 @app.command()
@@ -437,6 +531,8 @@ def forecast(
         else f"peak year: {peak['peak_year']}"
     )
     console.print(f"written to {summary.out} in {summary.seconds:.1f} s (forecast, backtest, peak.json)")
+    for notice in summary.missing:
+        err_console.print(f"[yellow]not in the run folder:[/] {notice}")
 
 
 @app.command()
@@ -465,23 +561,63 @@ def report(
     for key, error in summary.sections.items():
         if error:
             err_console.print(f"[yellow]section {key} not made:[/] {error}")
+    for key, notes in summary.notes.items():
+        err_console.print(f"[yellow]section {key} made without:[/] {'; '.join(notes)}")
     for lg, path in summary.paths.items():
         console.print(f"report ({lg}): [bold]{path.resolve()}[/]")
 
 
-@app.command()
+gateway_app = typer.Typer(
+    help="A JT/T 808 gateway (serves when no sub-command is given); `gateway terminals` manages the bindings.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+terminals_app = typer.Typer(
+    help="Terminals bound to vehicles: list them; release one (a replaced or reset terminal) so it may register.",
+    no_args_is_help=True,
+)
+gateway_app.add_typer(terminals_app, name="terminals")
+app.add_typer(gateway_app, name="gateway")
+
+
+@gateway_app.callback()
 @_friendly
 def gateway(
-    data: Annotated[Path, typer.Option(help="Folder for the terminal registry, the write-ahead log and pings/.")],
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder for the terminal registry, the write-ahead log, pings/, quarantine/.")
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 7808,
     compact_s: Annotated[float, typer.Option(help="Seconds between compactions into pings/.")] = 5.0,
     max_frame: Annotated[int, typer.Option(help="Largest frame accepted, bytes.")] = 4096,
-    idle_timeout_s: Annotated[float, typer.Option(help="Close connections silent this long.")] = 300.0,
+    idle_timeout_s: Annotated[
+        float, typer.Option(help="Close connections without a complete frame this long.")
+    ] = 300.0,
+    auth_timeout_s: Annotated[float, typer.Option(help="Close connections not authenticated this long.")] = 30.0,
+    frame_timeout_s: Annotated[
+        float, typer.Option(help="Close connections whose frame is not complete this long.")
+    ] = 10.0,
     max_reports_per_s: Annotated[float, typer.Option(help="Reports per second per connection.")] = 20000.0,
-    no_load_bits: Annotated[
-        bool, typer.Option("--no-load-bits", help="Terminals do not report the load state (status bits 8-9).")
-    ] = False,
+    max_connections: Annotated[
+        int, typer.Option(help="Connections at once (also kept below the open-file limit).")
+    ] = 10000,
+    max_connections_per_address: Annotated[int, typer.Option(help="Connections at once from one address.")] = 256,
+    max_preauth_bytes: Annotated[
+        int, typer.Option(help="Frame bytes a connection may send before authenticating.")
+    ] = 16384,
+    max_age_days: Annotated[
+        float, typer.Option(help="Quarantine reports older than this (blind-area uploads come late); 0: any age.")
+    ] = 90.0,
+    max_future_s: Annotated[float, typer.Option(help="Quarantine reports this far ahead of the server clock.")] = 900.0,
+    load_sensing: Annotated[
+        str,
+        typer.Option(
+            help="Status bits 8-9 = 00 mean empty for: listed (terminals marked load-sensor in --terminals), "
+            "all, or none (the load state is never taken from the status)."
+        ),
+    ] = "listed",
+    no_load_bits: Annotated[bool, typer.Option("--no-load-bits", help="The same as --load-sensing none.")] = False,
     vehicles: Annotated[
         Path | None,
         typer.Option(
@@ -491,7 +627,10 @@ def gateway(
     ] = None,
     terminals: Annotated[
         Path | None,
-        typer.Option(help="Terminals the platform knows (text, one phone number per line): others get result 4."),
+        typer.Option(
+            help="Terminals the platform knows (text: a phone number per line, optionally followed by "
+            "load-sensor): others get result 4."
+        ),
     ] = None,
     dedup_months: Annotated[int, typer.Option(help="Months whose (vehicle, time) keys stay in memory.")] = 2,
     partial_timeout_s: Annotated[
@@ -500,10 +639,27 @@ def gateway(
     max_partial_messages: Annotated[
         int, typer.Option(help="Incomplete sub-packaged messages held per connection.")
     ] = 16,
+    max_partial_bytes: Annotated[int, typer.Option(help="Sub-package bytes held per connection.")] = 1048576,
+    max_partial_bytes_total: Annotated[
+        int, typer.Option(help="Sub-package bytes held over all connections.")
+    ] = 67108864,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics (Prometheus), /healthz and /readyz on this port.")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")] = "127.0.0.1",
 ) -> None:
     """A JT/T 808 gateway: registration, authentication, location reports acknowledged once durable."""
-    from truckcarbon.jt808.gateway import GatewayConfig, known_terminals, known_vehicles, run_gateway
+    if ctx.invoked_subcommand is not None:
+        return
+    from truckcarbon.core.errors import InputError
+    from truckcarbon.jt808.gateway import GatewayConfig, known_vehicles, read_terminal_list, run_gateway
+    from truckcarbon.jt808.validation import Limits
 
+    if data is None:
+        raise InputError("--data is required: the folder for the registry, the log and the datasets")
+    if load_sensing not in ("listed", "all", "none"):
+        raise InputError(f"--load-sensing {load_sensing!r}: use listed, all or none")
+    listed = None if terminals is None else read_terminal_list(terminals)
     run_gateway(
         GatewayConfig(
             host=host,
@@ -511,16 +667,64 @@ def gateway(
             data=data,
             max_frame=max_frame,
             idle_timeout_s=idle_timeout_s,
+            auth_timeout_s=auth_timeout_s,
+            frame_timeout_s=frame_timeout_s,
             max_reports_per_s=max_reports_per_s,
             compact_s=compact_s,
-            load_bits=not no_load_bits,
+            load_sensing="none" if no_load_bits else load_sensing,
+            load_sensors=frozenset() if listed is None else listed.load_sensors,
             known_vehicles=None if vehicles is None else known_vehicles(vehicles),
-            known_terminals=None if terminals is None else known_terminals(terminals),
+            known_terminals=None if listed is None else listed.phones,
             dedup_months=dedup_months,
             partial_timeout_s=partial_timeout_s,
             max_partial_messages=max_partial_messages,
+            max_partial_bytes=max_partial_bytes,
+            max_partial_bytes_total=max_partial_bytes_total,
+            max_connections=max_connections,
+            max_connections_per_address=max_connections_per_address,
+            max_preauth_bytes=max_preauth_bytes,
+            limits=Limits(max_age_s=max_age_days * 86400.0, max_future_s=max_future_s),
+            metrics_host=metrics_host,
+            metrics_port=metrics_port,
         )
     )
+
+
+@terminals_app.command("list")
+@_friendly
+def gateway_terminals_list(
+    data: Annotated[Path, typer.Option(help="The gateway's --data folder.")],
+) -> None:
+    """The terminals bound to vehicles (phone, vehicle id, plate, terminal id; never a code)."""
+    import datetime as dt
+
+    from truckcarbon.jt808.registry import read_bindings
+
+    rows = read_bindings(data)
+    table = Table("phone", "vehicle id", "plate", "terminal id", "registered (UTC)", "release")
+    for r in rows:
+        when = "" if r["registered_at"] is None else dt.datetime.fromtimestamp(r["registered_at"], dt.UTC)
+        table.add_row(r["phone"], str(r["vehicle_id"]), r["plate"], r["terminal_id"], str(when)[:19],
+                      "pending" if r["release_pending"] else "")  # fmt: skip
+    console.print(table)
+    console.print(f"{len(rows):,} terminals bound")
+
+
+@terminals_app.command("release")
+@_friendly
+def gateway_terminals_release(
+    phones: Annotated[list[str], typer.Argument(help="Terminal phone numbers to release.")],
+    data: Annotated[Path, typer.Option(help="The gateway's --data folder.")],
+) -> None:
+    """Unbind terminals: their vehicle and plate are free, the terminal (or its replacement) may register again.
+
+    The running gateway carries it out within a second (and closes the terminal's
+    connection), a stopped one when it next starts.
+    """
+    from truckcarbon.jt808.registry import queue_release
+
+    path = queue_release(data, phones)
+    console.print(f"release of {', '.join(phones)} queued ({path.name}); the gateway applies it within a second")
 
 
 @app.command()
@@ -533,16 +737,27 @@ def replay(
     speedup: Annotated[
         float, typer.Option(help="Replay at this multiple of real time (0: as fast as possible).")
     ] = 0.0,
+    acked_out: Annotated[
+        Path | None, typer.Option(help="Write the acknowledged (vehicle_id, ts_ms) pairs to this CSV file.")
+    ] = None,
+    codes: Annotated[
+        Path | None,
+        typer.Option(help="Keep the terminals' authentication codes in this file (to replay again later)."),
+    ] = None,
+    reconnect_s: Annotated[float, typer.Option(help="Give up after the gateway is unreachable this long.")] = 60.0,
 ) -> None:
-    """Send a simulated fleet's pings to a gateway over JT/T 808 from many concurrent terminals."""
+    """Send a fleet's pings to a gateway over JT/T 808 from many concurrent terminals (reconnecting as needed)."""
     from truckcarbon.jt808.replay import replay as run_replay
 
-    summary = run_replay(pings, vehicles, to, terminals, speedup)
+    summary = run_replay(pings, vehicles, to, terminals, speedup, acked_out, codes, reconnect_s)
     console.print(
         f"{summary.terminals:,} terminals: sent {summary.sent:,}, acknowledged {summary.acked:,}, "
-        f"refused {summary.failed:,}, skipped {summary.skipped:,} (bad coordinates) in {summary.seconds:.1f} s "
+        f"resent {summary.resent:,} ({summary.reconnects:,} reconnections), refused {summary.refused:,}, "
+        f"given up {summary.unsent:,}, skipped {summary.skipped:,} (bad coordinates) in {summary.seconds:.1f} s "
         f"({summary.acked / max(summary.seconds, 1e-9):,.0f} reports/s)"
     )
+    if summary.failed:
+        raise typer.Exit(code=1)
 
 
 @app.command()

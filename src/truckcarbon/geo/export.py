@@ -14,15 +14,15 @@ import shapely
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path
 from truckcarbon.geo.boundaries import boundary_data_version, load_unit_geometries
-from truckcarbon.geo.crs import gcj02_to_wgs84
+from truckcarbon.geo.crs import gcj02_to_bd09, gcj02_to_wgs84
 
 METRES_PER_DEGREE = 111_320.0
 
 
 def unit_geometries(adcodes: list[int], crs: str = "wgs84", simplify_m: float = 0.0) -> list[shapely.Geometry]:
     """Boundaries of units in ``crs``, optionally simplified (tolerance in metres, approximate)."""
-    if crs not in ("wgs84", "gcj02"):
-        raise InputError(f"unknown coordinate system {crs!r}; use 'wgs84' or 'gcj02'")
+    if crs not in ("wgs84", "gcj02", "bd09"):
+        raise InputError(f"unknown coordinate system {crs!r}; use 'wgs84', 'gcj02' or 'bd09'")
     geoms = load_unit_geometries(adcodes)
     out = []
     for code in adcodes:
@@ -31,6 +31,8 @@ def unit_geometries(adcodes: list[int], crs: str = "wgs84", simplify_m: float = 
             g = shapely.simplify(g, simplify_m / METRES_PER_DEGREE, preserve_topology=True)
         if crs == "wgs84":
             g = shapely.transform(g, lambda xy: np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1])))
+        elif crs == "bd09":
+            g = shapely.transform(g, lambda xy: np.column_stack(gcj02_to_bd09(xy[:, 0], xy[:, 1])))
         out.append(g)
     return out
 

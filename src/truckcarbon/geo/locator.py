@@ -69,7 +69,7 @@ from truckcarbon.core.errors import IndexBuildError, InputError
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo import _kernels as kern
 from truckcarbon.geo.boundaries import boundary_data_version, load_unit_geometries, read_units_index
-from truckcarbon.geo.crs import gcj02_to_wgs84
+from truckcarbon.geo.crs import bd09_to_gcj02, gcj02_to_wgs84
 
 OUTSIDE: Final = 0
 INVALID: Final = -1
@@ -94,6 +94,13 @@ class CRS(StrEnum):
 
     WGS84 = "wgs84"
     GCJ02 = "gcj02"
+    BD09 = "bd09"  # Baidu Maps: located on the GCJ-02 index after conversion (:func:`index_crs`)
+
+
+def index_crs(crs: CRS | str) -> CRS:
+    """The CRS of the index that serves input in ``crs``: BD-09 input is converted to GCJ-02 first."""
+    c = CRS(crs)
+    return CRS.GCJ02 if c is CRS.BD09 else c
 
 
 @dataclass(frozen=True)
@@ -542,8 +549,8 @@ class CityLocator:
         try:
             self.crs = CRS(crs)
         except ValueError as exc:
-            raise InputError(f"unknown coordinate system {crs!r}; use 'wgs84' or 'gcj02'") from exc
-        self.index = get_index(self.crs, mainland_only=mainland_only, cache=cache, progress=progress)
+            raise InputError(f"unknown coordinate system {crs!r}; use 'wgs84', 'gcj02' or 'bd09'") from exc
+        self.index = get_index(index_crs(self.crs), mainland_only=mainland_only, cache=cache, progress=progress)
         self._args = self.index.kernel_args()
         codes = self.index.arrays["adcodes"]
         # unit index -> adcode, with slots for the markers at positions -2 and -1.
@@ -556,7 +563,11 @@ class CityLocator:
 
     @property
     def kernel_args(self) -> tuple[object, ...]:
-        """The index arrays in the order the compiled kernels of :mod:`truckcarbon.geo._kernels` take them."""
+        """The index arrays in the order the compiled kernels of :mod:`truckcarbon.geo._kernels` take them.
+
+        The kernels take coordinates in the index's CRS (``index.crs``): for a
+        BD-09 locator, GCJ-02 (convert with :func:`truckcarbon.geo.crs.bd09_to_gcj02`).
+        """
         return tuple(self._args)
 
     def adcodes_of_units(self, units: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
@@ -568,9 +579,18 @@ class CityLocator:
         """Memory of the index arrays in bytes."""
         return self.index.nbytes
 
+    def _coords(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Input coordinates in the index's CRS (BD-09 converted to GCJ-02)."""
+        x, y = _as_coords(lon, lat)
+        if self.crs is CRS.BD09:
+            x, y = (np.ascontiguousarray(v) for v in bd09_to_gcj02(x, y))
+        return x, y
+
     def locate_units(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.int32]:
         """Unit indices (positions in :attr:`adcodes`); -1 outside, -2 invalid."""
-        x, y = _as_coords(lon, lat)
+        x, y = self._coords(lon, lat)
         out = np.empty(x.size, np.int32)
         kern.locate_kernel(x, y, out, *self._args)
         return out
@@ -584,7 +604,7 @@ class CityLocator:
         border touches: the straight line between them stays in their unit.
         Cell -1: the point is in a cell with borders, outside the grid or invalid.
         """
-        x, y = _as_coords(lon, lat)
+        x, y = self._coords(lon, lat)
         units = np.empty(x.size, np.int32)
         cells = np.empty(x.size, np.int64)
         kern.cells_kernel(x, y, units, cells, *self._args)
@@ -605,8 +625,8 @@ class CityLocator:
         units it passes in proportion to the part of the line inside each.
         Rows come in segment order and, within a segment, in travel order.
         """
-        a_x, a_y = _as_coords(lon0, lat0)
-        b_x, b_y = _as_coords(lon1, lat1)
+        a_x, a_y = self._coords(lon0, lat0)
+        b_x, b_y = self._coords(lon1, lat1)
         if a_x.size != b_x.size:
             raise InputError(f"segment starts and ends differ in length ({a_x.size} vs {b_x.size})")
         seg, unit, dist = kern.split_kernel(a_x, a_y, b_x, b_y, *self._args)
@@ -632,7 +652,7 @@ class CityLocator:
         (:data:`OUTSIDE` included) and their ``(units, n_classes)`` kilometres;
         segments with an invalid end count nowhere.
         """
-        x, y = _as_coords(lon, lat)
+        x, y = self._coords(lon, lat)
         cls = np.ascontiguousarray(segment_class, dtype=np.int64)
         if x.size and cls.size != x.size - 1:
             raise InputError(f"a path of {x.size} fixes has {x.size - 1} segments, got {cls.size} classes")

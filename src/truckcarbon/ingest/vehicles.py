@@ -5,7 +5,7 @@ The vehicles contract:
 ========================= ========= ==============================================
 column                    type      rule
 ========================= ========= ==============================================
-vehicle_id                int64     required, unique
+vehicle_id                text/int  required, unique; kept exactly as given
 emission_standard         string    required: China III..VI (also ``国五``, ``V``,
                                     ``5``, ``China 5``)
 plate                     string    optional; its prefix gives the registration
@@ -14,7 +14,12 @@ registration_city_adcode  int32     optional; a mainland prefecture-level unit
 weight                    float64   optional expansion weight, > 0 (default 1)
 ========================= ========= ==============================================
 
-Output columns: ``vehicle_id, plate, registration_city_adcode,
+An identical repeated row is kept once (counted as ``identical_duplicates``,
+a warning); rows that repeat an id with other values are all set aside
+(``duplicate_vehicle_id``), and so are the pings of that id.
+
+Output columns (:data:`truckcarbon.core.schemas.RUN_VEHICLES`), in key order
+(:mod:`.ids`): ``vehicle_id`` (text), ``plate, registration_city_adcode,
 registration_province_adcode, registration_source`` (``table`` or ``plate``),
 ``emission_standard``, ``standard_code`` (0..3 in :class:`EmissionStandard` order)
 and ``weight``. Quarantined rows keep their original columns as text plus
@@ -33,6 +38,7 @@ from truckcarbon.core.arrow import given, parse_float64
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import cities, city_from_plate, province_of
+from truckcarbon.ingest.ids import VehicleIds, id_text, key_order
 
 REASONS = (
     "missing_vehicle_id",
@@ -64,7 +70,23 @@ class VehicleCounts:
     rows: int = 0
     kept: int = 0
     registration_from_plate: int = 0
+    identical_duplicates: int = 0  # repeated identical rows, kept once
     quarantined: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    conflicting_ids: list[str] = field(default_factory=list)  # ids given twice with different values
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "read": self.rows,
+            "kept": self.kept,
+            "registration_from_plate": self.registration_from_plate,
+            "identical_duplicates": self.identical_duplicates,
+            "quarantined": dict(self.quarantined),
+        }
+
+
+def vehicle_ids(vehicles: pa.Table, counts: VehicleCounts) -> VehicleIds:
+    """The run's id lookup from the validated vehicles (key = row) and their conflicting ids."""
+    return VehicleIds.build(vehicles["vehicle_id"].combine_chunks(), pa.array(counts.conflicting_ids, pa.string()))
 
 
 def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table, VehicleCounts]:
@@ -91,11 +113,39 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
     def flag(mask: np.ndarray, code: int) -> None:
         reason[(reason < 0) & mask] = code
 
-    vid = parse_float64(table.column("vehicle_id").combine_chunks())[0]
-    flag(~np.isfinite(vid) | (vid != np.floor(vid)), 0)
-    # Every occurrence of a repeated id is set aside: which one is right cannot be known.
-    _, inverse, freq = np.unique(np.nan_to_num(vid, nan=-1.5), return_inverse=True, return_counts=True)
-    flag(freq[inverse] > 1, 1)
+    ids = id_text(table.column("vehicle_id"), f"{source}: column vehicle_id")
+    id_missing = np.asarray(ids.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    flag(id_missing, 0)
+    # A row repeated exactly is kept once; an id repeated with other values sets every one of its rows aside
+    # (which is right cannot be known).
+    row_key = pc.binary_join_element_wise(
+        *[
+            pc.fill_null(pc.utf8_trim_whitespace(pc.cast(table.column(c).combine_chunks(), pa.string())), "\x00")
+            for c in names
+        ],
+        "\x1f",
+    )
+    identical = np.zeros(n, bool)
+    conflicting: list[str] = []
+    if n:
+        id_codes = np.asarray(pc.fill_null(pc.dictionary_encode(ids).indices, -1).to_numpy(), dtype=np.int64)
+        row_codes = np.asarray(pc.dictionary_encode(row_key).indices.to_numpy(), dtype=np.int64)
+        present = ~id_missing
+        ids_seen, id_freq = np.unique(id_codes[present], return_counts=True)
+        repeated = np.isin(id_codes, ids_seen[id_freq > 1]) & present
+        if repeated.any():
+            pairs = np.unique(np.column_stack([id_codes[repeated], row_codes[repeated]]), axis=0)
+            variants_ids, variants = np.unique(pairs[:, 0], return_counts=True)
+            clash_ids = variants_ids[variants > 1]
+            clash = np.isin(id_codes, clash_ids) & present
+            flag(clash, 1)
+            conflicting = sorted({v for v in ids.filter(pa.array(clash)).to_pylist() if v is not None})
+            # Identical repeats: every occurrence after the first of the same row.
+            same = repeated & ~clash
+            first = np.zeros(n, bool)
+            _, first_idx = np.unique(row_codes[same], return_index=True)
+            first[np.flatnonzero(same)[first_idx]] = True
+            identical = same & ~first
     std_text = pc.cast(table.column("emission_standard").combine_chunks(), pa.string()).to_pylist()
     std = np.array([standard_code(s) for s in std_text], dtype=np.int8)
     flag(std < 0, 2)
@@ -124,11 +174,12 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
         flag(present & ~(np.isfinite(w) & (w > 0)), 5)
         weight = np.where(present, w, 1.0)
 
-    keep = np.flatnonzero(reason < 0)
+    kept_rows = np.flatnonzero((reason < 0) & ~identical)
+    keep = kept_rows[key_order(ids.take(pa.array(kept_rows)))]  # in key order
     reg_kept = reg[keep].astype(np.int32)
     vehicles = pa.table(
         {
-            "vehicle_id": pa.array(vid[keep].astype(np.int64)),
+            "vehicle_id": ids.take(pa.array(keep)),
             "plate": plate.take(pa.array(keep)),
             "registration_city_adcode": pa.array(reg_kept),
             "registration_province_adcode": province_of(pa.array(reg_kept)),
@@ -137,14 +188,20 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
             "standard_code": pa.array(std[keep]),
             "weight": pa.array(weight[keep]),
         }
-    ).sort_by("vehicle_id")
+    )
     bad = np.flatnonzero(reason >= 0)
     quarantine = table.take(pa.array(bad)) if bad.size else table.slice(0, 0)
     quarantine = pa.table({c: pc.cast(quarantine.column(c), pa.string()) for c in quarantine.column_names})
     quarantine = quarantine.append_column("reason", pa.array([REASONS[r] for r in reason[bad]], pa.string()))
     quarantine = quarantine.append_column("source_file", pa.array([source] * bad.size, pa.string()))
     quarantine = quarantine.append_column("source_row", pa.array(bad + 1, pa.int64()))
-    counts = VehicleCounts(rows=n, kept=int(keep.size), registration_from_plate=int(use_plate[keep].sum()))
+    counts = VehicleCounts(
+        rows=n,
+        kept=int(keep.size),
+        registration_from_plate=int(use_plate[keep].sum()),
+        identical_duplicates=int(identical.sum()),
+        conflicting_ids=conflicting,
+    )
     for code, name in enumerate(REASONS):
         counts.quarantined[name] = int((reason == code).sum())
     return vehicles, quarantine, counts

@@ -34,6 +34,10 @@ class RegistrationRefusedError(TruckcarbonError, ConnectionError):
         self.phone, self.result = phone, result
 
 
+class AuthenticationRefusedError(TruckcarbonError, ConnectionError):
+    """The gateway answered an authentication (0x0102) with a result other than success."""
+
+
 class Terminal:
     """One connection to a gateway, as terminal ``phone`` (12 digits)."""
 
@@ -64,24 +68,38 @@ class Terminal:
                 if header.msg_id == want:
                     return body
 
-    async def login(self, terminal_id: str, plate: str = "", maker: str = "TRKCB", model: str = "SIM") -> None:
-        """Register (0x0100 -> 0x8100) and authenticate (0x0102) with the code the gateway gives.
+    async def register(self, terminal_id: str, plate: str = "", maker: str = "TRKCB", model: str = "SIM") -> str:
+        """Register (0x0100 -> 0x8100); the authentication code the gateway gives (once: keep it).
 
         Raises
         ------
         RegistrationRefusedError
             The registration was answered with a result code other than 0.
-        ConnectionError
-            The authentication was refused.
         """
         reg = Registration(0, 0, maker, model, terminal_id, 1, plate).encode()
         body = await self.ask(encode_frame(Header(MSG_REGISTER, self.phone, 1), reg), MSG_REGISTER_RESPONSE)
         response = RegistrationResponse.decode(body)
         if response.result != RegisterResult.OK:
             raise RegistrationRefusedError(self.phone, response.result)
-        auth = encode_frame(Header(MSG_AUTH, self.phone, 2), Authentication(response.auth_code).encode())
+        return response.auth_code
+
+    async def authenticate(self, code: str) -> None:
+        """Authenticate (0x0102) with ``code``.
+
+        Raises
+        ------
+        AuthenticationRefusedError
+            The gateway answered with a result other than 0.
+        """
+        auth = encode_frame(Header(MSG_AUTH, self.phone, 2), Authentication(code).encode())
         if GeneralResponse.decode(await self.ask(auth, MSG_GENERAL_RESPONSE)).result != 0:
-            raise ConnectionError(f"terminal {self.phone}: authentication refused")
+            raise AuthenticationRefusedError(f"terminal {self.phone}: authentication refused")
+
+    async def login(self, terminal_id: str, plate: str = "", maker: str = "TRKCB", model: str = "SIM") -> str:
+        """:meth:`register`, then :meth:`authenticate` with the code given; the code."""
+        code = await self.register(terminal_id, plate, maker, model)
+        await self.authenticate(code)
+        return code
 
     def close(self) -> None:
         self.writer.close()

@@ -18,7 +18,8 @@ the first piece, the count of missing pieces, BYTE in 2013 and WORD in 2019, and
 their indices as WORDs).
 
 Messages: 0x0100 registration -> 0x8100 registration response (with an
-authentication code), 0x0102 authentication, 0x0002 heartbeat, 0x0200 location
+authentication code), 0x0102 authentication, 0x0002 heartbeat, 0x0003 terminal
+deregistration (注销, empty body), 0x0200 location
 report (status bits 8-9 load state, bit 2 south, bit 3 west; latitude and
 longitude x 1e6; speed 0.1 km/h; BCD time in GMT+8; additional items 0x01
 odometer 0.1 km and 0x02 fuel 0.1 L), 0x0704 batch location upload, 0x8001
@@ -36,6 +37,7 @@ from functools import lru_cache
 GMT8 = dt.timezone(dt.timedelta(hours=8))
 
 MSG_HEARTBEAT = 0x0002
+MSG_DEREGISTER = 0x0003
 MSG_REGISTER = 0x0100
 MSG_AUTH = 0x0102
 MSG_LOCATION = 0x0200
@@ -61,11 +63,17 @@ class RegisterResult(IntEnum):
 
 
 class FrameError(ValueError):
-    """A frame that cannot be decoded; ``reason`` is a short code for counting."""
+    """A frame that cannot be decoded; ``reason`` is a short code for counting.
 
-    def __init__(self, reason: str, detail: str) -> None:
+    ``header`` is set when the frame's check code was right and its header could
+    be read, but the rest is inconsistent (a wrong length field, bad package
+    fields): such a frame can be answered with 0x8001 result 2.
+    """
+
+    def __init__(self, reason: str, detail: str, header: Header | None = None) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        self.header = header
 
 
 def escape(data: bytes) -> bytes:
@@ -202,15 +210,19 @@ def decode_frame(frame: bytes) -> tuple[Header, bytes]:
     total = index = None
     if sub:
         if len(raw) < pos + 4:
-            raise FrameError("truncated", "sub-package fields missing")
+            raise FrameError("truncated", "sub-package fields missing", Header(msg_id, phone, serial, version))
         total, index = struct.unpack_from(">HH", raw, pos)
         if not 1 <= index <= total:
-            raise FrameError("bad_package", f"package {index} of {total}: the index must be 1..total")
+            raise FrameError(
+                "bad_package", f"package {index} of {total}: the index must be 1..total",
+                Header(msg_id, phone, serial, version),
+            )  # fmt: skip
         pos += 4
     body = raw[pos:]
+    header = Header(msg_id, phone, serial, version, encryption, total, index)
     if len(body) != length:
-        raise FrameError("bad_length", f"body properties say {length} bytes, the frame has {len(body)}")
-    return Header(msg_id, phone, serial, version, encryption, total, index), body
+        raise FrameError("bad_length", f"body properties say {length} bytes, the frame has {len(body)}", header)
+    return header, body
 
 
 def split_message(header: Header, body: bytes, max_body: int = MAX_BODY) -> list[bytes]:
@@ -363,6 +375,19 @@ class Authentication:
             raise FrameError("bad_body", "2019 authentication body too short")
         n = body[0]
         return cls(_string(body[1 : 1 + n]), _string(body[1 + n : 16 + n]), _string(body[16 + n : 36 + n]))
+
+
+def auth_code_bytes(body: bytes, v2019: bool = False) -> bytes:
+    """The authentication code of a 0x0102 body as the bytes sent (trailing NULs removed), never decoded.
+
+    The gateway compares these bytes, so a code in any encoding, or none, is
+    simply a wrong code.
+    """
+    if not v2019:
+        return body.rstrip(b"\x00")
+    if not body or len(body) < 1 + body[0]:
+        raise FrameError("bad_body", "2019 authentication body too short")
+    return body[1 : 1 + body[0]].rstrip(b"\x00")
 
 
 @dataclass(frozen=True)

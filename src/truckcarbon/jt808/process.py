@@ -27,14 +27,23 @@ class GatewayProcess:
     """Start ``truckcarbon gateway --data DATA --port PORT [options]`` and wait until it listens."""
 
     def __init__(self, data: Path, *options: str, port: int | None = None, log: Path | None = None,
-                 timeout_s: float = 60.0) -> None:  # fmt: skip
+                 timeout_s: float = 60.0, max_open_files: int | None = None) -> None:  # fmt: skip
+        """``max_open_files``: the child's file-descriptor limit (RLIMIT_NOFILE), to run it short of them."""
         self.data = data
         self.port = free_port() if port is None else port
         self.log = log if log is not None else data.parent / f"{data.name}-{time.time_ns()}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._out = self.log.open("w")
         command = [sys.executable, "-m", "truckcarbon", "gateway", "--data", str(data), "--port", str(self.port)]
-        self.proc = subprocess.Popen([*command, *options], stdout=self._out, stderr=subprocess.STDOUT)
+        limit = None
+        if max_open_files is not None:
+
+            def limit() -> None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
+        self.proc = subprocess.Popen([*command, *options], stdout=self._out, stderr=subprocess.STDOUT, preexec_fn=limit)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.proc.poll() is None:
             with socket.socket() as s:
@@ -59,5 +68,19 @@ class GatewayProcess:
             self.proc.send_signal(sig)
         self.proc.wait(timeout=timeout_s)
         self._out.close()
-        lines = [json.loads(ln) for ln in self.log.read_text().splitlines() if ln.startswith("{")]
-        return lines[-1] if lines else {}
+        return next((ln for ln in reversed(self.events()) if ln.get("event") in ("stopped", "metrics")), {})
+
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON lines the child logged so far."""
+        out = []
+        for ln in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if ln.startswith("{"):
+                try:
+                    out.append(json.loads(ln))
+                except ValueError:
+                    out.append({"event": "torn_line", "line": ln})
+        return out
+
+    def tracebacks(self) -> int:
+        """How many tracebacks the child wrote (none, ever, is the gateway's promise)."""
+        return self.log.read_text(encoding="utf-8", errors="replace").count("Traceback (most recent call last)")

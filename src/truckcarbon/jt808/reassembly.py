@@ -4,10 +4,11 @@ The pieces of one message share its message id and carry consecutive serial
 numbers, so a message is keyed by (message id, serial of package 1), and package
 1's serial is ``serial - index + 1`` (mod 65536) of any piece. Pieces may arrive in
 any order; a piece sent again (a terminal retrying after a timeout or after a
-0x8003 request) replaces the earlier copy. Memory is bounded three ways: at most
+0x8003 request) replaces the earlier copy. Memory is bounded four ways: at most
 ``max_pending`` incomplete messages, at most ``max_bytes`` body bytes held for
-them, and each is dropped ``timeout_s`` after its first piece arrived if it is
-still incomplete by then.
+them, at most the :class:`ByteBudget` shared by every connection, and each is
+dropped ``timeout_s`` after its first piece arrived if it is still incomplete by
+then.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ class ReassemblyFullError(FrameError):
 
     def __init__(self, detail: str) -> None:
         super().__init__("subpackage_overflow", detail)
+
+
+@dataclass
+class ByteBudget:
+    """Body bytes of incomplete messages held over all connections, and the most allowed."""
+
+    limit: int
+    used: int = 0
 
 
 @dataclass
@@ -57,8 +66,9 @@ class Message:
 class Reassembler:
     """Sub-packages of one connection -> whole messages."""
 
-    def __init__(self, max_pending: int, max_bytes: int, timeout_s: float) -> None:
+    def __init__(self, max_pending: int, max_bytes: int, timeout_s: float, budget: ByteBudget | None = None) -> None:
         self.max_pending, self.max_bytes, self.timeout_s = max_pending, max_bytes, timeout_s
+        self.budget = budget if budget is not None else ByteBudget(1 << 62)
         self.pending: dict[tuple[int, int], Partial] = {}
         self.size = 0  # body bytes held over all partial messages
 
@@ -85,14 +95,18 @@ class Reassembler:
         replaced = len(part.pieces[index][1]) if part is not None and index in part.pieces else 0
         if self.size - replaced + len(body) > self.max_bytes:
             raise ReassemblyFullError(f"{self.size} bytes held, {len(body)} more exceed {self.max_bytes}")
+        if self.budget.used - replaced + len(body) > self.budget.limit:
+            raise ReassemblyFullError(f"all connections hold {self.budget.used} bytes, at most {self.budget.limit}")
         if part is None:
             part = self.pending[key] = Partial(header, first, total, now_s)
         part.pieces[index] = (header.serial, body)
         self.size += len(body) - replaced
+        self.budget.used += len(body) - replaced
         if len(part.pieces) < total:
             return None
         del self.pending[key]
         self.size -= part.size
+        self.budget.used -= part.size
         pieces = [part.pieces[k] for k in range(1, total + 1)]
         return Message(_whole(header, first), b"".join(b for _, b in pieces), tuple(s for s, _ in pieces))
 
@@ -125,6 +139,7 @@ class Reassembler:
     def _drop(self, key: tuple[int, int]) -> Partial:
         part = self.pending.pop(key)
         self.size -= part.size
+        self.budget.used -= part.size
         return part
 
 

@@ -6,6 +6,14 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     context_hours = 24            # fixes read either side of a month so its edges are exact
     rows_per_partition = 4000000  # pings held in memory at once (bounds peak memory)
     threads = 2                   # kernel threads (at most the machine's cores)
+    encoding = ""                 # CSV encoding: utf-8, utf-8-sig, gbk, gb18030; empty: detected
+    ts_format = ""                # an extra strptime format for ts, e.g. "%d.%m.%Y %H:%M:%S"
+    time_min = "2000-01-01"       # fixes before this local date are time_out_of_range
+    time_max = ""                 # ... and after this one (empty: one day after the run's clock)
+    max_quarantine_share = 0.05   # a file with more of its rows set aside is flagged loudly
+
+    [columns]                     # header in the file = contract column (common Chinese headers are known)
+    "车辆ID" = "vehicle_id"
 
     [rules]
     max_speed_kmh = 150
@@ -18,6 +26,9 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     refuel_l = 5
     max_fuel_l_per_km = 1.5
     odometer_after_s = 150
+    max_bridge_s = 14400          # a segment longer (4 h) is never bridged: unobserved
+    max_vehicle_kmh = 130         # a stretch faster than this for sustained_s is not truck driving
+    sustained_s = 60
 
     [emissions]
     fuel_source = "auto"          # auto: measured fuel when plausible; report: never
@@ -38,7 +49,11 @@ from typing import Any
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.method import EmissionSettings
+from truckcarbon.ingest.pings import IngestRules
 from truckcarbon.trajectory.kernel import CleaningRules
+
+CRS_NAMES = ("wgs84", "gcj02", "bd09")
+ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "gb2312")
 
 
 @dataclass(frozen=True)
@@ -51,10 +66,27 @@ class PipelineConfig:
     context_hours: float = 24.0
     rows_per_partition: int = 4_000_000
     threads: int = 2
+    encoding: str = ""
+    ts_format: str = ""
+    time_min: str = ""
+    time_max: str = ""
+    max_quarantine_share: float = 0.05
+    columns: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
-        if self.crs not in ("wgs84", "gcj02"):
-            raise InputError(f"crs must be 'wgs84' or 'gcj02', not {self.crs!r}")
+        if self.crs not in CRS_NAMES:
+            raise InputError(f"crs must be one of {', '.join(CRS_NAMES)}, not {self.crs!r}")
+        if self.encoding and self.encoding.lower().replace("_", "-") not in ENCODINGS:
+            raise InputError(
+                f"encoding must be one of {', '.join(ENCODINGS)} (or empty: detected), not {self.encoding!r}"
+            )
+        if not 0 <= self.max_quarantine_share <= 1:
+            raise InputError("max_quarantine_share must be between 0 and 1")
+        if not isinstance(self.columns, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.columns.items()
+        ):
+            raise InputError('[columns] must map header names to contract names, e.g. "车辆ID" = "vehicle_id"')
+        self.ingest_rules()
         if not 0 <= self.context_hours <= 24 * 27:
             raise InputError("context_hours must be between 0 and 648 (27 days)")
         if self.rows_per_partition < 1000:
@@ -65,6 +97,10 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def ingest_rules(self) -> IngestRules:
+        """How ping values are read (time format, plausible window); raises InputError on a bad setting."""
+        return IngestRules.from_settings(self.ts_format, self.time_min, self.time_max)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> PipelineConfig:

@@ -16,6 +16,11 @@ Flow of :func:`run_pipeline`:
    ``inventory/YYYY-MM.parquet`` (each atomically; a folder reads as one table), rebuilds ``truckcarbon.duckdb`` and
    writes ``manifest.json`` last.
 
+The run writes into a staging folder beside the run folder (holding hard links to
+the old folder's files it keeps) and swaps it in at the end, under a lock
+(:meth:`truckcarbon.core.runfolder.RunFolder.rerun`): killed at any point, the run
+folder is the old run byte for byte or the new one complete.
+
 Months are Asia/Shanghai calendar months. Because every month is computed from
 the same window of fixes (the month plus ``context_hours`` either side), a month
 run alone gives the same figures as in a run of many months.
@@ -24,7 +29,6 @@ run alone gives the same figures as in a run of many months.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import shutil
@@ -50,20 +54,24 @@ import pyarrow.parquet as pq
 
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
-from truckcarbon.core.files import atomic_path, atomic_write_text
+from truckcarbon.core.faults import fault_point
+from truckcarbon.core.files import atomic_path
 from truckcarbon.core.months import month_label, month_labels, parse_month
+from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.core.runtime import fewer_collections
 from truckcarbon.emissions.factors import emission_factors, fuel_rates
 from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
+from truckcarbon.ingest.ids import VehicleIds
 from truckcarbon.ingest.pings import IngestCounts
 from truckcarbon.ingest.sources import bytes_digest, discover, estimated_rows, file_digest, hive_month, read_table
-from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles
+from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles, vehicle_ids
+from truckcarbon.pipeline.checks import input_warnings, refuse_empty_input
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
-from truckcarbon.trajectory.kernel import QUARANTINED, Scratch, run_kernel
+from truckcarbon.trajectory.kernel import KEPT, QUARANTINED, Scratch, run_kernel
 from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
 
 Progress = Callable[[str, int, int], None]
@@ -90,6 +98,9 @@ class RunSummary:
     co2_t: float = 0.0
     seconds: float = 0.0
     quality: dict[str, Any] = field(default_factory=dict)
+    fixes_used: int = 0  # fixes of the months computed that the cleaning rules kept (the inventory's input)
+    fixes_cleaned: int = 0  # fixes of those months set aside by the cleaning rules (duplicate, jump, ...)
+    warnings: list[str] = field(default_factory=list)  # about the inputs (also in the manifest's input entries)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -222,20 +233,18 @@ def _read_arrow(path: Path) -> pa.Table:
         return f.read_all()
 
 
-def _vehicle_lookup(vehicles: pa.Table, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    known = vehicles["vehicle_id"].to_numpy()
-    pos = np.searchsorted(known, ids)
-    if ids.size and (pos.max() >= known.size or np.any(known[pos] != ids)):
-        raise InputError("activity of a vehicle that is not in the vehicles table")
-    return pos
-
-
 def _attach(activity: pa.Table, vehicles: pa.Table, config: PipelineConfig) -> pa.Table:
-    """Emission method, vehicle attributes and weight on activity rows."""
-    pos = _vehicle_lookup(vehicles, activity["vehicle_id"].to_numpy())
-    take = pa.array(pos)
+    """Emission method, vehicle attributes and weight on activity rows whose ``vehicle_id`` is the run's
+    vehicle key (the row of ``vehicles``): the key becomes ``vehicle_key``, the id its text."""
+    keys = np.asarray(activity["vehicle_id"].to_numpy(), dtype=np.int64)
+    if keys.size and (keys.min() < 0 or keys.max() >= vehicles.num_rows):
+        raise InputError("activity of a vehicle that is not in the vehicles table")
+    take = pa.array(keys)
     std = vehicles["standard_code"].take(take).to_numpy()
     out = apply_method(activity, std, config.emissions)
+    out = out.set_column(0, "vehicle_key", pa.array(keys)).add_column(
+        0, "vehicle_id", vehicles["vehicle_id"].take(take)
+    )
     for name in ("emission_standard", "weight", "registration_city_adcode"):
         out = out.append_column(name, vehicles[name].take(take))
     return out
@@ -270,13 +279,13 @@ def _inventory_sql(spill: str, month: str) -> str:
     # Sums in a fixed order (ORDER BY inside the aggregate): floating-point addition is not associative,
     # and a parallel aggregation would otherwise make reruns differ in the last bits.
     cols = (
-        "count(*) AS vehicles, sum(weight ORDER BY vehicle_id) AS vehicles_weighted, "
-        "sum(km * weight ORDER BY vehicle_id) AS distance_km, sum(km ORDER BY vehicle_id) AS distance_km_unweighted, "
-        "sum(fuel * weight ORDER BY vehicle_id) AS fuel_l, sum(co2 * weight ORDER BY vehicle_id) / 1000 AS co2_t, "
-        "sum(co2 ORDER BY vehicle_id) / 1000 AS co2_t_unweighted"
+        "count(*) AS vehicles, sum(weight ORDER BY vehicle_key) AS vehicles_weighted, "
+        "sum(km * weight ORDER BY vehicle_key) AS distance_km, sum(km ORDER BY vehicle_key) AS distance_km_unweighted, "
+        "sum(fuel * weight ORDER BY vehicle_key) AS fuel_l, sum(co2 * weight ORDER BY vehicle_key) / 1000 AS co2_t, "
+        "sum(co2 ORDER BY vehicle_key) / 1000 AS co2_t_unweighted"
     )
     per_vehicle = """
-        SELECT month, '{view}' AS view, {city} AS city_adcode, emission_standard, method, vehicle_id,
+        SELECT month, '{view}' AS view, {city} AS city_adcode, emission_standard, method, vehicle_key,
                any_value(weight) AS weight, sum(distance_km ORDER BY city_adcode) AS km,
                sum(fuel_l ORDER BY city_adcode) AS fuel, sum(co2_kg ORDER BY city_adcode) AS co2
         FROM read_parquet({spill}) WHERE month = '{month}' AND city_adcode <> 0
@@ -299,19 +308,8 @@ def _activity_sql(spill: str, month: str) -> str:
                distance_km_full, distance_km_unknown_load, distance_km_fuel_measured, fuel_measured_l,
                fuel_l, co2_kg, method, emission_standard, registration_city_adcode, weight
         FROM read_parquet({spill}) WHERE month = '{month}'
-        ORDER BY vehicle_id, city_adcode
+        ORDER BY vehicle_key, city_adcode
     """
-
-
-def _load_manifest(out: Path) -> dict[str, Any]:
-    path = out / "manifest.json"
-    if not path.exists():
-        return {}
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise InputError(f"{path} is not valid JSON; move it away to start the run folder afresh") from None
-    return data
 
 
 def _factor_versions() -> dict[str, str]:
@@ -346,7 +344,9 @@ def run_pipeline(
     vehicles
         The vehicles table (one Parquet or CSV file).
     out
-        Run folder; existing months not in ``months`` are kept (incremental runs).
+        Run folder; existing months not in ``months`` are kept (incremental runs). The run
+        is built beside it and swapped in when complete; a second run into the same
+        folder at the same time is refused (:class:`~truckcarbon.core.errors.BusyError`).
     months
         'YYYY-MM' labels to (re)compute.
     config
@@ -370,19 +370,31 @@ def run_pipeline(
     if (pings is None) == (activity is None):
         raise InputError("give either pings or a pre-aggregated activity table, not both or neither")
     requested = {parse_month(m) for m in months} if months else None
-    out.mkdir(parents=True, exist_ok=True)
-    work = out / f"_work-{uuid.uuid4().hex[:8]}"
-    work.mkdir()
-    try:
-        files = _ping_files(pings, requested, engine)
-        with fewer_collections(), _hashing(files, engine) as digests:
-            summary = _run(
-                files, digests, vehicles, out, work, requested, config, activity, report, engine, spark_master
-            )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    files = _ping_files(pings, requested, engine)
+    report = _with_fault_points(report)
+    # Built in a staging folder beside ``out`` (the work folder too), swapped in when complete.
+    with RunFolder(out).rerun() as stage, fewer_collections(), _hashing(files, engine) as digests:
+        summary = _run(
+            files, digests, vehicles, stage.path, stage.work, requested, config, activity, report, engine, spark_master
+        )
+        stage.commit()
+    summary.out = out
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _with_fault_points(report: Progress) -> Progress:
+    """``report`` with the test hook's fault points ``reading`` (half-way through the files) and
+    ``month_written`` (the first month written) (:mod:`truckcarbon.core.faults`)."""
+
+    def wrapped(stage: str, done: int, total: int) -> None:
+        report(stage, done, total)
+        if stage == "read" and done == total // 2 and done < total:
+            fault_point("reading")
+        elif stage == "write" and done == 1:
+            fault_point("month_written")
+
+    return wrapped
 
 
 def _ping_files(pings: Path | str | None, requested: set[int] | None, engine: str) -> list[Path] | list[str]:
@@ -434,9 +446,12 @@ def _run(
     con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
     vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
     if vehicles.num_rows == 0:
-        raise InputError(f"{vehicles_path}: no valid vehicle (all {v_counts.rows} quarantined); see the reasons")
+        reasons = ", ".join(f"{k} {v}" for k, v in v_counts.quarantined.items() if v)
+        raise InputError(
+            f"{vehicles_path}: no valid vehicle (all {v_counts.rows} rows set aside: {reasons}); fix the table"
+        )
     _quarantine_writer(work / "quarantine" / "vehicles")(v_quarantine)
-    known = vehicles["vehicle_id"].to_numpy()
+    ids = vehicle_ids(vehicles, v_counts)
     inputs: list[dict[str, Any]] = [
         {"role": "vehicles", "path": str(vehicles_path), "hash": file_digest(vehicles_path)}
     ]
@@ -450,7 +465,7 @@ def _run(
     seen_months: set[int] = set()
 
     if activity_path is not None:
-        table = _read_activity(activity_path, known)
+        table = _read_activity(activity_path, ids)
         if requested is not None:
             table = table.filter(pc.is_in(table["month"], pa.array(month_labels(sorted(requested)))))
         seen_months = {parse_month(m) for m in pc.unique(table["month"]).to_pylist()}
@@ -462,22 +477,31 @@ def _run(
 
             report("read, clean and attribute (Spark)", 0, 1)
             reading, kernel_counts, run_stats = attribute_pings_spark(
-                files, vehicles, requested, config, work, spill, spark_master
+                files, vehicles, ids, requested, config, work, spill, spark_master
             )
             report("read, clean and attribute (Spark)", 1, 1)
         else:
             local = [f for f in files if isinstance(f, Path)]
             reading, kernel_counts, run_stats = _attribute_pings(
-                local, vehicles, requested, config, work, spill, report, digests
+                local, vehicles, ids, requested, config, work, spill, report, digests
             )
         ingest, outside_window = reading.ingest, reading.outside_window
         inputs += reading.inputs
+        refuse_empty_input(inputs, ingest, config.ingest_rules())
         seen_months = set(kernel_counts) if requested is None else set(requested)
+    warnings = input_warnings(inputs, v_counts, config.max_quarantine_share)
 
-    return _write_outputs(
+    summary = _write_outputs(
         con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
         outside_window, kernel_counts, run_stats, report, engine, spark_master,
     )  # fmt: skip
+    for m in seen_months:
+        counts = kernel_counts.get(m)
+        if counts is not None:
+            summary.fixes_used += int(counts[KEPT])
+            summary.fixes_cleaned += int(counts[:QUARANTINED].sum() - counts[KEPT])
+    summary.warnings = warnings
+    return summary
 
 
 def _pyspark_version() -> str:
@@ -558,6 +582,8 @@ def _process(
     activity = []
     asked = None if months is None else pa.array(month_labels(sorted(months)))
     for fixes in chunks:
+        if fixes.num_rows == 0:
+            continue
         vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
         result = run_kernel(
             vid, t, lon, lat, locator, speed, config.rules,
@@ -701,6 +727,7 @@ def _vehicle_runs(vid, aside, last):  # type: ignore[no-untyped-def]
 def _attribute_pings(
     files: list[Path],
     vehicles: pa.Table,
+    ids: VehicleIds,
     months: set[int] | None,
     config: PipelineConfig,
     work: Path,
@@ -712,16 +739,19 @@ def _attribute_pings(
 
     ``digests`` holds the hash of every file, being computed."""
     locator = CityLocator(config.crs)
-    known = vehicles["vehicle_id"].to_numpy()
     context_s = int(config.context_hours * 3600)
     threads = max(1, min(config.threads, os.cpu_count() or 1))
-    streaming = vehicle_sorted_hint(files)
+    numeric_keys = bool(ids.int_ids.size == len(ids))
+    streaming = vehicle_sorted_hint(files, numeric_keys)
     while True:
         quarantine_dir = work / "quarantine" / "pings"
         shutil.rmtree(quarantine_dir, ignore_errors=True)
         for old in spill.glob("*.parquet"):
             old.unlink()
-        reader = FixReader(files, known, months, context_s, _quarantine_writer(quarantine_dir), report, digests)
+        reader = FixReader(
+            files, ids, months, context_s, _quarantine_writer(quarantine_dir), report, digests,
+            config.ingest_rules(), config.crs,
+        )  # fmt: skip
         tally = _Tally()
         with ThreadPoolExecutor(max_workers=threads) as pool:
             held = _SpillBuffer(spill, vehicles, config)
@@ -777,23 +807,27 @@ def _attribute_pings(
         return reader.state, tally.by_month, tally.stats
 
 
-def _read_activity(path: Path, known: npt.NDArray[np.int64]) -> pa.Table:
+def _read_activity(path: Path, ids: VehicleIds) -> pa.Table:
     """A pre-aggregated activity table as kernel activity rows (load state unknown)."""
     t = read_table(path, "activity")
     for c in ("vehicle_id", "month", "city_adcode", "distance_km"):
         if c not in t.column_names:
             raise InputError(f"{path}: missing column {c}; activity needs vehicle_id, month, city_adcode, distance_km")
     from truckcarbon.core.arrow import parse_float64
+    from truckcarbon.ingest.ids import id_text
 
-    vid, _ = parse_float64(t["vehicle_id"].combine_chunks())
+    text = id_text(t["vehicle_id"], f"{path}: column vehicle_id")
+    keys = ids.keys(t["vehicle_id"], f"{path}: column vehicle_id")
     city, _ = parse_float64(t["city_adcode"].combine_chunks())
     km, _ = parse_float64(t["distance_km"].combine_chunks())
     month = pc.cast(t["month"], pa.string()).to_pylist()
     units = set(cities()["city_adcode"].to_pylist()) | {0}
     for i in range(t.num_rows):
         row = i + 1
-        if not np.isfinite(vid[i]) or int(vid[i]) not in set(known.tolist()):
-            raise InputError(f"{path}: row {row}, column vehicle_id: {vid[i]} is not in the vehicles table")
+        if keys[i] < 0:
+            raise InputError(
+                f"{path}: row {row}, column vehicle_id: {text[i].as_py()!r} is not a vehicle of the vehicles table"
+            )
         if not np.isfinite(city[i]) or int(city[i]) not in units:
             raise InputError(f"{path}: row {row}, column city_adcode: {city[i]} is not a mainland unit adcode")
         if not (np.isfinite(km[i]) and km[i] >= 0):
@@ -811,7 +845,7 @@ def _read_activity(path: Path, known: npt.NDArray[np.int64]) -> pa.Table:
     has_fuel = np.isfinite(fuel)
     return pa.table(
         {
-            "vehicle_id": pa.array(vid.astype(np.int64)),
+            "vehicle_id": pa.array(keys),  # the run's key, as the kernel's activity rows carry it
             "month": pa.array([month_label(parse_month(str(m))) for m in month]),
             "city_adcode": pa.array(city.astype(np.int32)),
             "distance_km": pa.array(km),
@@ -855,7 +889,8 @@ def _write_outputs(
     spill_glob = _sql_str(spill / "*.parquet")
     has_rows = any(spill.glob("*.parquet"))
     summary = RunSummary(out=out, months=month_labels(months))
-    manifest = _load_manifest(out)
+    folder = RunFolder(out)  # the staging folder: its files are replaced, never written into
+    manifest = folder.manifest_data()
     month_entries: dict[str, Any] = manifest.get("months", {})
     run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
@@ -863,20 +898,20 @@ def _write_outputs(
         """One month's activity and inventory files (on a cursor of its own); its totals."""
         if not has_rows:
             for sub in ("activity", "inventory"):
-                (out / sub / f"{label}.parquet").unlink(missing_ok=True)
+                folder.month_file(sub, label).unlink(missing_ok=True)
             return (0, 0.0, 0.0, 0.0)
         cur = con.cursor()
         try:
-            _copy_parquet(cur, _activity_sql(spill_glob, label), out / "activity" / f"{label}.parquet")
+            _copy_parquet(cur, _activity_sql(spill_glob, label), folder.month_file("activity", label))
             if inventories is None:
-                _copy_parquet(cur, _inventory_sql(spill_glob, label), out / "inventory" / f"{label}.parquet")
+                _copy_parquet(cur, _inventory_sql(spill_glob, label), folder.month_file("inventory", label))
             else:
-                with atomic_path(out / "inventory" / f"{label}.parquet") as tmp:
+                with atomic_path(folder.month_file("inventory", label)) as tmp:
                     pq.write_table(inventories[label], tmp, compression="zstd")
             row = cur.execute(
-                f"SELECT count(DISTINCT vehicle_id), coalesce(sum(distance_km ORDER BY vehicle_id, city_adcode), 0), "
-                f"coalesce(sum(distance_km ORDER BY vehicle_id) FILTER (WHERE city_adcode = 0), 0), "
-                f"coalesce(sum(co2_kg * weight ORDER BY vehicle_id, city_adcode), 0) "
+                f"SELECT count(DISTINCT vehicle_key), coalesce(sum(distance_km ORDER BY vehicle_key, city_adcode), 0), "
+                f"coalesce(sum(distance_km ORDER BY vehicle_key) FILTER (WHERE city_adcode = 0), 0), "
+                f"coalesce(sum(co2_kg * weight ORDER BY vehicle_key, city_adcode), 0) "
                 f"FROM read_parquet({spill_glob}) WHERE month = '{label}'"
             ).fetchone()
         finally:
@@ -910,9 +945,10 @@ def _write_outputs(
             summary.co2_t += totals[3] / 1000.0
     _rebuild_database(out, vehicles)
     # This run's quarantine replaces the last one's (the manifest lists the months each run covered).
-    shutil.rmtree(out / "quarantine", ignore_errors=True)
+    shutil.rmtree(folder.quarantine, ignore_errors=True)
     (spill.parent / "quarantine").mkdir(exist_ok=True)
-    os.replace(spill.parent / "quarantine", out / "quarantine")
+    os.replace(spill.parent / "quarantine", folder.quarantine)
+    fault_point("quarantine")
     quality = {
         "pings": {
             "read": ingest.rows,
@@ -955,7 +991,7 @@ def _write_outputs(
         "months": dict(sorted(month_entries.items())),
         "runs": runs,
     }
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+    folder.write_manifest(manifest)
     summary.pings_read = ingest.rows
     summary.pings_kept = ingest.kept
     summary.pings_quarantined = sum(ingest.quarantined.values())
@@ -969,13 +1005,13 @@ def _write_outputs(
 
 def _rebuild_database(out: Path, vehicles: pa.Table) -> None:
     """``truckcarbon.duckdb`` with tables inventory, activity and vehicles (written aside, then renamed)."""
-    target = out / "truckcarbon.duckdb"
-    with atomic_path(target) as tmp:
+    folder = RunFolder(out)
+    with atomic_path(folder.database) as tmp:
         con = duckdb.connect(str(tmp))
         try:
             for name in ("inventory", "activity"):
-                glob = out / name / "*.parquet"
-                if any((out / name).glob("*.parquet")):
+                glob = folder.output(name) / "*.parquet"
+                if any(folder.output(name).glob("*.parquet")):
                     source = f"read_parquet({_sql_str(glob)}, hive_partitioning = false)"
                     con.execute(f"CREATE TABLE {name} AS SELECT * FROM {source}")
             con.register("vehicles_arrow", vehicles)
@@ -983,6 +1019,7 @@ def _rebuild_database(out: Path, vehicles: pa.Table) -> None:
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        fault_point("database")
         wal = Path(str(tmp) + ".wal")
         if wal.exists():
             os.remove(wal)

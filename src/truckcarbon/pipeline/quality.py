@@ -1,27 +1,30 @@
-"""The data-quality report of a run folder, from its manifest."""
+"""The data-quality report of a run folder, from its manifest (read through :class:`RunFolder`)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.runfolder import Missing, MonthEntry, Quality, RunFolder
 
 
 @dataclass(frozen=True)
 class QualityReport:
-    """Per-month fix counts by cleaning rule and the latest run's ingest and trajectory counts."""
+    """Per-month fix counts by cleaning rule and the latest run's ingest and trajectory counts.
 
-    months: dict[str, dict[str, Any]]
-    latest_run: dict[str, Any]
+    ``missing`` lists what the manifest lacked (the rest of the report is still there)."""
+
+    months: dict[str, MonthEntry]
+    quality: Quality | None
+    missing: list[Missing] = field(default_factory=list)
 
     def fix_rows(self) -> list[dict[str, Any]]:
         """One row per month: fixes by outcome (kept, duplicate, invalid, stuck, jump) and km."""
         rows = []
         for month, entry in self.months.items():
-            fixes = entry.get("fixes", {})
+            fixes = entry.fixes
             total = sum(fixes.values())
             rows.append(
                 {
@@ -29,24 +32,30 @@ class QualityReport:
                     "fixes": total,
                     **fixes,
                     "kept_share": fixes.get("kept", 0) / total if total else 0.0,
-                    "distance_km_unweighted": entry.get("distance_km_unweighted", 0.0),
-                    "distance_km_outside_mainland_unweighted": entry.get(
-                        "distance_km_outside_mainland_unweighted", 0.0
-                    ),
-                    "co2_t": entry.get("co2_t", 0.0),
+                    "distance_km_unweighted": entry.distance_km_unweighted or 0.0,
+                    "distance_km_outside_mainland_unweighted": entry.distance_km_outside_mainland_unweighted or 0.0,
+                    "co2_t": entry.co2_t or 0.0,
                 }
             )
         return rows
 
 
 def read_quality(run: Path) -> QualityReport:
-    """Load the quality report of a run folder written by ``truckcarbon run``."""
-    path = run / "manifest.json"
-    if not path.exists():
-        raise InputError(f"{run} is not a run folder (no manifest.json); run `truckcarbon run` first")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
-    runs = manifest.get("runs") or [{}]
-    return QualityReport(months=manifest.get("months", {}), latest_run=runs[-1].get("quality", {}))
+    """Load the quality report of a run folder written by ``truckcarbon run``.
+
+    Raises :class:`InputError` only when nothing of it can be read (no folder, no usable manifest)."""
+    folder = RunFolder.open(run)
+    if not folder.path.is_dir():
+        raise InputError(f"{run} is not a folder; give a run folder written by `truckcarbon run`")
+    with folder.collect() as missed:
+        manifest = folder.manifest()
+    if manifest is None:
+        raise InputError(f"{run} is not a run folder ({'; '.join(map(str, missed))}); run `truckcarbon run` first")
+    months = folder.months()
+    quality = folder.quality()
+    if not months and quality is None:
+        raise InputError(
+            f"{folder.manifest_path} holds no quality record ({'; '.join(map(str, folder.missing))}); "
+            "run `truckcarbon run` again"
+        )
+    return QualityReport(months=months, quality=quality, missing=list(folder.missing))

@@ -24,10 +24,13 @@ import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_start_utc_s
+from truckcarbon.geo.crs import bd09_to_gcj02
+from truckcarbon.ingest.ids import VehicleIds
 from truckcarbon.ingest.pings import (
     PING_COLUMNS,
     REASONS,
     IngestCounts,
+    IngestRules,
     TypedPlan,
     quarantine_table,
     typed_plan,
@@ -38,7 +41,7 @@ from truckcarbon.ingest.sources import read_batches
 
 KERNEL_SCHEMA = pa.schema(
     [
-        ("vehicle_id", pa.int64()),
+        ("vehicle_id", pa.int64()),  # the run's vehicle key (:class:`VehicleIds`)
         ("t", pa.int64()),
         ("lon", pa.float64()),
         ("lat", pa.float64()),
@@ -94,16 +97,20 @@ class FixReader:
     def __init__(
         self,
         files: list[Path],
-        known: npt.NDArray[np.int64],
+        ids: VehicleIds,
         months: set[int] | None,
         context_s: int,
         write_quarantine: Callable[[pa.Table], None],
         progress: Callable[[str, int, int], None],
         digests: Mapping[Path, Future[str]],
+        rules: IngestRules | None = None,
+        crs: str = "wgs84",
     ) -> None:
         self.files = files
         self.digests = digests  # every file's hash, being computed by the caller (for the manifest)
-        self.known = np.ascontiguousarray(known, dtype=np.int64)
+        self.ids = ids
+        self.crs = crs
+        self.rules = rules or IngestRules()
         self.bounds = window_bounds(months, context_s)
         self.write_quarantine = write_quarantine
         self.progress = progress
@@ -115,16 +122,23 @@ class FixReader:
         """Kernel inputs of every file in order (a file's rows in file order)."""
         # Typed files are read and validated on a side thread, one row group ahead (:meth:`_typed`).
         with ThreadPoolExecutor(max_workers=1) as ahead:
+            per_file: dict[Path, dict[str, Any]] = {}
             for done, f in enumerate(self.files):
                 self.progress("read", done, len(self.files))
                 schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
                 plan = typed_plan(schema) if schema is not None else None
+                before = IngestCounts(
+                    self.state.ingest.rows, self.state.ingest.kept, dict(self.state.ingest.quarantined)
+                )
                 yield from self._typed(f, plan, ahead) if plan is not None else self._general(f)
+                per_file[f] = _difference(self.state.ingest, before)
             self.progress("read", len(self.files), len(self.files))
             for f in self.files:
-                self.state.inputs.append({"role": "pings", "path": str(f), "hash": self.digests[f].result()})
+                entry = {"role": "pings", "path": str(f), "hash": self.digests[f].result(), **per_file.get(f, {})}
+                self.state.inputs.append(entry)
 
     def _keep(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        batch = in_index_crs(batch, self.crs)
         need = in_window(batch.column(1).to_numpy(), self.bounds)
         if need is not None and not need.all():
             self.state.outside_window += int(need.size - need.sum())
@@ -145,7 +159,7 @@ class FixReader:
                 table = next(units, None)
                 if table is None:
                     return None
-                return [(rb, *validate_typed(rb, plan, self.known)) for rb in table.to_batches()]
+                return [(rb, *validate_typed(rb, plan, self.ids, self.rules, str(f))) for rb in table.to_batches()]
 
             nxt = ahead.submit(read_and_validate)
             while True:
@@ -175,7 +189,7 @@ class FixReader:
     def _general(self, f: Path) -> Iterator[pa.RecordBatch]:
         batches, bad = read_batches(f, list(PING_COLUMNS), self.con)
         for batch in batches:
-            valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, self.known)
+            valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, self.ids, self.rules)
             if batch.rows is not None and quarantine.num_rows:
                 local = quarantine["source_row"].to_numpy() - batch.first_row - 1
                 quarantine = quarantine.set_column(
@@ -187,18 +201,40 @@ class FixReader:
             if kept is not None:
                 yield kept
         if bad.lines:
-            self.state.ingest.quarantined["malformed_line"] += len(bad.lines)
-            self.state.ingest.rows += len(bad.lines)
+            lines = sorted(bad.lines)  # lines that are not rows, each with its reason (unterminated quote, ...)
+            quarantined = self.state.ingest.quarantined
+            for reason, n in bad.counts().items():
+                quarantined[reason] = quarantined.get(reason, 0) + n
+            self.state.ingest.rows += len(lines)
             self.write_quarantine(
                 pa.table(
                     {
-                        "raw_line": pa.array([text for _, text in bad.lines], pa.string()),
-                        "reason": pa.array(["malformed_line"] * len(bad.lines), pa.string()),
-                        "source_file": pa.array([str(f)] * len(bad.lines), pa.string()),
-                        "source_row": pa.array([n for n, _ in bad.lines], pa.int64()),
+                        "raw_line": pa.array([text for _, text, _ in lines], pa.string()),
+                        "reason": pa.array([reason for _, _, reason in lines], pa.string()),
+                        "source_file": pa.array([str(f)] * len(lines), pa.string()),
+                        "source_row": pa.array([n for n, _, _ in lines], pa.int64()),
                     }
                 )
             )
+
+
+def in_index_crs(batch: pa.RecordBatch, crs: str) -> pa.RecordBatch:
+    """Kernel inputs with their coordinates in the locator index's CRS: BD-09 (Baidu) converted to GCJ-02;
+    WGS-84 and GCJ-02 are located as they are."""
+    if crs != "bd09" or batch.num_rows == 0:
+        return batch
+    lon, lat = bd09_to_gcj02(batch.column(2).to_numpy(), batch.column(3).to_numpy())
+    return batch.set_column(2, "lon", pa.array(lon)).set_column(3, "lat", pa.array(lat))
+
+
+def _difference(now: IngestCounts, before: IngestCounts) -> dict[str, Any]:
+    """A file's own rows, kept rows and quarantine by reason (the counts after it less those before)."""
+    quarantined = {k: v - before.quarantined.get(k, 0) for k, v in now.quarantined.items()}
+    return {
+        "rows": now.rows - before.rows,
+        "kept": now.kept - before.kept,
+        "quarantined": {k: v for k, v in quarantined.items() if v},
+    }
 
 
 def _read_units(pf: pq.ParquetFile, columns: list[str]) -> Iterator[pa.Table]:
@@ -273,7 +309,7 @@ def kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
     )
     return pa.RecordBatch.from_arrays(
         [
-            valid["vehicle_id"].combine_chunks(),
+            valid["vehicle_key"].combine_chunks(),
             pa.array(t),
             valid["lon"].combine_chunks(),
             valid["lat"].combine_chunks(),
@@ -287,12 +323,15 @@ def kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
     )
 
 
-def vehicle_sorted_hint(files: list[Path]) -> bool:
-    """True when Parquet row-group statistics say the files, in order, run through vehicles in order.
+def vehicle_sorted_hint(files: list[Path], numeric_keys: bool = True) -> bool:
+    """True when Parquet row-group statistics say the files, in order, run through vehicles in key order.
 
-    A hint only: rows inside a row group are checked while streaming.
+    ``numeric_keys``: the run's keys follow the ids' numeric order (every id a
+    plain integer), so an integer id column sorted by value is sorted by key;
+    else they follow the text order, as a sorted text column is. A hint only:
+    rows inside a row group are checked while streaming.
     """
-    last_max: int | None = None
+    last_max: Any = None
     for f in files:
         if not f.name.lower().endswith((".parquet", ".pq")):
             return False
@@ -304,11 +343,16 @@ def vehicle_sorted_hint(files: list[Path]) -> bool:
         if "vehicle_id" not in names:
             return False
         col = names.index("vehicle_id")
+        physical = meta.schema.column(col).physical_type
+        if (physical in ("INT32", "INT64")) != numeric_keys or physical not in ("INT32", "INT64", "BYTE_ARRAY"):
+            return False
         for g in range(meta.num_row_groups):
             stats = meta.row_group(g).column(col).statistics
             if stats is None or not stats.has_min_max:
                 return False
-            lo, hi = int(stats.min), int(stats.max)
+            lo, hi = stats.min, stats.max
+            if isinstance(lo, str):  # text compares as its UTF-8 bytes, as the keys' text order does
+                lo, hi = lo.encode(), hi.encode()
             if last_max is not None and lo < last_max:
                 return False
             last_max = hi

@@ -21,8 +21,8 @@ The locator index reaches executors once, as a file shipped with
 Known gaps (raise :class:`SparkGapError` or are documented): CSV input (convert to
 Parquet first); ``source_row`` of quarantined rows is null (Spark does not expose
 a file's row numbers); side outputs (quarantine, counts, activity spill) are
-written by executors to the run's work folder, so on a cluster the output folder
-must be on a shared filesystem.
+written by executors to the run's work folder (``PARENT/.RUN.work-<token>``, beside
+the run folder), so on a cluster the run folder's parent must be on a shared filesystem.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.schemas import INVENTORY
 from truckcarbon.core.settings import cache_dir
-from truckcarbon.geo.locator import CRS, get_index, index_cache_path
+from truckcarbon.geo.locator import get_index, index_cache_path, index_crs
+from truckcarbon.ingest.ids import VehicleIds
 from truckcarbon.ingest.pings import PING_COLUMNS, REASONS, IngestCounts, validate_pings
 from truckcarbon.ingest.sources import estimated_rows, file_digest
 from truckcarbon.pipeline.config import PipelineConfig
-from truckcarbon.pipeline.reading import Reading, in_window, kernel_inputs, window_bounds
+from truckcarbon.pipeline.reading import Reading, in_index_crs, in_window, kernel_inputs, window_bounds
 
 SOURCE_COLUMN = "_source_file"
 
@@ -99,6 +101,7 @@ def _worker_locator(crs: str, index_name: str) -> Any:
 def attribute_pings_spark(
     files: list[Path] | list[str],
     vehicles: pa.Table,
+    ids: VehicleIds,
     months: set[int] | None,
     config: PipelineConfig,
     work: Path,
@@ -118,12 +121,12 @@ def attribute_pings_spark(
             "`truckcarbon run` on the embedded engine or any Parquet writer first)"
         )
     spark = spark_session(master)
-    crs = CRS(config.crs)
+    crs = index_crs(config.crs)
     index = get_index(crs)  # built once on the driver, then shipped
     index_dir = index_cache_path(crs, True, cache_dir())
     spark.sparkContext.addFile(str(index_dir), recursive=True)
     del index
-    known = np.ascontiguousarray(vehicles["vehicle_id"].to_numpy(), dtype=np.int64)
+    rules = config.ingest_rules()
     bounds = window_bounds(months, int(config.context_hours * 3600))
     quarantine_dir = work / "quarantine" / "pings"
     counts_dir = work / "counts"
@@ -150,7 +153,7 @@ def attribute_pings_spark(
             table = pa.Table.from_batches([rb])
             sources = table[SOURCE_COLUMN].to_pylist()
             table = table.drop_columns([SOURCE_COLUMN])
-            valid, quarantine, c = validate_pings(table, "spark", 0, known)
+            valid, quarantine, c = validate_pings(table, "spark", 0, ids, rules)
             counts.add(c)
             if quarantine.num_rows:
                 bad = np.flatnonzero(~_kept_mask(table.num_rows, quarantine))
@@ -164,7 +167,7 @@ def attribute_pings_spark(
                 )
                 # Named by partition and batch: a retried task overwrites its own files, never adds to them.
                 pq.write_table(quarantine, quarantine_dir / f"part-{part:06d}-{b:05d}.parquet")
-            fixes = kernel_inputs(valid)
+            fixes = in_index_crs(kernel_inputs(valid), config.crs)
             need = in_window(fixes.column(1).to_numpy(), bounds)
             if need is not None and not need.all():
                 outside += int(need.size - need.sum())
@@ -225,23 +228,7 @@ def attribute_pings_spark(
     return reading, by_month, stats
 
 
-INVENTORY_SCHEMA = pa.schema(
-    [
-        ("month", pa.string()),
-        ("view", pa.string()),
-        ("city_adcode", pa.int32()),
-        ("province_adcode", pa.int32()),
-        ("emission_standard", pa.string()),
-        ("method", pa.string()),
-        ("vehicles", pa.int64()),
-        ("vehicles_weighted", pa.float64()),
-        ("distance_km", pa.float64()),
-        ("distance_km_unweighted", pa.float64()),
-        ("fuel_l", pa.float64()),
-        ("co2_t", pa.float64()),
-        ("co2_t_unweighted", pa.float64()),
-    ]
-)
+INVENTORY_SCHEMA = INVENTORY.arrow()
 
 
 def inventories_spark(spill: Path, months: list[str], master: str | None = None) -> dict[str, pa.Table]:

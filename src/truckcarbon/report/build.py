@@ -3,7 +3,9 @@
 Every script is inlined (plotly.js from the ``plotly`` package, the display
 boundaries as GeoJSON), so the page opens with no network. Charts are
 interactive (values on hover). A section whose inputs are missing says which
-output could not be read and why, and the rest of the report still renders.
+output could not be read and why, and the rest of the report still renders; a
+section that renders without some of the manifest's keys lists them. The run
+folder is read through :class:`~truckcarbon.core.runfolder.RunFolder`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pyarrow.parquet as pq
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_write_text
+from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.report.i18n import LANGS, Lang, T
 from truckcarbon.report.maps import MAP_CREDIT, display_boundaries
 
@@ -42,6 +45,7 @@ class Section:
     body: str = ""
     figures: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # what the section lacked (it rendered without)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class ReportSummary:
     paths: dict[str, Path]
     sections: dict[str, str | None]  # key -> error (None when made)
     seconds: float = 0.0
+    notes: dict[str, list[str]] = field(default_factory=dict)  # key -> what a section made without
     pdfs: dict[str, Path] = field(default_factory=dict)
     pdf_error: str | None = None
 
@@ -81,11 +86,11 @@ def print_pdf(page: Path, pdf: Path, browser: str) -> None:
             raise InputError(f"Chromium wrote no PDF for {page}")
 
 
-def _read(run: Path, sub: str, name: str) -> pa.Table:
-    path = run / sub / f"{name}.parquet"
+def _read(run: RunFolder, sub: str, name: str) -> pa.Table:
+    path = run.output(sub) / f"{name}.parquet"
     if not path.exists():
         hint = "truckcarbon analyze" if sub == "analysis" else "truckcarbon forecast"
-        raise SectionError(f"{path} is missing (run `{hint} --run {run}`)")
+        raise SectionError(f"{path} is missing (run `{hint} --run {run.path}`)")
     try:
         return pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as exc:
@@ -119,7 +124,7 @@ def _name(row: dict[str, Any], lang: Lang) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def s_national(run: Path, lang: Lang) -> Section:
+def s_national(run: RunFolder, lang: Lang) -> Section:
     annual = _read(run, "analysis", "national_annual").to_pylist()
     monthly = _read(run, "analysis", "national_monthly").to_pylist()
     sec = Section("national", T["national"][lang])
@@ -173,7 +178,7 @@ def _group_lines(table: pa.Table, lang: Lang, group: str | None) -> list[dict[st
     ]  # fmt: skip
 
 
-def s_cities(run: Path, lang: Lang) -> Section:
+def s_cities(run: RunFolder, lang: Lang) -> Section:
     monthly = _read(run, "analysis", "major_cities_monthly")
     yearly = _read(run, "analysis", "major_cities_yearly").to_pylist()
     sec = Section("cities", T["cities"][lang])
@@ -197,7 +202,7 @@ def s_cities(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_clusters(run: Path, lang: Lang) -> Section:
+def s_clusters(run: RunFolder, lang: Lang) -> Section:
     monthly = _read(run, "analysis", "clusters_monthly")
     sec = Section("clusters", T["clusters"][lang])
     for gid in ("jjj", "yrd", "prd"):
@@ -210,7 +215,7 @@ def s_clusters(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_standards(run: Path, lang: Lang) -> Section:
+def s_standards(run: RunFolder, lang: Lang) -> Section:
     shares = _read(run, "analysis", "standard_shares").to_pylist()
     sec = Section("standards", T["standards"][lang])
     by: dict[str, list[dict[str, Any]]] = {}
@@ -226,7 +231,7 @@ def s_standards(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_maps(run: Path, lang: Lang) -> Section:
+def s_maps(run: RunFolder, lang: Lang) -> Section:
     table = _read(run, "analysis", "city_standard_period").to_pylist()
     sec = Section("maps", T["maps"][lang])
     periods = sorted({r["period"] for r in table})
@@ -256,7 +261,7 @@ def s_maps(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_rankings(run: Path, lang: Lang) -> Section:
+def s_rankings(run: RunFolder, lang: Lang) -> Section:
     top = _read(run, "analysis", "top_cities").to_pylist()
     sec = Section("rankings", T["rankings"][lang])
     parts = []
@@ -274,7 +279,7 @@ def s_rankings(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_exchange(run: Path, lang: Lang) -> Section:
+def s_exchange(run: RunFolder, lang: Lang) -> Section:
     prov = _read(run, "analysis", "registration_vs_operating_province").to_pylist()
     city = _read(run, "analysis", "registration_vs_operating_city").to_pylist()
     sec = Section("exchange", T["exchange"][lang])
@@ -295,13 +300,18 @@ def s_exchange(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_forecast(run: Path, lang: Lang) -> Section:
+def s_forecast(run: RunFolder, lang: Lang) -> Section:
     fc = _read(run, "forecast", "forecast").to_pylist()
     bt = _read(run, "forecast", "backtest").to_pylist()
-    peak_path = run / "forecast" / "peak.json"
+    peak_path = run.forecast / "peak.json"
     if not peak_path.exists():
-        raise SectionError(f"{peak_path} is missing (run `truckcarbon forecast --run {run}`)")
-    peak = json.loads(peak_path.read_text(encoding="utf-8"))
+        raise SectionError(f"{peak_path} is missing (run `truckcarbon forecast --run {run.path}`)")
+    try:
+        peak = json.loads(peak_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SectionError(f"{peak_path} is not valid JSON ({exc}); run `truckcarbon forecast` again") from None
+    if not isinstance(peak, dict) or "peak_year" not in peak:
+        raise SectionError(f"{peak_path} has no peak_year; run `truckcarbon forecast --run {run.path}` again")
     sec = Section("forecast", T["forecast"][lang])
     actual = [r for r in fc if r["model"] == "actual"]
     pro = [r for r in fc if r["model"] == "prophet"]
@@ -352,24 +362,28 @@ def s_forecast(run: Path, lang: Lang) -> Section:
     return sec
 
 
-def s_quality(run: Path, lang: Lang) -> Section:
-    path = run / "manifest.json"
-    if not path.exists():
-        raise SectionError(f"{path} is missing (run `truckcarbon run`)")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    q = manifest["runs"][-1]["quality"]
+def s_quality(run: RunFolder, lang: Lang) -> Section:
+    with run.collect() as missed:
+        q = run.quality()
+        months = run.months()
+    if q is None and not months:
+        raise SectionError("; ".join(map(str, missed)) or f"{run.manifest_path} holds no quality record")
     sec = Section("quality", T["quality"][lang])
-    pings = q["pings"]
-    rows = [[T["pings_read"][lang], pings["read"]], [T["pings_kept"][lang], pings["kept"]]]
-    rows += [[f"{T['quarantined'][lang]}: {k}", v] for k, v in pings["quarantined"].items() if v]
-    veh = q["vehicles"]
-    rows += [[T["vehicles_kept"][lang], f"{veh['kept']:,} / {veh['read']:,}"]]
-    rows += [[f"{T['quarantined'][lang]}: {k}", v] for k, v in veh["quarantined"].items() if v]
-    traj = q.get("trajectories", {})
+    rows: list[list[Any]] = []
+    pings = q.pings if q is not None else None
+    if pings is not None:
+        rows += [[T["pings_read"][lang], pings.read], [T["pings_kept"][lang], pings.kept]]
+        rows += [[f"{T['quarantined'][lang]}: {k}", v] for k, v in pings.quarantined.items() if v]
+    veh = q.vehicles if q is not None else None
+    if veh is not None:
+        kept, read = ("—" if n is None else f"{n:,}" for n in (veh.kept, veh.read))
+        rows += [[T["vehicles_kept"][lang], f"{kept} / {read}"]]
+        rows += [[f"{T['quarantined'][lang]}: {k}", v] for k, v in veh.quarantined.items() if v]
+    traj = q.trajectories if q is not None else {}
     rows += [[k, f"{v:,.1f}" if isinstance(v, float) else v] for k, v in traj.items()]
     fixes: dict[str, int] = {}
-    for entry in manifest["months"].values():
-        for k, v in entry.get("fixes", {}).items():
+    for entry in months.values():
+        for k, v in entry.fixes.items():
             fixes[k] = fixes.get(k, 0) + v
     rows += [[f"{T['fixes'][lang]}: {k}", v] for k, v in fixes.items()]
     sec.body = _table_html([T["item"][lang], T["count"][lang]], rows)
@@ -405,30 +419,26 @@ def _short_hash(value: str | None) -> str:
     return f"{algorithm} {hexdigest[:16]}…" if hexdigest else f"{value[:16]}…"
 
 
-def s_method(run: Path, lang: Lang) -> Section:
-    path = run / "manifest.json"
-    manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+def s_method(run: RunFolder, lang: Lang) -> Section:
     sec = Section("method", T["method"][lang])
-    inputs = manifest.get("runs", [{}])[-1].get("inputs", [])
+    inputs = run.inputs()
+    formula = run.method_formula() or ""
     sec.body = (
-        f"<p>{T['method_text'][lang]}</p><pre>{html.escape(manifest.get('method', {}).get('formula', ''))}</pre>"
+        f"<p>{T['method_text'][lang]}</p><pre>{html.escape(formula)}</pre>"
         + f"<h3>{T['factors'][lang]}</h3>"
         + _table_html([T["item"][lang], T["value"][lang], T["source"][lang]], _factor_rows(), "small")
         + f"<h3>{T['inputs'][lang]}</h3>"
         + _table_html([T["role_col"][lang], T["file"][lang], T["hash"][lang]],
-                      [[i["role"], i["path"], _short_hash(i["hash"])] for i in inputs[:50]], "small")
+                      [[i.role, i.path, _short_hash(i.hash)] for i in inputs[:50]], "small")
         + (f"<p>{len(inputs) - 50} …</p>" if len(inputs) > 50 else "")
     )  # fmt: skip
     return sec
 
 
-def _simulated_world(run: Path) -> bool:
+def _simulated_world(run: RunFolder) -> bool:
     """True when the run's pings come from a world written by ``truckcarbon simulate``."""
-    path = run / "manifest.json"
-    if not path.exists():
-        return False
-    for item in json.loads(path.read_text(encoding="utf-8")).get("runs", [{}])[-1].get("inputs", []):
-        for parent in list(Path(item.get("path", "")).parents)[:4]:
+    for item in run.inputs():
+        for parent in list(Path(item.path or "").parents)[:4]:
             world = parent / "manifest.json"
             if world.exists():
                 try:
@@ -439,7 +449,7 @@ def _simulated_world(run: Path) -> bool:
     return False
 
 
-def s_published(run: Path, lang: Lang) -> Section:
+def s_published(run: RunFolder, lang: Lang) -> Section:
     if not _simulated_world(run):
         return Section("published", T["published"][lang], body=f"<p>{T['published_na'][lang]}</p>")
     annual = _read(run, "analysis", "national_annual").to_pylist()
@@ -463,7 +473,7 @@ def s_published(run: Path, lang: Lang) -> Section:
     return sec
 
 
-SECTIONS: list[Callable[[Path, Lang], Section]] = [
+SECTIONS: list[Callable[[RunFolder, Lang], Section]] = [
     s_national, s_cities, s_clusters, s_standards, s_maps, s_rankings, s_exchange, s_forecast, s_quality, s_method,
     s_published,
 ]  # fmt: skip
@@ -481,6 +491,8 @@ def _page(sections: list[Section], lang: Lang, run: Path, geo: dict[str, Any]) -
             if s.error
             else "".join(f"<div class='fig' id='{f['id']}'></div>" for f in s.figures) + s.body
         )
+        if s.notes and not s.error:
+            inner += f"<p class='missing'>{T['incomplete'][lang]}: {html.escape('; '.join(s.notes))}</p>"
         body.append(f"<section id='{s.key}'><h2>{html.escape(s.title)}</h2>{inner}</section>")
     script = (
         "const GEO=" + json.dumps(geo["cities"], separators=(",", ":")) + ";\n"
@@ -544,6 +556,21 @@ table.small {{ font-size: 11px; }}
 """
 
 
+def _section(make: Callable[[RunFolder, Lang], Section], run: RunFolder, lang: Lang) -> Section:
+    """One section; what stops it becomes its error, what it lacked of the manifest its notes."""
+    key = make.__name__[2:]
+    with run.collect() as missed:
+        try:
+            sec = make(run, lang)
+        except SectionError as exc:
+            return Section(key, T[key][lang], error=str(exc))
+        except KeyError as exc:  # an output written by another version of truckcarbon
+            hint = "truckcarbon forecast" if key == "forecast" else "truckcarbon analyze"
+            return Section(key, T[key][lang], error=f"its inputs lack {exc} (run `{hint} --run {run.path}` again)")
+    sec.notes = [str(m) for m in missed]
+    return sec
+
+
 def build_report(
     run: Path, out: Path | None = None, langs: tuple[Lang, ...] = LANGS, pdf: bool = False
 ) -> ReportSummary:
@@ -553,27 +580,32 @@ def build_report(
     without a Chromium the summary's ``pdf_error`` says so and the HTML is kept.
     """
     started = time.perf_counter()
+    folder = RunFolder.open(run)
     if not run.is_dir():
         raise InputError(f"{run} is not a folder; give a run folder written by `truckcarbon run`")
-    out = out or run / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    geo = display_boundaries()
-    paths: dict[str, Path] = {}
-    errors: dict[str, str | None] = {}
-    for lang in langs:
-        sections = []
-        for make in SECTIONS:
-            key = make.__name__[2:]
-            try:
-                sec = make(run, lang)
-            except SectionError as exc:
-                sec = Section(key, T[key][lang], error=str(exc))
-            sections.append(sec)
-            errors[key] = sec.error
-        path = out / f"report.{lang}.html"
-        atomic_write_text(path, _page(sections, lang, run, geo))
-        paths[lang] = path
-    summary = ReportSummary(paths, errors)
+    if not folder.looks_like_run():
+        raise InputError(
+            f"{run} is not a run folder (no manifest.json, inventory/, analysis/ or forecast/); "
+            "run `truckcarbon run`, `analyze` and `forecast` first"
+        )
+    out = out or folder.report
+    with folder.lock(exclusive=False):  # not while a run is replacing the folder
+        out.mkdir(parents=True, exist_ok=True)
+        geo = display_boundaries()
+        paths: dict[str, Path] = {}
+        errors: dict[str, str | None] = {}
+        notes: dict[str, list[str]] = {}
+        for lang in langs:
+            sections = []
+            for make in SECTIONS:
+                sec = _section(make, folder, lang)
+                sections.append(sec)
+                errors[sec.key] = sec.error
+                notes[sec.key] = sec.notes
+            path = out / f"report.{lang}.html"
+            atomic_write_text(path, _page(sections, lang, run, geo))
+            paths[lang] = path
+    summary = ReportSummary(paths, errors, notes={k: v for k, v in notes.items() if v})
     if pdf:
         browser = chromium()
         if browser is None:

@@ -116,6 +116,7 @@ _L = {
     "this_run": ("本次运行", "this run"),
     "difference": ("差异", "difference"),
     "not_made": ("本节未能生成", "This section could not be made"),
+    "incomplete": ("本节不完整，运行文件夹中缺少", "Incomplete: not in the run folder"),
 }
 
 T: dict[str, dict[Lang, str]] = {k: {"zh": zh, "en": en} for k, (zh, en) in _L.items()}

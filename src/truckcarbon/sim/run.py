@@ -40,13 +40,15 @@ from typing import Any, ClassVar, Protocol
 import numba as nb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from truckcarbon import __version__
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_bounds_utc, month_label, month_labels, parse_month
 from truckcarbon.core.runtime import fewer_collections
-from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, LoadState, ef_kg_per_l, fuel_rates
+from truckcarbon.core.schemas import LOAD_STATES, PINGS
+from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
 from truckcarbon.geo._kernels import haversine_many
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, age_factor, season, shock, utilisation
@@ -55,20 +57,15 @@ from truckcarbon.sim.drive import Destinations, Track, TruckState, drive_month, 
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
 from truckcarbon.sim.world import World, load_world
 
-LOAD_NAMES = pa.array([s.value for s in LoadState])  # load codes 0, 1, 2 index this
+LOAD_NAMES = pa.array(LOAD_STATES)  # load codes 0, 1, 2 index this
 # The channels a configuration may leave out (written as nulls then).
 OPTIONAL_CHANNELS = ("load_state", "odometer_km", "fuel_level_l")
+# The pings contract (:data:`truckcarbon.core.schemas.PINGS`) as the simulator writes it: integer ids (text
+# with ``id_format``), the driving channels never null.
 PING_SCHEMA = pa.schema(
-    [
-        pa.field("vehicle_id", pa.int64(), nullable=False),
-        pa.field("ts", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("lon", pa.float64(), nullable=False),
-        pa.field("lat", pa.float64(), nullable=False),
-        pa.field("speed_kmh", pa.float32(), nullable=False),
-        ("load_state", pa.dictionary(pa.int8(), pa.string())),
-        ("odometer_km", pa.float64()),
-        ("fuel_level_l", pa.float32()),
-    ]
+    [PINGS.column("vehicle_id").field().with_type(pa.int64())]
+    + [PINGS.column(name).field().with_nullable(False) for name in ("ts", "lon", "lat", "speed_kmh")]
+    + [PINGS.column(name).field() for name in OPTIONAL_CHANNELS]
 )
 
 GROUPS_PER_WORKER = 4
@@ -101,6 +98,22 @@ PING_WRITER_OPTIONS: dict[str, Any] = {
 }
 
 
+def text_ids(table: pa.Table, id_format: str, dictionary: bool = False) -> pa.Table:
+    """``table`` with its integer ``vehicle_id`` written as text by ``id_format`` (dictionary-encoded when
+    ``dictionary``: a vehicle's pings repeat its id)."""
+    ids = table["vehicle_id"].combine_chunks()
+    if len(ids) == 0:
+        return table.set_column(table.schema.get_field_index("vehicle_id"), "vehicle_id", pa.array([], pa.string()))
+    encoded = pc.dictionary_encode(ids)
+    words = pa.array([id_format.format(v) for v in encoded.dictionary.to_pylist()], pa.string())
+    column = pa.DictionaryArray.from_arrays(encoded.indices, words)
+    if not dictionary:
+        column = column.dictionary_decode()
+    return table.set_column(
+        table.schema.get_field_index("vehicle_id"), pa.field("vehicle_id", column.type, False), column
+    )
+
+
 def write_pings(table: pa.Table, path: Path) -> None:
     """Write a table of pings (:data:`PING_SCHEMA`, optional channels may be all null) as the simulator's
     Parquet layout (see :data:`PING_ENCODING`); a channel with no null is written REQUIRED."""
@@ -110,7 +123,11 @@ def write_pings(table: pa.Table, path: Path) -> None:
     ]
     if fields != list(table.schema):
         table = table.cast(pa.schema(fields))
-    pq.write_table(table, path, **PING_WRITER_OPTIONS)
+    options = PING_WRITER_OPTIONS
+    if not pa.types.is_integer(table.schema.field("vehicle_id").type):  # text ids: dictionary pages, not deltas
+        encoding = {k: v for k, v in PING_ENCODING.items() if k != "vehicle_id"}
+        options = {**options, "use_dictionary": ["load_state", "vehicle_id"], "column_encoding": encoding}
+    pq.write_table(table, path, **options)
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,9 @@ class SimConfig:
     odometer_channel: bool = True
     fuel_channel: bool = True
     rows_per_file: int = 2_000_000
+    # Vehicle ids written as text (a str.format pattern of the number, e.g. "0139{:08d}": 12-digit terminal
+    # phone numbers with a leading zero, as platforms key them); empty: integers.
+    id_format: str = ""
 
     def months(self) -> list[int]:
         """Month numbers (year * 12 + month - 1) from start to end, inclusive."""
@@ -144,6 +164,13 @@ class SimConfig:
         if self.interval_s <= 0 or self.parked_interval_s < self.interval_s:
             raise InputError("--interval-s must be positive and the parked interval at least as long")
         self.months()
+        if self.id_format:
+            try:
+                texts = {self.id_format.format(1), self.id_format.format(2)}
+            except (IndexError, KeyError, ValueError) as exc:
+                raise InputError(f"id_format {self.id_format!r} is not a pattern of one number ({exc})") from None
+            if len(texts) < 2:
+                raise InputError(f"id_format {self.id_format!r} gives every vehicle the same id; use e.g. 0139{{:08d}}")
         try:
             self.defects.validate()
         except ValueError as exc:
@@ -432,7 +459,10 @@ class _PartBuffer:
             if not kept:
                 i = PING_SCHEMA.get_field_index(name)
                 arrays[i] = pa.nulls(n, PING_SCHEMA.field(i).type)
-        write_pings(pa.Table.from_arrays(arrays, schema=PING_SCHEMA), path)
+        table = pa.Table.from_arrays(arrays, schema=PING_SCHEMA)
+        if config.id_format:
+            table = text_ids(table, config.id_format, dictionary=True)
+        write_pings(table, path)
         self.rows = 0
 
 
@@ -677,7 +707,10 @@ def _simulate(
         if failed:
             raise failed[0]
 
-        pq.write_table(fleet.table(), tmp / "vehicles.parquet")
+        vehicles_table = fleet.table()
+        if config.id_format:
+            vehicles_table = text_ids(vehicles_table, config.id_format)
+        pq.write_table(vehicles_table, tmp / "vehicles.parquet")
         cat = {k: np.concatenate(v) if v else np.empty(0) for k, v in truth.items()}
         order = np.lexsort((cat["city"], cat["month"], cat["vid"]))
         cat = {k: v[order] for k, v in cat.items()}
@@ -693,6 +726,8 @@ def _simulate(
                 **_truth_emissions(config, fleet, cat),
             }
         )
+        if config.id_format:
+            truth_table = text_ids(truth_table, config.id_format)
         pq.write_table(truth_table, tmp / "truth.parquet")
         seconds = time.perf_counter() - t_start
         manifest = {

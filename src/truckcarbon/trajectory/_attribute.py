@@ -2,7 +2,9 @@
 
 Every row is counted by month and cleaning reason; for each pair of
 consecutive kept fixes of a vehicle (a segment) the kernel
-applies the gap, odometer, drift and plausibility rules, splits the segment by
+applies the implausible-motion mark of the cleaning pass and the gap, odometer,
+drift and plausibility rules, lists the unobserved segments, counts every
+segment by duration (``GAP_BIN_EDGES_S``) and outcome, splits the segment by
 time at local month starts and exactly at unit borders (the locator's grid walk),
 and sums kilometres by load state and measured fuel into one row per
 (vehicle, month, unit). Rows of a vehicle-month are produced together because
@@ -28,8 +30,15 @@ from truckcarbon.geo._kernels import (
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
 # params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km,
-# odometer_after_s
-N_PARAMS = 9
+# odometer_after_s, max_bridge_s
+N_PARAMS = 10
+# Segment durations counted (upper bounds inclusive, as the gap rules' "longer than"): up to 20 min (not gaps),
+# 20 min-1 h, 1-4 h, 4-24 h, 1-7 days, longer.
+GAP_BIN_EDGES_S = np.array([0.0, 1200.0, 3600.0, 14400.0, 86400.0, 604800.0])
+GAP_BIN_LABELS = ("<=20min", "20min-1h", "1h-4h", "4h-24h", "1d-7d", ">7d")
+N_BINS = 6
+N_GAP_VALUES = 3  # a listed unobserved segment: straight-line km, seconds, plausible odometer km (NaN: none)
+N_STATS = 5  # unobserved km, bridged extra km, unobserved segments, implausible km, implausible segments
 
 
 @array_helper  # no reference counting per piece
@@ -66,6 +75,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     vid, t, x, y, reason, dseg, load, fuel, odo, starts, month0, params, n_reasons,
     o_vid, o_mon, o_unit, o_val, buf, units, fracs,
     x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
+    gap_cap=0,
 ):  # fmt: skip
     """Rows (vehicle, month number, unit index, values[N_VALUES]) into ``o_*``, counts and stats of cleaned fixes.
 
@@ -77,15 +87,27 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     once, with the borderless grid cell it lies in (:func:`_cell_and_unit`;
     ``tallies[0]`` counts kept fixes outside every unit), and closes the segment
     from the kept fix before it of the same vehicle. ``dseg`` is a row's
-    distance from the kept fix before it when already known (NaN: compute it).
-    Stats: unobserved km, bridged extra km, unobserved segments.
+    distance from the kept fix before it when already known (NaN: compute it),
+    negative for a segment of implausible motion (the cleaning pass's mark: no
+    distance accrues, it is counted apart). Stats (``N_STATS``): unobserved km,
+    bridged extra km, unobserved segments, implausible km, implausible segments.
 
-    Returns the number of rows written to ``o_vid``, ``o_mon``, ``o_unit`` and
-    ``o_val``; -1 when they have too few rows; ``-2 - c`` when the scratch
-    arrays of the border walk (``buf``, ``units``, ``fracs``) are too small for
-    a segment with ``c`` crossings (they need ``c + 2`` places). Call again with
-    larger ones. Nothing is grown here: arrays reassigned inside the loop would
-    cost reference counting on every segment.
+    Each unobserved segment is listed in the gap arrays (``gap_cap`` places; 0:
+    ``n // 64 + 256``): vehicle, month number and unit index of its first fix,
+    unit index of its last, values[N_GAP_VALUES]. Every segment is counted by
+    month index of its first fix, duration bin (``GAP_BIN_EDGES_S``) and outcome
+    (0 attributed, 1 unobserved, 2 implausible) in ``bin_n`` and, by its km
+    (attributed: the km attributed; else the straight line), ``bin_km``.
+
+    Returns (rows, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to,
+    g_val, bin_n, bin_km). ``rows`` is the number of rows written to ``o_vid``,
+    ``o_mon``, ``o_unit`` and ``o_val``; -1 when they have too few rows; ``-2 - c``
+    when the scratch arrays of the border walk (``buf``, ``units``, ``fracs``) are
+    too small for a segment with ``c`` crossings (they need ``c + 2`` places).
+    Call again with larger ones; likewise with ``gap_cap = n_gaps`` when
+    ``n_gaps`` (all unobserved segments, counted on) exceeds the gap arrays'
+    places. Nothing is grown here: arrays reassigned inside the loop would cost
+    reference counting on every segment.
     """
     drift_m = params[0]
     drift_kmh = params[1]
@@ -96,13 +118,27 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     refuel_l = params[6]
     max_fuel_km = params[7]
     odo_after = params[8]
+    max_bridge_s = params[9]
     n = vid.shape[0]
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
     tallies = np.zeros(2, np.int64)
     cap = o_vid.shape[0]
     rows = 0
-    stats = np.zeros(3, np.float64)
+    stats = np.zeros(N_STATS, np.float64)
+    g_cap = gap_cap if gap_cap > 0 else n // 64 + 256
+    g_vid = np.empty(g_cap, np.int64)
+    g_mon = np.empty(g_cap, np.int64)
+    g_from = np.empty(g_cap, np.int32)
+    g_to = np.empty(g_cap, np.int32)
+    g_val = np.empty((g_cap, N_GAP_VALUES), np.float64)
+    n_gaps = 0
+    bin_n = np.zeros((max(n_months, 0), N_BINS, 3), np.int64)
+    bin_km = np.zeros((max(n_months, 0), N_BINS, 3), np.float64)
+    edge1 = GAP_BIN_EDGES_S[1]
+    acc_m = 0  # attributed segments up to 20 min of month index acc_m not yet in bin_n, bin_km
+    acc_n = 0
+    acc_km = 0.0
     tab_unit = np.empty(4096, np.int32)
     tab_val = np.empty((4096, N_VALUES), np.float64)
     tab_n = 0
@@ -171,27 +207,64 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         bx = x[b]
         by = y[b]
         d = dseg[b]
+        dt = float(t[b] - t[a])
+        kb = 0  # the duration bin
+        if dt > edge1:
+            kb = 1
+            while kb < N_BINS - 1 and dt > GAP_BIN_EDGES_S[kb + 1]:
+                kb += 1
+        if d < 0.0:  # implausible motion (the cleaning pass's mark)
+            stats[3] -= d
+            stats[4] += 1.0
+            bin_n[m0, kb, 2] += 1
+            bin_km[m0, kb, 2] -= d
+            continue
         if np.isnan(d):  # not known from the cleaning pass
             d = step_km(ax, ay, bx, by)
-        dt = float(t[b] - t[a])
         speed = d / dt * 3600.0 if dt > 0 else np.inf
         gap = dt > gap_s
-        unobserved = (gap and speed > max_bridge) or (speed > max_kmh and d > 1.0)
-        dodo = odo[b] - odo[a]
-        by_odo = dt > odo_after and dodo >= 0.95 * d and dodo <= max_bridge * dt / 3600.0 and d > 0.05
+        too_long = dt > max_bridge_s
+        unobserved = too_long or (gap and speed > max_bridge) or (speed > max_kmh and d > 1.0)
+        dodo = odo[b] - odo[a]  # NaN when either reading is missing: no comparison holds
+        by_odo = dt > odo_after and not too_long and dodo >= 0.95 * d and dodo <= max_bridge * dt / 3600.0 and d > 0.05
         if by_odo:
             unobserved = False
+        if unobserved:
+            stats[0] += d
+            stats[2] += 1.0
+            bin_n[m0, kb, 1] += 1
+            bin_km[m0, kb, 1] += d
+            if n_gaps < g_cap:
+                g_vid[n_gaps] = vid[a]
+                g_mon[n_gaps] = month0 + m0
+                g_from[n_gaps] = unit_a
+                g_to[n_gaps] = unit_b
+                g_val[n_gaps, 0] = d
+                g_val[n_gaps, 1] = dt
+                # The odometer's km when plausible (route unknown: reported, not attributed), else NaN.
+                odo_ok = dodo >= 0.95 * d and dodo <= max_bridge * dt / 3600.0
+                g_val[n_gaps, 2] = dodo if odo_ok else np.nan
+            n_gaps += 1
+            continue
         factor = 1.0
-        if gap and not unobserved:
+        if gap:
             factor = circuity
         if by_odo:
             factor = dodo / max(d, 1e-9)
         if d * 1000.0 < drift_m and speed < drift_kmh:
             factor = 0.0
-        if unobserved:
-            factor = 0.0
-            stats[0] += d
-            stats[2] += 1.0
+        if kb == 0 and m0 == acc_m:  # the usual segment: summed in registers, added to bin_n/bin_km later
+            acc_n += 1
+            acc_km += d * factor
+        else:
+            bin_n[m0, kb, 0] += 1
+            bin_km[m0, kb, 0] += d * factor
+            if kb == 0:
+                bin_n[acc_m, 0, 0] += acc_n
+                bin_km[acc_m, 0, 0] += acc_km
+                acc_m = m0
+                acc_n = 0
+                acc_km = 0.0
         if factor <= 0.0:
             continue
         if gap or by_odo:
@@ -215,7 +288,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 continue
             if vid[a] != cur_v or m != cur_m or cur_m < 0:
                 if rows + tab_n > cap:
-                    return -1, stats, by_month, tallies
+                    return -1, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
                 for k in range(tab_n):
                     o_vid[rows] = cur_v
                     o_mon[rows] = month0 + cur_m
@@ -254,13 +327,16 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
             )
             if npieces < 0:  # -1 - the segment's crossings
-                return -1 + npieces, stats, by_month, tallies
+                return -1 + npieces, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
             for q in range(npieces):
                 f = fracs[q] * width
                 if f > 0.0:
                     tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, units[q], total * f, load_col, drop * f, fuel_ok)
     if rows + tab_n > cap:
-        return -1, stats, by_month, tallies
+        return -1, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
+    if acc_n > 0:
+        bin_n[acc_m, 0, 0] += acc_n
+        bin_km[acc_m, 0, 0] += acc_km
     for k in range(tab_n):
         o_vid[rows] = cur_v
         o_mon[rows] = month0 + cur_m
@@ -268,4 +344,4 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         for c in range(N_VALUES):
             o_val[rows, c] = tab_val[k, c]
         rows += 1
-    return rows, stats, by_month, tallies
+    return rows, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km

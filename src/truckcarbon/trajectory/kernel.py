@@ -11,20 +11,49 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
 5. **Jumps**: a fix more than 1.5 km from both its neighbours while they are close
    to each other (an out-and-back spike, whatever the interval), or whose implied
    speed from the last kept fix exceeds ``max_speed_kmh``, is set aside (``jump``);
-   when ``reanchor_after`` consecutive
-   set-aside fixes agree with each other, the track re-anchors on them (the old
-   anchor was the outlier), so runs of bad fixes cannot swallow a trip.
-6. **Drift**: a segment shorter than ``drift_m`` at an implied speed below
+   when ``reanchor_after`` consecutive set-aside fixes agree with each other, the
+   track re-anchors on them (the old anchor was the outlier), so runs of bad fixes
+   cannot swallow a trip. Set-aside fixes agree when each is within
+   ``max_speed_kmh`` of the one before (a receiver stuck on a wrong place), or
+   when each step keeps the velocity of the step before it to within
+   ``FAST_CHAIN_TOLERANCE`` of its length (a smooth track faster than
+   ``max_speed_kmh``: a train or a plane, which rule 6 then excludes; scattered
+   outliers do not line up so).
+6. **Implausible motion**: a stretch of at least ``MIN_FAST_SEGMENTS`` consecutive
+   kept segments, each faster than ``max_vehicle_kmh``, lasting at least
+   ``sustained_s`` from its first fix to its last, is motion a heavy truck cannot
+   make (a phone on a train or a plane: mixed-mode data). Its segments accrue no
+   distance; they are counted (``implausible_speed_segments``, and
+   ``implausible_speed_km``, the sum of their straight lines), not reported as
+   unobserved. The default 130 km/h is 30% above the 100 km/h that China's
+   expressways allow trucks (Road Traffic Safety Law Implementation Regulations,
+   art. 78), a margin for position noise and a truck driving above the limit; a
+   single spike stays a jump (rule 5) and a single fast segment a hole (rule 8).
+   GPS noise on a truck at 80-100 km/h cannot keep every segment of a minute
+   above 130 km/h: at 1 s fixes it swings single segments, whose neighbours
+   then fall below.
+7. **Drift**: a segment shorter than ``drift_m`` at an implied speed below
    ``drift_kmh`` accrues no distance (a parked truck's GPS noise).
-7. **Gaps**: a segment longer than ``gap_s`` is bridged by its straight line times
-   ``gap_circuity`` when its implied speed is plausible (``max_bridge_kmh``), else
-   its distance is not attributed and is reported as unobserved. Any segment
-   longer than ``odometer_after_s`` (a hole in the trace, a gap or shorter) whose
-   ends carry an odometer reading (JT/T 808 item 0x01) that is plausible (at
-   least ``0.95`` of the straight line, at most ``max_bridge_kmh`` over the
-   segment) takes the odometer's distance instead, shared out along the straight
-   line: a truck that lost its signal for ten minutes on a winding road drove
-   the odometer's kilometres, not the chord's.
+8. **Gaps**: a segment longer than ``max_bridge_s`` (a few hours: what a truck can
+   plausibly drive through a hole in the signal) is never bridged, whatever its
+   speed: it is **unobserved**, its straight line reported, never attributed as
+   driven km along the chord through the cities between. Nor does the odometer
+   bridge it: the odometer's km over such a gap are real driving, but their route
+   is unknown (a 300 km round trip from the depot shows a chord of 0 km), so they
+   go to the unobserved table (``odometer_km``), not to the cities on the chord.
+   A segment longer than ``gap_s`` (and at most ``max_bridge_s``) is bridged by
+   its straight line times ``gap_circuity`` when its implied speed is plausible
+   (``max_bridge_kmh``), else it is unobserved too, as is any kept segment faster
+   than ``max_speed_kmh`` over more than 1 km (the chord to a re-anchored track).
+   Any segment longer than ``odometer_after_s`` (and at most ``max_bridge_s``: a
+   hole in the trace, a gap or shorter) whose ends carry an odometer reading
+   (JT/T 808 item 0x01) that is plausible (at least ``0.95`` of the straight
+   line, at most ``max_bridge_kmh`` over the segment) takes the odometer's
+   distance instead, shared out along the straight line: a truck that lost its
+   signal for ten minutes on a winding road drove the odometer's kilometres, not
+   the chord's. Every unobserved segment is in :attr:`KernelResult.gaps` by
+   vehicle, month of its first fix and the cities of its two fixes; every
+   segment is counted by duration in :attr:`KernelResult.gap_bins`.
 
 Attribution: each kept segment is split at local (Asia/Shanghai) month
 boundaries by time and at city borders exactly (:meth:`CityLocator.split_segments`).
@@ -51,7 +80,7 @@ import pyarrow as pa
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo._kernels import cosines, step_km, step_km_cos
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
+from truckcarbon.trajectory._attribute import GAP_BIN_LABELS, N_VALUES, attribute_kernel
 
 ACTIVITY_COLUMNS = (
     "vehicle_id",
@@ -65,16 +94,46 @@ ACTIVITY_COLUMNS = (
     "fuel_measured_l",
     "distance_km_fuel_measured",
 )
+GAP_SCHEMA = pa.schema(
+    [
+        ("vehicle_id", pa.int64()),
+        ("month", pa.string()),
+        ("from_city_adcode", pa.int32()),
+        ("to_city_adcode", pa.int32()),
+        ("gaps", pa.int64()),
+        ("unobserved_km", pa.float64()),
+        ("gap_hours", pa.float64()),
+        ("odometer_gaps", pa.int64()),
+        ("odometer_km", pa.float64()),
+    ]
+)
+GAP_BIN_SCHEMA = pa.schema(
+    [("month", pa.string()), ("gap_bin", pa.string())]
+    + [(f"{kind}_{what}", t) for kind in ("attributed", "unobserved", "implausible")
+       for what, t in (("segments", pa.int64()), ("km", pa.float64()))]
+)  # fmt: skip
+GAP_COLUMNS = tuple(GAP_SCHEMA.names)  # KernelResult.gaps
+GAP_BIN_COLUMNS = tuple(GAP_BIN_SCHEMA.names)  # KernelResult.gap_bins
 KEPT, DUPLICATE, INVALID, STUCK, JUMP = 0, 1, 2, 3, 4
 REASONS = ("kept", "duplicate", "invalid", "stuck", "jump", "quarantined")
 QUARANTINED = 5  # rows the caller set aside before the kernel (``skip``): not fixes of the track
 SPIKE_KM = 1.5
+FAST_CHAIN_TOLERANCE = 0.5  # rule 5: a step's velocity within half the length of the step before's (curves, speed)
+MIN_FAST_SEGMENTS = 2  # rule 6: segments of a fast stretch (three fixes: motion observed, not one hole or jump)
+MAX_VEHICLE_KMH = 130.0
+SUSTAINED_S = 60.0
 WALK_SCRATCH = 256  # first size of the border walk's scratch (grown when a segment crosses more edges)
 
 
 @dataclass(frozen=True)
 class CleaningRules:
-    """Thresholds of the cleaning rules (module docstring); defaults suit 10-120 s fixes."""
+    """Thresholds of the cleaning rules (module docstring); defaults suit 10-120 s fixes.
+
+    ``max_bridge_s`` (default 4 hours) bounds in time the segments bridged along
+    their straight line (by circuity or by the odometer); ``max_vehicle_kmh``
+    (default 130 km/h) and ``sustained_s`` (default 60 s) define motion a heavy
+    truck cannot make (rule 6).
+    """
 
     max_speed_kmh: float = 150.0
     reanchor_after: int = 3
@@ -86,6 +145,9 @@ class CleaningRules:
     refuel_l: float = 5.0
     max_fuel_l_per_km: float = 1.5
     odometer_after_s: float = 150.0
+    max_bridge_s: float = 14400.0
+    max_vehicle_kmh: float = MAX_VEHICLE_KMH
+    sustained_s: float = SUSTAINED_S
 
 
 def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
@@ -101,20 +163,58 @@ def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
             rules.refuel_l,
             rules.max_fuel_l_per_km,
             rules.odometer_after_s,
+            rules.max_bridge_s,
         ]
     )
 
 
+@nb.njit(cache=True, inline="always")
+def _same_velocity(lon, lat, cos, t, a, b, c):  # type: ignore[no-untyped-def]
+    """Whether the step b -> c keeps the velocity of the step a -> b (rule 5's fast chain).
+
+    Velocities in degrees per second on the plane tangent at ``b`` (east scaled
+    by the cosine of its latitude); they agree when they differ by at most
+    ``FAST_CHAIN_TOLERANCE`` of the first one's length.
+    """
+    dt1 = float(t[b] - t[a])
+    dt2 = float(t[c] - t[b])
+    if dt1 <= 0.0 or dt2 <= 0.0:
+        return False
+    c_b = cos[b]
+    v1x = (lon[b] - lon[a]) * c_b / dt1
+    v1y = (lat[b] - lat[a]) / dt1
+    ex = (lon[c] - lon[b]) * c_b / dt2 - v1x
+    ey = (lat[c] - lat[b]) / dt2 - v1y
+    return ex * ex + ey * ey <= FAST_CHAIN_TOLERANCE * FAST_CHAIN_TOLERANCE * (v1x * v1x + v1y * v1y)
+
+
+@nb.njit(cache=True)
+def _close_fast_run(t, reason, dseg, n_seg, first, end, t0, sustained_s):  # type: ignore[no-untyped-def]
+    """Rule 6: the run of ``n_seg`` fast kept segments from the fix at time ``t0`` to fix ``end`` (``first``:
+    the kept fix closing its first segment) is implausible motion when long enough; then the distances in
+    ``dseg`` of the kept fixes closing its segments turn negative (the attribution's mark)."""
+    if n_seg < MIN_FAST_SEGMENTS or t[end] - t0 < sustained_s:
+        return
+    for k in range(first, end + 1):
+        if reason[k] == 0:
+            dseg[k] = -dseg[k]
+
+
 @nb.njit(cache=True, nogil=True)
-def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after):  # type: ignore[no-untyped-def]
-    """Sequential rules 2-5 on fixes sorted by (vehicle, time); writes ``reason`` in place.
+def _flag(  # type: ignore[no-untyped-def]
+    vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after,
+    max_vehicle_kmh=MAX_VEHICLE_KMH, sustained_s=SUSTAINED_S,
+):  # fmt: skip
+    """Sequential rules 2-6 on fixes sorted by (vehicle, time); writes ``reason`` in place.
 
     Rows already marked QUARANTINED are not fixes and are passed over. For a
     kept fix whose distance from the kept fix before it was computed here,
-    ``dseg`` (NaN-filled by the caller) receives it, so the attribution need
-    not compute it again. ``cos`` (scratch of n places) receives the cosine of
-    every fix's latitude first (:func:`step_km_cos`). Returns the first and
-    last time of the kept fixes (0, -1 when none is kept).
+    ``dseg`` (NaN-filled by the caller) receives it (given for every kept fix
+    but a vehicle's first), so the attribution need not compute it again; the
+    distance is negated for a segment of implausible motion (rule 6). ``cos``
+    (scratch of n places) receives the cosine of every fix's latitude first
+    (:func:`step_km_cos`). Returns the first and last time of the kept fixes
+    (0, -1 when none is kept).
     """
     n = vid.shape[0]
     if cos.shape[0] < n:
@@ -123,8 +223,12 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after): 
     last = -1  # last kept fix of the current vehicle
     run_start = -1  # first set-aside fix of the current run of jumps
     prev_jump = -1  # last set-aside fix
+    from_fix = -1  # the fix the step to prev_jump was taken from (the anchor or the run's fix before it)
     run_len = 0
     prev = -1  # previous row that is a fix (for duplicates)
+    fast_n = 0  # kept segments of the current run of fast segments (rule 6)
+    fast_first = -1  # the kept fix closing its first segment
+    fast_t0 = 0  # the time of the kept fix it starts from
     for i in range(n):
         if reason[i] == 5:
             continue
@@ -138,6 +242,9 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after): 
             reason[i] = 2
             continue
         if last >= 0 and vid[last] != vid[i]:
+            if fast_n > 0:
+                _close_fast_run(t, reason, dseg, fast_n, fast_first, last, fast_t0, sustained_s)
+                fast_n = 0
             last = -1
             run_len = 0
         if last < 0:
@@ -170,24 +277,50 @@ def _flag(vid, t, lon, lat, speed, reason, dseg, cos, max_kmh, reanchor_after): 
                 dtp = (t[i] - t[prev_jump]) / 3600.0
                 dp = step_km(lon[prev_jump], lat[prev_jump], x, y)
                 consistent = dp <= 1.0 or (dtp > 0.0 and dp / dtp <= max_kmh)
+                if not consistent:  # a smooth track too fast for a truck (rule 5's fast chain)
+                    consistent = _same_velocity(lon, lat, cos, t, from_fix, prev_jump, i)
             reason[i] = 4
             if consistent:
                 run_len += 1
+                from_fix = prev_jump
             else:
                 run_start = i
                 run_len = 1
+                from_fix = last
             prev_jump = i
             if run_len >= reanchor_after:
+                p = last
                 for k in range(run_start, i + 1):
                     if reason[k] == 4:
                         reason[k] = 0
+                        dk = dseg[k]  # the run's first fix: measured from the old anchor, its segment
                         if k > run_start:
-                            dseg[k] = np.nan  # measured from the old anchor, not from the fix before
+                            dk = step_km_cos(lon[p], lat[p], lon[k], lat[k], cos[p], cos[k])
+                            dseg[k] = dk
+                        if dk * 3600.0 > max_vehicle_kmh * (t[k] - t[p]):
+                            if fast_n == 0:
+                                fast_first = k
+                                fast_t0 = t[p]
+                            fast_n += 1
+                        elif fast_n > 0:
+                            _close_fast_run(t, reason, dseg, fast_n, fast_first, p, fast_t0, sustained_s)
+                            fast_n = 0
+                        p = k
                 last = i
                 run_len = 0
             continue
+        if d > max_vehicle_kmh * dt_h:
+            if fast_n == 0:
+                fast_first = i
+                fast_t0 = t[last]
+            fast_n += 1
+        elif fast_n > 0:
+            _close_fast_run(t, reason, dseg, fast_n, fast_first, last, fast_t0, sustained_s)
+            fast_n = 0
         last = i
         run_len = 0
+    if fast_n > 0:
+        _close_fast_run(t, reason, dseg, fast_n, fast_first, last, fast_t0, sustained_s)
     t_lo = 0
     t_hi = -1
     for i in range(n):
@@ -231,9 +364,17 @@ class KernelResult:
     reason: npt.NDArray[np.int8]  # in the input's row order
     counts: dict[str, int]
     activity: pa.Table  # vehicle_id, month, city_adcode, distance_km (ACTIVITY_COLUMNS)
-    unobserved_km: float
+    unobserved_km: float  # straight lines of the unobserved segments (counts["unobserved_segments"])
     bridged_km: float  # distance added over straight lines by gap bridging (odometer or circuity)
     by_month: dict[int, npt.NDArray[np.int64]]  # local month number -> rows per reason code (REASONS)
+    # Unobserved segments (GAP_COLUMNS) by vehicle, local month of their first fix and the cities of their
+    # fixes: gaps (count), unobserved_km (straight line; sums to unobserved_km), gap_hours, and for those
+    # with a plausible odometer reading their count and its km (driven, route unknown: not attributed).
+    gaps: pa.Table
+    # Every kept segment (GAP_BIN_COLUMNS) by local month of its first fix and duration bin (GAP_BIN_LABELS):
+    # segments and km attributed (for bins above 20 min: bridged gaps), unobserved, implausible motion.
+    gap_bins: pa.Table
+    implausible_speed_km: float  # straight lines of the segments of implausible motion (rule 6), not attributed
 
 
 def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
@@ -332,7 +473,10 @@ def run_kernel(
     -------
     KernelResult
         Per-row reasons in input order, counts, and the activity table with
-        :data:`ACTIVITY_COLUMNS`, one row per (vehicle, month, city).
+        :data:`ACTIVITY_COLUMNS`, one row per (vehicle, month, city); the
+        unobserved gaps (:data:`GAP_COLUMNS`) and the segments by duration bin
+        (:data:`GAP_BIN_COLUMNS`), both with the month of a segment's first fix
+        (filter them by month as the activity).
     """
     vid = np.asarray(vehicle_id, dtype=np.int64)
     t = np.asarray(t_s, dtype=np.int64)
@@ -351,7 +495,10 @@ def run_kernel(
     reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
     cos = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 1, n, np.float64)
-    t_lo, t_hi = _flag(sv, st, sx, sy, sp, reason, dseg, cos, rules.max_speed_kmh, rules.reanchor_after)
+    t_lo, t_hi = _flag(
+        sv, st, sx, sy, sp, reason, dseg, cos, rules.max_speed_kmh, rules.reanchor_after,
+        rules.max_vehicle_kmh, rules.sustained_s,
+    )  # fmt: skip
 
     if t_hi >= t_lo:
         month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
@@ -359,21 +506,24 @@ def run_kernel(
     else:
         month0, starts = 0, np.zeros(0, np.int64)
     params = attribute_params(rules)
-    cap, walk = max(64, n // 50), WALK_SCRATCH
+    cap, walk, gap_cap = max(64, n // 50), WALK_SCRATCH, 0
     while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
         o_vid, o_mon = np.empty(cap, np.int64), np.empty(cap, np.int64)
         o_unit, o_val = np.empty(cap, np.int32), np.empty((cap, N_VALUES), np.float64)
-        rows, stats, month_reasons, tallies = attribute_kernel(  # type: ignore[call-arg]
+        out = attribute_kernel(  # type: ignore[call-arg]
             sv, st, sx, sy, reason, dseg, sl, sf, so, starts, month0, params, len(REASONS),
             o_vid, o_mon, o_unit, o_val, np.empty(walk), np.empty(walk, np.int32), np.empty(walk),
-            *locator.kernel_args,
+            *locator.kernel_args, gap_cap,
         )  # fmt: skip
-        if rows >= 0:
-            break
+        rows, stats, month_reasons, tallies, n_gaps, *gap_arrays, bin_n, bin_km = out
         if rows == -1:
             cap *= 4
-        else:  # -2 - the crossings of a segment
+        elif rows < -1:  # -2 - the crossings of a segment
             walk = max(2 * walk, -rows)
+        elif n_gaps > gap_arrays[0].shape[0]:
+            gap_cap = int(n_gaps)
+        else:
+            break
     o_vid, o_mon, o_unit, o_val = o_vid[:rows], o_mon[:rows], o_unit[:rows], o_val[:rows]
     by_month = {month0 + m: month_reasons[m] for m in np.flatnonzero(month_reasons.any(axis=1)).tolist()}
     if tallies[1]:  # rows (never kept fixes) outside the kept fixes' months
@@ -397,6 +547,8 @@ def run_kernel(
         }
     ).sort_by([("vehicle_id", "ascending"), ("month", "ascending"), ("city_adcode", "ascending")])
     unobserved_km, bridged_km, unobserved_segments = float(stats[0]), float(stats[1]), int(stats[2])
+    gaps = _gap_table(locator, int(n_gaps), *gap_arrays)
+    gap_bins = _gap_bin_table(month0, bin_n, bin_km)
     reason_in_input_order = reason if order is None else np.empty(n, np.int8)
     if order is not None:
         reason_in_input_order[order] = reason
@@ -405,7 +557,67 @@ def run_kernel(
     counts["out_of_order"] = int(out_of_order)
     counts["unobserved_segments"] = unobserved_segments
     counts["outside_mainland"] = int(tallies[0])  # kept fixes in no mainland unit
-    return KernelResult(reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month)
+    counts["implausible_speed_segments"] = int(stats[4])
+    return KernelResult(
+        reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month, gaps, gap_bins, float(stats[3])
+    )
+
+
+_NO_GAPS, _NO_GAP_BINS = GAP_SCHEMA.empty_table(), GAP_BIN_SCHEMA.empty_table()
+
+
+def _month_text(months: npt.NDArray[np.int64]) -> pa.Array:
+    """Month numbers as 'YYYY-MM' strings (one label per distinct month)."""
+    lo, hi = int(months.min()), int(months.max())  # the months of one run of the kernel: a short range
+    return pa.array(np.array(month_labels(np.arange(lo, hi + 1)), dtype=object)[months - lo], pa.string())
+
+
+def _gap_table(
+    locator: CityLocator,
+    n_gaps: int,
+    g_vid: npt.NDArray[np.int64],
+    g_mon: npt.NDArray[np.int64],
+    g_from: npt.NDArray[np.int32],
+    g_to: npt.NDArray[np.int32],
+    g_val: npt.NDArray[np.float64],
+) -> pa.Table:
+    """The unobserved segments listed by the attribution, summed by (vehicle, month, from city, to city)
+    (:data:`GAP_SCHEMA`, in that order)."""
+    if n_gaps == 0:
+        return _NO_GAPS
+    vid, mon = g_vid[:n_gaps], g_mon[:n_gaps]
+    frm, to = locator.adcodes_of_units(g_from[:n_gaps]), locator.adcodes_of_units(g_to[:n_gaps])
+    order = np.lexsort((to, frm, mon, vid))
+    vid, mon, frm, to, val = vid[order], mon[order], frm[order], to[order], g_val[:n_gaps][order]
+    new = np.ones(n_gaps, np.bool_)
+    new[1:] = (vid[1:] != vid[:-1]) | (mon[1:] != mon[:-1]) | (frm[1:] != frm[:-1]) | (to[1:] != to[:-1])
+    first = np.flatnonzero(new)
+    odometer = val[:, 2]
+    has_odometer = ~np.isnan(odometer)
+    columns = [
+        pa.array(vid[first]),
+        _month_text(mon[first]),
+        pa.array(frm[first]),
+        pa.array(to[first]),
+        pa.array(np.diff(np.append(first, n_gaps))),
+        pa.array(np.add.reduceat(val[:, 0], first)),
+        pa.array(np.add.reduceat(val[:, 1], first) / 3600.0),
+        pa.array(np.add.reduceat(has_odometer.astype(np.int64), first)),
+        pa.array(np.add.reduceat(np.where(has_odometer, odometer, 0.0), first)),
+    ]
+    return pa.Table.from_arrays(columns, schema=GAP_SCHEMA)
+
+
+def _gap_bin_table(month0: int, bin_n: npt.NDArray[np.int64], bin_km: npt.NDArray[np.float64]) -> pa.Table:
+    """Segments by month of their first fix and duration bin: one row per (month, bin) with any segment
+    (:data:`GAP_BIN_SCHEMA`)."""
+    m, k = np.nonzero(bin_n.sum(axis=2))
+    if m.size == 0:
+        return _NO_GAP_BINS
+    columns = [_month_text(month0 + m), pa.array(np.array(GAP_BIN_LABELS, dtype=object)[k], pa.string())]
+    for c in range(3):
+        columns += [pa.array(bin_n[m, k, c]), pa.array(bin_km[m, k, c])]
+    return pa.Table.from_arrays(columns, schema=GAP_BIN_SCHEMA)
 
 
 def _speeds(speed_kmh: npt.ArrayLike | None, n: int) -> npt.NDArray[np.floating[Any]]:
@@ -416,4 +628,15 @@ def _speeds(speed_kmh: npt.ArrayLike | None, n: int) -> npt.NDArray[np.floating[
     return v if v.dtype in (np.float32, np.float64) else v.astype(np.float64)
 
 
-__all__ = ["ACTIVITY_COLUMNS", "CleaningRules", "KernelResult", "Scratch", "run_kernel"]
+__all__ = [
+    "ACTIVITY_COLUMNS",
+    "GAP_BIN_COLUMNS",
+    "GAP_BIN_LABELS",
+    "GAP_BIN_SCHEMA",
+    "GAP_COLUMNS",
+    "GAP_SCHEMA",
+    "CleaningRules",
+    "KernelResult",
+    "Scratch",
+    "run_kernel",
+]
