@@ -31,6 +31,7 @@ import pyarrow.dataset as ds
 from truckcarbon.core.months import local_month, month_start_utc_s
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.ingest.pings import typed_plan, validate_typed
+from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
 from truckcarbon.sim.run import SimConfig, simulate
 from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
@@ -60,7 +61,8 @@ def main() -> None:
     plan = typed_plan(table.schema)
     if plan is None:
         raise SystemExit("the simulated pings are not typed; nothing to benchmark")
-    known = np.sort(ds.dataset(world / "vehicles.parquet").to_table()["vehicle_id"].to_numpy())
+    vehicles, _, v_counts = validate_vehicles(ds.dataset(world / "vehicles.parquet").to_table(), "vehicles")
+    known = vehicle_ids(vehicles, v_counts)
     batches = table.select(list(plan.columns)).combine_chunks().to_batches(max_chunksize=1 << 20)
     n = table.num_rows
 

@@ -174,7 +174,10 @@ def reader_scan(folder: Path, vehicles: Path, warm: bool = True) -> tuple[int, f
     from truckcarbon.pipeline.reading import FixReader
 
     files = sorted(folder.glob("*.parquet"))
-    known = np.sort(pq.read_table(vehicles, columns=["vehicle_id"])["vehicle_id"].to_numpy())
+    from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
+
+    table, _, v_counts = validate_vehicles(pq.read_table(vehicles), str(vehicles))
+    known = vehicle_ids(table, v_counts)
 
     def read(files: list[Path]) -> int:
         with _hashing(files, "embedded") as digests:  # the run's own hashing thread

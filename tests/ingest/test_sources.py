@@ -226,11 +226,38 @@ def test_quoted_commas_doubled_quotes_malformed_and_blank_lines(tmp_path: Path) 
     ]
 
 
+def test_a_stray_quote_that_leaves_a_later_value_open_costs_its_line_only(tmp_path: Path) -> None:
+    """Even numbers of quotes, but a quote inside an unquoted value is text, so the next one opens a
+    value that the line never closes: Arrow would read the following lines into it."""
+    f = tmp_path / "p.csv"
+    f.write_bytes(
+        b"a,b,c\n"
+        b'x"y,"z,3\n'  # row 1: 'x"y' is text, '"z,3' opens a value
+        b'1,x","y,3\n'  # row 2: 'x"' is text, '"y,3' opens a value
+        b'1,"a"x"y",2\n'  # row 3: read as 1 | ax"y" | 2
+        b'1,ab"",3\n'  # row 4: read as 1 | ab"" | 3
+        b'"""",""\n'  # row 5: a quote | empty -> wrong number of fields
+        b"4,5,6\n"
+    )
+    rows, source, bad = _read(f, kind=None)
+    assert rows == [
+        {"a": "1", "b": 'ax"y"', "c": "2"},
+        {"a": "1", "b": 'ab""', "c": "3"},
+        {"a": "4", "b": "5", "c": "6"},
+    ]
+    assert source == [3, 4, 6]
+    assert bad == [
+        (1, 'x"y,"z,3', "unterminated_quote"),
+        (2, '1,x","y,3', "unterminated_quote"),
+        (5, '"""",""', "malformed_line"),
+    ]
+
+
 def _messy(n: int, seed: int) -> tuple[bytes, list[int], list[tuple[int, str, str]]]:
     """A CSV of ``n`` data lines, some with unterminated quotes, wrong field counts or blank; the kept
     data rows and the lines that are not rows."""
     rng = np.random.default_rng(seed)
-    kinds = rng.choice(5, size=n, p=[0.85, 0.05, 0.04, 0.03, 0.03])
+    kinds = rng.choice(6, size=n, p=[0.83, 0.05, 0.04, 0.03, 0.03, 0.02])
     out = ["vehicle_id,ts,lon,lat"]
     kept: list[int] = []
     bad: list[tuple[int, str, str]] = []
@@ -246,9 +273,12 @@ def _messy(n: int, seed: int) -> tuple[bytes, list[int], list[tuple[int, str, st
             bad.append((row, line, "malformed_line"))
         elif kind == 3:
             line = ""
-        else:
+        elif kind == 4:
             line = f'{row},"京""A{row}""",116.3,39.9'
             kept.append(row)
+        else:
+            line = f'{row},x","116.3,39.9'
+            bad.append((row, line, "unterminated_quote"))
         out.append(line)
     return ("\n".join(out) + "\n").encode("utf-8"), kept, bad
 

@@ -354,3 +354,58 @@ def test_a_world_with_text_ids_gives_the_inventory_of_integer_ids(tmp_path: Path
     ids = set(_activity(tmp_path / "wt-run")["vehicle_id"].to_pylist())
     truth_ids = set(pq.read_table(tmp_path / "wt" / "truth.parquet")["vehicle_id"].to_pylist())
     assert ids <= truth_ids and all(len(v) == 12 and v.startswith("0139") for v in ids)
+
+
+# ------------------------------------------------------------------ gaps and mixed-mode traces
+
+
+def _write_track(path: Path, rows: list[tuple[int, float, float]], vid: str = "1") -> Path:
+    lines = ["vehicle_id,ts,lon,lat"] + [f"{vid},{t},{x:.7f},{y:.7f}" for t, x, y in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_multi_day_gap_is_unobserved_displacement_not_driving_between(tmp_path: Path) -> None:
+    beijing = _track(20, 116.40, 39.90)  # inside Beijing (110100)
+    t_end = beijing[-1][0]
+    shanghai = [(t_end + 3 * 86400 + 30 * i, 121.47 + 0.005 * i, 31.23) for i in range(20)]  # 3 days later
+    pings = _write_track(tmp_path / "p.csv", beijing + shanghai)
+    run = tmp_path / "run"
+    run_pipeline(pings, _vehicles(tmp_path / "v.csv", ["1"]), run)
+    act = _activity(run).to_pylist()
+    assert {r["city_adcode"] for r in act} == {110100, 310100}  # nothing in Hebei, Shandong, Jiangsu, ...
+    b, s = np.array(beijing), np.array(shanghai)
+    by_city = {r["city_adcode"]: r["distance_km"] for r in act}
+    assert by_city[110100] == pytest.approx(_haversine_km(b[:, 1], b[:, 2]), rel=1e-6)
+    assert by_city[310100] == pytest.approx(_haversine_km(s[:, 1], s[:, 2]), rel=1e-6)
+    gaps = pq.read_table(run / "unobserved").to_pylist()
+    chord = _haversine_km(np.array([b[-1, 1], s[0, 1]]), np.array([b[-1, 2], s[0, 2]]))
+    assert len(gaps) == 1
+    g = gaps[0]
+    assert (g["vehicle_id"], g["month"], g["from_city_adcode"], g["to_city_adcode"], g["gaps"]) == (
+        "1", "2022-03", 110100, 310100, 1
+    )  # fmt: skip
+    assert g["unobserved_km"] == pytest.approx(chord, rel=1e-6) and g["gap_hours"] == pytest.approx(72.0)
+    code, out = _cli(["quality", "--run", str(run)])
+    assert code == 0 and "1d-7d" in out and "unobserved" in out
+
+
+def test_a_mixed_mode_trace_excludes_the_train(tmp_path: Path) -> None:
+    drive1 = _track(40, 117.00, 36.65)  # 60 km/h
+    t1, x1, y1 = drive1[-1]
+    step = 2.5 / (111.32 * math.cos(math.radians(y1)))  # 2.5 km per 30 s: 300 km/h
+    train = [(t1 + 30 * (i + 1), x1 + step * (i + 1), y1) for i in range(20)]
+    t2, x2, y2 = train[-1]
+    drive2 = [(t2 + 30 * (i + 1), x2 + (x1 - drive1[-2][1]) * (i + 1), y2) for i in range(40)]
+    run = tmp_path / "run"
+    run_pipeline(_write_track(tmp_path / "p.csv", drive1 + train + drive2), _vehicles(tmp_path / "v.csv", ["1"]), run)
+    import json
+
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    traj = manifest["runs"][-1]["quality"]["trajectories"]
+    assert traj["implausible_speed_segments"] == 20 and traj["unobserved_segments"] == 0
+    path = np.array(drive1[-1:] + train)
+    assert traj["implausible_speed_km"] == pytest.approx(_haversine_km(path[:, 1], path[:, 2]), rel=1e-6)
+    d1, d2 = np.array(drive1), np.array(train[-1:] + drive2)  # leaving the train's last fix at 60 km/h: driving
+    driven = _haversine_km(d1[:, 1], d1[:, 2]) + _haversine_km(d2[:, 1], d2[:, 2])
+    assert sum(r["distance_km"] for r in _activity(run).to_pylist()) == pytest.approx(driven, rel=1e-6)

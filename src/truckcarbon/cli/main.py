@@ -452,11 +452,30 @@ def quality(
     if traj:
         console.print(
             f"[bold]trajectories[/]: out-of-order fixes {traj.get('out_of_order', 0):,.0f}, "
-            f"gaps bridged +{traj.get('bridged_km', 0.0):,.1f} km, "
-            f"unobserved {traj.get('unobserved_km', 0.0):,.1f} km "
-            f"in {traj.get('unobserved_segments', 0):,.0f} segments, "
+            f"bridging added {traj.get('bridged_km', 0.0):,.1f} km over straight lines, "
+            f"unobserved (not attributed) {traj.get('unobserved_km', 0.0):,.1f} km "
+            f"in {traj.get('unobserved_segments', 0):,.0f} gaps, "
+            f"implausible motion (above max_vehicle_kmh, excluded) {traj.get('implausible_speed_km', 0.0):,.1f} km "
+            f"in {traj.get('implausible_speed_segments', 0):,.0f} segments, "
             f"fixes outside the mainland units {traj.get('fixes_outside_mainland', 0):,.0f}"
         )
+    durations = report.duration_rows()
+    if durations:
+        view = Table(title="kept segments by duration (gaps: above 20 min)")
+        for header in ("duration", "attributed", "km", "unobserved", "km (straight line)", "implausible", "km"):
+            view.add_column(header, justify="right", no_wrap=True)
+        for r in durations:
+            view.add_row(
+                r["bin"],
+                *(
+                    f"{r.get(f'{kind}_{what}', 0):,.0f}" if what == "segments" else f"{r.get(f'{kind}_{what}', 0):,.1f}"
+                    for kind in ("attributed", "unobserved", "implausible")
+                    for what in ("segments", "km")
+                ),
+            )
+        console.print(view)
+    for warning in report.warnings():
+        err_console.print(f"[bold yellow]warning:[/] {warning}")
     for notice in report.missing:
         err_console.print(f"[yellow]not in the run folder:[/] {notice}")
 

@@ -94,6 +94,7 @@ class Output:
 OUTPUTS: tuple[Output, ...] = (
     Output("inventory", "monthly"),
     Output("activity", "monthly"),
+    Output("unobserved", "monthly"),
     Output("quarantine", "run"),
     Output("analysis", "derived"),
     Output("forecast", "derived"),
@@ -127,6 +128,10 @@ class MonthEntry:
     distance_km_outside_mainland_unweighted: float | None
     co2_t: float | None
     fixes: dict[str, int]
+    unobserved_gaps: int | None = None  # gaps not attributed (too long or too fast to bridge)
+    unobserved_km_unweighted: float | None = None  # their straight-line displacement
+    # kept segments by duration bin: {bin: {attributed_segments, attributed_km, unobserved_..., implausible_...}}
+    segments_by_duration: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,10 @@ class InputEntry:
     role: str | None
     path: str | None
     hash: str | None
+    rows: int | None = None  # pings files: data rows read, kept, and set aside by reason
+    kept: int | None = None
+    quarantined: dict[str, int] = field(default_factory=dict)
+    warning: str | None = None  # what the run said about the file (many rows set aside, repeated rows, ...)
 
 
 @dataclass(frozen=True)
@@ -450,6 +459,16 @@ class RunFolder:
                 distance_km_outside_mainland_unweighted=_as_float(entry.get("distance_km_outside_mainland_unweighted")),
                 co2_t=_as_float(entry.get("co2_t")),
                 fixes=_int_map(fixes),
+                # Written from the gap rules on: absent in older runs is not a notice.
+                unobserved_gaps=_as_int(entry.get("unobserved_gaps")),
+                unobserved_km_unweighted=_as_float(entry.get("unobserved_km_unweighted")),
+                segments_by_duration={
+                    str(b): {str(k): float(v) for k, v in row.items() if isinstance(v, int | float)}
+                    for b, row in (entry.get("segments_by_duration") or {}).items()
+                    if isinstance(row, dict)
+                }
+                if isinstance(entry.get("segments_by_duration"), dict)
+                else {},
             )
         for key, labels in lacking.items():
             shown = ", ".join(labels[:3]) + (f" and {len(labels) - 3} more" if len(labels) > 3 else "")
@@ -504,6 +523,13 @@ class RunFolder:
                     role=_take(self, item, p, "role", str),
                     path=_take(self, item, p, "path", str),
                     hash=digest if isinstance(digest, str) else None,  # null: not hashed (a URI)
+                    # Written from 0.1 on for pings files only: absent is not a notice.
+                    rows=item["rows"] if isinstance(item.get("rows"), int) else None,
+                    kept=item["kept"] if isinstance(item.get("kept"), int) else None,
+                    quarantined={str(k): v for k, v in (item.get("quarantined") or {}).items() if isinstance(v, int)}
+                    if isinstance(item.get("quarantined"), dict)
+                    else {},
+                    warning=item["warning"] if isinstance(item.get("warning"), str) else None,
                 )
             )
         return inputs

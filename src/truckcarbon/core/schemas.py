@@ -181,6 +181,8 @@ UNOBSERVED = TableSchema(
         Column("gaps", pa.int64(), nullable=False),
         Column("unobserved_km", pa.float64(), _KM, nullable=False, doc="straight-line displacement"),
         Column("gap_hours", pa.float64(), "h", nullable=False),
+        Column("odometer_gaps", pa.int64(), nullable=False, doc="gaps whose ends carry a plausible odometer"),
+        Column("odometer_km", pa.float64(), _KM, nullable=False, doc="their odometer km (driven, route unknown)"),
     ),
 )
 

@@ -475,8 +475,8 @@ class _CsvStream(io.RawIOBase):
         length = ends - starts
         drop = (length == 0) | ((length == 1) & (a[np.minimum(starts, a.size - 1)] == 0x0D))  # blank
         odd = np.zeros(lines, bool)
-        if quoted:  # the parity of each line's quotes (its segment holds its line end, never empty)
-            odd = np.bitwise_xor.reduceat((a == 0x22).view(np.uint8), starts).astype(bool)
+        if quoted:
+            odd = self._unterminated(a, starts, ends)
             drop |= odd
         if not drop.any():
             self._emit(buf if end - start == len(buf) else memoryview(buf)[start:end])
@@ -492,6 +492,39 @@ class _CsvStream(io.RawIOBase):
         sizes = np.diff(np.append(starts, a.size))
         self._emit(a[np.repeat(~drop, sizes)].tobytes())
         self._line += lines
+
+    @staticmethod
+    def _unterminated(
+        a: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """Where a line of ``a`` (from ``starts`` to ``ends``) leaves a quoted value open.
+
+        A line with an odd number of quotes does. So does an even one where a stray quote inside an
+        unquoted value (``x"y``, read as text) upsets the pairing, so that a later quote opening a value
+        is never closed (``x"y,"z``): such lines are found as those whose quotes are not, taken in pairs,
+        one opening a value (after a comma, the line start or a quote) and one closing it (before a comma,
+        the line end or a quote); they are then read as the CSV parser reads them (:func:`_opens_quote`).
+        """
+        quote = a == 0x22
+        # The parity of each line's quotes (each line's segment holds its line end, so is never empty).
+        odd = np.bitwise_xor.reduceat(quote.view(np.uint8), starts).astype(bool)
+        q = np.flatnonzero(quote)
+        second = (np.arange(q.size) & 1).astype(bool)  # the quote closes a pair (counted within its line)
+        line_of = None
+        if odd.any():
+            line_of = np.searchsorted(ends, q)
+            second ^= ((np.cumsum(odd) - odd)[line_of] & 1).astype(bool)
+        before = a[np.maximum(q - 1, 0)]
+        after = a[np.minimum(q + 1, a.size - 1)]
+        opens = (q == 0) | (before == 0x2C) | (before == 0x0A) | (before == 0x22)
+        closes = (q == a.size - 1) | (after == 0x2C) | (after == 0x0A) | (after == 0x0D) | (after == 0x22)
+        stray = np.where(second, ~closes, ~opens)
+        if stray.any():
+            suspect = (np.searchsorted(ends, q[stray]) if line_of is None else line_of[stray]).tolist()
+            for i in sorted(set(suspect)):
+                if not odd[i]:
+                    odd[i] = _opens_quote(a[starts[i] : ends[i]].tobytes())
+        return odd
 
     def source_row(self, row: int) -> int:
         """The data row of the file of data row ``row`` of the stream (1-based)."""
@@ -530,6 +563,33 @@ class _CsvStream(io.RawIOBase):
         if not self.closed and hasattr(self, "_raw"):
             self._raw.close()
         super().close()
+
+
+def _opens_quote(line: bytes) -> bool:
+    """Whether Arrow's CSV parser ends ``line`` inside a quoted value: a quote opens a value only at its
+    start, ``""`` in a quoted value is a quote, and after the closing quote (or in an unquoted value)
+    quotes are text."""
+    quoted = False
+    field_start = True
+    i = 0
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if quoted:
+            if c == 0x22:
+                if i + 1 < n and line[i + 1] == 0x22:
+                    i += 1
+                else:
+                    quoted = False
+        elif c == 0x2C:
+            field_start = True
+            i += 1
+            continue
+        elif c == 0x22 and field_start:
+            quoted = True
+        field_start = False
+        i += 1
+    return quoted
 
 
 def _header_names(path: Path, header: bytes) -> list[str]:

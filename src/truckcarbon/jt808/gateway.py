@@ -176,6 +176,7 @@ class GatewayConfig:
     max_connections_per_address: int = 256
     max_preauth_bytes: int = 16384
     max_auth_failures: int = 3
+    max_registrations: int = 3  # registration attempts per connection (a terminal registers itself once)
     known_vehicles: Mapping[str, VehicleId] | None = None
     known_terminals: frozenset[str] | None = None
     dedup_months: int = 2
@@ -225,8 +226,8 @@ class Session:
     """One connection's state."""
 
     __slots__ = ("address", "auth", "auth_failures", "buffer", "closing", "connected", "frame_started",
-                 "last_frame", "load_codes", "out", "parts", "phone", "preauth_bytes", "raw_phone", "serial", "t",
-                 "tokens", "vid", "writer")  # fmt: skip
+                 "last_frame", "load_codes", "out", "parts", "phone", "preauth_bytes", "raw_phone", "registrations",
+                 "serial", "t", "tokens", "vid", "writer")  # fmt: skip
 
     def __init__(self, writer: asyncio.StreamWriter, address: str, parts: Reassembler, rate: float) -> None:
         now = time.monotonic()
@@ -244,6 +245,7 @@ class Session:
         self.frame_started: float | None = None
         self.preauth_bytes = 0
         self.auth_failures = 0
+        self.registrations = 0
         self.closing: str | None = None
 
 
@@ -711,6 +713,10 @@ class Gateway:
                 if not ok and session.auth_failures >= self.config.max_auth_failures:
                     self.close_session(session, "auth_failures")
             elif msg_id == MSG_REGISTER:
+                session.registrations += 1
+                if session.registrations > self.config.max_registrations:
+                    self.close_session(session, "registrations")
+                    return None
                 reg = Registration.decode(body, v2019)
                 result, code, entry = self.registry.register(header.phone, reg, authenticated=session.auth is not None)
                 if result != RegisterResult.OK:

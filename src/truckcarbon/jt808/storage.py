@@ -100,12 +100,10 @@ class Wal:
         """
         self.commit()
         with self.lock:
-            old_fh, old = self.fh, self.current
+            old_fh = self.fh
             self._open()  # may raise: then the old segment goes on being written
             old_fh.close()
-            closed = [p for p in self.segments() if p != self.current]
-        assert old in closed or not old.exists()
-        return closed
+            return [p for p in self.segments() if p != self.current]
 
     def close(self) -> None:
         """Commit and close the current segment (removed if empty)."""

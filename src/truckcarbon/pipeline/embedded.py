@@ -59,6 +59,7 @@ from truckcarbon.core.files import atomic_path
 from truckcarbon.core.months import month_label, month_labels, parse_month
 from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.core.runtime import fewer_collections
+from truckcarbon.core.schemas import UNOBSERVED
 from truckcarbon.emissions.factors import emission_factors, fuel_rates
 from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.boundaries import boundary_data_version
@@ -71,7 +72,7 @@ from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles, vehicl
 from truckcarbon.pipeline.checks import input_warnings, refuse_empty_input
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
-from truckcarbon.trajectory.kernel import KEPT, QUARANTINED, Scratch, run_kernel
+from truckcarbon.trajectory.kernel import GAP_BIN_SCHEMA, GAP_SCHEMA, KEPT, QUARANTINED, Scratch, run_kernel
 from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
 
 Progress = Callable[[str, int, int], None]
@@ -460,8 +461,7 @@ def _run(
     outside_window = 0
     spill = work / "activity"
     spill.mkdir()
-    kernel_counts: dict[int, np.ndarray] = {}
-    run_stats: dict[str, float] = {}
+    tally = Tally()
     seen_months: set[int] = set()
 
     if activity_path is not None:
@@ -476,27 +476,23 @@ def _run(
             from truckcarbon.pipeline.spark import attribute_pings_spark
 
             report("read, clean and attribute (Spark)", 0, 1)
-            reading, kernel_counts, run_stats = attribute_pings_spark(
-                files, vehicles, ids, requested, config, work, spill, spark_master
-            )
+            reading, tally = attribute_pings_spark(files, vehicles, ids, requested, config, work, spill, spark_master)
             report("read, clean and attribute (Spark)", 1, 1)
         else:
             local = [f for f in files if isinstance(f, Path)]
-            reading, kernel_counts, run_stats = _attribute_pings(
-                local, vehicles, ids, requested, config, work, spill, report, digests
-            )
+            reading, tally = _attribute_pings(local, vehicles, ids, requested, config, work, spill, report, digests)
         ingest, outside_window = reading.ingest, reading.outside_window
         inputs += reading.inputs
         refuse_empty_input(inputs, ingest, config.ingest_rules())
-        seen_months = set(kernel_counts) if requested is None else set(requested)
+        seen_months = set(tally.by_month) if requested is None else set(requested)
     warnings = input_warnings(inputs, v_counts, config.max_quarantine_share)
 
     summary = _write_outputs(
         con, out, spill, vehicles, sorted(seen_months), config, inputs, ingest, v_counts,
-        outside_window, kernel_counts, run_stats, report, engine, spark_master,
+        outside_window, tally, report, engine, spark_master,
     )  # fmt: skip
     for m in seen_months:
-        counts = kernel_counts.get(m)
+        counts = tally.by_month.get(m)
         if counts is not None:
             summary.fixes_used += int(counts[KEPT])
             summary.fixes_cleaned += int(counts[:QUARANTINED].sum() - counts[KEPT])
@@ -516,7 +512,15 @@ def _may_hold(f: Path, months: set[int]) -> bool:
     return m is None or any(k in months for k in (m - 1, m, m + 1))
 
 
-_Part = tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]
+_STATS = (
+    "unobserved_km",
+    "bridged_km",
+    "implausible_speed_km",
+    "out_of_order",
+    "unobserved_segments",
+    "implausible_speed_segments",
+    "fixes_outside_mainland",
+)
 
 
 class _NotSortedError(Exception):
@@ -524,22 +528,53 @@ class _NotSortedError(Exception):
 
 
 @dataclass
-class _Tally:
-    """What the kernels of a run counted (merged from every chunk)."""
+class Tally:
+    """What the kernels of a run counted (merged from every chunk): fixes by rule per month, trajectory
+    statistics, the unobserved gaps (:data:`GAP_SCHEMA`, the vehicle as its key) and the segments by
+    duration bin (:data:`GAP_BIN_SCHEMA`)."""
 
     by_month: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
-    stats: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(
-            ("unobserved_km", "bridged_km", "out_of_order", "unobserved_segments", "fixes_outside_mainland"), 0.0
-        )
-    )
+    stats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_STATS, 0.0))
+    gaps: list[pa.Table] = field(default_factory=list)
+    gap_bins: list[pa.Table] = field(default_factory=list)
 
-    def add(self, part: tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]) -> None:
-        by_month, stats = part
-        for m, c in by_month.items():
+    def add(self, other: Tally) -> None:
+        for m, c in other.by_month.items():
             self.by_month[m] = self.by_month.get(m, np.zeros(QUARANTINED, np.int64)) + c
-        for k, v in stats.items():
-            self.stats[k] += v
+        for k, v in other.stats.items():
+            self.stats[k] = self.stats.get(k, 0.0) + v
+        self.gaps += other.gaps
+        self.gap_bins += other.gap_bins
+        if len(self.gaps) > 64:  # bounded: merged as they come
+            self.gaps = [_sum_gaps(self.gaps)]
+        if len(self.gap_bins) > 64:
+            self.gap_bins = [_sum_gap_bins(self.gap_bins)]
+
+    def gaps_table(self) -> pa.Table:
+        return _sum_gaps(self.gaps)
+
+    def gap_bins_table(self) -> pa.Table:
+        return _sum_gap_bins(self.gap_bins)
+
+
+def _sum_gaps(tables: list[pa.Table]) -> pa.Table:
+    """Gap rows summed by (vehicle, month, from city, to city)."""
+    if not tables:
+        return GAP_SCHEMA.empty_table()
+    keys = ["vehicle_id", "month", "from_city_adcode", "to_city_adcode"]
+    values = [c for c in GAP_SCHEMA.names if c not in keys]
+    summed = pa.concat_tables(tables).group_by(keys).aggregate([(c, "sum") for c in values])
+    return summed.rename_columns([*keys, *values]).select(GAP_SCHEMA.names).sort_by([(k, "ascending") for k in keys])
+
+
+def _sum_gap_bins(tables: list[pa.Table]) -> pa.Table:
+    """Segment counts summed by (month, duration bin)."""
+    if not tables:
+        return GAP_BIN_SCHEMA.empty_table()
+    keys = ["month", "gap_bin"]
+    values = [c for c in GAP_BIN_SCHEMA.names if c not in keys]
+    summed = pa.concat_tables(tables).group_by(keys).aggregate([(c, "sum") for c in values])
+    return summed.rename_columns([*keys, *values]).select(GAP_BIN_SCHEMA.names)
 
 
 _scratch = threading.local()
@@ -575,10 +610,10 @@ def _process(
     config: PipelineConfig,
     spill: Path,
     held: _SpillBuffer | None = None,
-) -> tuple[dict[int, npt.NDArray[np.int64]], dict[str, float]]:
+) -> Tally:
     """Kernel, emission method and vehicle attributes for chunks of whole vehicles; spills their activity
     (into ``held``, which writes it in larger files, when given)."""
-    tally = _Tally()
+    tally = Tally()
     activity = []
     asked = None if months is None else pa.array(month_labels(sorted(months)))
     for fixes in chunks:
@@ -599,21 +634,25 @@ def _process(
         stats = {
             "unobserved_km": result.unobserved_km,
             "bridged_km": result.bridged_km,
+            "implausible_speed_km": result.implausible_speed_km,
             "out_of_order": float(result.counts["out_of_order"]),
             "unobserved_segments": float(result.counts["unobserved_segments"]),
+            "implausible_speed_segments": float(result.counts["implausible_speed_segments"]),
             "fixes_outside_mainland": float(result.counts["outside_mainland"]),
         }
-        tally.add((by_month, stats))
-        act = result.activity
+        act, gaps, gap_bins = result.activity, result.gaps, result.gap_bins
         if asked is not None:
             act = act.filter(pc.is_in(act["month"], asked))
+            gaps = gaps.filter(pc.is_in(gaps["month"], asked))
+            gap_bins = gap_bins.filter(pc.is_in(gap_bins["month"], asked))
+        tally.add(Tally(by_month, stats, [gaps] if gaps.num_rows else [], [gap_bins] if gap_bins.num_rows else []))
         if act.num_rows:
             activity.append(act)
     if held is not None:
         held.add(activity)
     elif activity:
         pq.write_table(_attach(pa.concat_tables(activity), vehicles, config), spill / f"part-{k:06d}.parquet")
-    return tally.by_month, tally.stats
+    return tally
 
 
 SPILL_ROWS = 1 << 20  # activity rows held before they are written to a spill file
@@ -734,7 +773,7 @@ def _attribute_pings(
     spill: Path,
     report: Progress,
     digests: dict[Path, Future[str]],
-) -> tuple[Reading, dict[int, npt.NDArray[np.int64]], dict[str, float]]:
+) -> tuple[Reading, Tally]:
     """Pass 1 and 2: stream vehicle-sorted input, else route fixes to partitions; kernels on worker threads.
 
     ``digests`` holds the hash of every file, being computed."""
@@ -752,14 +791,14 @@ def _attribute_pings(
             files, ids, months, context_s, _quarantine_writer(quarantine_dir), report, digests,
             config.ingest_rules(), config.crs,
         )  # fmt: skip
-        tally = _Tally()
+        tally = Tally()
         with ThreadPoolExecutor(max_workers=threads) as pool:
             held = _SpillBuffer(spill, vehicles, config)
 
-            def submit(chunks: list[pa.Table], k: int, held: _SpillBuffer = held) -> Future[_Part]:
+            def submit(chunks: list[pa.Table], k: int, held: _SpillBuffer = held) -> Future[Tally]:
                 return pool.submit(_process, chunks, k, locator, vehicles, months, config, spill, held)
 
-            pending: deque[Future[_Part]] = deque()
+            pending: deque[Future[Tally]] = deque()
             try:
                 if streaming:
                     stream = _Stream(min(config.rows_per_partition, STREAM_CHUNK_ROWS))
@@ -804,7 +843,7 @@ def _attribute_pings(
                 pool.shutdown(wait=True)
                 streaming = False
                 continue
-        return reader.state, tally.by_month, tally.stats
+        return reader.state, tally
 
 
 def _read_activity(path: Path, ids: VehicleIds) -> pa.Table:
@@ -870,13 +909,14 @@ def _write_outputs(
     ingest: IngestCounts,
     v_counts: VehicleCounts,
     outside_window: int,
-    kernel_counts: dict[int, np.ndarray],
-    run_stats: dict[str, Any],
+    tally: Tally,
     report: Progress,
     engine: str = "embedded",
     spark_master: str | None = None,
 ) -> RunSummary:
     """Write every output; the Spark engine aggregates the inventories with Spark SQL, the embedded one with DuckDB."""
+    kernel_counts, run_stats = tally.by_month, tally.stats
+    gaps, gap_bins = tally.gaps_table(), tally.gap_bins_table()
     engine_name = f"embedded (DuckDB {duckdb.__version__})"
     inventories: dict[str, pa.Table] | None = None
     if engine == "spark":
@@ -933,6 +973,7 @@ def _write_outputs(
                 raise
             report("write", i + 1, len(months))
             counts = kernel_counts.get(m, np.zeros(QUARANTINED, np.int64))
+            month_gaps = _write_unobserved(folder, label, gaps, vehicles)
             month_entries[label] = {
                 "run_id": run_id,
                 "vehicles_active": totals[0],
@@ -940,6 +981,8 @@ def _write_outputs(
                 "distance_km_outside_mainland_unweighted": totals[2],
                 "co2_t": totals[3] / 1000.0,
                 "fixes": {name: int(counts[code]) for code, name in enumerate(KERNEL_REASONS[:QUARANTINED])},
+                **month_gaps,
+                "segments_by_duration": _duration_bins(gap_bins, label),
             }
             summary.distance_km += totals[1]
             summary.co2_t += totals[3] / 1000.0
@@ -960,6 +1003,7 @@ def _write_outputs(
             "read": v_counts.rows,
             "kept": v_counts.kept,
             "registration_from_plate": v_counts.registration_from_plate,
+            "identical_duplicates": v_counts.identical_duplicates,
             "quarantined": v_counts.quarantined,
         },
         "trajectories": run_stats,
@@ -1001,6 +1045,33 @@ def _write_outputs(
     summary.vehicles_quarantined = sum(v_counts.quarantined.values())
     summary.quality = quality
     return summary
+
+
+def _write_unobserved(folder: RunFolder, label: str, gaps: pa.Table, vehicles: pa.Table) -> dict[str, Any]:
+    """``unobserved/YYYY-MM.parquet`` (:data:`UNOBSERVED`): one month's gaps that were not attributed, by
+    vehicle and city pair (their straight-line displacement, never driven km); the month's totals."""
+    part = gaps.filter(pc.equal(gaps["month"], label))
+    keys = part["vehicle_id"].to_numpy()
+    table = pa.table(
+        {
+            "vehicle_id": vehicles["vehicle_id"].take(pa.array(keys, pa.int64())),
+            **{name: part[name] for name in UNOBSERVED.names[1:]},
+        },
+        schema=UNOBSERVED.arrow(),
+    )
+    with atomic_path(folder.month_file("unobserved", label)) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return {
+        "unobserved_gaps": int(pc.sum(table["gaps"]).as_py() or 0),
+        "unobserved_km_unweighted": float(pc.sum(table["unobserved_km"]).as_py() or 0.0),
+    }
+
+
+def _duration_bins(gap_bins: pa.Table, label: str) -> dict[str, dict[str, float]]:
+    """The month's kept segments by duration bin: segments and km attributed (above 20 min: bridged gaps),
+    unobserved and of implausible motion."""
+    part = gap_bins.filter(pc.equal(gap_bins["month"], label)).to_pylist()
+    return {row.pop("gap_bin"): {k: v for k, v in row.items() if k != "month"} for row in part}
 
 
 def _rebuild_database(out: Path, vehicles: pa.Table) -> None:

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from truckcarbon.core.errors import InputError
-from truckcarbon.core.runfolder import Missing, MonthEntry, Quality, RunFolder
+from truckcarbon.core.runfolder import InputEntry, Missing, MonthEntry, Quality, RunFolder
+
+# The kernel's duration bins in order (truckcarbon.trajectory.kernel.GAP_BIN_LABELS).
+DURATION_BINS = ("<=20min", "20min-1h", "1h-4h", "4h-24h", "1d-7d", ">7d")
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,23 @@ class QualityReport:
     months: dict[str, MonthEntry]
     quality: Quality | None
     missing: list[Missing] = field(default_factory=list)
+    inputs: list[InputEntry] = field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """What the latest run said about its input files (many rows set aside, repeated vehicles, ...)."""
+        return [f"{e.path}: {e.warning}" for e in self.inputs if e.warning]
+
+    def duration_rows(self) -> list[dict[str, Any]]:
+        """Kept segments by duration bin over the months: segments and km attributed (above 20 min: gaps
+        bridged), unobserved (not attributed: their straight line) and of implausible motion."""
+        totals: dict[str, dict[str, float]] = {}
+        for entry in self.months.values():
+            for b, row in entry.segments_by_duration.items():
+                acc = totals.setdefault(b, {})
+                for k, v in row.items():
+                    acc[k] = acc.get(k, 0.0) + v
+        order = {label: i for i, label in enumerate(DURATION_BINS)}
+        return [{"bin": b, **totals[b]} for b in sorted(totals, key=lambda b: order.get(b, len(order)))]
 
     def fix_rows(self) -> list[dict[str, Any]]:
         """One row per month: fixes by outcome (kept, duplicate, invalid, stuck, jump) and km."""
@@ -58,4 +78,6 @@ def read_quality(run: Path) -> QualityReport:
             f"{folder.manifest_path} holds no quality record ({'; '.join(map(str, folder.missing))}); "
             "run `truckcarbon run` again"
         )
-    return QualityReport(months=months, quality=quality, missing=list(folder.missing))
+    latest = folder.latest_run()
+    inputs = latest.inputs if latest is not None else []
+    return QualityReport(months=months, quality=quality, missing=list(folder.missing), inputs=inputs)

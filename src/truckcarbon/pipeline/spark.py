@@ -32,7 +32,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,9 @@ from truckcarbon.ingest.pings import PING_COLUMNS, REASONS, IngestCounts, valida
 from truckcarbon.ingest.sources import estimated_rows, file_digest
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import Reading, in_index_crs, in_window, kernel_inputs, window_bounds
+
+if TYPE_CHECKING:
+    from truckcarbon.pipeline.embedded import Tally
 
 SOURCE_COLUMN = "_source_file"
 
@@ -107,11 +110,11 @@ def attribute_pings_spark(
     work: Path,
     spill: Path,
     master: str | None = None,
-) -> tuple[Reading, dict[int, npt.NDArray[np.int64]], dict[str, float]]:
+) -> tuple[Reading, Tally]:
     """Spark's passes 1 and 2 with the embedded engine's contract (see :func:`embedded._attribute_pings`)."""
     from pyspark.sql import functions as sf
 
-    from truckcarbon.pipeline.embedded import _process  # the one kernel path of both engines
+    from truckcarbon.pipeline.embedded import Tally, _process  # the one kernel path of both engines
 
     local = [f for f in files if isinstance(f, Path)]
     not_parquet = [f for f in local if not f.name.lower().endswith((".parquet", ".pq"))]
@@ -191,9 +194,12 @@ def attribute_pings_spark(
         }  # fmt: skip
         if chunk:
             locator = _worker_locator(config.crs, index_name)
-            by_month, stats = _process([pa.Table.from_batches(chunk)], part, locator, vehicles, months, config, spill)
-            record["by_month"] = {str(m): c.tolist() for m, c in by_month.items()}
-            record["stats"] = stats
+            done = _process([pa.Table.from_batches(chunk)], part, locator, vehicles, months, config, spill)
+            record["by_month"] = {str(m): c.tolist() for m, c in done.by_month.items()}
+            record["stats"] = done.stats
+            # Gaps and duration bins beside the counts (named by partition: a retried task overwrites them).
+            pq.write_table(done.gaps_table(), counts_dir / f"gaps-{part:06d}.parquet")
+            pq.write_table(done.gap_bins_table(), counts_dir / f"bins-{part:06d}.parquet")
         (counts_dir / f"part-{part:06d}.json").write_text(json.dumps(record))
         yield pa.RecordBatch.from_pylist([], schema=pa.schema([("done", pa.int8())]))
 
@@ -218,14 +224,13 @@ def attribute_pings_spark(
     reading.inputs = [
         {"role": "pings", "path": str(f), "hash": file_digest(f) if isinstance(f, Path) else None} for f in files
     ]
-    by_month: dict[int, npt.NDArray[np.int64]] = {}
-    stats: dict[str, float] = {}
+    tally = Tally()
     for d in records:
-        for m, c in d["by_month"].items():
-            by_month[int(m)] = by_month.get(int(m), np.zeros(len(c), np.int64)) + np.asarray(c, np.int64)
-        for k, v in d["stats"].items():
-            stats[k] = stats.get(k, 0.0) + v
-    return reading, by_month, stats
+        by_month = {int(m): np.asarray(c, np.int64) for m, c in d["by_month"].items()}
+        tally.add(Tally(by_month, {k: float(v) for k, v in d["stats"].items()}))
+    tally.gaps = [pq.read_table(f) for f in sorted(counts_dir.glob("gaps-*.parquet"))]
+    tally.gap_bins = [pq.read_table(f) for f in sorted(counts_dir.glob("bins-*.parquet"))]
+    return reading, tally
 
 
 INVENTORY_SCHEMA = INVENTORY.arrow()
