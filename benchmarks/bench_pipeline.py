@@ -1,6 +1,6 @@
 """Benchmark: end-to-end pipeline pings/s, against DuckDB's bare scan (ceiling) and a naive pipeline (floor).
 
-    python benchmarks/bench_pipeline.py [--pings 100000000] [--data .bench_data]
+    python benchmarks/bench_pipeline.py [--pings 100000000] [--data .bench_data] [--against REV]
 
 Input: a simulated world (30 s fixes, default defects) of about ``--pings``
 pings, written once under ``--data`` and reused; a copy sorted by (vehicle, time)
@@ -191,11 +191,15 @@ def reader_scan(folder: Path, vehicles: Path, warm: bool = True) -> tuple[int, f
     return n, time.perf_counter() - t0
 
 
-def run_child(pings: Path, vehicles: Path) -> dict[str, float]:
+def run_child(pings: Path, vehicles: Path, src: Path | None = None) -> dict[str, float]:
+    """``truckcarbon run`` in a child process; with ``src``, the package of that source tree (an older commit)."""
     out = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src) + os.pathsep + env.get("PYTHONPATH", "")
     try:
         res = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(pings), str(vehicles), str(out)], capture_output=True, text=True
+            [sys.executable, "-c", _CHILD, str(pings), str(vehicles), str(out)], capture_output=True, text=True, env=env
         )
         if res.returncode != 0:
             raise SystemExit(res.stdout + res.stderr)
@@ -242,6 +246,16 @@ def naive(world: Path, sample: int) -> tuple[int, float, float]:
     return len(df), t0 - t_read, time.perf_counter() - t0
 
 
+def _worktree(rev: str) -> Path:
+    """The ``src`` folder of a detached git worktree of ``rev`` (made once under the system's temp folder)."""
+    root = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(["git", "rev-parse", rev], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    tree = Path(tempfile.gettempdir()) / f"truckcarbon-{sha[:12]}"
+    if not (tree / "src" / "truckcarbon").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", "--force", str(tree), sha], cwd=root, check=True)
+    return tree / "src"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pings", type=int, default=100_000_000, help="about this many pings in the input")
@@ -260,9 +274,17 @@ def main() -> None:
         help="Parquet layout of the sorted copy: simulator (the simulator's encodings, default) or a codec "
         "for every column with Arrow's default encodings (zstd, snappy, ...)",
     )
+    ap.add_argument(
+        "--against",
+        metavar="REV",
+        help="also run the sorted pipeline of this git revision (a worktree of it), in every round: the ratio "
+        "of this tree's speed to that revision's, measured in the same run",
+    )
     args = ap.parse_args()
     repeat = max(1, args.repeat)
     world, sorted_dir = make_world(args.data, args.pings, args.sorted_layout)
+    old_src = _worktree(args.against) if args.against else None
+    old_runs: list[dict[str, float]] = []
     scans: list[tuple[int, float]] = []
     arrow: list[tuple[int, float]] = []
     readers: list[tuple[int, float]] = []
@@ -273,6 +295,10 @@ def main() -> None:
         arrow.append(arrow_scan(sorted_dir, warm=r == 0))
         readers.append(reader_scan(sorted_dir, world / "vehicles.parquet", warm=r == 0))
         runs.append(run_child(sorted_dir, world / "vehicles.parquet"))
+        if old_src is not None:
+            old_runs.append(run_child(sorted_dir, world / "vehicles.parquet", old_src))
+            print(f"round {r + 1}/{repeat}: pipeline sorted at {args.against}: "
+                  f"{old_runs[-1]['pings'] / old_runs[-1]['seconds'] / 1e6:.2f} M pings/s")  # fmt: skip
         floors.append(naive(world, args.naive_sample))
         rates = (
             scans[-1][0] / scans[-1][1] / 1e6,
@@ -311,6 +337,14 @@ def main() -> None:
         f"pipeline sorted input:   {sorted_rate / 1e6:8.2f} M pings/s ({sorted_res['seconds']:.1f} s, {fastest}; "
         f"peak RSS {max(res['rss_mib'] for res in runs):.0f} MiB, the largest of the runs)"
     )
+    if old_runs:
+        old = min(old_runs, key=lambda res: res["seconds"])
+        old_rate = old["pings"] / old["seconds"]
+        print(
+            f"pipeline sorted input at {args.against}: {old_rate / 1e6:8.2f} M pings/s ({old['seconds']:.1f} s, "
+            f"{fastest}; peak RSS {max(res['rss_mib'] for res in old_runs):.0f} MiB); this tree / {args.against}: "
+            f"{sorted_rate / old_rate:.3f}"
+        )
     if not args.skip_unsorted:
         unsorted_res = run_child(world / "pings", world / "vehicles.parquet")
         unsorted_rate = unsorted_res["pings"] / unsorted_res["seconds"]

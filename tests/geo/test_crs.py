@@ -69,5 +69,5 @@ def test_bd09_round_trip_and_the_published_approximation() -> None:
     back_lon, back_lat = bd09_to_wgs84(*wgs84_to_bd09(w_lon, w_lat))
     assert np.max(np.abs(back_lon - w_lon)) < 1e-9 and np.max(np.abs(back_lat - w_lat)) < 1e-9
     # BD-09 is about 0.0065/0.006 degree (several hundred metres) from GCJ-02 in China
-    d_lon, d_lat = wgs84_to_bd09(w_lon, w_lat)
+    d_lon, _ = wgs84_to_bd09(w_lon, w_lat)
     assert np.all(np.abs(d_lon - w_lon) > 0.003)

@@ -166,7 +166,7 @@ def test_cache_round_trip(tmp_path, gcj_locator):
 
 def test_unknown_crs_is_an_input_error():
     with pytest.raises(InputError, match="wgs84"):
-        CityLocator("bd09")
+        CityLocator("osgb36")
 
 
 def test_table_and_index_cover_the_same_mainland_units(wgs_locator):

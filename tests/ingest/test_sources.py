@@ -6,11 +6,13 @@ from __future__ import annotations
 import codecs
 import gzip
 import hashlib
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -253,6 +255,38 @@ def test_a_stray_quote_that_leaves_a_later_value_open_costs_its_line_only(tmp_pa
     ]
 
 
+def _arrow_reads_apart(line: bytes) -> bool:
+    """Whether Arrow's CSV reader, alone, reads the line after ``line`` as a row of its own."""
+    data = b"h\n" + line + b"\nEND\n"
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types={"h": pa.string()}),
+        )
+    except pa.ArrowInvalid:
+        return False
+    return "END" in table["h"].to_pylist()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_quoting_never_swallows_the_next_line(tmp_path: Path, seed: int) -> None:
+    """Lines of commas, quotes and letters, each followed by a sentinel line: every sentinel is read as
+    its own row; a line with an even number of quotes is taken out only when Arrow would read on past it."""
+    rng = np.random.default_rng(seed)
+    lines = [bytes(rng.choice(list(b'a,"'), size=int(rng.integers(1, 9))).tolist()) for _ in range(1000)]
+    f = tmp_path / "p.csv"
+    f.write_bytes(b"h\n" + b"".join(line + b"\nEND\n" for line in lines))
+    rows, source, bad = _read(f, kind=None)
+    sentinels = [src for r, src in zip(rows, source, strict=True) if r["h"] == "END"]
+    assert sentinels == [2 * i + 2 for i in range(len(lines))]
+    taken = {row for row, _, reason in bad if reason == "unterminated_quote"}
+    for i, line in enumerate(lines):
+        if line.count(b'"') % 2 == 0:
+            assert (2 * i + 1 in taken) == (not _arrow_reads_apart(line)), line
+
+
 def _messy(n: int, seed: int) -> tuple[bytes, list[int], list[tuple[int, str, str]]]:
     """A CSV of ``n`` data lines, some with unterminated quotes, wrong field counts or blank; the kept
     data rows and the lines that are not rows."""
@@ -314,6 +348,7 @@ def test_a_line_longer_than_the_limit_is_a_clear_error(tmp_path: Path, monkeypat
         (b"", "empty file (no header line)"),
         (b"\n\r\n\n", "empty file (no header line)"),
         (b'a,"b\n1,2\n', "the header (line 1) has an unterminated quote ('a,\"b')"),
+        (b'\na"b,"c\n1,2\n', "the header (line 2) has an unterminated quote ('a\"b,\"c')"),
     ],
 )
 def test_header_problems_are_clear_errors(tmp_path: Path, data: bytes, message: str) -> None:
@@ -430,3 +465,26 @@ def test_the_pipeline_quarantines_each_line_with_its_own_reason(tmp_path: Path) 
     counts = summary.quality["pings"]["quarantined"]
     assert counts["unterminated_quote"] == 1 and counts["malformed_line"] == 1
     assert summary.pings_kept == 2 and summary.pings_quarantined == 3
+
+
+def test_the_row_map_keeps_only_the_skipped_rows_not_yet_passed() -> None:
+    rng = np.random.default_rng(7)
+    skipped = np.sort(rng.choice(np.arange(1, 20_001), size=4000, replace=False))
+    kept = np.setdiff1d(np.arange(1, 20_001), skipped)
+    row_map = sources._RowMap()
+    got: list[int] = []
+    fed = 0
+    first = 0
+    for n in (0, 1, 500, 3, 7000, 2, 20_000):
+        # Rows taken out arrive ahead of the rows read (as the filter runs ahead of the parser).
+        while fed < skipped.size and skipped[fed] <= (kept[min(first + n, kept.size - 1)] + 50):
+            row_map.skip(int(skipped[fed]))
+            fed += 1
+        n = min(n, kept.size - first)
+        rows = row_map.rows(first, n)
+        assert rows is not None
+        got += rows.tolist()
+        first += n
+        assert row_map.pending.size <= 60  # the rows passed are forgotten
+    assert got == kept.tolist()
+    assert sources._RowMap().rows(0, 5) is None

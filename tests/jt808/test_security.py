@@ -519,3 +519,86 @@ def test_no_frame_raises_fuzz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             code = gw.registry.register(VICTIM, Registration(0, 0, "M", "X", "7", 1, PLATE))[1]
     assert gw.metrics.internal_errors == 0
     assert any(r is not None for r in results) and len(gw.metrics.rejects) > 8
+
+
+def test_an_unexpected_error_is_caught_at_the_frame_logged_in_one_line_and_the_read_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from truckcarbon.jt808.observe import JsonFormatter
+
+    def broken(cls: type, body: bytes, v2019: bool = False) -> Registration:
+        raise RuntimeError("a defect")
+
+    async def scenario() -> None:
+        async with running(tmp_path / "gw") as (gw, port):
+            monkeypatch.setattr(Registration, "decode", classmethod(broken))
+            term = await Terminal.open("127.0.0.1", port, VICTIM)
+            reg = encode_frame(Header(MSG_REGISTER, VICTIM, 1), b"\x00" * 40)
+            term.writer.write(reg + frame_bytes(MSG_HEARTBEAT, VICTIM, 2, None, b""))
+            assert (await acks(term))[0] == GeneralResponse(2, MSG_HEARTBEAT, 0)  # the next frame is answered
+            assert gw.metrics.internal_errors == 1 and gw.metrics.rejects["internal_error"] == 1
+            term.close()
+
+    asyncio.run(scenario())
+    records = [r for r in caplog.records if '"internal_error"' in r.getMessage()]
+    assert len(records) == 1 and records[0].exc_info is None
+    line = JsonFormatter().format(records[0])
+    assert "\n" not in line and json.loads(line)["error"] == "RuntimeError: a defect"
+
+
+def test_log_lines_are_json_and_carry_no_traceback() -> None:
+    import logging
+
+    from truckcarbon.jt808.observe import JsonFormatter
+
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        import sys
+
+        rec = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "Task exception was never retrieved", None,
+                                sys.exc_info())  # fmt: skip
+    out = JsonFormatter().format(rec)
+    assert "Traceback" not in out and "\n" not in out
+    want = {"level": "error", "logger": "asyncio", "event": "log", "message": "Task exception was never retrieved"}
+    assert json.loads(out) | {"ts": ""} == {"ts": "", **want, "error": "ValueError: bad"}
+
+
+class StreamWriterStub(FakeWriter):
+    async def drain(self) -> None:
+        pass
+
+
+def test_the_frame_deadline_counts_from_each_frame_not_from_a_busy_stream(tmp_path: Path) -> None:
+    """Reads that end inside a frame, for longer than the deadline in all: open; one frame slower than it: closed."""
+
+    async def scenario() -> None:
+        gw = Gateway(GatewayConfig(data=tmp_path / "gw", frame_timeout_s=10, idle_timeout_s=1e9, auth_timeout_s=1e9))
+        clock = [0.0]
+        gw.clock = lambda: clock[0]
+        session = Session(StreamWriterStub(), "x", Reassembler(4, 1 << 14, 60, gw.budget), 1e9, 0.0)  # type: ignore[arg-type]
+        gw.sessions[id(session)] = session  # as handle() does: the sweeper sees it
+        reader = asyncio.StreamReader()
+        served = asyncio.create_task(gw.serve_connection(reader, session.writer, session))
+        beats = b"".join(frame_bytes(MSG_HEARTBEAT, VICTIM, k, None, b"") for k in range(40))
+        size = len(beats) // 40
+        step = size + 4  # 15-byte frames: the first 14 reads all end inside a frame
+        for k in range(14):  # 8 s apart: 112 s of a stream that is never at a frame's end
+            reader.feed_data(beats[k * step : (k + 1) * step])
+            assert (k + 1) * step % size
+            for _ in range(5):
+                await asyncio.sleep(0)
+            clock[0] += 8
+            gw.sweep(clock[0])
+            assert session.closing is None, k
+        reader.feed_data(b"\x00")  # the last frame goes on, but is not complete 19 s after its first byte
+        for _ in range(5):
+            await asyncio.sleep(0)
+        clock[0] += 11
+        gw.sweep(clock[0])
+        assert session.closing == "frame_timeout"
+        assert gw.metrics.rejects == {"frame_timeout": 1} and len(session.writer.out) > 0  # heartbeats answered
+        reader.feed_eof()
+        await served
+
+    asyncio.run(scenario())

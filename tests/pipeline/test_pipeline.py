@@ -291,7 +291,9 @@ def test_unsigned_ids_beyond_int64_are_ids_kept_exactly(tmp_path: Path) -> None:
     activity = pq.read_table(tmp_path / "run" / "activity")
     assert set(activity["vehicle_id"].to_pylist()) == {"9223372036854775813"}
     q = pq.read_table(tmp_path / "run" / "quarantine" / "pings").to_pylist()
-    assert [(r["vehicle_id"], r["reason"], r["source_row"]) for r in q] == [("9223372036854775814", "unknown_vehicle", 3)]
+    assert [(r["vehicle_id"], r["reason"], r["source_row"]) for r in q] == [
+        ("9223372036854775814", "unknown_vehicle", 3)
+    ]
 
 
 def test_vehicles_table_errors(tmp_path: Path) -> None:

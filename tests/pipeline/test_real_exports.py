@@ -409,3 +409,71 @@ def test_a_mixed_mode_trace_excludes_the_train(tmp_path: Path) -> None:
     d1, d2 = np.array(drive1), np.array(train[-1:] + drive2)  # leaving the train's last fix at 60 km/h: driving
     driven = _haversine_km(d1[:, 1], d1[:, 2]) + _haversine_km(d2[:, 1], d2[:, 2])
     assert sum(r["distance_km"] for r in _activity(run).to_pylist()) == pytest.approx(driven, rel=1e-6)
+
+
+# ------------------------------------------------------------------ headers, encodings, quoting
+
+
+def test_a_gbk_export_with_chinese_headers_and_a_column_mapping(tmp_path: Path) -> None:
+    """A platform export as Chinese Excel saves it: GBK, Chinese headers (one recognised only through
+    --columns), plates as ids, slashes in the times."""
+    rows = ["车牌号码,定位时间,经度,纬度,行驶速度"]
+    rows += [f"鲁A12345,{_local(t)},{x:.6f},{y:.6f},60" for t, x, y in _track(30)]
+    pings = tmp_path / "export.csv"
+    pings.write_bytes(("\r\n".join(rows) + "\r\n").encode("gbk"))
+    vehicles = tmp_path / "车辆.csv"
+    vehicles.write_bytes("车牌号,排放标准\n鲁A12345,国五\n".encode("gbk"))  # keyed by plate: the plate is the id
+    base = ["run", "--pings", str(pings), "--vehicles", str(vehicles), "--out", str(tmp_path / "run")]
+    code, out = _cli([*base, "--columns", "车速=speed_kmh"])
+    assert code == 2 and "车速" in out and "Traceback" not in out  # a header the file does not have: named
+    code, out = _cli([*base, "--columns", "行驶速度=speed_kmh"])
+    assert code == 0, out
+    act = _activity(tmp_path / "run")
+    t = np.round(np.array(_track(30)), 6)  # as written
+    assert act["vehicle_id"].to_pylist() == ["鲁A12345"]
+    assert act["distance_km"].to_pylist()[0] == pytest.approx(_haversine_km(t[:, 1], t[:, 2]), rel=1e-6)
+
+
+def _local(t: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(t, dt.timezone(dt.timedelta(hours=8))).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def test_a_parquet_export_with_chinese_column_names_takes_the_typed_path(tmp_path: Path) -> None:
+    track = _track(30)
+    pings = tmp_path / "p.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "终端手机号": pa.array(["013912345678"] * 30),
+                "GPS时间": pa.array([t for t, _, _ in track], pa.int64()),
+                "经度": [x for _, x, _ in track],
+                "纬度": [y for _, _, y in track],
+            }
+        ),
+        pings,
+    )
+    from truckcarbon.ingest.pings import typed_plan
+    from truckcarbon.ingest.sources import mapped_names
+
+    names = mapped_names(pings)
+    assert names == {"终端手机号": "vehicle_id", "GPS时间": "ts", "经度": "lon", "纬度": "lat"}
+    schema = pq.read_schema(pings)
+    assert typed_plan(pa.schema([pa.field(names[f.name], f.type) for f in schema])) is not None
+    summary = run_pipeline(pings, _vehicles(tmp_path / "v.csv", ["013912345678"]), tmp_path / "run")
+    assert summary.pings_read == 30 and summary.fixes_used == 30
+
+
+def test_bom_and_an_unterminated_quote_cost_one_row(tmp_path: Path) -> None:
+    track = _track(480, step_s=30)
+    lines = ["vehicle_id,ts,lon,lat"] + [f"1,{t},{x:.6f},{y:.6f}" for t, x, y in track]
+    lines[10] = f'1,{track[9][0]},"{track[9][1]:.6f},{track[9][2]:.6f}'  # data row 10: an unterminated quote
+    pings = tmp_path / "p.csv"
+    pings.write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode("utf-8"))
+    summary = run_pipeline(pings, _vehicles(tmp_path / "v.csv", ["1"]), tmp_path / "run")
+    assert summary.pings_read == 480 and summary.quality["pings"]["quarantined"]["unterminated_quote"] == 1
+    assert summary.quality["pings"]["kept"] == 479 and summary.fixes_used == 479
+    q = _quarantine(tmp_path / "run")
+    assert [(r["reason"], r["source_row"]) for r in q] == [("unterminated_quote", 10)]
+    assert summary.warnings == []  # 1 of 480 is below the 5% threshold

@@ -19,22 +19,24 @@ CSV files are streamed in bounded blocks (never read whole), through these steps
   writes). Bytes that do not decode stop the read with an :class:`InputError`
   giving the byte offset of the first bad byte and the encoding tried.
 * **Lines.** Lines end with ``\\n`` or ``\\r\\n`` (or ``\\r`` alone throughout a
-  file, as old Mac Excel writes). A line with an odd number of ``"`` has an
+  file, as old Mac Excel writes). A line that leaves a quoted value open has an
   unterminated quote: it is taken out of the stream and returned with reason
-  ``unterminated_quote`` (otherwise Arrow's parser would read the rest of the
-  file as one quoted value). Quoted values with commas and doubled ``""``
-  quotes are read as usual; **a quoted value cannot hold a line break** (its
-  lines are taken out as unterminated quotes). Blank lines are skipped.
-  A line with the wrong number of fields is returned with reason
-  ``malformed_line``.
+  ``unterminated_quote``, and the lines after it are read as usual (Arrow's
+  parser would read on into them as one quoted value). That is a line with an
+  odd number of ``"``, or an even one where a quote inside an unquoted value
+  (text, as in ``x"y``) leaves a later opening quote unclosed (``x"y,"z``).
+  Quoted values with commas and doubled ``""`` quotes are read as usual; **a
+  quoted value cannot hold a line break** (pings exports have none; its lines
+  are taken out as unterminated quotes). Blank lines are skipped. A line with
+  the wrong number of fields is returned with reason ``malformed_line``.
 
 Row numbers: data row ``n`` (1-based) is physical line ``n + 1`` of the file (the
-header being line 1), whatever lines were skipped around it.
+header being line 1; ``n + header_line`` when blank lines precede the header),
+whatever lines were taken out around it.
 """
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import hashlib
 import io
@@ -174,9 +176,9 @@ class MalformedLines:
 class Batch:
     """A batch of a file's rows; ``first_row`` data rows of the file precede it.
 
-    ``rows`` holds each row's 1-based data row number in the file when rows were
-    skipped before or within the batch (malformed CSV lines), else None
-    (row ``i`` of the batch is data row ``first_row + i + 1``).
+    ``rows`` holds each row's 1-based data row number in the file when lines were
+    skipped before or within the batch (CSV lines that are not rows, blank lines),
+    else None (row ``i`` of the batch is data row ``first_row + i + 1``).
     """
 
     table: pa.Table
@@ -188,11 +190,35 @@ class Batch:
         return self.rows[local] if self.rows is not None else self.first_row + local + 1
 
 
-def _restored(k: npt.NDArray[np.int64], skipped: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """1-based data rows of the rows ``k`` (1-based) of a stream from which the sorted 1-based data rows
-    ``skipped`` were taken out."""
-    adjusted = skipped - np.arange(skipped.size, dtype=np.int64)
-    return k + np.searchsorted(adjusted, k, side="right")
+class _RowMap:
+    """The 1-based data rows of the file of the rows read (counted 1, 2, ...) when the data rows given to
+    :meth:`skip` were not read, for rows asked for in increasing order (memory: the skipped rows not yet
+    passed)."""
+
+    def __init__(self) -> None:
+        self.passed = 0  # skipped rows before the rows asked for so far
+        self.pending = np.empty(0, np.int64)  # later skipped rows, sorted
+        self.new: list[int] = []
+
+    def skip(self, row: int) -> None:
+        """Data row ``row`` is not read (rows arrive in any order, but after the rows asked for so far)."""
+        self.new.append(row)
+
+    def rows(self, first: int, n: int) -> npt.NDArray[np.int64] | None:
+        """Data rows of the rows ``first + 1 .. first + n`` read; None when no row was skipped so far."""
+        if self.new:
+            self.pending = np.sort(np.concatenate((self.pending, np.array(self.new, np.int64))))
+            self.new = []
+        if not self.passed and not self.pending.size:
+            return None
+        k = first + 1 + np.arange(n, dtype=np.int64)
+        adjusted = self.pending - (self.passed + np.arange(self.pending.size, dtype=np.int64))
+        out = k + self.passed + np.searchsorted(adjusted, k, side="right")
+        if n:
+            done = int(np.searchsorted(self.pending, out[-1], side="right"))
+            self.passed += done
+            self.pending = self.pending[done:]
+        return out
 
 
 class _Readable(Protocol):
@@ -225,8 +251,10 @@ class _CsvStream(io.RawIOBase):
         self.bad = bad
         self.compression = _COMPRESSION.get(path.suffix.lower())
         self.header: bytes | None = None
-        self.skipped: list[int] = []
-        self._skipped_adjusted: list[int] = []  # skipped[j] - j, for mapping rows of the stream back
+        self.skipped = _RowMap()  # the data rows taken out, for the rows of the batches
+        self._taken = 0  # data rows taken out so far
+        self._taken_adjusted: deque[int] = deque()  # row - (rows taken out before) of those not yet passed
+        self._taken_passed = 0
         self._given = encoding
         self._mode: str | None = None  # None: only ASCII so far (no encoding chosen); "utf-8"; "transcode"
         self._encoding = ""  # the encoding used, for messages
@@ -436,7 +464,7 @@ class _CsvStream(io.RawIOBase):
             pos = stop + 1
             if not line:
                 continue
-            if line.count(b'"') % 2:
+            if line.count(b'"') % 2 or _opens_quote(line):
                 raise InputError(
                     f"{self.path}: the header (line {self._line}) has an unterminated quote "
                     f"({line.decode('utf-8', 'replace')[:80]!r}); fix the header line"
@@ -487,8 +515,9 @@ class _CsvStream(io.RawIOBase):
             text = bytes(a[starts[i] : ends[i]]).rstrip(b"\r").decode("utf-8", "replace")
             self.bad.lines.append((first_row + i, text, UNTERMINATED_QUOTE))
         for row in (first_row + np.flatnonzero(drop)).tolist():
-            self._skipped_adjusted.append(row - len(self.skipped))
-            self.skipped.append(row)
+            self._taken_adjusted.append(row - self._taken)
+            self._taken += 1
+            self.skipped.skip(row)
         sizes = np.diff(np.append(starts, a.size))
         self._emit(a[np.repeat(~drop, sizes)].tobytes())
         self._line += lines
@@ -505,30 +534,34 @@ class _CsvStream(io.RawIOBase):
         one opening a value (after a comma, the line start or a quote) and one closing it (before a comma,
         the line end or a quote); they are then read as the CSV parser reads them (:func:`_opens_quote`).
         """
-        quote = a == 0x22
-        # The parity of each line's quotes (each line's segment holds its line end, so is never empty).
-        odd = np.bitwise_xor.reduceat(quote.view(np.uint8), starts).astype(bool)
-        q = np.flatnonzero(quote)
-        second = (np.arange(q.size) & 1).astype(bool)  # the quote closes a pair (counted within its line)
-        line_of = None
+        q = np.flatnonzero(a == 0x22)
+        before = np.searchsorted(q, ends)  # quotes before each line end
+        odd = (np.diff(before, prepend=0) & 1).astype(bool)
+        # The quotes taken in pairs within each line: the first of a pair must open a value, the second
+        # close it. (Without odd lines the pairs of the block are those of its lines.)
         if odd.any():
-            line_of = np.searchsorted(ends, q)
-            second ^= ((np.cumsum(odd) - odd)[line_of] & 1).astype(bool)
-        before = a[np.maximum(q - 1, 0)]
-        after = a[np.minimum(q + 1, a.size - 1)]
-        opens = (q == 0) | (before == 0x2C) | (before == 0x0A) | (before == 0x22)
-        closes = (q == a.size - 1) | (after == 0x2C) | (after == 0x0A) | (after == 0x0D) | (after == 0x22)
-        stray = np.where(second, ~closes, ~opens)
-        if stray.any():
-            suspect = (np.searchsorted(ends, q[stray]) if line_of is None else line_of[stray]).tolist()
-            for i in sorted(set(suspect)):
+            first_quote = np.concatenate(([0], before[:-1]))  # index in q of each line's first quote
+            second = ((np.arange(q.size) - first_quote[np.searchsorted(ends, q)]) & 1).astype(bool)
+            openers, closers = q[~second], q[second]
+        else:
+            openers, closers = q[0::2], q[1::2]
+        left = a[np.maximum(openers - 1, 0)]
+        right = a[np.minimum(closers + 1, a.size - 1)]
+        stray_open = ~((openers == 0) | (left == 0x2C) | (left == 0x0A) | (left == 0x22))
+        stray_close = ~((closers == a.size - 1) | (right == 0x2C) | (right == 0x0A) | (right == 0x0D) | (right == 0x22))
+        if stray_open.any() or stray_close.any():
+            stray = np.concatenate((openers[stray_open], closers[stray_close]))
+            for i in sorted(set(np.searchsorted(ends, stray).tolist())):
                 if not odd[i]:
                     odd[i] = _opens_quote(a[starts[i] : ends[i]].tobytes())
         return odd
 
     def source_row(self, row: int) -> int:
-        """The data row of the file of data row ``row`` of the stream (1-based)."""
-        return row + bisect.bisect_right(self._skipped_adjusted, row)
+        """The data row of the file of data row ``row`` of the stream (1-based; asked in increasing order)."""
+        while self._taken_adjusted and self._taken_adjusted[0] <= row:
+            self._taken_adjusted.popleft()
+            self._taken_passed += 1
+        return row + self._taken_passed
 
     # -- the file interface Arrow reads
 
@@ -617,40 +650,40 @@ def _csv_batches(path: Path, columns: list[str] | None, bad: MalformedLines, opt
         names = _header_names(path, stream.header)
         rename = map_columns(names, options.columns, options.kind, str(path))
         wanted = _wanted(names, rename, columns)
-        malformed: list[int] = []
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
             # ``number`` is the stream's line (header = line 1): its data row is number - 1.
             n = stream.source_row(int(row.number) - 1) if row.number is not None else -1
             bad.lines.append((n, row.text, MALFORMED_LINE))
-            malformed.append(n)
+            if n > 0:
+                stream.skipped.skip(n)
             return "skip"
 
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(wanted, pa.string()),
-                include_columns=wanted,
-                strings_can_be_null=True,
-                check_utf8=False,  # the stream is valid UTF-8 (decoded or checked)
-            ),
-        )
         row = 0
         try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(block_size=CSV_BLOCK, use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(wanted, pa.string()),
+                    include_columns=wanted,
+                    strings_can_be_null=True,
+                    check_utf8=False,  # the stream is valid UTF-8 (decoded or checked)
+                ),
+            )
             for rb in reader:
-                rows = None
-                if stream.skipped or malformed:
-                    skipped = np.sort(np.array(stream.skipped + [n for n in malformed if n > 0], dtype=np.int64))
-                    rows = _restored(row + 1 + np.arange(rb.num_rows, dtype=np.int64), skipped)
+                rows = stream.skipped.rows(row, rb.num_rows)
                 table = pa.Table.from_batches([rb])
                 if rename:
                     table = table.rename_columns([rename.get(c, c) for c in table.column_names])
                 yield Batch(table, row, rows)
                 row += rb.num_rows
-        except pa.ArrowInvalid as exc:
-            raise InputError(f"{path}: CSV read failed after data row {row} ({exc})") from None
+        except pa.ArrowException as exc:
+            raise InputError(
+                f"{path}: CSV read failed after data row {row} ({exc}); check the file's quoting and separators "
+                "or re-export it"
+            ) from None
     finally:
         stream.close()
 
@@ -711,6 +744,17 @@ def read_batches(
     return _parquet_batches(path, columns, con or duckdb.connect(), opts), bad
 
 
+def column_names(path: Path, encoding: str | None = None) -> list[str]:
+    """A file's own column names, in order (the CSV header or the Parquet schema; nothing else is read)."""
+    if _kind(path) == "csv":
+        bad = MalformedLines()
+        with _CsvStream(path, encoding, bad) as stream:
+            if stream.header is None:
+                raise InputError(f"{path}: empty file (no header line); remove it or add the data")
+            return list(_header_names(path, stream.header))
+    return list(_parquet_names(path))
+
+
 def mapped_names(path: Path, options: SourceOptions | None = None) -> dict[str, str]:
     """``{source column: contract name}`` of a file's columns that give contract columns (unchanged names
     included; with ``kind`` None, the user's mapping only), e.g. to read a Parquet file by its own
@@ -761,6 +805,7 @@ __all__ = [
     "Batch",
     "MalformedLines",
     "SourceOptions",
+    "column_names",
     "discover",
     "estimated_rows",
     "file_digest",

@@ -5,7 +5,8 @@ The vehicles contract:
 ========================= ========= ==============================================
 column                    type      rule
 ========================= ========= ==============================================
-vehicle_id                text/int  required, unique; kept exactly as given
+vehicle_id                text/int  required, unique; kept exactly as given (a
+                                    table without it is keyed by ``plate``)
 emission_standard         string    required: China III..VI (also ``国五``, ``V``,
                                     ``5``, ``China 5``)
 plate                     string    optional; its prefix gives the registration
@@ -99,6 +100,10 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
         ``registration_city_adcode`` nor ``plate`` is given.
     """
     names = table.column_names
+    if "vehicle_id" not in names and "plate" in names:
+        # A fleet list keyed by plate: the plate is the vehicle's id (as in pings exports keyed by plate).
+        table = table.append_column("vehicle_id", table.column("plate"))
+        names = table.column_names
     missing = [c for c in ("vehicle_id", "emission_standard") if c not in names]
     if missing:
         raise InputError(

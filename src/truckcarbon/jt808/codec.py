@@ -556,6 +556,7 @@ def batch_items(body: bytes) -> list[bytes]:
 # BCD byte -> its two-digit value, -1 when a nibble is not a digit.
 _BCD_VALUE = tuple((b >> 4) * 10 + (b & 15) if (b >> 4) < 10 and (b & 15) < 10 else -1 for b in range(256))
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_DAYS: dict[bytes, int] = {}  # BCD YYMMDD -> days since 1970-01-01 (valid dates only)
 _LOCATION = struct.Struct(">IIIIHHH")
 NAN = float("nan")
 
@@ -571,13 +572,21 @@ def location_values(body: bytes) -> tuple[int, float, float, float, int, float, 
     if len(body) < 28:
         raise FrameError("bad_body", f"location body of {len(body)} bytes, at least 28 needed")
     _, status, lat, lon, _, speed, _ = _LOCATION.unpack_from(body, 0)
-    y, mo, d, h, mi, sec = (_BCD_VALUE[b] for b in body[22:28])
-    if min(y, mo, d, h, mi, sec) < 0:
+    bcd_value = _BCD_VALUE
+    h, mi, sec = bcd_value[body[25]], bcd_value[body[26]], bcd_value[body[27]]
+    if h < 0 or mi < 0 or sec < 0:
         raise FrameError("bad_bcd", f"{body[22:28].hex()!r} is not BCD")
-    try:
-        days = dt.date(2000 + y, mo, d).toordinal() - _EPOCH_ORDINAL
-    except ValueError:
-        raise FrameError("bad_time", f"BCD time {body[22:28].hex()} is not a date") from None
+    days = _DAYS.get(body[22:25])  # the day changes rarely: its number is looked up, not computed
+    if days is None:
+        y, mo, d = bcd_value[body[22]], bcd_value[body[23]], bcd_value[body[24]]
+        if y < 0 or mo < 0 or d < 0:
+            raise FrameError("bad_bcd", f"{body[22:28].hex()!r} is not BCD")
+        try:
+            days = dt.date(2000 + y, mo, d).toordinal() - _EPOCH_ORDINAL
+        except ValueError:
+            raise FrameError("bad_time", f"BCD time {body[22:28].hex()} is not a date") from None
+        if len(_DAYS) < 1 << 16:  # at most every day of 2000-2099 (36,525): bounded
+            _DAYS[body[22:25]] = days
     if h > 23 or mi > 59 or sec > 59:
         raise FrameError("bad_time", f"BCD time {body[22:28].hex()} is not a date")
     ts_ms = (days * 86400 + h * 3600 + mi * 60 + sec - 8 * 3600) * 1000  # BCD time is GMT+8

@@ -119,7 +119,7 @@ from truckcarbon.jt808.registry import (
     read_terminal_list,
 )
 from truckcarbon.jt808.storage import RECORD, Compactor, Wal, resolve
-from truckcarbon.jt808.validation import QUARANTINE_REASONS, Limits, check
+from truckcarbon.jt808.validation import QUARANTINE_REASONS, STATUS_ENCRYPTED, Limits, check
 
 __all__ = [
     "RECORD",
@@ -229,8 +229,9 @@ class Session:
                  "last_frame", "load_codes", "out", "parts", "phone", "preauth_bytes", "raw_phone", "registrations",
                  "serial", "t", "tokens", "vid", "writer")  # fmt: skip
 
-    def __init__(self, writer: asyncio.StreamWriter, address: str, parts: Reassembler, rate: float) -> None:
-        now = time.monotonic()
+    def __init__(self, writer: asyncio.StreamWriter, address: str, parts: Reassembler, rate: float,
+                 now: float | None = None) -> None:  # fmt: skip
+        now = time.monotonic() if now is None else now
         self.writer, self.address, self.parts = writer, address, parts
         self.auth: dict[str, Any] | None = None  # the registry binding authenticated as
         self.phone: str | None = None  # canonical phone authenticated as
@@ -316,6 +317,7 @@ class Gateway:
         self.http_port: int | None = None
         self.closed_since_trim = 0
         self.trim = _malloc_trim()
+        self.clock: Callable[[], float] = time.monotonic  # the deadlines' clock (a test sets its own)
 
     async def serve(self) -> None:
         """Serve until :attr:`stopping` is set (SIGTERM, SIGINT), then flush and compact."""
@@ -395,7 +397,7 @@ class Gateway:
         while True:
             await asyncio.sleep(period)
             try:
-                self.sweep(time.monotonic())
+                self.sweep(self.clock())
                 self.apply_operator_requests()
                 if self.closed_since_trim:  # connections went away: their memory goes back to the system
                     self.closed_since_trim = 0
@@ -511,7 +513,10 @@ class Gateway:
         except Exception:
             address = "?"
         self.metrics.connections_accepted += 1
-        if len(self.sessions) >= self.connection_cap or self.stopping.is_set():
+        if self.stopping.is_set():
+            writer.close()
+            return
+        if len(self.sessions) >= self.connection_cap:
             self.metrics.reject("connection_cap")
             writer.close()
             return
@@ -521,7 +526,7 @@ class Gateway:
             return
         c = self.config
         parts = Reassembler(c.max_partial_messages, c.max_partial_bytes, c.partial_timeout_s, self.budget)
-        session = Session(writer, address, parts, c.max_reports_per_s)
+        session = Session(writer, address, parts, c.max_reports_per_s, self.clock())
         self.sessions[id(session)] = session
         task = asyncio.current_task()
         if task is not None:
@@ -559,14 +564,13 @@ class Gateway:
             chunk = await reader.read(1 << 16)  # the sweeper closes the connection past its deadlines
             if not chunk:
                 break
-            now = time.monotonic()
+            now = self.clock()
             now_ms = time.time_ns() // 1_000_000
             frames, session.buffer, dropped = split_frames(session.buffer + chunk, c.max_frame)
-            if session.buffer:
-                if session.frame_started is None:
-                    session.frame_started = now
-            else:
+            if not session.buffer:
                 session.frame_started = None
+            elif session.frame_started is None or frames or dropped:  # a new frame began in this read
+                session.frame_started = now
             for _ in range(dropped):
                 self.metrics.reject("oversize_frame")
             # Every frame of the read is taken in first; their reports go to the log as one entry
@@ -578,7 +582,11 @@ class Gateway:
                     if session.preauth_bytes > c.max_preauth_bytes:
                         self.close_session(session, "preauth_bytes")
                         break
-                h = self.dispatch_safe(frame, session, now, now_ms)
+                try:
+                    h = self.dispatch(frame, session, now, now_ms)
+                except Exception as exc:  # never a traceback: counted, logged in one line, the next frame goes on
+                    self.internal_error(exc, frame)
+                    h = None
                 if h is not None:
                     held.append(h)
                 if session.closing is not None:
@@ -623,15 +631,11 @@ class Gateway:
                        ResendRequest(part.first_serial, missing).encode(v2019))  # fmt: skip
             self.metrics.resend_requests += 1
 
-    def dispatch_safe(self, frame: bytes, session: Session, now: float, now_ms: int) -> Held | None:
-        """:meth:`dispatch`, with any unexpected error counted and logged (one line), never raised."""
-        try:
-            return self.dispatch(frame, session, now, now_ms)
-        except Exception as exc:
-            self.metrics.internal_errors += 1
-            self.metrics.reject("internal_error")
-            event("internal_error", logging.ERROR, error=error_text(exc), at="frame", frame=frame[:64].hex())
-            return None
+    def internal_error(self, exc: Exception, frame: bytes) -> None:
+        """An unexpected error handling ``frame``: counted and logged in one line (no traceback)."""
+        self.metrics.internal_errors += 1
+        self.metrics.reject("internal_error")
+        event("internal_error", logging.ERROR, error=error_text(exc), at="frame", frame_bytes=len(frame))
 
     def dispatch(self, frame: bytes, session: Session, now: float = 0.0, now_ms: int | None = None) -> Held | None:
         """Answer a frame; for location reports return their records and acknowledgement, to send once durable.
@@ -647,7 +651,7 @@ class Gateway:
             if exc.header is not None:  # the check code is right: the header is the terminal's
                 self.answer(session, exc.header, (exc.header.serial,), RESULT_BAD_MESSAGE)
             return None
-        session.last_frame = now or time.monotonic()
+        session.last_frame = now or self.clock()
         if (
             session.phone is not None
             and header.phone != session.raw_phone
@@ -667,7 +671,7 @@ class Gateway:
             self.answer(session, header, (header.serial,), RESULT_FAILURE)
             return None
         try:
-            message = session.parts.add(header, body, now or time.monotonic())
+            message = session.parts.add(header, body, now or self.clock())
         except FrameError as exc:
             self.metrics.reject(exc.reason)
             full = isinstance(exc, ReassemblyFullError)
@@ -702,7 +706,7 @@ class Gateway:
                     self.metrics.reject("rate_limited")
                     ack(RESULT_FAILURE)
                     return None
-                records = b"".join(self.record_values(session, location_values(item), now_ms) for item in items)
+                records = self.records(session, items, now_ms)
                 self.metrics.reports += len(items)
                 return Held(records, len(items), ack)
             if msg_id == MSG_HEARTBEAT:
@@ -780,7 +784,7 @@ class Gateway:
         session.auth, session.phone, session.raw_phone, session.vid = None, None, "", b""
 
     def allow(self, session: Session, n: int) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         rate = self.config.max_reports_per_s
         session.tokens = min(rate, session.tokens + (now - session.t) * rate)
         session.t = now
@@ -788,6 +792,31 @@ class Gateway:
             return False
         session.tokens -= n
         return True
+
+    def records(self, session: Session, items: list[bytes], now_ms: int) -> bytes:
+        """The log records of location bodies, checked (the hot path: :func:`check` only for a report out of range)."""
+        lim = self.limits
+        lo = now_ms - int(lim.max_age_s * 1000) if lim.max_age_s > 0 else -(1 << 62)
+        hi = now_ms + int(lim.max_future_s * 1000)
+        max_speed, max_odometer, max_fuel = lim.max_speed_kmh, lim.max_odometer_km, lim.max_fuel_l
+        pack, vid, codes = RECORD.pack, session.vid, session.load_codes
+        out = []
+        for item in items:
+            values = location_values(item)
+            ts_ms, lon, lat, speed, status, odometer, fuel = values
+            if (
+                -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and (lat != 0.0 or lon != 0.0) and lo <= ts_ms <= hi
+                and speed <= max_speed and not odometer > max_odometer and not fuel > max_fuel
+                and not status & STATUS_ENCRYPTED and status & 0x300 != 0x200
+            ):  # fmt: skip
+                reason = 0
+            else:
+                reason = check(values, now_ms, lim)
+                if reason:
+                    self.metrics.quarantine(QUARANTINE_REASONS[reason])
+            out.append(pack(vid, ts_ms, lon, lat, speed, codes[(status >> 8) & 0b11], odometer, fuel, reason, status,
+                            now_ms))  # fmt: skip
+        return b"".join(out)
 
     def record_values(self, session: Session, values: tuple[int, float, float, float, int, float, float],
                       now_ms: int) -> bytes:  # fmt: skip

@@ -260,6 +260,8 @@ def queue_release(data: Path, phones: list[str]) -> Path:
     bad = [p for p in phones if not (p.isascii() and p.isdigit() and len(p) <= 20)]
     if bad or not phones:
         raise InputError(f"give terminal phone numbers (up to 20 digits): {', '.join(bad) or 'none given'}")
+    if not (data / "terminals.json").exists() and not (data / "terminals.jsonl").exists():
+        raise InputError(f"{data}: no gateway data folder (no terminals.json): give the gateway's --data")
     folder = data / "operator"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"release-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"

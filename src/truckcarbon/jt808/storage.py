@@ -221,9 +221,11 @@ class Compactor:
             return None
         if self.id_kind == "text":
             return text or None
-        if text.isascii() and text.lstrip("-").isdigit() and -(2**63) <= int(text) < 2**63:
-            return int(text)
-        return None
+        try:
+            value = int(text) if text.isascii() else None
+        except ValueError:
+            return None
+        return value if value is not None and -(2**63) <= value < 2**63 else None
 
     def _compact(self, segments: list[Path]) -> int:
         if not segments:

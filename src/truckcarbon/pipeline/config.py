@@ -49,7 +49,9 @@ from typing import Any
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.method import EmissionSettings
+from truckcarbon.ingest.columns import CONTRACT
 from truckcarbon.ingest.pings import IngestRules
+from truckcarbon.ingest.sources import SourceOptions
 from truckcarbon.trajectory.kernel import CleaningRules
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")
@@ -97,6 +99,16 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def source_options(self, kind: str) -> SourceOptions:
+        """How the files of ``kind`` (pings or vehicles) are read: encoding and header mapping (the built-in
+        headers of that kind and ``[columns]``; a mapping names columns of either table)."""
+        return SourceOptions(encoding=self.encoding or None, columns=self.columns_for(kind), kind=kind)
+
+    def columns_for(self, kind: str) -> dict[str, str]:
+        """The ``[columns]`` entries that name columns of ``kind``'s table."""
+        wanted = set(CONTRACT[kind])
+        return {k: v for k, v in self.columns.items() if v in wanted}
 
     def ingest_rules(self) -> IngestRules:
         """How ping values are read (time format, plausible window); raises InputError on a bad setting."""

@@ -66,8 +66,17 @@ from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
 from truckcarbon.ingest.ids import VehicleIds
-from truckcarbon.ingest.pings import IngestCounts
-from truckcarbon.ingest.sources import bytes_digest, discover, estimated_rows, file_digest, hive_month, read_table
+from truckcarbon.ingest.pings import LINE_REASONS, IngestCounts
+from truckcarbon.ingest.sources import (
+    SourceOptions,
+    bytes_digest,
+    column_names,
+    discover,
+    estimated_rows,
+    file_digest,
+    hive_month,
+    read_table,
+)
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.checks import input_warnings, refuse_empty_input
 from truckcarbon.pipeline.config import PipelineConfig
@@ -445,7 +454,8 @@ def _run(
 ) -> RunSummary:
     con = duckdb.connect()
     con.execute(f"SET temp_directory = {_sql_str(work / 'duckdb')}")
-    vehicles, v_quarantine, v_counts = validate_vehicles(read_table(vehicles_path, "vehicles"), str(vehicles_path))
+    vehicles_table = read_table(vehicles_path, "vehicles", options=_vehicle_options(vehicles_path, config))
+    vehicles, v_quarantine, v_counts = validate_vehicles(vehicles_table, str(vehicles_path))
     if vehicles.num_rows == 0:
         reasons = ", ".join(f"{k} {v}" for k, v in v_counts.quarantined.items() if v)
         raise InputError(
@@ -457,7 +467,8 @@ def _run(
         {"role": "vehicles", "path": str(vehicles_path), "hash": file_digest(vehicles_path)}
     ]
     ingest = IngestCounts()
-    ingest.quarantined["malformed_line"] = 0
+    for reason in LINE_REASONS:
+        ingest.quarantined[reason] = 0
     outside_window = 0
     spill = work / "activity"
     spill.mkdir()
@@ -498,6 +509,17 @@ def _run(
             summary.fixes_cleaned += int(counts[:QUARANTINED].sum() - counts[KEPT])
     summary.warnings = warnings
     return summary
+
+
+def _vehicle_options(path: Path, config: PipelineConfig) -> SourceOptions:
+    """How the vehicles table is read: the built-in vehicles headers and the ``[columns]`` entries that name
+    one of its columns and a header it has (the others are for the pings)."""
+    options = config.source_options("vehicles")
+    files = discover(path, "vehicles")
+    if options.columns and len(files) == 1:
+        have = set(column_names(files[0], options.encoding))
+        options = SourceOptions(options.encoding, {k: v for k, v in options.columns.items() if k in have}, "vehicles")
+    return options
 
 
 def _pyspark_version() -> str:
@@ -789,7 +811,7 @@ def _attribute_pings(
             old.unlink()
         reader = FixReader(
             files, ids, months, context_s, _quarantine_writer(quarantine_dir), report, digests,
-            config.ingest_rules(), config.crs,
+            config.ingest_rules(), config.crs, config.source_options("pings"),
         )  # fmt: skip
         tally = Tally()
         with ThreadPoolExecutor(max_workers=threads) as pool:

@@ -27,6 +27,7 @@ from truckcarbon.core.months import month_start_utc_s
 from truckcarbon.geo.crs import bd09_to_gcj02
 from truckcarbon.ingest.ids import VehicleIds
 from truckcarbon.ingest.pings import (
+    LINE_REASONS,
     PING_COLUMNS,
     REASONS,
     IngestCounts,
@@ -37,7 +38,7 @@ from truckcarbon.ingest.pings import (
     validate_pings,
     validate_typed,
 )
-from truckcarbon.ingest.sources import read_batches
+from truckcarbon.ingest.sources import SourceOptions, mapped_names, read_batches
 
 KERNEL_SCHEMA = pa.schema(
     [
@@ -88,7 +89,8 @@ class Reading:
     inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.ingest.quarantined.setdefault("malformed_line", 0)
+        for reason in LINE_REASONS:
+            self.ingest.quarantined.setdefault(reason, 0)
 
 
 class FixReader:
@@ -105,11 +107,13 @@ class FixReader:
         digests: Mapping[Path, Future[str]],
         rules: IngestRules | None = None,
         crs: str = "wgs84",
+        options: SourceOptions | None = None,
     ) -> None:
         self.files = files
         self.digests = digests  # every file's hash, being computed by the caller (for the manifest)
         self.ids = ids
         self.crs = crs
+        self.options = options or SourceOptions()
         self.rules = rules or IngestRules()
         self.bounds = window_bounds(months, context_s)
         self.write_quarantine = write_quarantine
@@ -126,11 +130,17 @@ class FixReader:
             for done, f in enumerate(self.files):
                 self.progress("read", done, len(self.files))
                 schema = _parquet_schema(f) if f.name.lower().endswith((".parquet", ".pq")) else None
+                names: dict[str, str] = {}
+                if schema is not None:
+                    # Read by the file's own column names, validated under the contract's.
+                    names = mapped_names(f, self.options)
+                    contract = [pa.field(names[x.name], x.type) for x in schema if x.name in names]
+                    schema = pa.schema(contract) if len({x.name for x in contract}) == len(contract) else None
                 plan = typed_plan(schema) if schema is not None else None
                 before = IngestCounts(
                     self.state.ingest.rows, self.state.ingest.kept, dict(self.state.ingest.quarantined)
                 )
-                yield from self._typed(f, plan, ahead) if plan is not None else self._general(f)
+                yield from self._typed(f, plan, ahead, names) if plan is not None else self._general(f)
                 per_file[f] = _difference(self.state.ingest, before)
             self.progress("read", len(self.files), len(self.files))
             for f in self.files:
@@ -145,20 +155,26 @@ class FixReader:
             batch = batch.filter(pa.array(need))
         return batch if batch.num_rows else None
 
-    def _typed(self, f: Path, plan: TypedPlan, ahead: ThreadPoolExecutor) -> Iterator[pa.RecordBatch]:
+    def _typed(
+        self, f: Path, plan: TypedPlan, ahead: ThreadPoolExecutor, names: dict[str, str]
+    ) -> Iterator[pa.RecordBatch]:
         """A typed Parquet file read by Arrow row group by row group (columns decoded on several threads) and
         validated by the compiled rules (:func:`validate_typed`), both on ``ahead`` one row group ahead of
-        the caller."""
+        the caller. ``names``: the file's column of each contract column it gives."""
         aside = _SetAside(f, plan.columns, self.write_quarantine)
         row = 0  # data rows of the file read so far, for errors and source rows
+        source = {contract: own for own, contract in names.items()}
+        renamed = any(source.get(c, c) != c for c in plan.columns)
         try:
-            pf = pq.ParquetFile(f, read_dictionary=list(plan.read_dictionary) or None)
-            units = _read_units(pf, list(plan.columns))
+            pf = pq.ParquetFile(f, read_dictionary=[source.get(c, c) for c in plan.read_dictionary] or None)
+            units = _read_units(pf, [source.get(c, c) for c in plan.columns])
 
             def read_and_validate() -> list[tuple[pa.RecordBatch, list[pa.Array], Any, Any]] | None:
                 table = next(units, None)
                 if table is None:
                     return None
+                if renamed:
+                    table = table.rename_columns(list(plan.columns))
                 return [(rb, *validate_typed(rb, plan, self.ids, self.rules, str(f))) for rb in table.to_batches()]
 
             nxt = ahead.submit(read_and_validate)
@@ -187,7 +203,7 @@ class FixReader:
         aside.flush()
 
     def _general(self, f: Path) -> Iterator[pa.RecordBatch]:
-        batches, bad = read_batches(f, list(PING_COLUMNS), self.con)
+        batches, bad = read_batches(f, list(PING_COLUMNS), self.con, options=self.options)
         for batch in batches:
             valid, quarantine, counts = validate_pings(batch.table, str(f), batch.first_row, self.ids, self.rules)
             if batch.rows is not None and quarantine.num_rows:
