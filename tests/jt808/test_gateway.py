@@ -124,6 +124,7 @@ def test_malformed_input_is_counted_and_the_server_stays_up(tmp_path: Path) -> N
             frames, buffer, _ = split_frames(buffer + s.recv(4096))
             got = next((f for f in frames if decode_frame(f)[0].msg_id == MSG_REGISTER_RESPONSE), None)
     final = server.stop()
+    assert server.tracebacks() == 0 and all(e.get("event") != "torn_line" for e in server.events())  # JSON lines
     rejects = final["rejects"]
     assert isinstance(rejects, dict)
     assert rejects.get("bad_check_code", 0) >= 2 and rejects.get("not_authenticated") == 1

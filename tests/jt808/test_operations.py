@@ -23,6 +23,7 @@ from gwkit import NOW, acks, dataset_rows, ms, report, running
 from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.codec import MSG_BATCH_LOCATION, Header, Location, split_message
 from truckcarbon.jt808.process import GatewayProcess, free_port
+from truckcarbon.jt808.registry import read_bindings
 from truckcarbon.jt808.replay import ReplaySummary, phone_for, replay, replay_async
 from truckcarbon.jt808.storage import Compactor
 from truckcarbon.sim.run import SimConfig, simulate
@@ -308,3 +309,33 @@ def test_replay_of_text_vehicle_ids_keeps_them_exactly(tmp_path: Path) -> None:
     rows = dataset_rows(tmp_path / "gw")
     assert sorted({r["vehicle_id"] for r in rows}) == sorted(ids) and len(rows) == 2 * n
     assert set(summary.acked_keys) == {(r["vehicle_id"], r["ts"]) for r in rows}
+
+
+def test_the_commands_replay_and_gateway_terminals(world: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from truckcarbon.cli.main import app
+
+    data = tmp_path / "gw"
+    server = GatewayProcess(data, "--max-age-days", "0")
+    runner = CliRunner()
+    try:
+        args = ["--pings", str(world / "pings"), "--vehicles", str(world / "vehicles.parquet")]
+        args += ["--to", f"127.0.0.1:{server.port}", "--acked-out", str(tmp_path / "acked.csv")]
+        got = runner.invoke(app, ["replay", *args])
+        assert got.exit_code == 0, got.output
+        assert "acknowledged" in got.output and "resent 0" in got.output and "given up 0" in got.output
+        listed = runner.invoke(app, ["gateway", "terminals", "list", "--data", str(data)])
+        assert listed.exit_code == 0 and "000000000001" in listed.output and "terminals bound" in listed.output
+        released = runner.invoke(app, ["gateway", "terminals", "release", "000000000001", "--data", str(data)])
+        assert released.exit_code == 0 and "queued" in released.output, released.output
+        bad = runner.invoke(app, ["gateway", "terminals", "release", "12ab", "--data", str(data)])
+        assert bad.exit_code == 2
+
+        async def gone() -> None:
+            await poll(lambda: all(r["phone"] != "000000000001" for r in read_bindings(data)))
+
+        asyncio.run(gone())  # applied by the running gateway
+    finally:
+        server.stop()
+    assert len((tmp_path / "acked.csv").read_text().splitlines()) > 1

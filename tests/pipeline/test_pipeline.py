@@ -516,3 +516,19 @@ def test_read_progress_moves_file_by_file(tmp_path: Path) -> None:
         folder, vehicles, tmp_path / "run", progress=lambda s, d, n: seen.append((d, n)) if s == "read" else None
     )
     assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_a_run_writes_the_declared_tables(world: Path, full_run: Path) -> None:
+    """The outputs of a run have the columns and types the schema module declares, in order."""
+    from truckcarbon.core.schemas import ACTIVITY, INVENTORY, RUN_VEHICLES, UNOBSERVED
+
+    for name, schema in (("inventory", INVENTORY), ("activity", ACTIVITY), ("unobserved", UNOBSERVED)):
+        f = sorted((full_run / name).glob("*.parquet"))[0]
+        got = pq.read_schema(f)
+        assert tuple(got.names) == schema.names, name
+        assert [fld.type for fld in got] == [c.type for c in schema.columns], name
+    import duckdb
+
+    con = duckdb.connect(str(full_run / "truckcarbon.duckdb"), read_only=True)
+    names = [r[0] for r in con.execute("DESCRIBE vehicles").fetchall()]
+    assert tuple(names) == RUN_VEHICLES.names

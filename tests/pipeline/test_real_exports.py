@@ -477,3 +477,25 @@ def test_bom_and_an_unterminated_quote_cost_one_row(tmp_path: Path) -> None:
     q = _quarantine(tmp_path / "run")
     assert [(r["reason"], r["source_row"]) for r in q] == [("unterminated_quote", 10)]
     assert summary.warnings == []  # 1 of 480 is below the 5% threshold
+
+
+def test_columns_and_times_from_the_toml_configuration(tmp_path: Path) -> None:
+    rows = ["设备号,采样时刻,X,Y"] + [f"013912345678,{t},{x:.6f},{y:.6f}" for t, x, y in _track(20)]
+    pings = tmp_path / "p.csv"
+    pings.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        'time_min = "2022-03-01"\ncrs = "wgs84"\n\n[columns]\n"采样时刻" = "ts"\n"X" = "lon"\n"Y" = "lat"\n',
+        encoding="utf-8",
+    )
+    vehicles = _vehicles(tmp_path / "v.csv", ["013912345678"])
+    code, out = _cli(["run", "--pings", str(pings), "--vehicles", str(vehicles), "--out", str(tmp_path / "run"),
+                      "--config", str(config)])  # fmt: skip
+    assert code == 0, out
+    assert set(_activity(tmp_path / "run")["vehicle_id"].to_pylist()) == {"013912345678"}
+    config.write_text(
+        'time_min = "2022-03-31"\n[columns]\n"采样时刻" = "ts"\n"X" = "lon"\n"Y" = "lat"\n', encoding="utf-8"
+    )
+    code, out = _cli(["run", "--pings", str(pings), "--vehicles", str(vehicles), "--out", str(tmp_path / "run2"),
+                      "--config", str(config)])  # fmt: skip
+    assert code == 2 and "time_out_of_range" in out and "Traceback" not in out

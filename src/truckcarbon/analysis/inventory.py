@@ -10,19 +10,15 @@ import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.runfolder import RunFolder
+from truckcarbon.core.schemas import INVENTORY
 
-INVENTORY_COLUMNS = (
-    "month",
-    "view",
-    "city_adcode",
-    "province_adcode",
-    "emission_standard",
-    "vehicles",
-    "distance_km",
-    "fuel_l",
-    "co2_t",
-    "co2_t_unweighted",
-)
+# The inventory columns the analyses read (of :data:`truckcarbon.core.schemas.INVENTORY`).
+INVENTORY_COLUMNS = tuple(
+    c
+    for c in INVENTORY.names
+    if c in {"month", "view", "city_adcode", "province_adcode", "emission_standard", "vehicles", "distance_km",
+             "fuel_l", "co2_t", "co2_t_unweighted"}
+)  # fmt: skip
 
 
 def read_inventory(run: Path | RunFolder) -> pa.Table:
