@@ -139,7 +139,7 @@ def check_axes(lon: npt.NDArray[Any], lat: npt.NDArray[Any], source: str) -> Non
 
     Swapped means: most finite rows have a latitude beyond +-90 but a longitude
     within it, or sit in China only when read the other way round (latitudes of
-    70-140, longitudes of 15-56).
+    73-136, longitudes of 18-54).
     """
     x, y = lon[:AXES_SAMPLE], lat[:AXES_SAMPLE]
     finite = np.isfinite(x) & np.isfinite(y) & ~((x == 0) & (y == 0))
@@ -147,8 +147,9 @@ def check_axes(lon: npt.NDArray[Any], lat: npt.NDArray[Any], source: str) -> Non
     if n == 0:
         return
     x, y = x[finite], y[finite]
-    swapped = ((np.abs(y) > 90) & (np.abs(x) <= 90)) | ((y >= 70) & (y <= 140) & (x >= 15) & (x <= 56))
-    china = (x >= 70) & (x <= 140) & (y >= 15) & (y <= 56)
+    # China's extent: longitudes 73.5-135.1, latitudes 18.1-53.6 (mainland and Hainan).
+    swapped = ((np.abs(y) > 90) & (np.abs(x) <= 90)) | ((y >= 73) & (y <= 136) & (x >= 18) & (x <= 54))
+    china = (x >= 73) & (x <= 136) & (y >= 18) & (y <= 54)
     if swapped.sum() > 0.5 * n and swapped.sum() > china.sum():
         i = int(np.flatnonzero(swapped)[0])
         raise InputError(
