@@ -24,6 +24,8 @@ vectorized; NaN propagates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -93,18 +95,31 @@ def gcj02_to_wgs84(
     """
     g_lon = np.asarray(lon, dtype=np.float64)
     g_lat = np.asarray(lat, dtype=np.float64)
-    w_lon = g_lon.copy()
-    w_lat = g_lat.copy()
+    return _invert(wgs84_to_gcj02, g_lon, g_lat, g_lon.copy(), g_lat.copy(), tol_deg, max_iter)
+
+
+Transform = Callable[[ArrayLike, ArrayLike], tuple[FloatArray, FloatArray]]
+
+
+def _invert(
+    forward: Transform,
+    lon: FloatArray,
+    lat: FloatArray,
+    x: FloatArray,
+    y: FloatArray,
+    tol_deg: float,
+    max_iter: int,
+) -> tuple[FloatArray, FloatArray]:
+    """The point that ``forward`` maps onto (lon, lat), by fixed-point iteration from (x, y)."""
     for _ in range(max_iter):
-        f_lon, f_lat = wgs84_to_gcj02(w_lon, w_lat)
-        e_lon = f_lon - g_lon
-        e_lat = f_lat - g_lat
-        w_lon = w_lon - e_lon
-        w_lat = w_lat - e_lat
-        err = np.maximum(np.abs(e_lon), np.abs(e_lat))
-        if not np.any(err > tol_deg):  # NaN compares False: NaN input stops too
+        f_lon, f_lat = forward(x, y)
+        e_lon = f_lon - lon
+        e_lat = f_lat - lat
+        x = x - e_lon
+        y = y - e_lat
+        if not np.any(np.maximum(np.abs(e_lon), np.abs(e_lat)) > tol_deg):  # NaN compares False: NaN stops too
             break
-    return w_lon, w_lat
+    return x, y
 
 
 _X_PI = np.pi * 3000.0 / 180.0
@@ -125,17 +140,7 @@ def bd09_to_gcj02(
     """Invert :func:`gcj02_to_bd09` by fixed-point iteration (to ``tol_deg``, as :func:`gcj02_to_wgs84`)."""
     b_lon = np.asarray(lon, dtype=np.float64)
     b_lat = np.asarray(lat, dtype=np.float64)
-    g_lon = b_lon - 0.0065
-    g_lat = b_lat - 0.006
-    for _ in range(max_iter):
-        f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
-        e_lon = f_lon - b_lon
-        e_lat = f_lat - b_lat
-        g_lon = g_lon - e_lon
-        g_lat = g_lat - e_lat
-        if not np.any(np.maximum(np.abs(e_lon), np.abs(e_lat)) > tol_deg):
-            break
-    return g_lon, g_lat
+    return _invert(gcj02_to_bd09, b_lon, b_lat, b_lon - 0.0065, b_lat - 0.006, tol_deg, max_iter)
 
 
 def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatArray, FloatArray]:

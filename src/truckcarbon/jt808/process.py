@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _file_limit(n: int) -> Callable[[], None]:
+    """A ``preexec_fn`` setting the child's open-file limit (RLIMIT_NOFILE) to ``n``."""
+
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+    return limit
 
 
 class GatewayProcess:
@@ -35,14 +47,7 @@ class GatewayProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._out = self.log.open("w")
         command = [sys.executable, "-m", "truckcarbon", "gateway", "--data", str(data), "--port", str(self.port)]
-        limit = None
-        if max_open_files is not None:
-
-            def limit() -> None:
-                import resource
-
-                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
-
+        limit = None if max_open_files is None else _file_limit(max_open_files)
         self.proc = subprocess.Popen([*command, *options], stdout=self._out, stderr=subprocess.STDOUT, preexec_fn=limit)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.proc.poll() is None:
