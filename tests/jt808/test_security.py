@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from gwkit import NOW, acks, closed_by_gateway, dataset_rows, ms, report, running
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from truckcarbon.jt808.client import AuthenticationRefusedError, Terminal
 from truckcarbon.jt808.codec import (
@@ -602,3 +604,34 @@ def test_the_frame_deadline_counts_from_each_frame_not_from_a_busy_stream(tmp_pa
         await served
 
     asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def fast_gw(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
+    return Gateway(GatewayConfig(data=tmp_path_factory.mktemp("fast-check")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1), st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1),
+    st.integers(-400 * 86400, 2 * 86400), st.sampled_from([None, 0, 5000, 2**32 - 1]),
+    st.sampled_from([None, 0, 49999, 50001, 0xFFFF]),
+)  # fmt: skip
+def test_the_gateways_fast_check_equals_check(
+    fast_gw: Gateway, lat: int, lon: int, speed: int, status: int, age_s: int, odometer: int | None, fuel: int | None
+) -> None:
+    """The report path checks valid reports inline; it gives the reason :func:`check` gives, on any values."""
+    from truckcarbon.jt808.codec import location_values
+    from truckcarbon.jt808.storage import RECORD
+    from truckcarbon.jt808.validation import check
+
+    now_ms = ms(NOW)
+    items = (bytes((1, 4)) + struct.pack(">I", odometer) if odometer is not None else b"") + (
+        bytes((2, 2)) + struct.pack(">H", fuel) if fuel is not None else b""
+    )
+    body = raw_location(lat % 200_000_000, lon % 400_000_000, NOW - dt.timedelta(seconds=age_s), speed, status, items)
+    gw = fast_gw
+    session = Session(FakeWriter(), "x", Reassembler(1, 1, 1), 1e9)  # type: ignore[arg-type]
+    session.vid = b"7"
+    got = RECORD.unpack(gw.records(session, [body], now_ms))[8]
+    assert got == check(location_values(body), now_ms, gw.limits)

@@ -119,7 +119,7 @@ from truckcarbon.jt808.registry import (
     read_terminal_list,
 )
 from truckcarbon.jt808.storage import RECORD, Compactor, Wal, resolve
-from truckcarbon.jt808.validation import QUARANTINE_REASONS, STATUS_ENCRYPTED, Limits, check
+from truckcarbon.jt808.validation import LAT, LON, QUARANTINE_REASONS, STATUS_ENCRYPTED, Limits, check
 
 __all__ = [
     "RECORD",
@@ -800,12 +800,13 @@ class Gateway:
         hi = now_ms + int(lim.max_future_s * 1000)
         max_speed, max_odometer, max_fuel = lim.max_speed_kmh, lim.max_odometer_km, lim.max_fuel_l
         pack, vid, codes = RECORD.pack, session.vid, session.load_codes
+        (lat_lo, lat_hi), (lon_lo, lon_hi) = LAT, LON
         out = []
         for item in items:
             values = location_values(item)
             ts_ms, lon, lat, speed, status, odometer, fuel = values
             if (
-                -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0 and (lat != 0.0 or lon != 0.0) and lo <= ts_ms <= hi
+                lat_lo <= lat <= lat_hi and lon_lo <= lon <= lon_hi and (lat != 0.0 or lon != 0.0) and lo <= ts_ms <= hi
                 and speed <= max_speed and not odometer > max_odometer and not fuel > max_fuel
                 and not status & STATUS_ENCRYPTED and status & 0x300 != 0x200
             ):  # fmt: skip

@@ -2,9 +2,10 @@
 
 A report that fails is still acknowledged (the terminal would otherwise send it
 again and again) but goes to the quarantine dataset with the first reason that
-applies, never to the pings. The ranges are those of the pings contract
-(:mod:`truckcarbon.ingest.pings`: coordinates in range and not (0, 0), speed
-0..250 km/h, odometer and fuel >= 0) plus what only JT/T 808 can get wrong:
+applies, never to the pings. The ranges are those of the pings schema
+(:data:`truckcarbon.core.schemas.PINGS`: coordinates in range, speed 0..250 km/h,
+odometer and fuel >= 0; ingest also refuses (0, 0)) plus what only JT/T 808 can
+get wrong:
 
 ========================= =====================================================
 reason                    when
@@ -26,6 +27,17 @@ bad_vehicle_id            the record's vehicle id does not fit the dataset's
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from truckcarbon.core.schemas import PINGS
+
+
+def _range(name: str) -> tuple[float, float]:
+    column = PINGS.column(name)
+    low, high = column.low, column.high
+    return (-float("inf") if low is None else low, float("inf") if high is None else high)
+
+
+LAT, LON, SPEED = _range("lat"), _range("lon"), _range("speed_kmh")
 
 # Reason codes as stored in the write-ahead log (0: a valid report); the order is part of the log format.
 QUARANTINE_REASONS = (
@@ -63,7 +75,7 @@ class Limits:
 
     max_age_s: float = 90 * 86400.0
     max_future_s: float = 900.0
-    max_speed_kmh: float = 250.0
+    max_speed_kmh: float = SPEED[1]
     max_odometer_km: float = 9_999_999.0
     max_fuel_l: float = 5000.0
 
@@ -71,7 +83,7 @@ class Limits:
 def check(values: tuple[int, float, float, float, int, float, float], now_ms: int, limits: Limits) -> int:
     """The quarantine reason code of a report from :func:`~truckcarbon.jt808.codec.location_values` (0: valid)."""
     ts_ms, lon, lat, speed, status, odometer, fuel = values
-    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+    if not (LAT[0] <= lat <= LAT[1] and LON[0] <= lon <= LON[1]):
         return BAD_COORDINATES
     if lat == 0.0 and lon == 0.0:
         return ZERO_FIX
