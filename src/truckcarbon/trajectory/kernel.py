@@ -69,8 +69,7 @@ shared out to cities and months in proportion to distance.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numba as nb
@@ -113,8 +112,6 @@ GAP_BIN_SCHEMA = pa.schema(
     + [(f"{kind}_{what}", t) for kind in ("attributed", "unobserved", "implausible")
        for what, t in (("segments", pa.int64()), ("km", pa.float64()))]
 )  # fmt: skip
-NOISE_SCHEMA = pa.schema([("vehicle_id", pa.int64()), ("noise_m", pa.float64()), ("median_interval_s", pa.float64())])
-NOISE_COLUMNS = tuple(NOISE_SCHEMA.names)  # KernelResult.vehicle_noise
 GAP_COLUMNS = tuple(GAP_SCHEMA.names)  # KernelResult.gaps
 GAP_BIN_COLUMNS = tuple(GAP_BIN_SCHEMA.names)  # KernelResult.gap_bins
 KEPT, DUPLICATE, INVALID, STUCK, JUMP = 0, 1, 2, 3, 4
@@ -125,7 +122,6 @@ FAST_CHAIN_TOLERANCE = 0.5  # rule 5: a step's velocity within half the length o
 MIN_FAST_SEGMENTS = 2  # rule 6: segments of a fast stretch (three fixes: motion observed, not one hole or jump)
 MAX_VEHICLE_KMH = 130.0
 SUSTAINED_S = 60.0
-RAYLEIGH_MEDIAN = 1.6651092223153954  # median distance between two fixes of one place, in noise sds: 2 sqrt(ln 2)
 WALK_SCRATCH = 256  # first size of the border walk's scratch (grown when a segment crosses more edges)
 
 
@@ -136,9 +132,7 @@ class CleaningRules:
     ``max_bridge_s`` (default 4 hours) bounds in time the segments bridged along
     their straight line (by circuity or by the odometer); ``max_vehicle_kmh``
     (default 130 km/h) and ``sustained_s`` (default 60 s) define motion a heavy
-    truck cannot make (rule 6). ``stop_sigmas``, ``stop_kmh`` and the
-    ``noise_*`` thresholds are rule 7's (the noise deadband; ``stop_sigmas = 0``
-    turns it off, leaving the fixed ``drift_m``/``drift_kmh`` test alone).
+    truck cannot make (rule 6).
     """
 
     max_speed_kmh: float = 150.0
@@ -154,20 +148,13 @@ class CleaningRules:
     max_bridge_s: float = 14400.0
     max_vehicle_kmh: float = MAX_VEHICLE_KMH
     sustained_s: float = SUSTAINED_S
-    stop_sigmas: float = 4.0
-    stop_kmh: float = 1.0
-    noise_default_m: float = 5.0
-    noise_min_segments: int = 20
-    noise_cap_m: float = 250.0
-    noise_kmh: float = 10.0
-    debias: bool = True
 
 
 def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
     """The segment rules' thresholds in the order :func:`attribute_kernel` takes them (``params``)."""
     return np.array(
         [
-            rules.drift_m if rules.stop_sigmas <= 0.0 else 0.0,  # the deadband (rule 7) replaces the fixed test
+            rules.drift_m,
             rules.drift_kmh,
             rules.gap_s,
             rules.max_speed_kmh,
@@ -242,7 +229,6 @@ def _flag(  # type: ignore[no-untyped-def]
     fast_n = 0  # kept segments of the current run of fast segments (rule 6)
     fast_first = -1  # the kept fix closing its first segment
     fast_t0 = 0  # the time of the kept fix it starts from
-    rep_first = -1  # the kept fix whose position the kept fixes since repeat exactly (-1: none)
     for i in range(n):
         if reason[i] == 5:
             continue
@@ -263,28 +249,12 @@ def _flag(  # type: ignore[no-untyped-def]
             run_len = 0
         if last < 0:
             last = i
-            rep_first = -1
             continue
-        if x == lon[last] and y == lat[last]:
-            if speed[i] > 0.0:
-                reason[i] = 3
-                continue
-            if rep_first < 0:
-                rep_first = last
+        if x == lon[last] and y == lat[last] and speed[i] > 0.0:
+            reason[i] = 3
+            continue
         dt_h = (t[i] - t[last]) / 3600.0
         d = step_km_cos(lon[last], lat[last], x, y, cos[last], cos[i])
-        if rep_first >= 0 and rep_first != last and run_len == 0 and d > 1.0 and d > max_kmh * dt_h:
-            # Leaving a run of exact repeats too fast for its last fix but not for its first: a stuck
-            # receiver that reported no speed (rule 4). The repeats are stuck; the segment starts at the first.
-            dt_r = (t[i] - t[rep_first]) / 3600.0
-            if dt_r > 0.0 and d <= max_kmh * dt_r:
-                for k in range(rep_first + 1, last + 1):
-                    if reason[k] == 0:
-                        reason[k] = 3
-                last = rep_first
-                dt_h = dt_r
-        if not (x == lon[last] and y == lat[last]):
-            rep_first = -1
         dseg[i] = d
         if run_len == 0 and d > SPIKE_KM:
             # An out-and-back spike: far from both neighbours, which are close to each other.
@@ -364,126 +334,6 @@ def _flag(  # type: ignore[no-untyped-def]
     return t_lo, t_hi
 
 
-@nb.njit(cache=True, inline="always")
-def _next_kept(vid, reason, i, n):  # type: ignore[no-untyped-def]
-    """The next kept fix after row ``i`` of the same vehicle (-1: none)."""
-    j = i + 1
-    while j < n and (reason[j] == 5 or vid[j] == vid[i]):
-        if reason[j] == 0:
-            return j
-        j += 1
-    return -1
-
-
-@nb.njit(cache=True, nogil=True)
-def _stops(  # type: ignore[no-untyped-def]
-    vid, t, lon, lat, speed, reason, dseg, cos, work, stop_sigmas, drift_m, stop_kmh,
-    noise_default_m, noise_min_segments, noise_cap_m, noise_kmh, debias, noise_out,
-):  # fmt: skip
-    """Rule 7, the noise deadband, on the cleaning pass's kept fixes (``dseg`` rewritten in place).
-
-    Per vehicle (its rows are contiguous): first its noise level, the median
-    distance between consecutive kept fixes over its stationary segments (shorter
-    than ``noise_cap_m`` km/1000, slower than ``noise_kmh``, and when the vehicle
-    reports speed, at most ``stop_kmh`` at both ends) over ``RAYLEIGH_MEDIAN``;
-    ``noise_default_m`` with fewer than ``noise_min_segments`` of them. The
-    radius is ``max(drift_m, stop_sigmas * noise)``. Then, from an anchor (the
-    vehicle's first kept fix), a kept fix within the radius of the anchor accrues
-    no distance; one beyond it accrues its distance from the anchor and becomes
-    the anchor (so slow motion telescopes: no distance is lost, only delayed).
-    A fix beyond the radius whose next kept fix is back within it, and that does
-    not report motion, is a lone excursion (multipath): no distance. When the
-    speed channel reports motion at a segment's first fix and standing at its last,
-    the truck has stopped: the distance from the anchor accrues even within the
-    radius (nothing of a drive is lost to the deadband). Segments of implausible
-    motion (negative ``dseg``) are left alone and reset the anchor.
-
-    ``work`` is scratch of n places; ``noise_out`` (n places) receives each
-    vehicle's noise level (metres) at its first row, NaN elsewhere. Returns the
-    number of vehicles.
-    """
-    n = vid.shape[0]
-    noise_out[:] = np.nan
-    vehicles = 0
-    i0 = 0
-    while i0 < n:
-        if reason[i0] == 5:  # rows set aside are not fixes: their vehicle does not split a vehicle's rows
-            i0 += 1
-            continue
-        i1 = i0
-        while i1 < n and (reason[i1] == 5 or vid[i1] == vid[i0]):
-            i1 += 1
-        vehicles += 1
-        # The vehicle's speed channel: present when some kept fix reports motion.
-        has_speed = False
-        for i in range(i0, i1):
-            if reason[i] == 0 and speed[i] > stop_kmh:
-                has_speed = True
-                break
-        m = 0
-        a = -1
-        for b in range(i0, i1):
-            if reason[b] != 0:
-                continue
-            if a >= 0:
-                d = dseg[b]
-                dt = float(t[b] - t[a])
-                if (
-                    d >= 0.0
-                    and dt > 0.0
-                    and d * 1000.0 < noise_cap_m
-                    and d * 3600.0 < noise_kmh * dt
-                    and (not has_speed or (speed[a] <= stop_kmh and speed[b] <= stop_kmh))
-                ):
-                    work[m] = d
-                    m += 1
-            a = b
-        noise_m = noise_default_m
-        estimated = m >= noise_min_segments and m > 0
-        if estimated:
-            noise_m = np.median(work[:m]) * 1000.0 / RAYLEIGH_MEDIAN
-        noise_out[i0] = noise_m
-        if stop_sigmas > 0.0:
-            radius = max(drift_m, stop_sigmas * noise_m) / 1000.0
-            var = 2.0 * (noise_m / 1000.0) ** 2
-            anchor = -1
-            a = -1
-            for b in range(i0, i1):
-                if reason[b] != 0:
-                    continue
-                if anchor < 0:
-                    anchor = b
-                    a = b
-                    continue
-                d = dseg[b]
-                if d < 0.0:  # implausible motion (rule 6): not this rule's
-                    anchor = b
-                    a = b
-                    continue
-                b_from = anchor
-                da = step_km_cos(lon[anchor], lat[anchor], lon[b], lat[b], cos[anchor], cos[b])
-                stopped = has_speed and speed[a] > stop_kmh and speed[b] <= stop_kmh
-                if da <= radius and not stopped:
-                    dseg[b] = 0.0
-                elif da > radius and not (has_speed and speed[b] > stop_kmh):
-                    c = _next_kept(vid, reason, b, n)
-                    back = c >= 0 and step_km_cos(lon[anchor], lat[anchor], lon[c], lat[c], cos[anchor], cos[c]) <= radius
-                    if back:
-                        dseg[b] = 0.0  # a lone excursion
-                    else:
-                        dseg[b] = da
-                        anchor = b
-                else:
-                    dseg[b] = da
-                    anchor = b
-                if anchor == b and b_from == a and debias and estimated and da > radius:
-                    # Noise lengthens a step: E[d^2] = D^2 + 2 var (each end's two axes); unbiased to first order.
-                    dseg[b] = math.sqrt(da * da - var)
-                a = b
-        i0 = i1
-    return vehicles
-
-
 @nb.njit(cache=True, nogil=True)
 def _order_check(vid, t, aside):  # type: ignore[no-untyped-def]
     """(fixes sorted by (vehicle, time)?, fixes of a vehicle earlier than the fix before them).
@@ -525,9 +375,6 @@ class KernelResult:
     # segments and km attributed (for bins above 20 min: bridged gaps), unobserved, implausible motion.
     gap_bins: pa.Table
     implausible_speed_km: float  # straight lines of the segments of implausible motion (rule 6), not attributed
-    # Per vehicle with a kept fix (NOISE_COLUMNS): the position noise sd estimated by rule 7 (metres) and the
-    # median interval between its kept fixes (seconds): whose data are poor.
-    vehicle_noise: pa.Table = field(default_factory=NOISE_SCHEMA.empty_table)
 
 
 def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
@@ -652,13 +499,6 @@ def run_kernel(
         sv, st, sx, sy, sp, reason, dseg, cos, rules.max_speed_kmh, rules.reanchor_after,
         rules.max_vehicle_kmh, rules.sustained_s,
     )  # fmt: skip
-    noise_at = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 2, n, np.float64)
-    work = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 3, n, np.float64)
-    _stops(
-        sv, st, sx, sy, sp, reason, dseg, cos, work, rules.stop_sigmas, rules.drift_m, rules.stop_kmh,
-        rules.noise_default_m, rules.noise_min_segments, rules.noise_cap_m, rules.noise_kmh, rules.debias, noise_at,
-    )  # fmt: skip
-    vehicle_noise = _noise_table(sv, st, reason, noise_at)
 
     if t_hi >= t_lo:
         month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
@@ -719,9 +559,8 @@ def run_kernel(
     counts["outside_mainland"] = int(tallies[0])  # kept fixes in no mainland unit
     counts["implausible_speed_segments"] = int(stats[4])
     return KernelResult(
-        reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month, gaps, gap_bins, float(stats[3]),
-        vehicle_noise,
-    )  # fmt: skip
+        reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month, gaps, gap_bins, float(stats[3])
+    )
 
 
 _NO_GAPS, _NO_GAP_BINS = GAP_SCHEMA.empty_table(), GAP_BIN_SCHEMA.empty_table()
@@ -769,36 +608,6 @@ def _gap_table(
     return pa.Table.from_arrays(columns, schema=GAP_SCHEMA)
 
 
-def _noise_table(
-    vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64], reason: npt.NDArray[np.int8], noise_at: npt.NDArray[np.float64]
-) -> pa.Table:
-    """Rule 7's noise level per vehicle with a kept fix and the median interval between its kept fixes
-    (:data:`NOISE_SCHEMA`, by vehicle)."""
-    kept = reason == KEPT
-    if not kept.any():
-        return NOISE_SCHEMA.empty_table()
-    first = np.flatnonzero(~np.isnan(noise_at))
-    kv, kt = vid[kept], t[kept]
-    same = kv[1:] == kv[:-1]
-    step = np.diff(kt)[same].astype(np.float64)
-    owner = kv[1:][same]
-    ids = vid[first]
-    with_kept = np.isin(ids, kv)
-    ids, noise = ids[with_kept], noise_at[first][with_kept]
-    medians = np.full(ids.size, np.nan)
-    if step.size:
-        order = np.lexsort((step, owner))
-        owner, step = owner[order], step[order]
-        lo = np.searchsorted(owner, ids, side="left")
-        hi = np.searchsorted(owner, ids, side="right")
-        has = hi > lo
-        medians[has] = 0.5 * (step[(lo + (hi - lo - 1) // 2)[has]] + step[(lo + (hi - lo) // 2)[has]])
-    return pa.table(
-        {"vehicle_id": pa.array(ids), "noise_m": pa.array(noise), "median_interval_s": pa.array(medians)},
-        schema=NOISE_SCHEMA,
-    )
-
-
 def _gap_bin_table(month0: int, bin_n: npt.NDArray[np.int64], bin_km: npt.NDArray[np.float64]) -> pa.Table:
     """Segments by month of their first fix and duration bin: one row per (month, bin) with any segment
     (:data:`GAP_BIN_SCHEMA`)."""
@@ -828,8 +637,6 @@ __all__ = [
     "GAP_SCHEMA",
     "CleaningRules",
     "KernelResult",
-    "NOISE_COLUMNS",
-    "NOISE_SCHEMA",
     "Scratch",
     "run_kernel",
 ]
