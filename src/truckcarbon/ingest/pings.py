@@ -122,9 +122,6 @@ class IngestCounts:
         for k, v in other.quarantined.items():
             self.quarantined[k] = self.quarantined.get(k, 0) + v
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "kept": self.kept, "quarantined": dict(self.quarantined)}
-
 
 def _numeric(arr: pa.Array) -> np.ndarray:
     """float64 values, NaN where missing or not a number."""

@@ -88,7 +88,7 @@ def _fields_ms(parts: pa.StructArray, matched: npt.NDArray[np.bool_]) -> npt.NDA
     out = np.full(len(parts), np.nan)
     if not matched.any():
         return out
-    names = set(parts.type.names) if hasattr(parts.type, "names") else {f.name for f in parts.type}
+    names = {f.name for f in parts.type}
     y, mo, d = (_ints(parts, k, 0) for k in ("y", "mo", "d"))
     h, mi, s = (_ints(parts, k, 0) for k in ("h", "mi", "s"))
     ok = matched & valid_civil(y, mo, d, h, mi, s)

@@ -75,15 +75,6 @@ class VehicleCounts:
     quarantined: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     conflicting_ids: list[str] = field(default_factory=list)  # ids given twice with different values
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "read": self.rows,
-            "kept": self.kept,
-            "registration_from_plate": self.registration_from_plate,
-            "identical_duplicates": self.identical_duplicates,
-            "quarantined": dict(self.quarantined),
-        }
-
 
 def vehicle_ids(vehicles: pa.Table, counts: VehicleCounts) -> VehicleIds:
     """The run's id lookup from the validated vehicles (key = row) and their conflicting ids."""

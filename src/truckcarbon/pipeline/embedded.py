@@ -579,24 +579,23 @@ class Tally:
         return _sum_gap_bins(self.gap_bins)
 
 
+def _summed(tables: list[pa.Table], schema: pa.Schema, keys: list[str]) -> pa.Table:
+    """Rows of ``schema`` summed by ``keys`` (its other columns are counts and km), sorted by them."""
+    if not tables:
+        return schema.empty_table()
+    values = [c for c in schema.names if c not in keys]
+    summed = pa.concat_tables(tables).group_by(keys).aggregate([(c, "sum") for c in values])
+    return summed.rename_columns([*keys, *values]).select(schema.names).sort_by([(k, "ascending") for k in keys])
+
+
 def _sum_gaps(tables: list[pa.Table]) -> pa.Table:
     """Gap rows summed by (vehicle, month, from city, to city)."""
-    if not tables:
-        return GAP_SCHEMA.empty_table()
-    keys = ["vehicle_id", "month", "from_city_adcode", "to_city_adcode"]
-    values = [c for c in GAP_SCHEMA.names if c not in keys]
-    summed = pa.concat_tables(tables).group_by(keys).aggregate([(c, "sum") for c in values])
-    return summed.rename_columns([*keys, *values]).select(GAP_SCHEMA.names).sort_by([(k, "ascending") for k in keys])
+    return _summed(tables, GAP_SCHEMA, ["vehicle_id", "month", "from_city_adcode", "to_city_adcode"])
 
 
 def _sum_gap_bins(tables: list[pa.Table]) -> pa.Table:
     """Segment counts summed by (month, duration bin)."""
-    if not tables:
-        return GAP_BIN_SCHEMA.empty_table()
-    keys = ["month", "gap_bin"]
-    values = [c for c in GAP_BIN_SCHEMA.names if c not in keys]
-    summed = pa.concat_tables(tables).group_by(keys).aggregate([(c, "sum") for c in values])
-    return summed.rename_columns([*keys, *values]).select(GAP_BIN_SCHEMA.names)
+    return _summed(tables, GAP_BIN_SCHEMA, ["month", "gap_bin"])
 
 
 _scratch = threading.local()
@@ -878,7 +877,7 @@ def _read_activity(path: Path, ids: VehicleIds) -> pa.Table:
     from truckcarbon.ingest.ids import id_text
 
     text = id_text(t["vehicle_id"], f"{path}: column vehicle_id")
-    keys = ids.keys(t["vehicle_id"], f"{path}: column vehicle_id")
+    keys = ids.keys(text)
     city, _ = parse_float64(t["city_adcode"].combine_chunks())
     km, _ = parse_float64(t["distance_km"].combine_chunks())
     month = pc.cast(t["month"], pa.string()).to_pylist()

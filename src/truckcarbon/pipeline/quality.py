@@ -8,9 +8,7 @@ from typing import Any
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.runfolder import InputEntry, Missing, MonthEntry, Quality, RunFolder
-
-# The kernel's duration bins in order (truckcarbon.trajectory.kernel.GAP_BIN_LABELS).
-DURATION_BINS = ("<=20min", "20min-1h", "1h-4h", "4h-24h", "1d-7d", ">7d")
+from truckcarbon.trajectory.kernel import GAP_BIN_LABELS
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class QualityReport:
                 acc = totals.setdefault(b, {})
                 for k, v in row.items():
                     acc[k] = acc.get(k, 0.0) + v
-        order = {label: i for i, label in enumerate(DURATION_BINS)}
+        order = {label: i for i, label in enumerate(GAP_BIN_LABELS)}
         return [{"bin": b, **totals[b]} for b in sorted(totals, key=lambda b: order.get(b, len(order)))]
 
     def fix_rows(self) -> list[dict[str, Any]]:
