@@ -6,6 +6,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -204,6 +205,19 @@ def simulate(
         str | None,
         typer.Option(help="Write vehicle ids as text, e.g. '0139{:08d}' (12-digit terminal phones); default integers."),
     ] = None,
+    geometry: Annotated[
+        str | None,
+        typer.Option(
+            help="straight (default: straight lines between fixes, i.i.d. noise) or road (curved roads at 1 s, "
+            "lights and idling, receivers with correlated heavy-tailed noise and multipath)."
+        ),
+    ] = None,
+    gps_noise_m: Annotated[
+        float | None, typer.Option("--gps-noise-m", help="Position noise sd in metres (default 5).")
+    ] = None,
+    parked_interval_s: Annotated[
+        int | None, typer.Option("--parked-interval-s", help="Seconds between fixes while parked.")
+    ] = None,
 ) -> None:
     """Simulate a truck fleet: pings with defects, vehicles and exact ground truth."""
     from truckcarbon.core.errors import InputError
@@ -225,7 +239,11 @@ def simulate(
         seed=seed,
         defects=DefectRates(0, 0, 0, 0, 0, 0, 0) if clean else None,
         id_format=id_format,
+        geometry=geometry,
+        parked_interval_s=parked_interval_s,
     )
+    if gps_noise_m is not None:
+        config = replace(config, defects=replace(config.defects, gps_noise_m=gps_noise_m))
     config.validate()
     n_months = len(config.months())
     columns = [

@@ -148,6 +148,8 @@ ACTIVITY = TableSchema(
         Column("emission_standard", pa.string(), nullable=False),
         Column("registration_city_adcode", pa.int32(), nullable=False),
         Column("weight", pa.float64(), nullable=False),
+        Column("gps_noise_m", pa.float64(), "m", doc="the vehicle's estimated position noise (per axis)"),
+        Column("fix_interval_s", pa.float64(), "s", doc="the vehicle's median fix interval while moving"),
     ),
 )
 

@@ -316,7 +316,8 @@ def _activity_sql(spill: str, month: str) -> str:
     return f"""
         SELECT vehicle_id, month, city_adcode, distance_km, distance_km_empty, distance_km_half,
                distance_km_full, distance_km_unknown_load, distance_km_fuel_measured, fuel_measured_l,
-               fuel_l, co2_kg, method, emission_standard, registration_city_adcode, weight
+               fuel_l, co2_kg, method, emission_standard, registration_city_adcode, weight, gps_noise_m,
+               fix_interval_s
         FROM read_parquet({spill}) WHERE month = '{month}'
         ORDER BY vehicle_key, city_adcode
     """
@@ -915,6 +916,8 @@ def _read_activity(path: Path, ids: VehicleIds) -> pa.Table:
             "distance_km_unknown_load": pa.array(km),
             "fuel_measured_l": pa.array(np.where(has_fuel, fuel, 0.0)),
             "distance_km_fuel_measured": pa.array(np.where(has_fuel, km, 0.0)),
+            "gps_noise_m": pa.nulls(km.size, pa.float64()),  # not estimated: the activity was given
+            "fix_interval_s": pa.nulls(km.size, pa.float64()),
         }
     )
 

@@ -31,7 +31,10 @@ GAP_MIN_S, GAP_MAX_S = 120.0, 1800.0  # tunnels and dead zones: 2 to 30 minutes
 STUCK_MIN_S, STUCK_MAX_S = 60.0, 600.0  # a stuck receiver repeats one position for 1 to 10 minutes
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LON_EQ = 111_320.0
-DEFECT_NAMES = ("gaps", "gap_fixes", "jumps", "stuck_runs", "stuck_fixes", "zero_fixes", "duplicates", "out_of_order")
+DEFECT_NAMES = (
+    "gaps", "gap_fixes", "jumps", "stuck_runs", "stuck_fixes", "zero_fixes", "duplicates", "out_of_order",
+    "multipath",  # the road world's multipath outliers (truckcarbon.sim.road), 0 in the straight world
+)  # fmt: skip
 NORMAL_KNOTS = 12  # :func:`standard_normal`: 2**12 equal-probability bins of N(0, 1) ...
 NORMAL_STEPS = 4  # ... each drawn at 2**4 evenly spaced points
 

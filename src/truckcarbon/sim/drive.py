@@ -312,7 +312,7 @@ MAX_SHIFTS_PER_DAY = 6  # shifts of at least 2.5 h (but the last) within MAX_DRI
 
 @nb.njit(cache=True)
 def _schedule_kernel(day_start_s, per_day, cruise, u_day, u_shift):  # type: ignore[no-untyped-def]
-    """Shifts of the working days starting at ``day_start_s``; see :func:`_schedule`.
+    """Shifts of the working days starting at ``day_start_s``; see :func:`schedule`.
 
     ``u_day[d]`` and ``u_shift[d, k]`` are uniform [0, 1) draws for day ``d``
     (hours factor, start time) and its ``k``-th shift (length, speed, break).
@@ -339,7 +339,7 @@ def _schedule_kernel(day_start_s, per_day, cruise, u_day, u_shift):  # type: ign
     return starts[:rows], ends[:rows], speeds[:rows]
 
 
-def _schedule(
+def schedule(
     month_start_s: int, n_days: int, drive_h_total: float, role: Role, rng: np.random.Generator
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Driving shifts of the month: (start, end, speed) arrays; the truck is parked in between.
@@ -375,7 +375,7 @@ def _emit_times(out, n, last, a, b, step, month_end_s):  # type: ignore[no-untyp
 
 
 @nb.njit(cache=True)
-def _fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s):  # type: ignore[no-untyped-def]
+def fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s):  # type: ignore[no-untyped-def]
     """Whole-second fix times of the month: every parked interval while parked, every interval while driving.
 
     Parked spells run from the month's start to the first shift, between
@@ -454,25 +454,11 @@ def _track_kernel(t, bt, bs, starts, ends, speeds, poly_s, poly_lon, poly_lat, p
     return lon, lat, speed, load, odo, step
 
 
-def drive_month(
-    world: World,
-    state: TruckState,
-    role: Role,
-    destinations: Destinations,
-    month_start_s: int,
-    month_end_s: int,
-    km_target: float,
-    interval_s: int,
-    parked_interval_s: int,
-    rng: np.random.Generator,
-) -> Track:
-    """Simulate one month; updates ``state`` to the truck's position at the month's end."""
-    n_days = (month_end_s - month_start_s) // 86400
-    starts, ends, speeds = _schedule(month_start_s, n_days, km_target / CRUISE_KMH[role], role, rng)
-    dist = (ends - starts) / 3600.0 * speeds
-    need_km = float(dist.sum())
-
-    # Route polyline from the current position, long enough for the month.
+def route_ahead(
+    world: World, state: TruckState, role: Role, destinations: Destinations, need_km: float, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int8]]:
+    """The route polyline from the truck's position, at least ``need_km`` + 1 km long: vertices' lon, lat,
+    distance along it (km) and the load of the trip each vertex belongs to (the start continues the first)."""
     poly_lon = np.concatenate([[state.lon], state.route_lon])
     poly_lat = np.concatenate([[state.lat], state.route_lat])
     seg = haversine_many(poly_lon[:-1], poly_lat[:-1], poly_lon[1:], poly_lat[1:])
@@ -493,11 +479,30 @@ def drive_month(
         poly_lon, poly_lat, seg = np.concatenate(lons), np.concatenate(lats), np.concatenate(segs)
     route_load = np.concatenate(loads)
     poly_s = np.concatenate([[0.0], np.cumsum(seg)])
-    # Load of the trip each route vertex belongs to; the start continues the first trip.
-    poly_load = np.concatenate([route_load[:1], route_load])
+    return poly_lon, poly_lat, poly_s, np.concatenate([route_load[:1], route_load])
+
+
+def drive_month(
+    world: World,
+    state: TruckState,
+    role: Role,
+    destinations: Destinations,
+    month_start_s: int,
+    month_end_s: int,
+    km_target: float,
+    interval_s: int,
+    parked_interval_s: int,
+    rng: np.random.Generator,
+) -> Track:
+    """Simulate one month; updates ``state`` to the truck's position at the month's end."""
+    n_days = (month_end_s - month_start_s) // 86400
+    starts, ends, speeds = schedule(month_start_s, n_days, km_target / CRUISE_KMH[role], role, rng)
+    dist = (ends - starts) / 3600.0 * speeds
+    need_km = float(dist.sum())
+    poly_lon, poly_lat, poly_s, poly_load = route_ahead(world, state, role, destinations, need_km, rng)
 
     # Fix times, in time order: parked (every parked interval) and driving (every interval) alternate.
-    t = _fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s)
+    t = fix_times(month_start_s, month_end_s, starts, ends, interval_s, parked_interval_s)
 
     # Distance along the route at each fix: piecewise linear in time.
     bt = np.concatenate([[month_start_s], np.column_stack([starts, ends]).ravel(), [month_end_s]])

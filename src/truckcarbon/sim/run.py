@@ -55,6 +55,7 @@ from truckcarbon.sim.activity import ANNUAL_KM, age_factor, season, shock, utili
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects, standard_normal
 from truckcarbon.sim.drive import Destinations, Track, TruckState, drive_month, gravity_attraction
 from truckcarbon.sim.fleet import Fleet, Role, active, city_fleet_2022, make_fleet
+from truckcarbon.sim.road import drive_month_road, path_truth, receiver_quality, road_noise
 from truckcarbon.sim.world import World, load_world
 
 LOAD_NAMES = pa.array(LOAD_STATES)  # load codes 0, 1, 2 index this
@@ -130,6 +131,9 @@ def write_pings(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, **options)
 
 
+GEOMETRIES = ("straight", "road")
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Everything that determines a simulated world."""
@@ -148,6 +152,10 @@ class SimConfig:
     # Vehicle ids written as text (a str.format pattern of the number, e.g. "0139{:08d}": 12-digit terminal
     # phone numbers with a leading zero, as platforms key them); empty: integers.
     id_format: str = ""
+    # "straight": trucks move straight between their true fixes, i.i.d. Gaussian noise (the calibrated
+    # world); "road": curved roads driven second by second, lights and idling, receivers of varying
+    # quality with correlated, heavy-tailed noise and multipath (truckcarbon.sim.road).
+    geometry: str = "straight"
 
     def months(self) -> list[int]:
         """Month numbers (year * 12 + month - 1) from start to end, inclusive."""
@@ -164,6 +172,8 @@ class SimConfig:
         if self.interval_s <= 0 or self.parked_interval_s < self.interval_s:
             raise InputError("--interval-s must be positive and the parked interval at least as long")
         self.months()
+        if self.geometry not in GEOMETRIES:
+            raise InputError(f"geometry {self.geometry!r} is not one of {', '.join(GEOMETRIES)}")
         if self.id_format:
             try:
                 texts = {self.id_format.format(1), self.id_format.format(2)}
@@ -366,10 +376,20 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
             ANNUAL_KM[role] / 12 * ctx.utilisation[k] * age_factor(age) * season(y, mo + 1) * shock(y, mo + 1, province)
         )
         state = group.states[pos]
-        tr = drive_month(
-            world, state, role, ctx.destinations, m_start, m_end, km, config.interval_s, config.parked_interval_s, rng
-        )
-        rows = _truth_rows(ctx.locator, group.last_fix[pos], tr)
+        start = (state.lon, state.lat, int(state.route_load[0]) if state.route_load.size else 0)
+        road = config.geometry == "road"
+        if road:
+            tr, path, setting = drive_month_road(
+                world, state, role, ctx.destinations, m_start, m_end, km, config.interval_s,
+                config.parked_interval_s, rng,
+            )  # fmt: skip
+            rows = path_truth(ctx.locator, *start, path)
+        else:
+            tr = drive_month(
+                world, state, role, ctx.destinations, m_start, m_end, km, config.interval_s,
+                config.parked_interval_s, rng,
+            )  # fmt: skip
+            rows = _truth_rows(ctx.locator, group.last_fix[pos], tr)
         if rows is not None:
             uniq, total, by_load = rows
             truth["vid"].append(np.full(uniq.size, vid))
@@ -380,7 +400,14 @@ def _simulate_group_month(config: SimConfig, group: _Group, m: int, part_dir: Pa
         if tr.t_s.size:
             group.last_fix[pos] = (float(tr.lon[-1]), float(tr.lat[-1]))
         speed, odo, fuel = terminal_channels(tr, ctx.rates[int(fleet.standard[k])], group, pos, rng)
-        emitted, lon, lat, counts = apply_defects(tr.t_s, tr.lon, tr.lat, config.defects, rng)
+        rates = config.defects
+        lon, lat, multipath = tr.lon, tr.lat, 0
+        if road:
+            sigma = rates.gps_noise_m * receiver_quality(config.seed, vid)
+            lon, lat, multipath = road_noise(tr.t_s, tr.lon, tr.lat, setting, sigma, rng)
+            rates = replace(rates, gps_noise_m=0.0)
+        emitted, lon, lat, counts = apply_defects(tr.t_s, lon, lat, rates, rng)
+        counts["multipath"] = multipath
         for name, c in counts.items():
             defects[name] += int(c)
         buf.add(vid, emitted, (tr.t_s, lon, lat, speed, tr.load, odo, fuel))

@@ -29,9 +29,9 @@ from truckcarbon.geo._kernels import (
 )
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
-# params: drift_m, drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km,
-# odometer_after_s, max_bridge_s
-N_PARAMS = 10
+# params: gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km, odometer_after_s,
+# max_bridge_s
+N_PARAMS = 8
 # Segment durations counted (upper bounds inclusive, as the gap rules' "longer than"): up to 20 min (not gaps),
 # 20 min-1 h, 1-4 h, 4-24 h, 1-7 days, longer.
 GAP_BIN_EDGES_S = np.array([0.0, 1200.0, 3600.0, 14400.0, 86400.0, 604800.0])
@@ -72,7 +72,7 @@ def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  
 
 @nb.njit(cache=True, nogil=True)
 def attribute_kernel(  # type: ignore[no-untyped-def]
-    vid, t, x, y, reason, dseg, load, fuel, odo, starts, month0, params, n_reasons,
+    vid, t, x, y, reason, dseg, dist, code, load, fuel, odo, starts, month0, params, n_reasons,
     o_vid, o_mon, o_unit, o_val, buf, units, fracs,
     x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
     gap_cap=0,
@@ -109,16 +109,14 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     places. Nothing is grown here: arrays reassigned inside the loop would cost
     reference counting on every segment.
     """
-    drift_m = params[0]
-    drift_kmh = params[1]
-    gap_s = params[2]
-    max_kmh = params[3]
-    max_bridge = params[4]
-    circuity = params[5]
-    refuel_l = params[6]
-    max_fuel_km = params[7]
-    odo_after = params[8]
-    max_bridge_s = params[9]
+    gap_s = params[0]
+    max_kmh = params[1]
+    max_bridge = params[2]
+    circuity = params[3]
+    refuel_l = params[4]
+    max_fuel_km = params[5]
+    odo_after = params[6]
+    max_bridge_s = params[7]
     n = vid.shape[0]
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
@@ -153,6 +151,10 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     p_unit = 0
     p_cell = -1
     p_mon = 0
+    q_x = 0.0  # the anchor (the last kept fix not inside a dead band: rule 7), its unit and cell
+    q_y = 0.0
+    q_unit = 0
+    q_cell = -1
     for b in range(n):
         tb = t[b]
         if n_months <= 0 or tb < starts[0] or tb >= starts[n_months]:
@@ -200,7 +202,24 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         p_unit = unit_b
         p_cell = cell_b
         p_mon = mc
-        if a < 0 or vid[a] != vid[b]:
+        new_vehicle = a < 0 or vid[a] != vid[b]
+        if not new_vehicle and m0 != m1:  # the dead band restarts with the month (rule 7): from fix a
+            q_x = x[a]
+            q_y = y[a]
+            q_unit = unit_a
+            q_cell = cell_a
+        from_anchor = code[b] == 2 and not new_vehicle
+        if from_anchor:
+            anc_x = q_x
+            anc_y = q_y
+            anc_unit = q_unit
+            anc_cell = q_cell
+        if code[b] != 1 or new_vehicle:
+            q_x = x[b]
+            q_y = y[b]
+            q_unit = unit_b
+            q_cell = cell_b
+        if new_vehicle:
             continue
         ax = x[a]
         ay = y[a]
@@ -251,25 +270,31 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             factor = circuity
         if by_odo:
             factor = dodo / max(d, 1e-9)
-        if d * 1000.0 < drift_m and speed < drift_kmh:
-            factor = 0.0
+        bridged = gap or by_odo
+        total = d * factor if bridged or np.isnan(dist[b]) else dist[b]
+        if code[b] == 1:  # inside a dead band (rule 7): standing
+            total = 0.0
         if kb == 0 and m0 == acc_m:  # the usual segment: summed in registers, added to bin_n/bin_km later
             acc_n += 1
-            acc_km += d * factor
+            acc_km += total
         else:
             bin_n[m0, kb, 0] += 1
-            bin_km[m0, kb, 0] += d * factor
+            bin_km[m0, kb, 0] += total
             if kb == 0:
                 bin_n[acc_m, 0, 0] += acc_n
                 bin_km[acc_m, 0, 0] += acc_km
                 acc_m = m0
                 acc_n = 0
                 acc_km = 0.0
-        if factor <= 0.0:
+        if total <= 0.0:
             continue
-        if gap or by_odo:
+        if bridged:
             stats[1] += d * (factor - 1.0)
-        total = d * factor
+        elif from_anchor:  # the segment runs from the anchor (rule 7): its geometry too
+            ax = anc_x
+            ay = anc_y
+            unit_a = anc_unit
+            cell_a = anc_cell
         ld = load[b]
         load_col = ld if ld >= 0 and ld <= 2 else 3
         drop = fuel[a] - fuel[b]

@@ -32,8 +32,16 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
    GPS noise on a truck at 80-100 km/h cannot keep every segment of a minute
    above 130 km/h: at 1 s fixes it swings single segments, whose neighbours
    then fall below.
-7. **Drift**: a segment shorter than ``drift_m`` at an implied speed below
-   ``drift_kmh`` accrues no distance (a parked truck's GPS noise).
+7. **Noise and sparse fixes** (:mod:`truckcarbon.trajectory._robust`): per vehicle,
+   the receiver's noise level and fix interval are estimated and multipath
+   spikes below 1.5 km are set aside (``jump``); a fix within the noise's dead
+   band (``band_floor_m``, ``band_sigmas`` times the noise's pair scale) of the
+   last fix that left it accrues nothing (a standing truck), the one that leaves
+   it accrues the straight line from there; a segment with the truck moving by
+   the speed channel (at or above ``stop_kmh`` at an end; the channel used when
+   consistent with the positions, ``use_speed``) accrues the speed integrated over
+   its time; otherwise its straight line, less the noise's expected excess, times
+   the arc-over-chord ratio of its turning (``turn_correction``).
 8. **Gaps**: a segment longer than ``max_bridge_s`` (a few hours: what a truck can
    plausibly drive through a hole in the signal) is never bridged, whatever its
    speed: it is **unobserved**, its straight line reported, never attributed as
@@ -81,6 +89,7 @@ from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo._kernels import cosines, step_km, step_km_cos
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.trajectory._attribute import GAP_BIN_LABELS, N_VALUES, attribute_kernel
+from truckcarbon.trajectory._robust import robust_kernel
 
 ACTIVITY_COLUMNS = (
     "vehicle_id",
@@ -93,6 +102,8 @@ ACTIVITY_COLUMNS = (
     "distance_km_unknown_load",
     "fuel_measured_l",
     "distance_km_fuel_measured",
+    "gps_noise_m",
+    "fix_interval_s",
 )
 GAP_SCHEMA = pa.schema(
     [
@@ -137,8 +148,16 @@ class CleaningRules:
 
     max_speed_kmh: float = 150.0
     reanchor_after: int = 3
-    drift_m: float = 30.0
-    drift_kmh: float = 5.0
+    # Rule 7. Its per-vehicle estimates (noise, speed scale) are made over the fixes of a kernel call, so a
+    # month run alone can differ from the same month in a longer run; until they are made per vehicle-month
+    # the defaults keep the band at its floor and the speed channel and corrections off. NOISY_ROAD_RULES
+    # turns them on (docs/accuracy.md).
+    band_floor_m: float = 30.0
+    band_sigmas: float = 0.0
+    stop_kmh: float = 2.0
+    default_noise_m: float = 10.0
+    use_speed: bool = False
+    turn_correction: bool = False
     gap_s: float = 1200.0
     max_bridge_kmh: float = 120.0
     gap_circuity: float = 1.05
@@ -150,12 +169,27 @@ class CleaningRules:
     sustained_s: float = SUSTAINED_S
 
 
+NOISY_ROAD_RULES = CleaningRules(band_sigmas=4.5, use_speed=True, turn_correction=True)
+
+
+def robust_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
+    """Rule 7's thresholds in the order :func:`robust_kernel` takes them (``params``)."""
+    return np.array(
+        [
+            rules.band_floor_m,
+            rules.band_sigmas,
+            rules.stop_kmh,
+            rules.default_noise_m,
+            float(rules.use_speed),
+            float(rules.turn_correction),
+        ]
+    )
+
+
 def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
     """The segment rules' thresholds in the order :func:`attribute_kernel` takes them (``params``)."""
     return np.array(
         [
-            rules.drift_m,
-            rules.drift_kmh,
             rules.gap_s,
             rules.max_speed_kmh,
             rules.max_bridge_kmh,
@@ -375,6 +409,9 @@ class KernelResult:
     # segments and km attributed (for bins above 20 min: bridged gaps), unobserved, implausible motion.
     gap_bins: pa.Table
     implausible_speed_km: float  # straight lines of the segments of implausible motion (rule 6), not attributed
+    # Per vehicle-month (rule 7's estimates): key, month, gps_noise_m (per axis), fix_interval_s (median while
+    # moving; null when it never moved), speed_channel_used (the speed channel consistent with the positions).
+    vehicles: pa.Table
 
 
 def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
@@ -499,19 +536,26 @@ def run_kernel(
         sv, st, sx, sy, sp, reason, dseg, cos, rules.max_speed_kmh, rules.reanchor_after,
         rules.max_vehicle_kmh, rules.sustained_s,
     )  # fmt: skip
-
     if t_hi >= t_lo:
         month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
         starts = month_start_utc_s(np.arange(month0, last + 2))
     else:
         month0, starts = 0, np.zeros(0, np.int64)
+    k0 = len(columns) + 2
+    dist = np.empty(n) if scratch is None else scratch.buffer(k0, n, np.float64)
+    code = np.zeros(n, np.int8) if scratch is None else scratch.buffer(k0 + 1, n, np.int8)
+    kept = np.empty(n, np.int64) if scratch is None else scratch.buffer(k0 + 2, n, np.int64)
+    g_vid, g_mon, g_noise, g_interval, g_speed = robust_kernel(
+        sv, st, sx, sy, sp, speed_kmh is not None, reason, dseg, cos, starts, robust_params(rules), dist, code, kept
+    )
+    g_mon = g_mon + month0
     params = attribute_params(rules)
     cap, walk, gap_cap = max(64, n // 50), WALK_SCRATCH, 0
     while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
         o_vid, o_mon = np.empty(cap, np.int64), np.empty(cap, np.int64)
         o_unit, o_val = np.empty(cap, np.int32), np.empty((cap, N_VALUES), np.float64)
         out = attribute_kernel(  # type: ignore[call-arg]
-            sv, st, sx, sy, reason, dseg, sl, sf, so, starts, month0, params, len(REASONS),
+            sv, st, sx, sy, reason, dseg, dist, code, sl, sf, so, starts, month0, params, len(REASONS),
             o_vid, o_mon, o_unit, o_val, np.empty(walk), np.empty(walk, np.int32), np.empty(walk),
             *locator.kernel_args, gap_cap,
         )  # fmt: skip
@@ -534,6 +578,7 @@ def run_kernel(
             by_month.setdefault(m, np.zeros(len(REASONS), np.int64))[r] += c
     ok = o_val[:, 0] > 0
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
+    at = _estimate_rows(g_vid, g_mon, o_vid, o_mon)
     uniq_months, month_idx = np.unique(o_mon, return_inverse=True)
     month_text = pa.DictionaryArray.from_arrays(
         pa.array(month_idx.astype(np.int32)), pa.array(month_labels(uniq_months), pa.string())
@@ -543,7 +588,9 @@ def run_kernel(
             "vehicle_id": pa.array(o_vid),
             "month": month_text,
             "city_adcode": pa.array(locator.adcodes_of_units(o_unit)),
-            **{name: pa.array(o_val[:, c]) for c, name in enumerate(ACTIVITY_COLUMNS[3:])},
+            **{name: pa.array(o_val[:, c]) for c, name in enumerate(ACTIVITY_COLUMNS[3:-2])},
+            "gps_noise_m": pa.array(g_noise[at]),
+            "fix_interval_s": pa.array(g_interval[at], from_pandas=True),  # NaN (never moving): null
         }
     ).sort_by([("vehicle_id", "ascending"), ("month", "ascending"), ("city_adcode", "ascending")])
     unobserved_km, bridged_km, unobserved_segments = float(stats[0]), float(stats[1]), int(stats[2])
@@ -558,9 +605,35 @@ def run_kernel(
     counts["unobserved_segments"] = unobserved_segments
     counts["outside_mainland"] = int(tallies[0])  # kept fixes in no mainland unit
     counts["implausible_speed_segments"] = int(stats[4])
-    return KernelResult(
-        reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month, gaps, gap_bins, float(stats[3])
+    estimates = pa.table(
+        {
+            "vehicle_id": pa.array(g_vid),
+            "month": _month_text(g_mon) if g_mon.size else pa.array([], pa.string()),
+            "gps_noise_m": pa.array(g_noise),
+            "fix_interval_s": pa.array(g_interval, from_pandas=True),
+            "speed_channel_used": pa.array(g_speed),
+        }
     )
+    return KernelResult(
+        reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month, gaps, gap_bins, float(stats[3]),
+        estimates,
+    )  # fmt: skip
+
+
+def _estimate_rows(
+    g_vid: npt.NDArray[np.int64], g_mon: npt.NDArray[np.int64], vid: npt.NDArray[np.int64], mon: npt.NDArray[np.int64]
+) -> npt.NDArray[np.intp]:
+    """For each (vehicle, month) of ``vid``, ``mon``, its row in the vehicle-month estimates (sorted by
+    vehicle, then month; every activity row's vehicle-month has a kept fix, hence a row)."""
+    at = np.searchsorted(g_vid, vid)
+    if g_vid.size == 0:
+        return at
+    while True:  # a vehicle has few months: step to the month
+        ahead = (at + 1 < g_vid.size) & (g_mon[at] < mon)
+        ahead[ahead] &= g_vid[at[ahead] + 1] == vid[ahead]
+        if not ahead.any():
+            return at
+        at[ahead] += 1
 
 
 _NO_GAPS, _NO_GAP_BINS = GAP_SCHEMA.empty_table(), GAP_BIN_SCHEMA.empty_table()
@@ -635,6 +708,7 @@ __all__ = [
     "GAP_BIN_SCHEMA",
     "GAP_COLUMNS",
     "GAP_SCHEMA",
+    "NOISY_ROAD_RULES",
     "CleaningRules",
     "KernelResult",
     "Scratch",
