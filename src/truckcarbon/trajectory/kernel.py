@@ -32,16 +32,17 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
    GPS noise on a truck at 80-100 km/h cannot keep every segment of a minute
    above 130 km/h: at 1 s fixes it swings single segments, whose neighbours
    then fall below.
-7. **Noise and sparse fixes** (:mod:`truckcarbon.trajectory._robust`): per vehicle,
-   the receiver's noise level and fix interval are estimated and multipath
-   spikes below 1.5 km are set aside (``jump``); a fix within the noise's dead
-   band (``band_floor_m``, ``band_sigmas`` times the noise's pair scale) of the
-   last fix that left it accrues nothing (a standing truck), the one that leaves
-   it accrues the straight line from there; a segment with the truck moving by
-   the speed channel (at or above ``stop_kmh`` at an end; the channel used when
-   consistent with the positions, ``use_speed``) accrues the speed integrated over
-   its time; otherwise its straight line, less the noise's expected excess, times
-   the arc-over-chord ratio of its turning (``turn_correction``).
+7. **Noise and sparse fixes** (:mod:`truckcarbon.trajectory._robust`): per
+   vehicle-month, the receiver's noise level and fix interval are estimated and
+   multipath spikes below 400 m are set aside (``jump``); a fix within the
+   noise's dead band (``band_floor_m``, ``band_sigmas`` times the noise's pair
+   scale) of the last fix that left it accrues nothing (a standing truck), the
+   one that leaves it accrues the straight line from there; a segment with the
+   truck moving by the speed channel at both ends (at or above ``stop_kmh``; the
+   channel used when consistent with the positions, ``use_speed``) accrues the
+   speed integrated over its time; otherwise its straight line, with
+   ``turn_correction`` less the noise's expected excess and times the arcs and
+   bends its turning shows.
 8. **Gaps**: a segment longer than ``max_bridge_s`` (a few hours: what a truck can
    plausibly drive through a hole in the signal) is never bridged, whatever its
    speed: it is **unobserved**, its straight line reported, never attributed as
@@ -148,10 +149,9 @@ class CleaningRules:
 
     max_speed_kmh: float = 150.0
     reanchor_after: int = 3
-    # Rule 7. Its per-vehicle estimates (noise, speed scale) are made over the fixes of a kernel call, so a
-    # month run alone can differ from the same month in a longer run; until they are made per vehicle-month
-    # the defaults keep the band at its floor and the speed channel and corrections off. NOISY_ROAD_RULES
-    # turns them on (docs/accuracy.md).
+    # Rule 7. The defaults keep the band at its floor and the speed channel and corrections off (the
+    # calibrated straight world, whose truth is the chord between its fixes); NOISY_ROAD_RULES turns them on
+    # for real receivers and roads (docs/accuracy.md).
     band_floor_m: float = 30.0
     band_sigmas: float = 0.0
     stop_kmh: float = 2.0
