@@ -9,6 +9,8 @@ time of each (the least disturbed):
 
 - **validate**: the typed ingest rules (:func:`validate_typed`), Arrow casts included;
 - **clean**: the sequential cleaning rules (``_flag``) with the cosine pass;
+- **robust**: rule 7 (``robust_kernel``: per vehicle-month estimates, spikes, dead band, distances) with the
+  default rules, and with ``NOISY_ROAD_RULES`` (**robust_noisy**);
 - **attribute**: segments, month split, border split and sums (``attribute_kernel``);
 - **baseline**: one numpy pass summing the nine kernel input columns (memory read
   speed in the same run), and the ratio of each stage to it.
@@ -35,7 +37,16 @@ from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
 from truckcarbon.sim.run import SimConfig, simulate
 from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
-from truckcarbon.trajectory.kernel import QUARANTINED, REASONS, CleaningRules, _flag, attribute_params
+from truckcarbon.trajectory._robust import robust_kernel
+from truckcarbon.trajectory.kernel import (
+    NOISY_ROAD_RULES,
+    QUARANTINED,
+    REASONS,
+    CleaningRules,
+    _flag,
+    attribute_params,
+    robust_params,
+)
 
 PINGS_PER_TRUCK_MONTH = 3600
 
@@ -87,6 +98,19 @@ def main() -> None:
     reason, dseg, t_lo, t_hi = clean()
     month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
     starts = month_start_utc_s(np.arange(month0, last + 2))
+    dist, code, kept = np.empty(n), np.zeros(n, np.int8), np.empty(n, np.int64)
+
+    def robust(which: CleaningRules = rules) -> int:
+        # Spikes it sets aside stay set aside: a repeat finds none to add, and the same distances.
+        out = robust_kernel(
+            vid, t, x, y, speed, True, reason, dseg, cos, starts, robust_params(which), dist, code, kept
+        )  # fmt: skip
+        return int(out[0].size)
+
+    def robust_noisy() -> int:
+        return robust(NOISY_ROAD_RULES)
+
+    robust()
     params = attribute_params(rules)
     locator = CityLocator()
     cap = max(64, n // 50)
@@ -97,7 +121,7 @@ def main() -> None:
 
     def attribute() -> int:
         rows = attribute_kernel(
-            vid, t, x, y, reason, dseg, load, fuel, odo, starts, month0, params, len(REASONS), *outputs,
+            vid, t, x, y, reason, dseg, dist, code, load, fuel, odo, starts, month0, params, len(REASONS), *outputs,
             *locator.kernel_args,
         )[0]  # fmt: skip
         if rows < 0:
@@ -109,7 +133,10 @@ def main() -> None:
     def baseline() -> float:
         return float(sum(float(c.sum()) for c in columns))
 
-    stages = {"validate": validate, "clean": clean, "attribute": attribute, "baseline": baseline}
+    stages = {
+        "validate": validate, "clean": clean, "robust_noisy": robust_noisy, "robust": robust, "attribute": attribute,
+        "baseline": baseline,
+    }  # fmt: skip
     best = dict.fromkeys(stages, float("inf"))
     for _ in range(max(1, args.repeat)):
         for name, fn in stages.items():

@@ -153,10 +153,10 @@ def _turn2(x, y, cos, p, a, b, d_pa, d_ab, s_km):  # type: ignore[no-untyped-def
 
 
 @nb.njit(cache=True)
-def _estimate(t, x, y, speed, has_speed, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt):  # type: ignore[no-untyped-def]
+def _estimate(t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt):  # type: ignore[no-untyped-def]
     """Sweep A over the segments closed by kept fixes ``kept[j0:j1]`` (one vehicle-month; ``j0 >= 1`` or the
     vehicle's first fix, which closes none). Returns (pair scale s in km or -1 when too few standing pairs,
-    fix interval s or NaN, speed consistent, speed scale)."""
+    fix interval s or NaN, speed consistent, speed scale; the speed checks only with ``use_speed``)."""
     hist[:] = 0.0
     hist_dt[:] = 0.0
     n_stand = 0
@@ -168,6 +168,8 @@ def _estimate(t, x, y, speed, has_speed, dseg, cos, kept, j0, j1, stop_kmh, hist
     ref_v = 0.0
     ref_d = 0.0
     run0 = -1  # kept position of the current standing run's reference fix
+    last_dt = -1  # the interval of the run of moving segments not yet in hist_dt (regular fixes: one bin)
+    dt_run = 0
     for j in range(max(j0, 1), j1):
         a = kept[j - 1]
         b = kept[j]
@@ -196,10 +198,16 @@ def _estimate(t, x, y, speed, has_speed, dseg, cos, kept, j0, j1, stop_kmh, hist
         else:
             run0 = -1
             if (d_m >= STAND_PAIR_M or (sp and max(va, vb) >= stop_kmh)) and dt <= 600.0:
-                hist_dt[int(dt)] += 1.0
+                idt = int(dt)
+                if idt != last_dt:
+                    if dt_run > 0:
+                        hist_dt[last_dt] += dt_run
+                    last_dt = idt
+                    dt_run = 0
+                dt_run += 1
                 n_move += 1
-        if sp and dt <= 300.0 and d_m > 50.0:
-            v_km = 0.5 * (va + vb) * dt / 3600.0
+        if use_speed and sp and dt <= 300.0 and d_m > 50.0:
+            v_km = (va + vb) * dt * (0.5 / 3600.0)
             sum_v += v_km
             sum_d += d
             n_cons += 1
@@ -207,6 +215,8 @@ def _estimate(t, x, y, speed, has_speed, dseg, cos, kept, j0, j1, stop_kmh, hist
                 ref_v += v_km
                 ref_d += d
                 n_ref += 1
+    if dt_run > 0:
+        hist_dt[last_dt] += dt_run
     s = _median_bin(hist, n_stand) / RAYLEIGH_MEDIAN / 1000.0 if n_stand >= MIN_PAIRS else -1.0
     interval = _median_bin(hist_dt, n_move) - 0.5 if n_move > 0 else np.nan
     ok = n_cons >= int(2.5 * MIN_PAIRS) and SPEED_RATIO[0] * sum_d <= sum_v <= SPEED_RATIO[1] * sum_d
@@ -235,16 +245,24 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
     n_months = starts.shape[0] - 1
     hist = np.zeros(200, np.float64)
     hist_dt = np.zeros(601, np.float64)
-    out_v = np.empty(n, np.int64)
-    out_m = np.empty(n, np.int64)
-    out_noise = np.empty(n, np.float64)
-    out_dt = np.empty(n, np.float64)
-    out_speed = np.empty(n, np.bool_)
-    g_s = np.empty(n, np.float64)  # per vehicle-month: pair scale, band radius, noise measured, speed scale
-    g_r = np.empty(n, np.float64)
-    g_meas = np.empty(n, np.bool_)
-    g_scale = np.empty(n, np.float64)
-    g_end = np.empty(n, np.int64)  # the kept position after the vehicle-month's last
+    runs = 0  # vehicle runs (an upper bound on vehicle-months is runs * months)
+    last = -1
+    for i in range(n):
+        if reason[i] != 5:
+            if last < 0 or vid[i] != vid[last]:
+                runs += 1
+            last = i
+    cap = runs * max(n_months, 1)
+    out_v = np.empty(cap, np.int64)
+    out_m = np.empty(cap, np.int64)
+    out_noise = np.empty(cap, np.float64)
+    out_dt = np.empty(cap, np.float64)
+    out_speed = np.empty(cap, np.bool_)
+    g_s = np.empty(cap, np.float64)  # per vehicle-month: pair scale, band radius, noise measured, speed scale
+    g_r = np.empty(cap, np.float64)
+    g_meas = np.empty(cap, np.bool_)
+    g_scale = np.empty(cap, np.float64)
+    g_end = np.empty(cap, np.int64)  # the kept position after the vehicle-month's last
     nv = 0
     lo = 0
     mc = 0
@@ -273,7 +291,7 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
             while j1 < m and t[kept[j1]] < starts[mc + 1]:
                 j1 += 1
             s, interval, ok, scale = _estimate(
-                t, x, y, speed, has_speed, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt
+                t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt
             )
             measured = s >= 0.0  # else the default noise sizes the band, and nothing is debiased
             if not measured:
