@@ -9,8 +9,9 @@ time of each (the least disturbed):
 
 - **validate**: the typed ingest rules (:func:`validate_typed`), Arrow casts included;
 - **clean**: the sequential cleaning rules (``_flag``) with the cosine pass;
-- **robust**: rule 7 (``robust_kernel``: per vehicle-month estimates, spikes, dead band, distances) with the
-  default rules, and with ``NOISY_ROAD_RULES`` (**robust_noisy**);
+- **robust**: rule 7 (``robust_kernel``: per vehicle-month estimates, spikes, dead band, distances) with
+  ``NOISY_ROAD_RULES``, run only when it is on (``noise_rules``); the attribution after it takes the
+  default rules' straight lines;
 - **attribute**: segments, month split, border split and sums (``attribute_kernel``);
 - **baseline**: one numpy pass summing the nine kernel input columns (memory read
   speed in the same run), and the ratio of each stage to it.
@@ -98,19 +99,16 @@ def main() -> None:
     reason, dseg, t_lo, t_hi = clean()
     month0, last = (int(m) for m in local_month(np.array([t_lo, t_hi])))
     starts = month_start_utc_s(np.arange(month0, last + 2))
-    dist, code, kept = np.empty(n), np.zeros(n, np.int8), np.empty(n, np.int64)
+    dist, code, kept = np.full(n, np.nan), np.zeros(n, np.int8), np.empty(n, np.int64)
+    robust_reason, robust_dseg = reason.copy(), dseg.copy()  # rule 7 may set spikes aside: on copies
 
-    def robust(which: CleaningRules = rules) -> int:
-        # Spikes it sets aside stay set aside: a repeat finds none to add, and the same distances.
+    def robust() -> int:
         out = robust_kernel(
-            vid, t, x, y, speed, True, reason, dseg, cos, starts, robust_params(which), dist, code, kept
+            vid, t, x, y, speed, True, robust_reason, robust_dseg, cos, starts, robust_params(NOISY_ROAD_RULES),
+            np.empty(n), np.zeros(n, np.int8), kept,
         )  # fmt: skip
         return int(out[0].size)
 
-    def robust_noisy() -> int:
-        return robust(NOISY_ROAD_RULES)
-
-    robust()
     params = attribute_params(rules)
     locator = CityLocator()
     cap = max(64, n // 50)
@@ -134,7 +132,7 @@ def main() -> None:
         return float(sum(float(c.sum()) for c in columns))
 
     stages = {
-        "validate": validate, "clean": clean, "robust_noisy": robust_noisy, "robust": robust, "attribute": attribute,
+        "validate": validate, "clean": clean, "robust": robust, "attribute": attribute,
         "baseline": baseline,
     }  # fmt: skip
     best = dict.fromkeys(stages, float("inf"))

@@ -19,7 +19,7 @@ from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, REASONS, STU
 BASE = SimConfig(trucks=40, start_month="2022-01", end_month="2022-02", interval_s=60, parked_interval_s=900, seed=11)
 
 
-def _run(world, locator, rules=None):
+def _run(world, locator):
     p = ds.dataset(world / "pings", partitioning="hive").to_table()
     r = run_kernel(
         p["vehicle_id"].to_numpy(),
@@ -28,7 +28,6 @@ def _run(world, locator, rules=None):
         p["lat"].to_numpy(),
         locator,
         p["speed_kmh"].to_numpy(),
-        rules or CleaningRules(),
     )
     return p, r
 
@@ -44,9 +43,7 @@ def _by(table, keys, outside=False):
 def test_clean_pings_recover_the_truth(tmp_path, wgs_locator):
     world = tmp_path / "clean"
     simulate(world, replace(BASE, defects=DefectRates(0, 0, 0, 0, 0, 0, 0)))
-    # Positions alone, as their straight lines: this world's truth is the chord between its fixes (the speed
-    # channel's 3% noise per fix would reach small cells; a turning correction would add arcs it has not).
-    p, r = _run(world, wgs_locator, CleaningRules(use_speed=False, turn_correction=False))
+    p, r = _run(world, wgs_locator)
     assert r.counts["kept"] == p.num_rows
     truth = pq.read_table(world / "truth.parquet")
     want = _by(truth, ["vehicle_id", "month", "city_adcode"])
@@ -349,8 +346,7 @@ def test_a_path_sums_as_its_steps_taken_alone(wgs_locator):
         lon.append(x + np.concatenate([[0.0], np.cumsum(0.006 * np.cos(steps))]))
         lat.append(y + np.concatenate([[0.0], np.cumsum(0.0045 * np.sin(steps))]))
     vid, t, lon, lat = (np.concatenate(a) for a in (vid, t, lon, lat))
-    # Every fix kept, every step counted as its straight line (no dead band, no turning correction).
-    rules = CleaningRules(band_floor_m=0.0, band_sigmas=0.0, turn_correction=False, gap_s=1e9, max_speed_kmh=1e6)
+    rules = CleaningRules(drift_m=0.0, gap_s=1e9, max_speed_kmh=1e6)  # every fix kept, every step counted
 
     whole = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
     a = np.flatnonzero(vid[:-1] == vid[1:])  # each step: rows a and a + 1

@@ -18,12 +18,15 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     [rules]
     max_speed_kmh = 150
     reanchor_after = 3
+    drift_m = 30
+    drift_kmh = 5
+    noise_rules = false           # rule 7, the robust distance for real receivers (docs/accuracy.md):
     band_floor_m = 30             # the dead band of a standing truck: at least this radius ...
-    band_sigmas = 0               # ... and this many times the vehicle's estimated noise (4.5: noisy roads)
+    band_sigmas = 4.5             # ... and this many times the vehicle's estimated noise (pair scale)
     stop_kmh = 2                  # a speed below this is standing
     default_noise_m = 10          # the noise of a vehicle with too few standing fixes to estimate it
-    use_speed = false             # integrate the speed channel when it is consistent with the positions
-    turn_correction = false       # positions only: noise excess off, the arcs and bends a chord misses on
+    use_speed = true              # integrate the speed channel when it is consistent with the positions
+    turn_correction = true        # positions only: noise excess off, the arcs and bends a chord misses on
     gap_s = 1200
     max_bridge_kmh = 120
     gap_circuity = 1.05

@@ -29,9 +29,9 @@ from truckcarbon.geo._kernels import (
 )
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
-# params: gap_s, max_speed_kmh, max_bridge_kmh, gap_circuity, refuel_l, max_fuel_l_per_km, odometer_after_s,
-# max_bridge_s
-N_PARAMS = 8
+# params: drift_m (negative: rule 7's dead band instead), drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh,
+# gap_circuity, refuel_l, max_fuel_l_per_km, odometer_after_s, max_bridge_s
+N_PARAMS = 10
 # Segment durations counted (upper bounds inclusive, as the gap rules' "longer than"): up to 20 min (not gaps),
 # 20 min-1 h, 1-4 h, 4-24 h, 1-7 days, longer.
 GAP_BIN_EDGES_S = np.array([0.0, 1200.0, 3600.0, 14400.0, 86400.0, 604800.0])
@@ -109,14 +109,16 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     places. Nothing is grown here: arrays reassigned inside the loop would cost
     reference counting on every segment.
     """
-    gap_s = params[0]
-    max_kmh = params[1]
-    max_bridge = params[2]
-    circuity = params[3]
-    refuel_l = params[4]
-    max_fuel_km = params[5]
-    odo_after = params[6]
-    max_bridge_s = params[7]
+    drift_m = params[0]
+    drift_kmh = params[1]
+    gap_s = params[2]
+    max_kmh = params[3]
+    max_bridge = params[4]
+    circuity = params[5]
+    refuel_l = params[6]
+    max_fuel_km = params[7]
+    odo_after = params[8]
+    max_bridge_s = params[9]
     n = vid.shape[0]
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
@@ -272,7 +274,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             factor = dodo / max(d, 1e-9)
         bridged = gap or by_odo
         total = d * factor if bridged or np.isnan(dist[b]) else dist[b]
-        if code[b] == 1:  # inside a dead band (rule 7): standing
+        if code[b] == 1 or (d * 1000.0 < drift_m and speed < drift_kmh):  # standing: the dead band or drift
             total = 0.0
         if kb == 0 and m0 == acc_m:  # the usual segment: summed in registers, added to bin_n/bin_km later
             acc_n += 1

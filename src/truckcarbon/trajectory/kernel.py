@@ -32,17 +32,19 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
    GPS noise on a truck at 80-100 km/h cannot keep every segment of a minute
    above 130 km/h: at 1 s fixes it swings single segments, whose neighbours
    then fall below.
-7. **Noise and sparse fixes** (:mod:`truckcarbon.trajectory._robust`): per
-   vehicle-month, the receiver's noise level and fix interval are estimated and
-   multipath spikes below 400 m are set aside (``jump``); a fix within the
-   noise's dead band (``band_floor_m``, ``band_sigmas`` times the noise's pair
-   scale) of the last fix that left it accrues nothing (a standing truck), the
-   one that leaves it accrues the straight line from there; a segment with the
-   truck moving by the speed channel at both ends (at or above ``stop_kmh``; the
-   channel used when consistent with the positions, ``use_speed``) accrues the
-   speed integrated over its time; otherwise its straight line, with
-   ``turn_correction`` less the noise's expected excess and times the arcs and
-   bends its turning shows.
+7. **Drift**: a segment shorter than ``drift_m`` at an implied speed below
+   ``drift_kmh`` accrues no distance (a parked truck's GPS noise). With
+   ``noise_rules`` (:data:`NOISY_ROAD_RULES`), rule 7 is instead the robust
+   distance of :mod:`truckcarbon.trajectory._robust`: per vehicle-month, the
+   receiver's noise level and fix interval are estimated and multipath spikes
+   below 400 m are set aside (``jump``); a fix within the noise's dead band
+   (``band_floor_m``, ``band_sigmas`` times the noise's pair scale) of the last
+   fix that left it accrues nothing (a standing truck), the one that leaves it
+   accrues the straight line from there; a segment with the truck moving by the
+   speed channel at both ends (at or above ``stop_kmh``; the channel used when
+   consistent with the positions, ``use_speed``) accrues the speed integrated
+   over its time; otherwise its straight line, with ``turn_correction`` less the
+   noise's expected excess and times the arcs and bends its turning shows.
 8. **Gaps**: a segment longer than ``max_bridge_s`` (a few hours: what a truck can
    plausibly drive through a hole in the signal) is never bridged, whatever its
    speed: it is **unobserved**, its straight line reported, never attributed as
@@ -149,15 +151,17 @@ class CleaningRules:
 
     max_speed_kmh: float = 150.0
     reanchor_after: int = 3
-    # Rule 7. The defaults keep the band at its floor and the speed channel and corrections off (the
-    # calibrated straight world, whose truth is the chord between its fixes); NOISY_ROAD_RULES turns them on
-    # for real receivers and roads (docs/accuracy.md).
+    drift_m: float = 30.0
+    drift_kmh: float = 5.0
+    # Rule 7 (off by default: the calibrated straight world's truth is the chord between its fixes, and the
+    # rule costs a pass over the rows); NOISY_ROAD_RULES turns it on for real receivers and roads.
+    noise_rules: bool = False
     band_floor_m: float = 30.0
-    band_sigmas: float = 0.0
+    band_sigmas: float = 4.5
     stop_kmh: float = 2.0
     default_noise_m: float = 10.0
-    use_speed: bool = False
-    turn_correction: bool = False
+    use_speed: bool = True
+    turn_correction: bool = True
     gap_s: float = 1200.0
     max_bridge_kmh: float = 120.0
     gap_circuity: float = 1.05
@@ -169,7 +173,7 @@ class CleaningRules:
     sustained_s: float = SUSTAINED_S
 
 
-NOISY_ROAD_RULES = CleaningRules(band_sigmas=4.5, use_speed=True, turn_correction=True)
+NOISY_ROAD_RULES = CleaningRules(noise_rules=True)
 
 
 def robust_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
@@ -190,6 +194,8 @@ def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
     """The segment rules' thresholds in the order :func:`attribute_kernel` takes them (``params``)."""
     return np.array(
         [
+            rules.drift_m if not rules.noise_rules else -1.0,  # rule 7 replaces the drift rule
+            rules.drift_kmh,
             rules.gap_s,
             rules.max_speed_kmh,
             rules.max_bridge_kmh,
@@ -542,13 +548,21 @@ def run_kernel(
     else:
         month0, starts = 0, np.zeros(0, np.int64)
     k0 = len(columns) + 2
-    dist = np.empty(n) if scratch is None else scratch.buffer(k0, n, np.float64)
     code = np.zeros(n, np.int8) if scratch is None else scratch.buffer(k0 + 1, n, np.int8)
-    kept = np.empty(n, np.int64) if scratch is None else scratch.buffer(k0 + 2, n, np.int64)
-    g_vid, g_mon, g_noise, g_interval, g_speed = robust_kernel(
-        sv, st, sx, sy, sp, speed_kmh is not None, reason, dseg, cos, starts, robust_params(rules), dist, code, kept
-    )
-    g_mon = g_mon + month0
+    if rules.noise_rules:
+        dist = np.empty(n) if scratch is None else scratch.buffer(k0, n, np.float64)
+        kept = np.empty(n, np.int64) if scratch is None else scratch.buffer(k0 + 2, n, np.int64)
+        g_vid, g_mon, g_noise, g_interval, g_speed = robust_kernel(
+            sv, st, sx, sy, sp, speed_kmh is not None, reason, dseg, cos, starts, robust_params(rules), dist, code,
+            kept,
+        )  # fmt: skip
+        g_mon = g_mon + month0
+    else:  # every segment its straight line, from the fix before (code 0)
+        dist = np.full(n, np.nan) if scratch is None else scratch.filled(k0, n, np.nan)
+        code.fill(0)
+        g_vid = g_mon = np.zeros(0, np.int64)
+        g_noise = g_interval = np.zeros(0)
+        g_speed = np.zeros(0, np.bool_)
     params = attribute_params(rules)
     cap, walk, gap_cap = max(64, n // 50), WALK_SCRATCH, 0
     while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
@@ -578,7 +592,11 @@ def run_kernel(
             by_month.setdefault(m, np.zeros(len(REASONS), np.int64))[r] += c
     ok = o_val[:, 0] > 0
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
-    at = _estimate_rows(g_vid, g_mon, o_vid, o_mon)
+    if g_vid.size:
+        at = _estimate_rows(g_vid, g_mon, o_vid, o_mon)
+        noise_col, interval_col = g_noise[at], g_interval[at]
+    else:  # rule 7 off: not estimated
+        noise_col = interval_col = np.full(o_vid.size, np.nan)
     uniq_months, month_idx = np.unique(o_mon, return_inverse=True)
     month_text = pa.DictionaryArray.from_arrays(
         pa.array(month_idx.astype(np.int32)), pa.array(month_labels(uniq_months), pa.string())
@@ -589,8 +607,8 @@ def run_kernel(
             "month": month_text,
             "city_adcode": pa.array(locator.adcodes_of_units(o_unit)),
             **{name: pa.array(o_val[:, c]) for c, name in enumerate(ACTIVITY_COLUMNS[3:-2])},
-            "gps_noise_m": pa.array(g_noise[at]),
-            "fix_interval_s": pa.array(g_interval[at], from_pandas=True),  # NaN (never moving): null
+            "gps_noise_m": pa.array(noise_col, from_pandas=True),  # null: not estimated (rule 7 off)
+            "fix_interval_s": pa.array(interval_col, from_pandas=True),  # null: never moving, or not estimated
         }
     ).sort_by([("vehicle_id", "ascending"), ("month", "ascending"), ("city_adcode", "ascending")])
     unobserved_km, bridged_km, unobserved_segments = float(stats[0]), float(stats[1]), int(stats[2])
