@@ -119,6 +119,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     max_fuel_km = params[7]
     odo_after = params[8]
     max_bridge_s = params[9]
+    robust = drift_m < 0.0  # rule 7 on: ``dist`` and ``code`` hold its distances (else they may be empty)
     n = vid.shape[0]
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
@@ -153,6 +154,10 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     p_unit = 0
     p_cell = -1
     p_mon = 0
+    anc_x = 0.0  # the anchor of the segment at hand
+    anc_y = 0.0
+    anc_unit = 0
+    anc_cell = -1
     q_x = 0.0  # the anchor (the last kept fix not inside a dead band: rule 7), its unit and cell
     q_y = 0.0
     q_unit = 0
@@ -205,22 +210,26 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         p_cell = cell_b
         p_mon = mc
         new_vehicle = a < 0 or vid[a] != vid[b]
-        if not new_vehicle and m0 != m1:  # the dead band restarts with the month (rule 7): from fix a
-            q_x = x[a]
-            q_y = y[a]
-            q_unit = unit_a
-            q_cell = cell_a
-        from_anchor = code[b] == 2 and not new_vehicle
-        if from_anchor:
-            anc_x = q_x
-            anc_y = q_y
-            anc_unit = q_unit
-            anc_cell = q_cell
-        if code[b] != 1 or new_vehicle:
-            q_x = x[b]
-            q_y = y[b]
-            q_unit = unit_b
-            q_cell = cell_b
+        from_anchor = False
+        c_b = 0
+        if robust:  # rule 7's codes: the anchor a segment runs from (the cleaning pass's straight lines if off)
+            c_b = code[b]
+            if not new_vehicle and m0 != m1:  # the dead band restarts with the month: from fix a
+                q_x = x[a]
+                q_y = y[a]
+                q_unit = unit_a
+                q_cell = cell_a
+            from_anchor = c_b == 2 and not new_vehicle
+            if from_anchor:
+                anc_x = q_x
+                anc_y = q_y
+                anc_unit = q_unit
+                anc_cell = q_cell
+            if c_b != 1 or new_vehicle:
+                q_x = x[b]
+                q_y = y[b]
+                q_unit = unit_b
+                q_cell = cell_b
         if new_vehicle:
             continue
         ax = x[a]
@@ -273,9 +282,13 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         if by_odo:
             factor = dodo / max(d, 1e-9)
         bridged = gap or by_odo
-        total = d * factor if bridged or np.isnan(dist[b]) else dist[b]
-        if code[b] == 1 or (d * 1000.0 < drift_m and speed < drift_kmh):  # standing: the dead band or drift
+        total = d * factor
+        # Standing: inside rule 7's dead band, or (rule 7 off) the drift rule.
+        standing = c_b == 1 if robust else d * 1000.0 < drift_m and speed < drift_kmh
+        if standing:
             total = 0.0
+        elif robust and not bridged and not np.isnan(dist[b]):
+            total = dist[b]
         if kb == 0 and m0 == acc_m:  # the usual segment: summed in registers, added to bin_n/bin_km later
             acc_n += 1
             acc_km += total
@@ -288,7 +301,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 acc_m = m0
                 acc_n = 0
                 acc_km = 0.0
-        if total <= 0.0:
+        if standing:
             continue
         if bridged:
             stats[1] += d * (factor - 1.0)

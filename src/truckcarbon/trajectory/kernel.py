@@ -548,8 +548,8 @@ def run_kernel(
     else:
         month0, starts = 0, np.zeros(0, np.int64)
     k0 = len(columns) + 2
-    code = np.zeros(n, np.int8) if scratch is None else scratch.buffer(k0 + 1, n, np.int8)
     if rules.noise_rules:
+        code = np.zeros(n, np.int8) if scratch is None else scratch.buffer(k0 + 1, n, np.int8)
         dist = np.empty(n) if scratch is None else scratch.buffer(k0, n, np.float64)
         kept = np.empty(n, np.int64) if scratch is None else scratch.buffer(k0 + 2, n, np.int64)
         g_vid, g_mon, g_noise, g_interval, g_speed = robust_kernel(
@@ -557,9 +557,8 @@ def run_kernel(
             kept,
         )  # fmt: skip
         g_mon = g_mon + month0
-    else:  # every segment its straight line, from the fix before (code 0)
-        dist = np.full(n, np.nan) if scratch is None else scratch.filled(k0, n, np.nan)
-        code.fill(0)
+    else:  # rule 7 off: the attribution reads neither
+        dist, code = np.empty(0), np.empty(0, np.int8)
         g_vid = g_mon = np.zeros(0, np.int64)
         g_noise = g_interval = np.zeros(0)
         g_speed = np.zeros(0, np.bool_)
