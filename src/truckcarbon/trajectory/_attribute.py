@@ -354,12 +354,14 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 sx0, sy0, sx1, sy1, ua, ub, same_cell, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
                 buf, units, fracs,
             )  # fmt: skip
+            if npieces == 1:  # one piece (usually without a walk): it comes back in u, f
+                f *= width
+                if f > 0.0:
+                    tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, u, total * f, load_col, drop * f, fuel_ok)
+                continue
             if npieces < 0:  # -1 - the segment's crossings
                 return -1 + npieces, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
-            f *= width  # the first piece (usually the whole segment), then the others of a walk
-            if f > 0.0:
-                tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, u, total * f, load_col, drop * f, fuel_ok)
-            for q in range(1, npieces):
+            for q in range(npieces):
                 f = fracs[q] * width
                 if f > 0.0:
                     tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, units[q], total * f, load_col, drop * f, fuel_ok)
