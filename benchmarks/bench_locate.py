@@ -21,8 +21,9 @@ import numpy as np
 import shapely
 
 from truckcarbon.geo.boundaries import load_unit_geometries
+from truckcarbon.geo.build import build_index
 from truckcarbon.geo.crs import wgs84_to_gcj02
-from truckcarbon.geo.locator import CityLocator, build_index
+from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
 
 

@@ -95,7 +95,7 @@ def chord_loss_table(truck_months: int = 6) -> None:
     import numpy as np
 
     from truckcarbon.core.months import month_bounds_utc, parse_month
-    from truckcarbon.geo._kernels import haversine_many
+    from truckcarbon.geo.distance import haversine_many
     from truckcarbon.sim.drive import TruckState
     from truckcarbon.sim.fleet import Role
     from truckcarbon.sim.road import SETTING_NAMES, STANDING, drive_month_road

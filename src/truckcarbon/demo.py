@@ -45,7 +45,7 @@ INTERVAL_S = 30.0
 
 def corridor_pings() -> tuple[np.ndarray, np.ndarray]:
     """Fixes along the corridor's straight legs, one per ``INTERVAL_S`` at ``SPEED_KMH``."""
-    from truckcarbon.geo._kernels import haversine_km
+    from truckcarbon.geo.distance import haversine_km
 
     step_km = SPEED_KMH * INTERVAL_S / 3600.0
     lons, lats = [], []

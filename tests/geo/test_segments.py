@@ -1,93 +1,79 @@
-"""Segment splitting at unit borders: against Shapely intersection lengths, and invariants."""
+"""Segments split at unit borders: the one-piece-or-walk decision by hand, the splits against Shapely, invariants."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-import shapely
+from geokit import as_dict, assert_agrees, haversine_km, near_borders, shapely_split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truckcarbon.geo.locator import INVALID, OUTSIDE
+from truckcarbon.geo.segments import path_kernel, segment_pieces_into, split_kernel, walk_scratch
 
 
-def haversine_km(x0, y0, x1, y1):
-    """Independent haversine (mean Earth radius 6371.0088 km)."""
-    p0, p1 = math.radians(y0), math.radians(y1)
-    h = math.sin((p1 - p0) / 2) ** 2 + math.cos(p0) * math.cos(p1) * math.sin(math.radians(x1 - x0) / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+def scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.full(n, -7.0), np.full(n, -7, np.int32), np.full(n, -7.0)
 
 
-def _shapely_split(reference, x0, y0, x1, y1) -> dict[int, float]:
-    line = shapely.LineString([(x0, y0), (x1, y1)])
-    total = haversine_km(x0, y0, x1, y1)
-    out = {}
-    for code, g, (bx0, by0, bx1, by1) in zip(reference.adcodes, reference.geoms, reference.bounds, strict=True):
-        if max(x0, x1) < bx0 or min(x0, x1) > bx1 or max(y0, y1) < by0 or min(y0, y1) > by1:
-            continue
-        inside = shapely.intersection(line, g).length
-        if inside > 0:
-            out[int(code)] = inside / line.length * total
-    return out
+def test_a_segment_across_one_border_is_two_pieces(toy):
+    """The border x = 101.75 two thirds of the way: pieces in units 0 then 1, shares 2/3 and 1/3, summing to 1."""
+    buf, units, fracs = scratch(8)
+    n, u, f = segment_pieces_into(101.55, 30.2, 101.85, 30.8, 0, 1, False, *toy.args, buf, units, fracs)
+    assert (n, u) == (2, 0) and f == pytest.approx(2 / 3, rel=1e-12)
+    assert units[:2].tolist() == [0, 1] and fracs[0] == f and fracs[1] == pytest.approx(1 / 3, rel=1e-12)
+    # Their kilometres, as the callers take them: each side's share of the haversine length, summing to it.
+    total = haversine_km(101.55, 30.2, 101.85, 30.8)
+    km = split_kernel(*(np.array([v]) for v in (101.55, 30.2, 101.85, 30.8)), *toy.args)
+    assert km[0].tolist() == [0, 0] and km[1].tolist() == [0, 1]
+    assert km[2] == pytest.approx([total * 2 / 3, total / 3], rel=1e-9)
+    assert km[2].sum() == pytest.approx(total, rel=1e-12)
 
 
-def _as_dict(split, s: int) -> dict[int, float]:
-    m = split.segment == s
-    out: dict[int, float] = {}
-    for code, km in zip(split.city_adcode[m].tolist(), split.distance_km[m].tolist(), strict=True):
-        out[code] = out.get(code, 0.0) + km
-    return out
+def test_one_piece_needs_no_walk_and_writes_nothing(toy):
+    """Both ends in one borderless cell (the caller says so), or no edge near: one whole piece, scratch untouched."""
+    buf, units, fracs = scratch(8)
+    assert segment_pieces_into(100.5, 30.5, 101.25, 30.25, 0, 0, False, *toy.args, buf, units, fracs) == (1, 0, 1.0)
+    # The caller's "same borderless cell" is taken on trust: a segment that crosses the border stays whole.
+    assert segment_pieces_into(101.6, 30.25, 101.9, 30.25, 0, 1, True, *toy.args, buf, units, fracs) == (1, 0, 1.0)
+    assert (buf == -7.0).all() and (units == -7).all() and (fracs == -7.0).all()
+    # The same crossing segment walked: two pieces.
+    assert segment_pieces_into(101.6, 30.25, 101.9, 30.25, 0, 1, False, *toy.args, buf, units, fracs)[0] == 2
 
 
-def _near_borders(reference, seed: int, n: int, spread: float, length_deg: tuple[float, float]):
-    """``n`` segments starting about ``spread`` degrees from border vertices, in random directions."""
-    rng = np.random.default_rng(seed)
-    coords = shapely.get_coordinates(np.asarray(reference.geoms, dtype=object))
-    start = coords[rng.integers(0, len(coords), n)] + rng.normal(0, spread, (n, 2))
-    length = rng.uniform(*length_deg, n)
-    theta = rng.uniform(0, 2 * np.pi, n)
-    return start, start + np.column_stack([length * np.cos(theta), length * np.sin(theta)])
+def test_too_small_scratch_is_reported_and_walk_scratch_fits(toy):
+    """Two crossings need 2 places in buf and 4 in units and fracs: -1 - 2 with 3; walk_scratch(2) has room."""
+    n, _, _ = segment_pieces_into(101.6, 30.25, 101.9, 30.25, 0, 1, False, *toy.args, *scratch(3))
+    assert n == -3
+    buf, units, fracs = walk_scratch(-1 - n)
+    assert buf.size >= 2 and units.size >= 4 and fracs.size >= 4
+    assert segment_pieces_into(101.6, 30.25, 101.9, 30.25, 0, 1, False, *toy.args, buf, units, fracs)[0] == 2
 
 
-def _assert_agrees(split, reference, start, end, s: int) -> dict[int, float]:
-    """Segment ``s`` of ``split`` against Shapely's intersection lengths; returns Shapely's."""
-    want = _shapely_split(reference, *start[s], *end[s])
-    got = {k: v for k, v in _as_dict(split, s).items() if k != OUTSIDE}
-    for code in set(want) | set(got):
-        assert got.get(code, 0.0) == pytest.approx(want.get(code, 0.0), rel=1e-3, abs=1e-6), (s, code)
-    return want
+def test_path_kernel_by_hand(toy):
+    """A toy path: parked fixes, a border crossing, an invalid fix, per class; rows are unit + 2."""
+    lon = np.array([100.5, 100.5, 101.6, 101.9, np.nan, 101.8])
+    lat = np.array([30.5, 30.5, 30.25, 30.25, 30.0, 30.75])
+    cls = np.array([0, 1, 1, 0, 0])
+    acc = path_kernel(lon, lat, cls, np.empty(0), 2, 2, *toy.args)
+    cross = haversine_km(101.6, 30.25, 101.9, 30.25)
+    want = np.zeros((4, 2))
+    want[2, 1] = haversine_km(100.5, 30.5, 101.6, 30.25)  # segment 1 (segment 0 is parked), all in unit 0
+    want[2, 1] += cross * 0.5  # segment 2: half in unit 0, half in unit 1
+    want[3, 1] = cross * 0.5
+    assert acc == pytest.approx(want, rel=1e-9)  # segments 3 and 4 have an invalid end: nowhere
+    known = path_kernel(lon, lat, cls, np.array([5.0, 1.0, 2.0, 3.0, 4.0]), 2, 2, *toy.args)
+    as_given = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1.0 + 1.0], [0.0, 1.0]])  # the parked segment's 5 km unused
+    assert known == pytest.approx(as_given, rel=1e-9)
+    assert not path_kernel(lon[:1], lat[:1], cls[:0], np.empty(0), 2, 2, *toy.args).any()
 
 
 def test_splits_agree_with_shapely_intersections(gcj_locator, reference):
     """Random segments of 1-80 km starting near borders, in the polygons' own CRS."""
-    start, end = _near_borders(reference, 11, 400, 0.01, (0.01, 0.7))
+    start, end = near_borders(reference, 11, 400, 0.01, (0.01, 0.7))
     split = gcj_locator.split_segments(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
-    multi = sum(len(_assert_agrees(split, reference, start, end, s)) > 1 for s in range(len(start)))
+    multi = sum(len(assert_agrees(split, reference, start, end, s)) > 1 for s in range(len(start)))
     assert multi > 100  # most segments cross at least one border
-
-
-def test_short_steps_near_borders_agree_with_shapely(gcj_locator, reference):
-    """Fix-interval steps (0.1-3 km) near borders: the edgeless-box short cut and the walk both agree with Shapely.
-
-    ``_edgeless_box`` lets a step whose leaf box holds no unit edge skip the walk;
-    whenever it says so, the walk itself finds no crossing.
-    """
-    from truckcarbon.geo._kernels import _edgeless_box, _walk_crossings
-
-    start, end = _near_borders(reference, 23, 3000, 0.02, (0.001, 0.03))
-    n = len(start)
-    args = gcj_locator.kernel_args
-    grid = (*args[:8],)  # x0, y0, inv1, nx1, ny1, sub, l1, l2
-    hdr, grp, edges = args[9], args[10], args[11]
-    boxed = np.array([_edgeless_box(*start[s], *end[s], *grid) for s in range(n)])
-    for s in np.flatnonzero(boxed):
-        crossings = _walk_crossings(*start[s], *end[s], *grid, hdr, grp, edges, np.empty(64))
-        assert crossings == 0, s
-    split = gcj_locator.split_segments(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
-    multi = sum(len(_assert_agrees(split, reference, start, end, s)) > 1 for s in range(0, n, 3))
-    assert boxed.sum() > 500 and (~boxed).sum() > 500 and multi > 50  # both paths and real crossings occur
 
 
 def test_segment_inside_one_city_is_one_row(wgs_locator):
@@ -133,7 +119,7 @@ def test_split_invariants(wgs_locator, x0, y0, dx, dy):
     assert fwd.city_adcode[-1] == wgs_locator.locate([x1], [y1])[0]
     # Splitting is symmetric in direction.
     back = wgs_locator.split_segments([x1], [y1], [x0], [y0])
-    a, b = _as_dict(fwd, 0), _as_dict(back, 0)
+    a, b = as_dict(fwd, 0), as_dict(back, 0)
     assert set(a) == set(b)
     for code in a:
         assert a[code] == pytest.approx(b[code], rel=1e-4, abs=1e-9)
@@ -152,7 +138,7 @@ def test_path_km_agrees_with_shapely_per_class(gcj_locator, reference):
     for s in range(lon.size - 1):
         if lon[s] == lon[s + 1] and lat[s] == lat[s + 1]:
             continue
-        pieces = _shapely_split(reference, lon[s], lat[s], lon[s + 1], lat[s + 1])
+        pieces = shapely_split(reference, lon[s], lat[s], lon[s + 1], lat[s + 1])
         outside = haversine_km(lon[s], lat[s], lon[s + 1], lat[s + 1]) - sum(pieces.values())
         if outside > 1e-6:
             pieces[OUTSIDE] = pieces.get(OUTSIDE, 0.0) + outside
@@ -171,84 +157,41 @@ def test_path_km_agrees_with_shapely_per_class(gcj_locator, reference):
         gcj_locator.path_km(lon, lat, cls[:-1], 2)
 
 
-def test_points_in_one_borderless_cell_have_no_border_between_them(wgs_locator):
-    """locate_cells: equal cells >= 0 mean one unit and a straight line that crosses no border."""
-    rng = np.random.default_rng(5)
-    lon = rng.uniform(100.0, 122.0, 40000)
-    lat = rng.uniform(22.0, 42.0, 40000)
-    units, cells = wgs_locator.locate_cells(lon, lat)
-    assert np.array_equal(units, wgs_locator.locate_units(lon, lat))
-    # Pair each point with a neighbour 0-3 km away; keep the pairs in one borderless cell.
-    lon2 = lon + rng.uniform(-0.03, 0.03, lon.size)
-    lat2 = lat + rng.uniform(-0.03, 0.03, lat.size)
-    units2, cells2 = wgs_locator.locate_cells(lon2, lat2)
-    same = (cells >= 0) & (cells == cells2)
-    assert same.sum() > 1000 and (cells < 0).sum() > 100  # both kinds occur
-    assert np.array_equal(units[same], units2[same])
-    split = wgs_locator.split_segments(lon[same], lat[same], lon2[same], lat2[same])
-    assert split.segment.size == int(same.sum())  # one piece per segment: no border crossed
-
-
-def test_step_distance_is_the_haversine_within_its_bound():
-    """step_km: within 1e-7 of the haversine for steps up to STEP_EXACT_KM, exactly it beyond (China's latitudes);
-    step_km_cos (the latitudes' cosines given) within 2e-15 of step_km."""
-    from truckcarbon.geo._kernels import STEP_EXACT_KM, step_km, step_km_cos
-
-    rng = np.random.default_rng(11)
-    worst = 0.0
-    exact_beyond = 0
-    for _ in range(20000):
-        lon0, lat0 = rng.uniform(73, 136), rng.uniform(15, 54)
-        km, bearing = rng.uniform(0, 2 * STEP_EXACT_KM), rng.uniform(0, 2 * math.pi)
-        lat1 = lat0 + math.degrees(km / 6371.0088 * math.cos(bearing))
-        lon1 = lon0 + math.degrees(km / 6371.0088 * math.sin(bearing) / math.cos(math.radians(lat0)))
-        want, got = haversine_km(lon0, lat0, lon1, lat1), step_km(lon0, lat0, lon1, lat1)
-        c0, c1 = math.cos(math.radians(lat0)), math.cos(math.radians(lat1))
-        assert step_km_cos(lon0, lat0, lon1, lat1, c0, c1) == pytest.approx(got, rel=2e-15)
-        if want > STEP_EXACT_KM * 1.001:
-            assert got == pytest.approx(want, rel=1e-13)
-            exact_beyond += 1
-        elif want > 0:
-            worst = max(worst, abs(got - want) / want)
-    assert worst < 1e-7 and exact_beyond > 5000
-    assert step_km(116.0, 40.0, 116.0, 40.0) == 0.0
-    assert step_km(179.9, 10.0, -179.9, 10.0) == pytest.approx(haversine_km(179.9, 10.0, -179.9, 10.0), rel=1e-12)
-
-
-def test_cos_lat_is_the_cosine_over_every_latitude() -> None:
-    """cos_lat (the Taylor series that step_km and the simulator use) against the library cosine."""
-    from truckcarbon.geo._kernels import cos_lat
-
-    x = np.concatenate([np.linspace(-math.pi / 2, math.pi / 2, 20001), [0.0, math.pi / 2, -math.pi / 2]])
-    err = np.array([cos_lat(v) - math.cos(v) for v in x])
-    assert np.max(np.abs(err)) <= 3e-16
-
-
-def test_sort_prefix_sorts_in_place():
-    """The walk's in-place sort of crossing parameters (insertion sort up to 16, heapsort above) against numpy."""
-    from truckcarbon.geo._kernels import _sort_prefix
-
-    rng = np.random.default_rng(3)
-    for n in (0, 1, 2, 15, 16, 17, 40, 257):
-        a = np.concatenate([rng.uniform(0, 1, n), rng.choice([0.25, 0.5], 5), np.full(4, 7.0)])
-        head = a[: n + 5].copy()
-        _sort_prefix(a, n + 5)
-        assert np.array_equal(a[: n + 5], np.sort(head)), n
-        assert (a[n + 5 :] == 7.0).all()  # beyond the prefix: untouched
-
-
 def test_walk_grows_scratch_that_is_too_small(wgs_locator):
-    """A long segment's many crossings through one-place scratch arrays: grown, same pieces as with room."""
-    from truckcarbon.geo._kernels import walk_pieces, walk_pieces_into
-
+    """A long segment's many crossings through one-place scratch arrays: reported, then walked in walk_scratch,
+    same pieces as with room; split_segments (which grows its scratch itself) gives them too."""
     args = wgs_locator.kernel_args
     ua, ub = (int(u) for u in wgs_locator.locate_units([116.40, 121.47], [39.90, 31.23]))
-    seg = (116.40, 39.90, 121.47, 31.23, ua, ub, *args)
+    seg = (116.40, 39.90, 121.47, 31.23, ua, ub, False, *args)
     room = (np.empty(4096), np.empty(4096, np.int32), np.empty(4096))
-    n = walk_pieces_into(*seg, *room)
+    n, _, _ = segment_pieces_into(*seg, *room)
     assert n > 10
-    assert walk_pieces_into(*seg, np.empty(1), np.empty(1, np.int32), np.empty(1)) < -16  # -1 - crossings
-    buf, units, fracs, m = walk_pieces(*seg, np.empty(1), np.empty(1, np.int32), np.empty(1))
+    short, _, _ = segment_pieces_into(*seg, np.empty(1), np.empty(1, np.int32), np.empty(1))
+    assert short < -16  # -1 - crossings
+    buf, units, fracs = walk_scratch(-1 - short)
+    m, _, _ = segment_pieces_into(*seg, buf, units, fracs)
     assert m == n and buf.size > 16
     assert np.array_equal(units[:m], room[1][:n]) and np.array_equal(fracs[:m], room[2][:n])
     assert fracs[:m].sum() == pytest.approx(1.0, abs=1e-12)
+    split = wgs_locator.split_segments([116.40], [39.90], [121.47], [31.23])
+    assert np.array_equal(split.city_adcode, wgs_locator.adcodes_of_units(units[:m]))
+
+
+def test_path_with_long_jumps_equals_its_segments_split_one_by_one(wgs_locator):
+    """Jumps across China (over a hundred crossings each: more than the path kernel's first scratch holds, so
+    the pass resumes with larger scratch) among short steps: path_km's sums are split_segments' sums."""
+    ua, ub = (int(u) for u in wgs_locator.locate_units([116.4, 113.26], [39.9, 23.13]))
+    crossings = (
+        -1 - segment_pieces_into(116.4, 39.9, 113.26, 23.13, ua, ub, False, *wgs_locator.kernel_args, *scratch(1))[0]
+    )
+    assert crossings > 64
+    rng = np.random.default_rng(2)
+    lon = np.concatenate([[116.4, 113.26, 87.6, 126.6], 113.0 + np.cumsum(rng.normal(0, 0.01, 300)), [91.1, 116.4]])
+    lat = np.concatenate([[39.9, 23.13, 43.8, 45.75], 30.0 + np.cumsum(rng.normal(0, 0.01, 300)), [29.65, 39.9]])
+    codes, km = wgs_locator.path_km(lon, lat, np.zeros(lon.size - 1, np.int64))
+    split = wgs_locator.split_segments(lon[:-1], lat[:-1], lon[1:], lat[1:])
+    want: dict[int, float] = {}
+    for code, d in zip(split.city_adcode.tolist(), split.distance_km.tolist(), strict=True):
+        want[code] = want.get(code, 0.0) + d
+    assert len(want) > 50
+    assert dict(zip(codes.tolist(), km[:, 0].tolist(), strict=True)) == pytest.approx(want, rel=1e-12)

@@ -161,7 +161,7 @@ def _haversine(lon0, lat0, lon1, lat1):
 def test_step_distance_series_is_the_haversine():
     """The truth's step distance (Taylor series of sin and asin for short steps) equals the haversine to
     1e-14, from centimetres to steps well past the series' range, at every latitude."""
-    from truckcarbon.geo._kernels import haversine_cos
+    from truckcarbon.geo.distance import haversine_cos
 
     rng = np.random.default_rng(8)
     lat0, lon0 = rng.uniform(-70, 70, 4000), rng.uniform(70, 140, 4000)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from truckcarbon.geo._kernels import haversine_many
+from truckcarbon.geo.distance import haversine_many
 from truckcarbon.sim.world import ROAD_CIRCUITY, derived_arrays, load_world
 
 

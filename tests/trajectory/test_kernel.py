@@ -212,7 +212,7 @@ def test_rows_are_counted_by_local_month_and_reason(wgs_locator):
 
 def test_cleaning_pass_distances_are_those_of_the_kept_segments():
     """_flag's dseg: for every kept fix where it is given, the step distance from the kept fix before it."""
-    from truckcarbon.geo._kernels import step_km, step_km_cos
+    from truckcarbon.geo.distance import step_km, step_km_cos
     from truckcarbon.trajectory.kernel import _flag
 
     rng = np.random.default_rng(4)

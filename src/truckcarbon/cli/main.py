@@ -175,7 +175,8 @@ def index_build(
     import shutil
 
     from truckcarbon.core.settings import cache_dir
-    from truckcarbon.geo.locator import CRS, get_index, index_cache_path
+    from truckcarbon.geo.cache import get_index, index_cache_path
+    from truckcarbon.geo.index import CRS
 
     path = index_cache_path(CRS(crs), not include_all, cache_dir())
     if force and path.exists():

@@ -43,7 +43,8 @@ import pyarrow.parquet as pq
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.schemas import INVENTORY
 from truckcarbon.core.settings import cache_dir
-from truckcarbon.geo.locator import get_index, index_cache_path, index_crs
+from truckcarbon.geo.cache import get_index, index_cache_path
+from truckcarbon.geo.index import index_crs
 from truckcarbon.ingest.ids import VehicleIds
 from truckcarbon.ingest.pings import PING_COLUMNS, REASONS, IngestCounts, validate_pings
 from truckcarbon.ingest.sources import estimated_rows, file_digest

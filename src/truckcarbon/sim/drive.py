@@ -34,7 +34,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from truckcarbon.geo._kernels import cos_lat, haversine_cos, haversine_km, haversine_many
+from truckcarbon.geo.distance import cos_lat, haversine_cos, haversine_km, haversine_many
 from truckcarbon.sim.activity import ANNUAL_KM, province_activity
 from truckcarbon.sim.fleet import Role, long_haul_share, province_fleet_2022, published_province_table
 from truckcarbon.sim.world import HUBS, World, derived_arrays

@@ -55,7 +55,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
-from truckcarbon.geo._kernels import haversine_km
+from truckcarbon.geo.distance import haversine_km
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.defects import M_PER_DEG_LAT, M_PER_DEG_LON_EQ, standard_normal
 from truckcarbon.sim.drive import Destinations, Track, TruckState, fix_times, route_ahead, schedule

@@ -49,7 +49,7 @@ from truckcarbon.core.months import month_bounds_utc, month_label, month_labels,
 from truckcarbon.core.runtime import fewer_collections
 from truckcarbon.core.schemas import LOAD_STATES, PINGS
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
-from truckcarbon.geo._kernels import haversine_many
+from truckcarbon.geo.distance import haversine_many
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.activity import ANNUAL_KM, age_factor, season, shock, utilisation
 from truckcarbon.sim.defects import DEFECT_NAMES, DefectRates, apply_defects, standard_normal

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pyarrow.csv as pacsv
 
 from truckcarbon.core.settings import cache_dir
-from truckcarbon.geo._kernels import haversine_many
+from truckcarbon.geo.distance import haversine_many
 from truckcarbon.geo.reference import cities
 
 ROAD_CIRCUITY = 1.25

@@ -17,16 +17,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from truckcarbon.geo._kernels import (
-    INVALID_IDX,
-    OUTSIDE_IDX,
-    array_helper,
-    cell_unit,
-    locate_one,
-    no_border_between,
-    step_km,
-    walk_pieces_into,
-)
+from truckcarbon.geo.distance import step_km
+from truckcarbon.geo.locate import INVALID_IDX, OUTSIDE_IDX, array_helper, cell_unit, locate_one
+from truckcarbon.geo.segments import segment_pieces_into
 
 N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
 # params: drift_m (negative: rule 7's dead band instead), drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh,
@@ -84,7 +77,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     ``by_month`` (``starts``: the UTC start seconds of months ``month0``,
     ``month0 + 1``, ..., spanning every kept fix; rows outside them, never
     kept fixes, are only counted in ``tallies[1]``). Each kept fix is located
-    once, with the borderless grid cell it lies in (:func:`_cell_and_unit`;
+    once, with the borderless grid cell it lies in (:func:`truckcarbon.geo.locate.cell_and_unit`;
     ``tallies[0]`` counts kept fixes outside every unit), and closes the segment
     from the kept fix before it of the same vehicle. ``dseg`` is a row's
     distance from the kept fix before it when already known (NaN: compute it),
@@ -175,7 +168,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         by_month[mc, r] += 1
         if r != 0:
             continue
-        # The fix's unit and borderless cell: _cell_and_unit written out with its constants hoisted (called,
+        # The fix's unit and borderless cell: cell_and_unit written out with its constants hoisted (called,
         # even inlined, it cost this loop four times as much). Kept fixes have valid coordinates.
         xb = x[b]
         yb = y[b]
@@ -356,16 +349,16 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             if ua == INVALID_IDX or ub == INVALID_IDX:
                 continue
             width = p_hi - p_lo
-            whole = p_lo == 0.0 and p_hi == 1.0
-            if (whole and cell_a >= 0 and cell_a == cell_b) or no_border_between(
-                sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2
-            ):
-                # No border can separate the ends (the usual case): one piece, no walk (segment_pieces' result).
-                tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, ua, total * width, load_col, drop * width, fuel_ok)
+            same_cell = p_lo == 0.0 and p_hi == 1.0 and cell_a >= 0 and cell_a == cell_b
+            npieces, u, f = segment_pieces_into(
+                sx0, sy0, sx1, sy1, ua, ub, same_cell, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
+                buf, units, fracs,
+            )  # fmt: skip
+            if npieces == 1:  # one piece (usually without a walk): it comes back in u, f
+                f *= width
+                if f > 0.0:
+                    tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, u, total * f, load_col, drop * f, fuel_ok)
                 continue
-            npieces = walk_pieces_into(
-                sx0, sy0, sx1, sy1, ua, ub, x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges, buf, units, fracs
-            )
             if npieces < 0:  # -1 - the segment's crossings
                 return -1 + npieces, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
             for q in range(npieces):

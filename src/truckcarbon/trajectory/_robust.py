@@ -67,7 +67,7 @@ import math
 import numba as nb
 import numpy as np
 
-from truckcarbon.geo._kernels import step_km_cos
+from truckcarbon.geo.distance import step_km_cos
 
 STAND_PAIR_S = 120.0
 WANDER_S = 1800.0  # standing fixes this far apart have wandered independently of each other

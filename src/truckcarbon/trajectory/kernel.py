@@ -89,7 +89,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
-from truckcarbon.geo._kernels import cosines, step_km, step_km_cos
+from truckcarbon.geo.distance import cosines, step_km, step_km_cos
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.trajectory._attribute import GAP_BIN_LABELS, N_VALUES, attribute_kernel
 from truckcarbon.trajectory._robust import robust_kernel
