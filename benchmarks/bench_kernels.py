@@ -38,16 +38,10 @@ from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
 from truckcarbon.sim.run import SimConfig, simulate
 from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
+from truckcarbon.trajectory._flag import flag_kernel as _flag
 from truckcarbon.trajectory._robust import robust_kernel
-from truckcarbon.trajectory.kernel import (
-    NOISY_ROAD_RULES,
-    QUARANTINED,
-    REASONS,
-    CleaningRules,
-    _flag,
-    attribute_params,
-    robust_params,
-)
+from truckcarbon.trajectory.rules import NOISY_ROAD_RULES, CleaningRules, attribute_params, robust_params
+from truckcarbon.trajectory.schema import QUARANTINED, REASONS
 
 PINGS_PER_TRUCK_MONTH = 3600
 

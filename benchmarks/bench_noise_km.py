@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
 from truckcarbon.sim.defects import DefectRates
 from truckcarbon.sim.run import SimConfig, simulate
-from truckcarbon.trajectory.kernel import NOISY_ROAD_RULES, CleaningRules
+from truckcarbon.trajectory.rules import NOISY_ROAD_RULES, CleaningRules
 
 CHANNELS = {
     "all": None,

@@ -13,7 +13,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from truckcarbon.trajectory.kernel import GAP_BIN_COLUMNS, GAP_BIN_LABELS, GAP_COLUMNS, CleaningRules, run_kernel
+from truckcarbon.trajectory.kernel import run_kernel
+from truckcarbon.trajectory.rules import CleaningRules
+from truckcarbon.trajectory.schema import GAP_BIN_COLUMNS, GAP_BIN_LABELS, GAP_COLUMNS
 
 R_KM = 6371.0088
 BEIJING, SHANGHAI = 110100, 310100

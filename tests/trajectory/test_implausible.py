@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from truckcarbon.trajectory.kernel import JUMP, CleaningRules, run_kernel
+from truckcarbon.trajectory.kernel import run_kernel
+from truckcarbon.trajectory.rules import CleaningRules
+from truckcarbon.trajectory.schema import JUMP
 
 R_KM = 6371.0088
 T0 = 1_650_000_000  # 2022-04-15 13:20 local

@@ -1,4 +1,5 @@
-"""The trajectory kernel against the simulator's ground truth and hand-built cases."""
+"""run_kernel (trajectory.kernel): the whole kernel against the simulator's ground truth and hand-built cases,
+row order, rows set aside, reasons counted by month, the sort, reused buffers and outputs grown on demand."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pytest
 
 from truckcarbon.sim.defects import DefectRates
 from truckcarbon.sim.run import SimConfig, simulate
-from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, REASONS, STUCK, CleaningRules, run_kernel
+from truckcarbon.trajectory.kernel import run_kernel
+from truckcarbon.trajectory.rules import CleaningRules
+from truckcarbon.trajectory.schema import DUPLICATE, INVALID, JUMP, REASONS, STUCK
 
 BASE = SimConfig(trucks=40, start_month="2022-01", end_month="2022-02", interval_s=60, parked_interval_s=900, seed=11)
 
@@ -158,29 +161,6 @@ def test_rows_set_aside_anywhere_change_nothing(wgs_locator):
     assert d.activity.equals(a.activity) and d.counts["jump"] == 1
 
 
-def test_holes_take_the_odometer_when_it_is_plausible(wgs_locator):
-    """A 10-minute hole (shorter than a gap) on a winding road: the odometer's km, not the chord's."""
-    east = 1 / (111.32 * np.cos(np.radians(39.9)))  # degrees of longitude per km
-    t0 = _ts(2022, 3, 1, 8)
-    t = [t0, t0 + 30, t0 + 630, t0 + 660]  # 30 s fixes with a 600 s hole in the middle
-    lon = [116.30, 116.30 + 0.5 * east, 116.30 + 6.5 * east, 116.30 + 7.0 * east]
-    lat = [39.9] * 4
-    odo = [100.0, 100.5, 110.5, 111.0]  # 10 km driven over the hole, the chord is 6 km
-
-    def km(rules=None, odometer=odo):
-        r = run_kernel([1] * 4, t, lon, lat, wgs_locator, [50.0] * 4, rules or CleaningRules(), odometer_km=odometer)
-        return sum(r.activity.column("distance_km").to_pylist()), r.bridged_km
-
-    total, bridged = km()
-    assert total == pytest.approx(0.5 + 10.0 + 0.5, rel=2e-3)
-    assert bridged == pytest.approx(4.0, rel=5e-3)
-    assert km(odometer=None)[0] == pytest.approx(7.0, rel=2e-3)  # no odometer: the chord
-    assert km(CleaningRules(odometer_after_s=900))[0] == pytest.approx(7.0, rel=2e-3)  # hole below the rule
-    # An implausible odometer (below the chord, or faster than max_bridge_kmh) is not used.
-    assert km(odometer=[100.0, 100.5, 103.5, 104.0])[0] == pytest.approx(7.0, rel=2e-3)
-    assert km(odometer=[100.0, 100.5, 130.5, 131.0])[0] == pytest.approx(7.0, rel=2e-3)
-
-
 def test_rows_are_counted_by_local_month_and_reason(wgs_locator):
     """by_month equals a direct count: every row's local month (any time, set aside or not) and its reason."""
     from truckcarbon.core.months import local_month
@@ -208,36 +188,6 @@ def test_rows_are_counted_by_local_month_and_reason(wgs_locator):
             assert np.array_equal(r.by_month[m], c), m
         assert sum(r.counts[name] for name in REASONS) == n
         assert r.counts["quarantined"] == int(skip.sum()) and r.counts["invalid"] > 0
-
-
-def test_cleaning_pass_distances_are_those_of_the_kept_segments():
-    """_flag's dseg: for every kept fix where it is given, the step distance from the kept fix before it."""
-    from truckcarbon.geo.distance import step_km, step_km_cos
-    from truckcarbon.trajectory.kernel import _flag
-
-    rng = np.random.default_rng(4)
-    n = 6000
-    vid = np.repeat(np.arange(1, 7), n // 6)
-    t = np.tile(np.arange(n // 6) * 30, 6) + 1_650_000_000
-    lon = 113.0 + np.cumsum(rng.normal(0.002, 0.001, n))
-    lat = 30.0 + np.cumsum(rng.normal(0.0, 0.001, n))
-    for i in rng.choice(n - 10, 40, replace=False):  # runs of 1-5 displaced fixes: spikes, jumps, re-anchoring
-        lon[i : i + rng.integers(1, 6)] += 0.4
-    lon[rng.choice(n, 20, replace=False)] = 0.0  # invalid fixes
-    reason = np.zeros(n, np.int8)
-    dseg = np.full(n, np.nan)
-    _flag(vid, t, lon, lat, np.full(n, 40.0), reason, dseg, np.empty(n), 150.0, 3)
-    kept = np.flatnonzero(reason == 0)
-    assert (reason == 4).sum() > 20 and kept.size > n * 0.9
-    a, b = kept[:-1], kept[1:]
-    same = vid[a] == vid[b]
-    cos = np.cos(np.radians(lat))
-    want = np.array([step_km(*p) for p in zip(lon[a], lat[a], lon[b], lat[b], strict=True)])
-    given = ~np.isnan(dseg[b]) & same
-    assert given.mean() > 0.9
-    assert np.allclose(dseg[b][given], want[given], rtol=1e-14, atol=0)
-    by_cos = np.array([step_km_cos(*p) for p in zip(lon[a], lat[a], lon[b], lat[b], cos[a], cos[b], strict=True)])
-    assert np.allclose(dseg[b][given], by_cos[given], rtol=1e-15, atol=0)  # the library cosine: to the last bits
 
 
 def test_sort_order_is_lexsort():
@@ -317,69 +267,3 @@ def test_walk_scratch_too_small_for_the_first_try_gives_the_same_results(wgs_loc
     got = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
     assert want.activity.num_rows > 10  # a dozen borders and more: far more crossings than 4 places hold
     assert got.activity.equals(want.activity)
-
-
-def test_cleaning_pass_refuses_a_short_cosine_scratch():
-    from truckcarbon.trajectory.kernel import _flag
-
-    n = 5
-    args = (np.ones(n, np.int64), np.arange(n, dtype=np.int64), np.full(n, 116.0), np.full(n, 40.0), np.zeros(n))
-    with pytest.raises(ValueError, match="cos scratch"):
-        _flag(*args, np.zeros(n, np.int8), np.full(n, np.nan), np.empty(n - 1), 150.0, 3)
-
-
-def test_a_path_sums_as_its_steps_taken_alone(wgs_locator):
-    """Steps of long paths (most of them within one borderless grid cell, summed at once) give, per vehicle,
-    month and city, the kilometres of the same steps run as vehicles of two fixes each (where every step
-    takes the month and border logic): paths across city borders, a local month start and the coast, with
-    vehicle ids 0 and negative."""
-    rng = np.random.default_rng(21)
-    month_start = int(dt.datetime(2022, 3, 1, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
-    starts = {0: (116.62, 39.72), -7: (121.80, 31.05), 5: (113.60, 34.75), 12345: (114.05, 22.60)}
-    n = 400
-    vid, t, lon, lat = [], [], [], []
-    for v, (x, y) in starts.items():
-        heading = rng.uniform(0, 2 * np.pi)
-        steps = rng.normal(0.0, 0.3, n - 1).cumsum() + heading  # a wandering heading, about 0.5 km per minute
-        vid.append(np.full(n, v))
-        t.append(month_start - 200 * 60 + np.arange(n) * 60)
-        lon.append(x + np.concatenate([[0.0], np.cumsum(0.006 * np.cos(steps))]))
-        lat.append(y + np.concatenate([[0.0], np.cumsum(0.0045 * np.sin(steps))]))
-    vid, t, lon, lat = (np.concatenate(a) for a in (vid, t, lon, lat))
-    rules = CleaningRules(drift_m=0.0, gap_s=1e9, max_speed_kmh=1e6)  # every fix kept, every step counted
-
-    whole = run_kernel(vid, t, lon, lat, wgs_locator, rules=rules)
-    a = np.flatnonzero(vid[:-1] == vid[1:])  # each step: rows a and a + 1
-    pairs = np.column_stack([a, a + 1]).ravel()
-    alone = run_kernel(np.repeat(np.arange(a.size), 2), t[pairs], lon[pairs], lat[pairs], wgs_locator, rules=rules)
-
-    keys = ["vehicle_id", "month", "city_adcode"]
-    steps = alone.activity["vehicle_id"].to_numpy()
-    want = _by(alone.activity.set_column(0, "vehicle_id", pa.array(vid[a[steps]])), keys, outside=True)
-    got = _by(whole.activity, keys, outside=True)
-    assert len({m for _, m, _ in got}) == 2 and len({c for _, _, c in got}) >= 6  # two months, several cities
-    assert got.keys() == want.keys()
-    for key, km in want.items():
-        assert got[key] == pytest.approx(km, rel=1e-12), key
-
-
-def test_rules_defaults_are_those_the_kernels_and_the_config_example_state():
-    """attribute_params has a place per kernel parameter; _flag's defaults (the benchmark calls it without
-    the rule 6 arguments) and the [rules] of the configuration example are CleaningRules' defaults."""
-    import dataclasses
-    import inspect
-    import tomllib
-
-    import truckcarbon.pipeline.config as config_module
-    from truckcarbon.trajectory._attribute import N_PARAMS
-    from truckcarbon.trajectory.kernel import _flag, attribute_params
-
-    rules = CleaningRules()
-    assert attribute_params(rules).shape == (N_PARAMS,)
-    assert attribute_params(rules)[-1] == rules.max_bridge_s == 4 * 3600
-    defaults = inspect.signature(_flag.py_func).parameters
-    assert defaults["max_vehicle_kmh"].default == rules.max_vehicle_kmh == 130.0
-    assert defaults["sustained_s"].default == rules.sustained_s == 60.0
-    doc = config_module.__doc__ or ""
-    section = doc[doc.index("[rules]") :].split("\n\n")[0]
-    assert tomllib.loads(section)["rules"] == dataclasses.asdict(rules)

@@ -84,7 +84,7 @@ def apply_method(
 ) -> pa.Table:
     """Add ``fuel_l``, ``co2_kg`` and ``method`` to activity rows (one standard code per row).
 
-    ``activity`` has the kernel's columns (:data:`truckcarbon.trajectory.kernel.ACTIVITY_COLUMNS`).
+    ``activity`` has the kernel's columns (:data:`truckcarbon.trajectory.schema.ACTIVITY_COLUMNS`).
     The measured-fuel decision is made per (vehicle, month) over all its rows.
     """
     std = np.asarray(standard_code, dtype=np.int64)

@@ -59,7 +59,7 @@ from truckcarbon.emissions.method import EmissionSettings
 from truckcarbon.ingest.columns import CONTRACT
 from truckcarbon.ingest.pings import IngestRules
 from truckcarbon.ingest.sources import SourceOptions
-from truckcarbon.trajectory.kernel import CleaningRules
+from truckcarbon.trajectory.rules import CleaningRules
 
 CRS_NAMES = ("wgs84", "gcj02", "bd09")
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "gb2312")

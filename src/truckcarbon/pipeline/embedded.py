@@ -81,8 +81,9 @@ from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles, vehicl
 from truckcarbon.pipeline.checks import input_warnings, refuse_empty_input
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
-from truckcarbon.trajectory.kernel import GAP_BIN_SCHEMA, GAP_SCHEMA, KEPT, QUARANTINED, Scratch, run_kernel
-from truckcarbon.trajectory.kernel import REASONS as KERNEL_REASONS
+from truckcarbon.trajectory.kernel import Scratch, run_kernel
+from truckcarbon.trajectory.schema import GAP_BIN_SCHEMA, GAP_SCHEMA, KEPT, QUARANTINED
+from truckcarbon.trajectory.schema import REASONS as KERNEL_REASONS
 
 Progress = Callable[[str, int, int], None]
 MAX_PARTITIONS = 512

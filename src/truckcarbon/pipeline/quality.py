@@ -8,7 +8,7 @@ from typing import Any
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.runfolder import InputEntry, Missing, MonthEntry, Quality, RunFolder
-from truckcarbon.trajectory.kernel import GAP_BIN_LABELS
+from truckcarbon.trajectory.schema import GAP_BIN_LABELS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Distance under receiver noise and sparse fixes: per-vehicle noise level, stops, spikes, speed channel.
 
 One compiled pass per vehicle (rows sorted by (vehicle, time), after the
-cleaning pass of :mod:`truckcarbon.trajectory.kernel` has set ``reason``) in
+cleaning pass of :mod:`truckcarbon.trajectory._flag` has set ``reason``) in
 three sweeps over its kept fixes:
 
 A. **Estimates.** The pair scale ``s`` of the receiver's noise (the Rayleigh

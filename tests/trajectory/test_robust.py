@@ -1,4 +1,5 @@
-"""Rule 7 on hand-built traces: standing wander, a crawl, a multipath spike, a sparse curve, a border."""
+"""Rule 7 (trajectory._robust) on hand-built traces: standing wander, a crawl, a multipath spike, a sparse
+curve, a border; its estimates per vehicle-month; the chord-loss table and the histogram median."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 import pyarrow.compute as pc
 import pytest
 
-from truckcarbon.trajectory.kernel import NOISY_ROAD_RULES as ROBUST
+from truckcarbon.trajectory._robust import _median_bin, chord_loss
 from truckcarbon.trajectory.kernel import run_kernel
+from truckcarbon.trajectory.rules import NOISY_ROAD_RULES as ROBUST
 
 M_LAT = 110_574.0
 T0 = 1_650_000_000
@@ -119,3 +121,60 @@ def test_a_smooth_trace_along_a_border_is_split_as_the_clean_trace(wgs_locator):
     total = sum(a.values())
     for city, km in a.items():  # each city's km moves by no more than the noise's share of the crossings
         assert abs(b[city] - km) < 0.01 * total, city
+
+
+def test_estimates_per_vehicle_month_interval_speed_channel_and_default_noise(wgs_locator):
+    """Two hours east at 36 km/h, a fix every 30 s, across local midnight at the end of January: one estimate
+    per month; the fix interval 30 s; no standing pairs, so the default noise; the speed channel used when it
+    agrees with the positions, not when it reads 0 while they move."""
+    n = 241
+    t0 = 1_643_641_200  # 2022-01-31 23:00 in UTC+8
+    lon, lat = offsets(116.30, 39.90, 300.0 * np.arange(n), np.zeros(n))
+    t = t0 + 30 * np.arange(n)
+    vid = np.ones(n, np.int64)
+    used = run_kernel(vid, t, lon, lat, wgs_locator, np.full(n, 36.0), ROBUST)
+    est = used.vehicles.to_pylist()
+    assert [(e["vehicle_id"], e["month"]) for e in est] == [(1, "2022-01"), (1, "2022-02")]
+    assert [e["fix_interval_s"] for e in est] == [30.0, 30.0]
+    assert [e["gps_noise_m"] for e in est] == [ROBUST.default_noise_m] * 2
+    assert [e["speed_channel_used"] for e in est] == [True, True]
+    assert total_km(used) == pytest.approx(240 * 36.0 * 30 / 3600, rel=1e-9)  # the speeds integrated
+    assert set(used.activity["month"].to_pylist()) == {"2022-01", "2022-02"}  # east into Hebei: several cities
+    assert set(used.activity["gps_noise_m"].to_pylist()) == {ROBUST.default_noise_m}
+    assert set(used.activity["fix_interval_s"].to_pylist()) == {30.0}
+    zero = run_kernel(vid, t, lon, lat, wgs_locator, np.zeros(n), ROBUST)
+    assert zero.vehicles["speed_channel_used"].to_pylist() == [False, False]
+    # The straight lines (a straight road: no turning, nothing added), haversine on the IUGG mean sphere.
+    p0, p1 = np.radians(lat[:-1]), np.radians(lat[1:])
+    h = np.sin((p1 - p0) / 2) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(np.radians(np.diff(lon)) / 2) ** 2
+    assert total_km(zero) == pytest.approx(float(np.sum(2 * 6371.0088 * np.arcsin(np.sqrt(h)))), rel=1e-6)
+    unused = run_kernel(vid, t, lon, lat, wgs_locator, np.full(n, 36.0), replace(ROBUST, use_speed=False))
+    assert unused.vehicles["speed_channel_used"].to_pylist() == [False, False]
+    # Rule 7 off: no estimates, and the activity's estimate columns are null.
+    off = run_kernel(vid, t, lon, lat, wgs_locator, np.full(n, 36.0))
+    assert off.vehicles.num_rows == 0
+    assert off.activity["gps_noise_m"].null_count == off.activity.num_rows > 0
+    assert off.activity["fix_interval_s"].null_count == off.activity.num_rows
+
+
+def test_chord_loss_follows_the_urban_measurements_and_interpolates_by_speed():
+    # Urban (at or below 23 km/h): 3%, 5% and 7% at spans of 170, 330 and 670 m, as measured.
+    for span_km, share in ((0.17, 0.03), (0.33, 0.05), (0.67, 0.07)):
+        assert chord_loss(span_km, 15.0) == pytest.approx(share, abs=0.005)
+    # Its form: ceiling * (1 - exp(-chord / scale)), the urban and expressway rows at the ends of the table.
+    assert chord_loss(1.0, 23.0) == pytest.approx(0.08 * (1 - math.exp(-1.0 / 0.30)), rel=1e-12)
+    assert chord_loss(1.0, 120.0) == pytest.approx(0.006 * (1 - math.exp(-1.0 / 2.5)), rel=1e-12)
+    # Halfway between the urban (23 km/h) and arterial (39 km/h) rows: halfway ceiling and scale.
+    assert chord_loss(1.0, 31.0) == pytest.approx(0.0525 * (1 - math.exp(-1.0 / 0.65)), rel=1e-12)
+    assert chord_loss(0.0, 50.0) == 0.0
+    spans = [chord_loss(c, 30.0) for c in (0.1, 0.5, 2.0, 50.0)]
+    assert spans == sorted(spans) and spans[-1] < 0.08  # grows with the span, below the urban ceiling
+    speeds = [chord_loss(1.0, v) for v in (20.0, 39.0, 60.0, 90.0)]
+    assert speeds == sorted(speeds, reverse=True)  # faster roads are straighter
+
+
+def test_median_bin_is_the_centre_of_the_bin_holding_the_median():
+    assert _median_bin(np.array([0.0, 2.0, 1.0, 1.0]), 4.0) == 1.5
+    assert _median_bin(np.array([1.0, 1.0, 1.0]), 3.0) == 1.5
+    assert _median_bin(np.array([5.0, 0.0]), 5.0) == 0.5
+    assert _median_bin(np.array([1.0, 0.0]), 10.0) == 1.5  # the total above the bins: the last bin
