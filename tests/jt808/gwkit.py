@@ -13,16 +13,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from truckcarbon.jt808.client import Terminal
-from truckcarbon.jt808.codec import (
-    MSG_GENERAL_RESPONSE,
-    MSG_LOCATION,
-    GeneralResponse,
-    Header,
-    Location,
-    decode_frame,
-    encode_frame,
-)
-from truckcarbon.jt808.gateway import Gateway, GatewayConfig
+from truckcarbon.jt808.config import GatewayConfig
+from truckcarbon.jt808.frame import Header, decode_frame, encode_frame
+from truckcarbon.jt808.gateway import Gateway
+from truckcarbon.jt808.location import Location
+from truckcarbon.jt808.messages import MSG_GENERAL_RESPONSE, MSG_LOCATION, GeneralResponse
 from truckcarbon.jt808.validation import Limits
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
@@ -78,9 +73,18 @@ def report(phone: str, serial: int, when: dt.datetime = NOW, **fields: Any) -> b
 
 
 def dataset_rows(data: Path, folder: str = "pings") -> list[dict[str, Any]]:
+    """The rows of a dataset the gateway wrote (``pings`` or ``quarantine``), ``ts`` as epoch milliseconds.
+
+    Safe while the gateway compacts: the files are listed once and each one listed
+    is whole (written under a hidden name, then renamed). Before the first file is
+    renamed into place the folders may exist without any file: no rows then.
+    """
     if not (data / folder).exists():
         return []
-    t = ds.dataset(data / folder, format="parquet", partitioning="hive" if folder == "pings" else None).to_table()
+    dataset = ds.dataset(data / folder, format="parquet", partitioning="hive" if folder == "pings" else None)
+    if not dataset.files:  # the first compaction made the partition folder, its file is not in place yet
+        return []
+    t = dataset.to_table()
     t = t.set_column(t.column_names.index("ts"), "ts", pc.cast(t["ts"], "int64"))
     return t.to_pylist()
 

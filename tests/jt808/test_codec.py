@@ -8,26 +8,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from truckcarbon.jt808.codec import (
-    MSG_BATCH_LOCATION,
-    MSG_LOCATION,
-    Authentication,
-    BatchLocation,
+from truckcarbon.jt808.frame import (
     FrameError,
-    GeneralResponse,
     Header,
-    Location,
-    Registration,
-    RegistrationResponse,
-    ResendRequest,
     check_code,
     decode_frame,
     encode_frame,
     escape,
-    location_values,
     split_frames,
     split_message,
     unescape,
+)
+from truckcarbon.jt808.location import BatchLocation, Location, location_values
+from truckcarbon.jt808.messages import (
+    MSG_BATCH_LOCATION,
+    MSG_LOCATION,
+    Authentication,
+    GeneralResponse,
+    Registration,
+    RegistrationResponse,
+    ResendRequest,
 )
 
 # SmallChi/JT808, src/JT808.Protocol.Test/Simples/Demo3.cs (commit d47b1364): a 2013 location report of

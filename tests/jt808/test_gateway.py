@@ -17,21 +17,10 @@ import pytest
 
 from truckcarbon.core.months import month_number
 from truckcarbon.jt808.client import RegistrationRefusedError, Terminal
-from truckcarbon.jt808.codec import (
-    MSG_BATCH_LOCATION,
-    MSG_GENERAL_RESPONSE,
-    MSG_HEARTBEAT,
-    MSG_LOCATION,
-    MSG_REGISTER,
-    MSG_REGISTER_RESPONSE,
-    MSG_RESEND_REQUEST,
-    BatchLocation,
-    GeneralResponse,
+from truckcarbon.jt808.compactor import Compactor
+from truckcarbon.jt808.config import GatewayConfig
+from truckcarbon.jt808.frame import (
     Header,
-    Location,
-    RegisterResult,
-    Registration,
-    ResendRequest,
     check_code,
     decode_frame,
     encode_frame,
@@ -39,10 +28,27 @@ from truckcarbon.jt808.codec import (
     split_frames,
     split_message,
 )
-from truckcarbon.jt808.gateway import RECORD, Compactor, Gateway, GatewayConfig, Metrics, Registry, Wal, record
+from truckcarbon.jt808.gateway import Gateway
+from truckcarbon.jt808.location import BatchLocation, Location
+from truckcarbon.jt808.messages import (
+    MSG_BATCH_LOCATION,
+    MSG_GENERAL_RESPONSE,
+    MSG_HEARTBEAT,
+    MSG_LOCATION,
+    MSG_REGISTER,
+    MSG_REGISTER_RESPONSE,
+    MSG_RESEND_REQUEST,
+    GeneralResponse,
+    RegisterResult,
+    Registration,
+    ResendRequest,
+)
+from truckcarbon.jt808.observe import Metrics
 from truckcarbon.jt808.process import GatewayProcess, free_port
+from truckcarbon.jt808.registry import Registry
 from truckcarbon.jt808.replay import replay_async
 from truckcarbon.jt808.validation import Limits
+from truckcarbon.jt808.wal import RECORD, Wal, record
 from truckcarbon.sim.run import SimConfig, simulate
 
 
@@ -400,7 +406,7 @@ def test_a_failed_log_write_is_never_acknowledged(tmp_path: Path, monkeypatch: p
 
 def test_known_vehicle_and_terminal_lists_are_read_with_clear_errors(tmp_path: Path) -> None:
     from truckcarbon.core.errors import InputError
-    from truckcarbon.jt808.gateway import known_terminals, known_vehicles
+    from truckcarbon.jt808.registry import known_terminals, known_vehicles
 
     good = tmp_path / "vehicles.csv"
     good.write_text("vehicle_id,plate\n7,京A00007\n8,鲁Q00008\n", encoding="utf-8")

@@ -21,11 +21,13 @@ import pytest
 from gwkit import NOW, acks, dataset_rows, ms, report, running
 
 from truckcarbon.jt808.client import Terminal
-from truckcarbon.jt808.codec import MSG_BATCH_LOCATION, Header, Location, split_message
+from truckcarbon.jt808.compactor import Compactor
+from truckcarbon.jt808.frame import Header, split_message
+from truckcarbon.jt808.location import Location
+from truckcarbon.jt808.messages import MSG_BATCH_LOCATION
 from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.registry import read_bindings
 from truckcarbon.jt808.replay import ReplaySummary, phone_for, replay, replay_async
-from truckcarbon.jt808.storage import Compactor
 from truckcarbon.sim.run import SimConfig, simulate
 
 PHONE = "013800000007"
@@ -67,7 +69,7 @@ def test_compaction_failures_are_retried_visible_and_stop_acknowledgements(
             term.writer.write(report(PHONE, 2, NOW + dt.timedelta(seconds=30)))
             assert (await acks(term))[0].result == 1  # not taken in while the log cannot be compacted
             failing["on"] = False
-            await poll(lambda: gw.compaction_error is None)  # resumes by itself, no restart
+            await poll(lambda: gw.compactor.error is None)  # resumes by itself, no restart
             await poll(lambda: len(dataset_rows(data)) == 1)
             assert (await asyncio.to_thread(http_get, gw.http_port, "/healthz"))[0] == 200
             assert (await asyncio.to_thread(http_get, gw.http_port, "/readyz"))[0] == 200

@@ -16,7 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truckcarbon.jt808.client import AuthenticationRefusedError, Terminal
-from truckcarbon.jt808.codec import (
+from truckcarbon.jt808.config import GatewayConfig
+from truckcarbon.jt808.frame import Header, check_code, encode_frame, escape, frame_bytes, split_message, unescape
+from truckcarbon.jt808.gateway import Gateway
+from truckcarbon.jt808.location import Location
+from truckcarbon.jt808.messages import (
     MSG_AUTH,
     MSG_BATCH_LOCATION,
     MSG_DEREGISTER,
@@ -26,21 +30,15 @@ from truckcarbon.jt808.codec import (
     MSG_REGISTER_RESPONSE,
     Authentication,
     GeneralResponse,
-    Header,
-    Location,
     RegisterResult,
     Registration,
     RegistrationResponse,
-    check_code,
-    encode_frame,
-    escape,
-    frame_bytes,
-    split_message,
-    unescape,
 )
-from truckcarbon.jt808.gateway import Gateway, GatewayConfig, Session
+from truckcarbon.jt808.observe import Metrics
 from truckcarbon.jt808.reassembly import Reassembler
 from truckcarbon.jt808.registry import Registry, known_vehicles, queue_release, read_terminal_list
+from truckcarbon.jt808.server import Server
+from truckcarbon.jt808.session import Session
 from truckcarbon.jt808.validation import Limits
 
 VICTIM, ATTACKER = "013800000007", "013800000666"
@@ -388,7 +386,7 @@ def test_connection_caps_and_bytes_before_authentication(tmp_path: Path) -> None
             assert (await acks(a))[0].result == 0
             for t in (a, b, c):
                 t.close()
-        assert gw.connection_cap == 3
+        assert gw.server.connection_cap == 3
 
     asyncio.run(scenario())
 
@@ -406,7 +404,7 @@ def test_sub_packages_are_refused_before_authentication_and_bounded_over_all_con
             anon = await Terminal.open("127.0.0.1", port, VICTIM)
             anon.writer.write(frames[0])
             assert (await acks(anon))[0] == GeneralResponse(10, MSG_BATCH_LOCATION, 1)
-            assert gw.budget.used == 0 and gw.metrics.rejects["not_authenticated"] == 1
+            assert gw.server.budget.used == 0 and gw.metrics.rejects["not_authenticated"] == 1
             anon.close()
             one = await Terminal.open("127.0.0.1", port, VICTIM)
             await one.login("7", PLATE)
@@ -414,13 +412,13 @@ def test_sub_packages_are_refused_before_authentication_and_bounded_over_all_con
             await two.login("8", "")
             one.writer.write(frames[0] + frames[1])  # 1000 bytes held
             await asyncio.sleep(0.2)
-            assert gw.budget.used == 1000
+            assert gw.server.budget.used == 1000
             other = split_message(Header(MSG_BATCH_LOCATION, ATTACKER, 10), body, 500)
             two.writer.write(other[0])  # 500 more would pass 1200 over all connections
             assert (await acks(two))[0].result == 1 and gw.metrics.rejects["subpackage_overflow"] == 1
             one.close()
             await asyncio.sleep(0.2)
-            assert gw.budget.used == 0  # given back when the connection closed
+            assert gw.server.budget.used == 0  # given back when the connection closed
             two.close()
 
     asyncio.run(scenario())
@@ -509,12 +507,12 @@ def test_no_frame_raises_fuzz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     ]  # fmt: skip
     results: list[Any] = []
     for k in range(6000):
-        session = Session(FakeWriter(), "fuzz", Reassembler(4, 1 << 14, 60, gw.budget), 1e9)  # type: ignore[arg-type]
+        session = Session(FakeWriter(), "fuzz", Reassembler(4, 1 << 14, 60, gw.server.budget), 1e9)  # type: ignore[arg-type]
         if k % 2:
-            gw.authenticate(session, Header(MSG_AUTH, VICTIM, 0), code.encode())
+            gw.server.dispatcher.authenticate(session, Header(MSG_AUTH, VICTIM, 0), code.encode())
         for _ in range(5):
             frame = mutate(rng.choice(seeds), rng) if rng.random() < 0.9 else rng.choice(seeds)
-            results.append(gw.dispatch(frame, session, 1.0))  # raises nothing: no safety net here
+            results.append(gw.server.dispatcher.dispatch(frame, session, 1.0))  # raises nothing: no safety net here
         entry = gw.registry.get(VICTIM)
         if entry is None or not gw.registry.verify(entry, code.encode()):  # deregistered, or given a new code
             gw.registry.release(VICTIM)
@@ -575,9 +573,9 @@ def test_the_frame_deadline_counts_from_each_frame_not_from_a_busy_stream(tmp_pa
     """Reads that end inside a frame, for longer than the deadline in all: open; one frame slower than it: closed."""
 
     async def scenario() -> None:
-        gw = Gateway(GatewayConfig(data=tmp_path / "gw", frame_timeout_s=10, idle_timeout_s=1e9, auth_timeout_s=1e9))
+        config = GatewayConfig(data=tmp_path / "gw", frame_timeout_s=10, idle_timeout_s=1e9, auth_timeout_s=1e9)
         clock = [0.0]
-        gw.clock = lambda: clock[0]
+        gw = Server(config, Metrics(), Registry(tmp_path / "terminals.json"), lambda: True, clock=lambda: clock[0])
         session = Session(StreamWriterStub(), "x", Reassembler(4, 1 << 14, 60, gw.budget), 1e9, 0.0)  # type: ignore[arg-type]
         gw.sessions[id(session)] = session  # as handle() does: the sweeper sees it
         reader = asyncio.StreamReader()
@@ -621,9 +619,9 @@ def test_the_gateways_fast_check_equals_check(
     fast_gw: Gateway, lat: int, lon: int, speed: int, status: int, age_s: int, odometer: int | None, fuel: int | None
 ) -> None:
     """The report path checks valid reports inline; it gives the reason :func:`check` gives, on any values."""
-    from truckcarbon.jt808.codec import location_values
-    from truckcarbon.jt808.storage import RECORD
+    from truckcarbon.jt808.location import location_values
     from truckcarbon.jt808.validation import check
+    from truckcarbon.jt808.wal import RECORD
 
     now_ms = ms(NOW)
     items = (bytes((1, 4)) + struct.pack(">I", odometer) if odometer is not None else b"") + (
@@ -633,5 +631,5 @@ def test_the_gateways_fast_check_equals_check(
     gw = fast_gw
     session = Session(FakeWriter(), "x", Reassembler(1, 1, 1), 1e9)  # type: ignore[arg-type]
     session.vid = b"7"
-    got = RECORD.unpack(gw.records(session, [body], now_ms))[8]
-    assert got == check(location_values(body), now_ms, gw.limits)
+    got = RECORD.unpack(gw.server.dispatcher.records(session, [body], now_ms))[8]
+    assert got == check(location_values(body), now_ms, gw.server.dispatcher.limits)
