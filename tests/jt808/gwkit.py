@@ -51,6 +51,21 @@ async def running(data: Path, **options: Any) -> AsyncIterator[tuple[Gateway, in
         await gateway.stop()
 
 
+@contextlib.asynccontextmanager
+async def terminal(port: int, phone: str) -> AsyncIterator[Terminal]:
+    """A connection to the gateway on ``port`` as terminal ``phone``, closed on exit even when the test fails.
+
+    A connection left open by a failed test would be found by the garbage collector
+    in a later test, after the event loop is gone, and fail that one with an
+    unclosed-socket ResourceWarning.
+    """
+    term = await Terminal.open("127.0.0.1", port, phone)
+    try:
+        yield term
+    finally:
+        term.close()
+
+
 async def frames_until(
     term: Terminal, want: int, count: int = 1, timeout_s: float = 10.0
 ) -> list[tuple[Header, bytes]]:

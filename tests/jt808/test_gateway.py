@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
-from gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running
+from gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running, terminal
 
 from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.compactor import Compactor
@@ -132,8 +132,10 @@ def test_compaction_failures_are_retried_visible_and_stop_acknowledgements(
     monkeypatch.setattr(Compactor, "write", flaky_write)
 
     async def scenario() -> None:
-        async with running(data, compact_s=0.1, compaction_retry_max_s=0.2, metrics_port=0) as (gw, port):
-            term = await Terminal.open("127.0.0.1", port, PHONE)
+        async with (
+            running(data, compact_s=0.1, compaction_retry_max_s=0.2, metrics_port=0) as (gw, port),
+            terminal(port, PHONE) as term,
+        ):
             await term.login("7", "京A00007")
             failing["on"] = True
             term.writer.write(report(PHONE, 1))
@@ -153,7 +155,6 @@ def test_compaction_failures_are_retried_visible_and_stop_acknowledgements(
             term.writer.write(report(PHONE, 3, NOW + dt.timedelta(seconds=30)))
             assert (await acks(term))[0].result == 0
             assert gw.metrics.rejects["storage_unavailable"] == 1
-            term.close()
 
     asyncio.run(scenario())
     assert sorted(r["ts"] for r in dataset_rows(data)) == [ms(NOW), ms(NOW) + 30_000]
@@ -169,8 +170,7 @@ def http_get(port: int | None, path: str) -> tuple[int, str]:
 
 def test_metrics_health_and_readiness_endpoints(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with running(tmp_path / "gw", metrics_port=0) as (gw, port):
-            term = await Terminal.open("127.0.0.1", port, PHONE)
+        async with running(tmp_path / "gw", metrics_port=0) as (gw, port), terminal(port, PHONE) as term:
             await term.login("7", "京A00007")
             term.writer.write(report(PHONE, 1) + report("013800000666", 2) + report(PHONE, 3, lat=95.0))
             assert sorted((a.serial, a.result) for a in await acks(term, 3)) == [(1, 0), (2, 1), (3, 0)]
@@ -185,7 +185,6 @@ def test_metrics_health_and_readiness_endpoints(tmp_path: Path) -> None:
             status, body = await asyncio.to_thread(http_get, gw.http_port, "/readyz")
             assert status == 200 and json.loads(body)["status"] == "ok"
             assert (await asyncio.to_thread(http_get, gw.http_port, "/nothing"))[0] == 404
-            term.close()
 
     asyncio.run(scenario())
 
@@ -197,19 +196,20 @@ def test_compaction_goes_on_under_a_64_descriptor_limit_with_connections_floodin
     hogs: list[socket.socket] = []
 
     async def scenario() -> None:
-        term = await Terminal.open("127.0.0.1", server.port, PHONE)
-        await term.login("7", "京A00007")
-        for _ in range(80):  # more connections than descriptors
-            hogs.append(socket.create_connection(("127.0.0.1", server.port)))
-        for round_ in range(2):
-            frames = [report(PHONE, 10 * round_ + k, NOW + dt.timedelta(seconds=100 * round_ + k)) for k in range(10)]
-            term.writer.write(b"".join(frames))
-            assert [a.result for a in await acks(term, 10)] == [0] * 10
-            await poll(lambda n=10 * (round_ + 1): len(dataset_rows(data)) == n)  # compacted without a restart
-            for s in hogs:
-                s.close()
-            hogs.clear()
-        term.close()
+        async with terminal(server.port, PHONE) as term:
+            await term.login("7", "京A00007")
+            for _ in range(80):  # more connections than descriptors
+                hogs.append(socket.create_connection(("127.0.0.1", server.port)))
+            for round_ in range(2):
+                frames = [
+                    report(PHONE, 10 * round_ + k, NOW + dt.timedelta(seconds=100 * round_ + k)) for k in range(10)
+                ]
+                term.writer.write(b"".join(frames))
+                assert [a.result for a in await acks(term, 10)] == [0] * 10
+                await poll(lambda n=10 * (round_ + 1): len(dataset_rows(data)) == n)  # compacted without a restart
+                for s in hogs:
+                    s.close()
+                hogs.clear()
 
     try:
         asyncio.run(scenario())
