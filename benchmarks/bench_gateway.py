@@ -20,18 +20,10 @@ import time
 from pathlib import Path
 
 from truckcarbon.jt808.client import Terminal
-from truckcarbon.jt808.codec import (
-    MSG_BATCH_LOCATION,
-    MSG_GENERAL_RESPONSE,
-    MSG_LOCATION,
-    BatchLocation,
-    GeneralResponse,
-    Header,
-    Location,
-    decode_frame,
-    encode_frame,
-)
 from truckcarbon.jt808.eventloop import run_async
+from truckcarbon.jt808.frame import Header, decode_frame, encode_frame
+from truckcarbon.jt808.location import BatchLocation, Location
+from truckcarbon.jt808.messages import MSG_BATCH_LOCATION, MSG_GENERAL_RESPONSE, MSG_LOCATION, GeneralResponse
 from truckcarbon.jt808.process import GatewayProcess
 
 

@@ -31,7 +31,18 @@ import time
 from pathlib import Path
 
 from truckcarbon.jt808.client import Terminal
-from truckcarbon.jt808.codec import (
+from truckcarbon.jt808.frame import (
+    Header,
+    check_code,
+    decode_frame,
+    encode_frame,
+    escape,
+    frame_bytes,
+    split_message,
+    unescape,
+)
+from truckcarbon.jt808.location import Location
+from truckcarbon.jt808.messages import (
     MSG_AUTH,
     MSG_BATCH_LOCATION,
     MSG_DEREGISTER,
@@ -41,16 +52,7 @@ from truckcarbon.jt808.codec import (
     MSG_REGISTER,
     Authentication,
     GeneralResponse,
-    Header,
-    Location,
     Registration,
-    check_code,
-    decode_frame,
-    encode_frame,
-    escape,
-    frame_bytes,
-    split_message,
-    unescape,
 )
 from truckcarbon.jt808.process import GatewayProcess
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from truckcarbon.jt808.codec import MSG_BATCH_LOCATION, MSG_LOCATION, FrameError, Header, decode_frame, split_message
+from truckcarbon.jt808.frame import FrameError, Header, decode_frame, split_message
+from truckcarbon.jt808.messages import MSG_BATCH_LOCATION, MSG_LOCATION
 from truckcarbon.jt808.reassembly import Reassembler, ReassemblyFullError
 
 

@@ -690,7 +690,9 @@ def gateway(
     if ctx.invoked_subcommand is not None:
         return
     from truckcarbon.core.errors import InputError
-    from truckcarbon.jt808.gateway import GatewayConfig, known_vehicles, read_terminal_list, run_gateway
+    from truckcarbon.jt808.config import GatewayConfig
+    from truckcarbon.jt808.gateway import run_gateway
+    from truckcarbon.jt808.registry import known_vehicles, read_terminal_list
     from truckcarbon.jt808.validation import Limits
 
     if data is None:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from truckcarbon.core.errors import TruckcarbonError
-from truckcarbon.jt808.codec import (
+from truckcarbon.jt808.frame import Header, decode_frame, encode_frame, split_frames
+from truckcarbon.jt808.messages import (
     MSG_AUTH,
     MSG_GENERAL_RESPONSE,
     MSG_REGISTER,
     MSG_REGISTER_RESPONSE,
     Authentication,
     GeneralResponse,
-    Header,
     RegisterResult,
     Registration,
     RegistrationResponse,
-    decode_frame,
-    encode_frame,
-    split_frames,
 )
 
 

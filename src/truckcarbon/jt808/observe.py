@@ -1,5 +1,7 @@
-"""What the gateway shows the platform: JSON log lines, Prometheus metrics, health and readiness.
+"""What the gateway shows the platform: its counters, JSON log lines, Prometheus metrics, health and readiness.
 
+- :class:`Metrics` holds the counters; they are logged as one JSON line every
+  10 s and on shutdown.
 - Every log line is one JSON object (``ts``, ``level``, ``logger``, ``event`` and
   the event's fields). An exception is logged as its type and message, never as a
   traceback, whoever logs it (the gateway, asyncio, a worker thread).
@@ -19,6 +21,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -37,6 +40,42 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
 def error_text(exc: BaseException) -> str:
     """An exception as one short line: its type and message (no traceback)."""
     return f"{type(exc).__name__}: {exc}"[:500]
+
+
+@dataclass
+class Metrics:
+    """The gateway's counters (reports, acknowledgements, rejects and quarantine reasons by name, compaction)."""
+
+    connections: int = 0
+    connections_accepted: int = 0
+    reports: int = 0
+    acked: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)  # reports set aside, by reason
+    quarantine_written: int = 0  # quarantined records written by compaction
+    compacted: int = 0
+    duplicates: int = 0
+    reassembled: int = 0  # sub-packaged messages made whole
+    resend_requests: int = 0  # 0x8003 sent
+    months_loaded: int = 0  # months whose deduplication keys were read from the dataset
+    compaction_failures: int = 0
+    internal_errors: int = 0
+
+    def reject(self, reason: str) -> None:
+        """Count a frame, message or connection refused for ``reason``."""
+        self.rejects[reason] = self.rejects.get(reason, 0) + 1
+
+    def quarantine(self, reason: str) -> None:
+        """Count a report set aside for ``reason``."""
+        self.quarantine_reasons[reason] = self.quarantine_reasons.get(reason, 0) + 1
+
+    def log(self, name: str) -> None:
+        """Log the counters as the event ``name`` (``metrics`` every 10 s, ``stopped`` on shutdown)."""
+        event(name, connections=self.connections, reports=self.reports, acked=self.acked, compacted=self.compacted,
+              duplicates=self.duplicates, reassembled=self.reassembled, resend_requests=self.resend_requests,
+              quarantined=self.quarantine_reasons, quarantine_written=self.quarantine_written,
+              compaction_failures=self.compaction_failures, internal_errors=self.internal_errors,
+              rejects=self.rejects)  # fmt: skip
 
 
 class JsonFormatter(logging.Formatter):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from truckcarbon.jt808.codec import FrameError, Header
+from truckcarbon.jt808.frame import FrameError, Header
 
 
 class ReassemblyFullError(FrameError):

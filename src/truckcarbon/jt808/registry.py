@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_write_text
-from truckcarbon.jt808.codec import RegisterResult, Registration
+from truckcarbon.jt808.messages import RegisterResult, Registration
 
 VehicleId = int | str
 MAX_VEHICLE_ID_BYTES = 32  # UTF-8 bytes of a text vehicle id (the write-ahead log's field)
@@ -180,6 +180,19 @@ class Registry:
         except (KeyError, ValueError, TypeError):
             return False
         return hmac.compare_digest(_digest(salt, code), want)
+
+    def allows(self, entry: dict[str, Any]) -> bool:
+        """Whether a binding is still on the operator's allow-lists (they may have changed since it was made)."""
+        if self.known_terminals is not None and canonical_phone(entry["phone"]) not in self.known_terminals:
+            return False
+        return self.known_vehicles is None or self.known_vehicles.get(entry.get("plate", "")) == entry["vehicle_id"]
+
+    def authenticate(self, phone: str, code: bytes) -> dict[str, Any] | None:
+        """The binding of ``phone`` if ``code`` is its code and the binding is still allowed, else None."""
+        entry = self.get(phone)
+        if entry is not None and self.verify(entry, code) and self.allows(entry):
+            return entry
+        return None
 
     def register(
         self, phone: str, reg: Registration, authenticated: bool = False

@@ -39,16 +39,10 @@ import pyarrow.parquet as pq
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_write_text
 from truckcarbon.jt808.client import AuthenticationRefusedError, RegistrationRefusedError, Terminal
-from truckcarbon.jt808.codec import (
-    MSG_GENERAL_RESPONSE,
-    MSG_LOCATION,
-    FrameError,
-    GeneralResponse,
-    Location,
-    decode_frame,
-    frame_bytes,
-)
 from truckcarbon.jt808.eventloop import run_async
+from truckcarbon.jt808.frame import FrameError, decode_frame, frame_bytes
+from truckcarbon.jt808.location import Location
+from truckcarbon.jt808.messages import MSG_GENERAL_RESPONSE, MSG_LOCATION, GeneralResponse
 
 LOAD_STATUS = {"empty": 0b00, "half": 0b01, "full": 0b11}
 READ_TIMEOUT_S = 30.0

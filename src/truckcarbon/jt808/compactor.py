@@ -1,26 +1,27 @@
-"""The gateway's storage: the write-ahead log of acknowledged reports and its compaction into datasets.
+"""Compaction: closed write-ahead log segments -> the month-partitioned pings dataset and the quarantine.
 
-Records are fixed-size (:data:`RECORD`): the vehicle id as UTF-8 text (up to 32
-bytes, so ``013912345678`` keeps its leading zero and ``鲁A12345`` fits), the
-report's values, its quarantine reason (0: valid; see
-:mod:`truckcarbon.jt808.validation`), its raw status word and the server time it
-was received. Segments are named ``segment-<ns>.v2.log``; segments of the earlier
-layout (``segment-<ns>.log``, integer vehicle ids) left by a crash are still read.
-
-Compaction writes valid records to ``pings/month=YYYY-MM/gw-*.parquet``
-(deduplicated on vehicle and time) and quarantined ones to
-``quarantine/gw-*.parquet`` with their reason, each file atomically and fsynced
-before the segments are deleted.
+Every ``compact_s`` seconds (and at shutdown, and at start for the segments a
+crash left) the closed segments of :mod:`truckcarbon.jt808.wal` are read; valid
+records go to ``DATA/pings/month=YYYY-MM/gw-*.parquet``, the dataset ``truckcarbon
+run`` reads, deduplicated on (vehicle, time), and quarantined ones to
+``DATA/quarantine/gw-*.parquet`` with their reason. Each file is written under a
+hidden temporary name, fsynced and renamed into place (a reader never sees a
+partial file), and only then are the segments deleted: a crash at any point
+leaves every record in the log or in the datasets, and compacting again writes
+no duplicate. A failed compaction is logged, counted and retried with back-off;
+:attr:`Compactor.error` says so meanwhile (the gateway then refuses new reports
+and turns ``/healthz`` red), and what was acknowledged waits in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,124 +33,11 @@ import pyarrow.parquet as pq
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.files import atomic_path
 from truckcarbon.core.months import local_month, month_label
+from truckcarbon.jt808.observe import Metrics, error_text, event
 from truckcarbon.jt808.validation import BAD_VEHICLE_ID, QUARANTINE_REASONS
+from truckcarbon.jt808.wal import read_segment
 
-# vehicle id, ts_ms, lon, lat, speed, load, odometer, fuel, quarantine reason, status, received_ms
-RECORD = struct.Struct("<32sqddfbddBIq")
-RECORD_DTYPE = np.dtype([("vid", "S32"), ("ts", "<i8"), ("lon", "<f8"), ("lat", "<f8"), ("speed", "<f4"),
-                         ("load", "i1"), ("odo", "<f8"), ("fuel", "<f8"), ("reason", "u1"), ("status", "<u4"),
-                         ("received", "<i8")])  # fmt: skip
-RECORD_V1_DTYPE = np.dtype([("vid", "<i8"), ("ts", "<i8"), ("lon", "<f8"), ("lat", "<f8"), ("speed", "<f4"),
-                            ("load", "i1"), ("odo", "<f8"), ("fuel", "<f8")])  # fmt: skip
-assert RECORD_DTYPE.itemsize == RECORD.size and RECORD_V1_DTYPE.itemsize == 53
 LOAD_NAMES = pa.array(["empty", "half", "full"])
-SEGMENT_SUFFIX = ".v2.log"
-
-
-class Wal:
-    """Append-only segments of fixed-size records; group commit with one fsync per batch."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        self.pending: list[tuple[bytes, asyncio.Future[None]]] = []
-        self.wakeup = asyncio.Event()
-        self.lock = threading.Lock()  # the file is written by a worker thread and rotated by the loop
-        self._open()
-
-    def _open(self) -> None:
-        self.current = self.folder / f"segment-{time.time_ns():020d}{SEGMENT_SUFFIX}"
-        self.fh = open(self.current, "ab", buffering=0)  # noqa: SIM115 (kept open across commits)
-
-    def append(self, record: bytes) -> asyncio.Future[None]:
-        """Queue records (one or more, concatenated) for the next commit; the future resolves after fsync."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((record, fut))
-        self.wakeup.set()
-        return fut
-
-    def take(self) -> list[tuple[bytes, asyncio.Future[None]]]:
-        """Everything pending, to be written by :meth:`write` and then resolved."""
-        batch, self.pending = self.pending, []
-        return batch
-
-    def write(self, records: list[bytes]) -> None:
-        """Append records to the current segment and fsync it (safe to call from a worker thread)."""
-        with self.lock:
-            self.fh.write(b"".join(records))
-            os.fsync(self.fh.fileno())
-
-    def commit(self) -> int:
-        """Write and fsync everything pending, then resolve its futures (in the event loop's thread)."""
-        batch = self.take()
-        if batch:
-            self.write([r for r, _ in batch])
-            resolve(batch, None)
-        return len(batch)
-
-    def segments(self) -> list[Path]:
-        """Every segment in the folder, oldest first (the current one included)."""
-        return sorted(self.folder.glob("segment-*.log"))
-
-    def rotate(self) -> list[Path]:
-        """Close the current segment (after committing) and return every closed segment.
-
-        A write in flight on a worker thread finishes (into the old segment) first.
-        If a new segment cannot be opened (no file descriptor left), the current one
-        stays open and nothing is returned: the error is raised to the caller.
-        """
-        self.commit()
-        with self.lock:
-            old_fh = self.fh
-            self._open()  # may raise: then the old segment goes on being written
-            old_fh.close()
-            return [p for p in self.segments() if p != self.current]
-
-    def close(self) -> None:
-        """Commit and close the current segment (removed if empty)."""
-        self.commit()
-        self.fh.close()
-        if self.current.stat().st_size == 0:
-            self.current.unlink()
-
-    def backlog(self) -> tuple[int, float]:
-        """Bytes in the log not compacted yet, and the age in seconds of its oldest segment (0 when none)."""
-        size, oldest = 0, None
-        for p in self.segments():
-            try:
-                n = p.stat().st_size
-            except OSError:  # compacted meanwhile
-                continue
-            size += n
-            if n and oldest is None:
-                oldest = int(p.name.split("-", 1)[1].split(".", 1)[0])
-        return size, 0.0 if oldest is None else max(0.0, (time.time_ns() - oldest) / 1e9)
-
-
-def resolve(batch: list[tuple[bytes, asyncio.Future[None]]], error: BaseException | None) -> None:
-    """Settle the futures of a committed batch (in the event loop's thread: futures are not thread-safe)."""
-    for _, fut in batch:
-        if not fut.done():
-            if error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
-
-
-def read_segment(path: Path) -> np.ndarray:
-    """The records of a segment (either layout) as :data:`RECORD_DTYPE`; a torn last record is ignored."""
-    data = path.read_bytes()
-    if path.name.endswith(SEGMENT_SUFFIX):
-        n = len(data) // RECORD.size  # a torn last record (crash while writing, never acked) is ignored
-        return np.frombuffer(data[: n * RECORD.size], dtype=RECORD_DTYPE)
-    n = len(data) // RECORD_V1_DTYPE.itemsize
-    old = np.frombuffer(data[: n * RECORD_V1_DTYPE.itemsize], dtype=RECORD_V1_DTYPE)
-    out = np.zeros(n, dtype=RECORD_DTYPE)
-    for name in RECORD_V1_DTYPE.names or ():
-        if name != "vid":
-            out[name] = old[name]
-    out["vid"] = np.array([str(v).encode() for v in old["vid"].tolist()], dtype="S32")
-    return out
 
 
 def dataset_id_kind(pings: Path) -> str | None:
@@ -177,7 +65,7 @@ class Compactor:
     ``text`` as strings exactly as registered.
     """
 
-    def __init__(self, data: Path, metrics: Any, dedup_months: int = 2, id_kind: str = "int") -> None:
+    def __init__(self, data: Path, metrics: Metrics, dedup_months: int = 2, id_kind: str = "int") -> None:
         self.pings = data / "pings"
         self.quarantine = data / "quarantine"
         self.metrics = metrics
@@ -193,6 +81,31 @@ class Compactor:
         self.newest: int | None = None
         # The periodic compaction (a thread) may still run when shutdown compacts the rest: one at a time.
         self.lock = threading.Lock()
+        self.error: str | None = None  # the last periodic compaction's failure, None once one succeeds
+
+    async def run(self, rotate: Callable[[], list[Path]], every_s: float, retry_max_s: float) -> None:
+        """Until cancelled: every ``every_s`` compact the segments ``rotate()`` closes (on a worker thread).
+
+        After a failure retry in 1 s, 2 s, 4 s ... up to ``retry_max_s``.
+        """
+        delay = every_s
+        retry = first_retry = min(1.0, retry_max_s)
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                segments = rotate()
+                await asyncio.to_thread(self.compact, segments)
+            except Exception as exc:
+                self.metrics.compaction_failures += 1
+                self.error = error_text(exc)
+                delay, retry = retry, min(retry_max_s, retry * 2)
+                event("compaction_failed", logging.ERROR, error=self.error, retry_in_s=delay,
+                      failures=self.metrics.compaction_failures)  # fmt: skip
+            else:
+                if self.error is not None:
+                    event("compaction_resumed", failures=self.metrics.compaction_failures)
+                self.error = None
+                delay, retry = every_s, first_retry
 
     def keys(self, month: int) -> set[tuple[Any, int]]:
         """The (vehicle, time) keys in month ``month`` of the dataset, read from its files if not held."""
