@@ -43,7 +43,8 @@ from truckcarbon.jt808.gateway import RECORD, Compactor, Gateway, GatewayConfig,
 from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.replay import replay_async
 from truckcarbon.jt808.validation import Limits
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 
 
 @pytest.fixture(scope="module")

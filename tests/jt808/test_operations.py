@@ -26,7 +26,8 @@ from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.registry import read_bindings
 from truckcarbon.jt808.replay import ReplaySummary, phone_for, replay, replay_async
 from truckcarbon.jt808.storage import Compactor
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 
 PHONE = "013800000007"
 

@@ -12,8 +12,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.defects import DefectRates
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.run import simulate
 from truckcarbon.trajectory.kernel import DUPLICATE, INVALID, JUMP, REASONS, STUCK, CleaningRules, run_kernel
 
 BASE = SimConfig(trucks=40, start_month="2022-01", end_month="2022-02", interval_s=60, parked_interval_s=900, seed=11)

@@ -61,7 +61,8 @@ def default_world(workers: int = 1, on_simulate: Callable[[Path], None] | None =
     on (the simulator, the geometry kernels, the emission factors, the package
     data), so a change to any of them simulates a new world.
     """
-    from truckcarbon.sim.run import preset, simulate
+    from truckcarbon.sim.config import preset
+    from truckcarbon.sim.run import simulate
 
     config = preset("demo")
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
