@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from truckcarbon.pipeline import run_pipeline
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 
 PINGS_PER_TRUCK_MONTH = 4400
 

@@ -36,7 +36,8 @@ from truckcarbon.geo.locator import CityLocator
 from truckcarbon.ingest.pings import typed_plan, validate_typed
 from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 from truckcarbon.trajectory._attribute import N_VALUES, attribute_kernel
 from truckcarbon.trajectory._flag import flag_kernel as _flag
 from truckcarbon.trajectory._robust import robust_kernel

@@ -32,8 +32,10 @@ import duckdb
 import pyarrow.parquet as pq
 
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
+from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.defects import DefectRates
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 from truckcarbon.trajectory.rules import NOISY_ROAD_RULES, CleaningRules
 
 CHANNELS = {
@@ -96,13 +98,13 @@ def chord_loss_table(truck_months: int = 6) -> None:
 
     from truckcarbon.core.months import month_bounds_utc, parse_month
     from truckcarbon.geo.distance import haversine_many
+    from truckcarbon.sim.context import sampled_fleet, static_context
     from truckcarbon.sim.drive import TruckState
     from truckcarbon.sim.fleet import Role
     from truckcarbon.sim.road import SETTING_NAMES, STANDING, drive_month_road
-    from truckcarbon.sim.run import _fleet, _static_context
 
-    world, destinations, _, _ = _static_context()
-    fleet, _ = _fleet(SimConfig(trucks=30))
+    world, destinations, _, _ = static_context()
+    fleet, _ = sampled_fleet(SimConfig(trucks=30))
     start, end = month_bounds_utc(parse_month("2023-03"))
     sums: dict[tuple[int, int], list[float]] = {}
     for k in range(truck_months):

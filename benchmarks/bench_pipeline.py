@@ -71,7 +71,9 @@ if __name__ == "__main__":
 
 def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
     """The simulated world (its folder) and its copy sorted by (vehicle, time), written in ``layout``."""
-    from truckcarbon.sim.run import PING_SCHEMA, PING_WRITER_OPTIONS, SimConfig, simulate
+    from truckcarbon.sim.config import SimConfig
+    from truckcarbon.sim.pingfile import PING_SCHEMA, PING_WRITER_OPTIONS
+    from truckcarbon.sim.run import simulate
 
     trucks = max(2, round(pings / (PINGS_PER_TRUCK_MONTH * len(MONTHS))))
     world = data / f"world-{trucks}"

@@ -23,7 +23,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from truckcarbon.sim.run import HELPER_START, PING_SCHEMA, SimConfig, simulate, write_pings
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.pingfile import PING_SCHEMA, write_pings
+from truckcarbon.sim.run import simulate
+from truckcarbon.sim.workers import HELPER_START
 
 
 def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:

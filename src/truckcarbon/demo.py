@@ -131,7 +131,8 @@ def run_demo(out: Path, console: Console | None = None, **world_overrides: objec
 def simulate_demo_world(world_dir: Path, console: Console, **overrides: object) -> list[str]:
     """Simulate the demo preset into ``world_dir`` and return Markdown lines summarising its truth."""
     from truckcarbon.sim.calibration import run_checks
-    from truckcarbon.sim.run import preset, simulate
+    from truckcarbon.sim.config import preset
+    from truckcarbon.sim.run import simulate
 
     config = preset("demo", **overrides)
     summary = simulate(world_dir, config, overwrite=True, workers=os.cpu_count() or 1)

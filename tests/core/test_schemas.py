@@ -9,7 +9,7 @@ def test_declarations_agree_with_their_users() -> None:
     from truckcarbon.emissions.factors import LoadState
     from truckcarbon.ingest.pings import REQUIRED
     from truckcarbon.jt808.validation import LAT, LON, SPEED
-    from truckcarbon.sim.run import PING_SCHEMA
+    from truckcarbon.sim.pingfile import PING_SCHEMA
 
     assert tuple(s.value for s in LoadState) == LOAD_STATES
     assert REQUIRED == ("vehicle_id", "ts", "lon", "lat") == PINGS.required

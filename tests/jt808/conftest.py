@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from truckcarbon.pipeline import run_pipeline
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 
 pyspark = pytest.importorskip("pyspark", reason="PySpark is installed by make test (extra 'spark')")
 if shutil.which("java") is None:

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from truckcarbon.cli.main import app
 from truckcarbon.core.errors import InputError
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 
 # Default defect rates, 30 s fixes, parked every 30 min: what the accuracy targets are stated for.
 WORLD = SimConfig(trucks=80, start_month="2022-01", end_month="2022-03", interval_s=30, parked_interval_s=1800, seed=6)

@@ -341,7 +341,8 @@ def test_web_map_datums_give_the_wgs84_result(tmp_path: Path, datum: str) -> Non
 def test_a_world_with_text_ids_gives_the_inventory_of_integer_ids(tmp_path: Path) -> None:
     """The simulator's phone-number ids (leading zero, dictionary-encoded text) against the same world with
     integer ids: the same inventory, and the activity rows carry the ids exactly as written."""
-    from truckcarbon.sim.run import SimConfig, simulate
+    from truckcarbon.sim.config import SimConfig
+    from truckcarbon.sim.run import simulate
 
     base = SimConfig(trucks=12, start_month="2022-03", end_month="2022-03", seed=7)
     simulate(tmp_path / "wi", base, workers=1)

@@ -1,27 +1,18 @@
-"""The sampled fleet and the long-haul destinations: balanced sample, weights, transit-aware attraction."""
+"""The sampled fleet: balanced sample, quasi-random attributes, roles, weights."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_number
-from truckcarbon.sim.activity import ndtri, province_activity, utilisation
-from truckcarbon.sim.drive import (
-    _path_km_by_province,
-    _regional_km_by_province,
-    fit_long_haul,
-    gravity_attraction,
-    long_haul_km_by_province,
-)
 from truckcarbon.sim.fleet import (
     KEY_REGION_PROVINCES,
     active,
-    city_fleet_2022,
     long_haul_share,
     make_fleet,
     province_fleet_2022,
-    published_province_table,
     quasi_random,
     systematic,
 )
@@ -50,21 +41,6 @@ def test_quasi_random_is_scipys_scrambled_sobol():
                 assert (
                     ours.bit_generator.seed_seq.n_children_spawned == theirs.bit_generator.seed_seq.n_children_spawned
                 )
-
-
-def test_ndtri_is_scipys_to_the_bit():
-    special = pytest.importorskip("scipy.special")
-    rng = np.random.default_rng(3)
-    p = np.concatenate(
-        [
-            rng.random(20_000),
-            10.0 ** -rng.uniform(0, 300, 5_000),  # both tails, beyond exp(-32)
-            1.0 - 10.0 ** -rng.uniform(0, 16, 5_000),
-            [0.0, 1.0, 0.5, 1e-9, 1 - 1e-9, 0.13533528323661269189, 1 - 0.13533528323661269189, -0.1, 1.1],
-        ]
-    )
-    ours, theirs = ndtri(p), special.ndtri(p)
-    assert np.array_equal(ours, theirs, equal_nan=True)
 
 
 def test_quasi_random_points_are_even_and_seeded():
@@ -113,49 +89,6 @@ def test_reporting_trucks_vary_little_with_the_seed(fleets):
     assert long_haul.max() - long_haul.min() < 0.03
 
 
-def test_province_activity_follows_the_published_registration_co2_per_truck():
-    factors = province_activity()
-    table = published_province_table()
-    per_truck = {
-        int(p): co2 / n
-        for p, co2, n in zip(
-            table["province_adcode"].to_pylist(),
-            table["registration_co2_1e4_t"].to_pylist(),
-            table["registered_1e4"].to_pylist(),
-            strict=True,
-        )
-    }
-    assert set(factors) == set(per_truck)
-    # Hebei's trucks drive more than Yunnan's and Xinjiang's, in the published proportion once the roles are counted.
-    assert factors[130000] > 1.2 and factors[530000] < 0.6 and factors[650000] < 0.6
-    draw = np.full(2, 0.5)
-    km = utilisation(draw, np.array([130000, 530000], np.int32))
-    assert km[0] / km[1] == pytest.approx(factors[130000] / factors[530000])
-    assert utilisation(draw, np.array([460000], np.int32))[0] == pytest.approx(km[0] / factors[130000])
-
-
-def test_fitted_long_haul_attraction_puts_the_operating_km_where_published():
-    world = load_world()
-    fleet_by_unit = city_fleet_2022(world)
-    attraction = gravity_attraction(world, fleet_by_unit)
-    km_by_province, prov = _path_km_by_province(world)
-    regional, long_haul = _regional_km_by_province(world, attraction, fleet_by_unit, km_by_province, prov)
-    operating = np.bincount(prov, weights=attraction)
-    wanted = operating / operating.sum() * (regional.sum() + long_haul)
-
-    def driven(lh_attraction: np.ndarray) -> dict[int, float]:
-        km = regional + long_haul * long_haul_km_by_province(world, lh_attraction, km_by_province)
-        return dict(zip(np.unique(world.province).tolist(), (km / wanted).tolist(), strict=True))
-
-    before = driven(attraction)
-    after = driven(fit_long_haul(world, attraction, fleet_by_unit))
-    # Transit: central provinces get far more than their share, the coast and the west less.
-    assert before[340000] > 1.5 and before[410000] > 1.3 and before[440000] < 0.7 and before[530000] < 0.8
-    for province in (340000, 410000, 440000, 530000, 500000):
-        assert after[province] == pytest.approx(1.0, abs=0.06)
-    assert np.median(np.abs(np.array(list(after.values())) - 1)) < 0.02
-
-
 def test_systematic_draws_keep_every_run_to_its_expected_count():
     rng = np.random.default_rng(3)
     p = rng.uniform(0.0, 0.8, 500)
@@ -165,3 +98,23 @@ def test_systematic_draws_keep_every_run_to_its_expected_count():
         lo, hi = sorted((int(a), int(b)))
         assert abs(draws[lo:hi].sum() - p[lo:hi].sum()) < 1.0 + 1e-9
     assert not systematic(np.zeros(10), rng).any() and systematic(np.ones(10), rng).all()
+
+
+def test_quasi_random_has_ten_tabulated_dimensions():
+    assert quasi_random(4, 10, np.random.default_rng(1)).shape == (4, 10)
+    with pytest.raises(InputError, match="at most 10 Sobol' dimensions"):
+        quasi_random(4, 11, np.random.default_rng(1))
+
+
+def test_the_vehicles_table_has_one_row_per_truck_with_unique_plates(fleets):
+    _, samples = fleets
+    fleet = samples[0]
+    table = fleet.table()
+    assert table["vehicle_id"].to_pylist() == list(range(1, 1001))
+    assert len(set(table["plate"].to_pylist())) == 1000
+    assert set(table["emission_standard"].to_pylist()) <= {"China III", "China IV", "China V", "China VI"}
+    assert set(table["role"].to_pylist()) == {"regional", "long_haul"}
+    assert all(
+        r < t
+        for r, t in zip(table["registration_month"].to_pylist(), table["retirement_month"].to_pylist(), strict=True)
+    )

@@ -13,8 +13,10 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.defects import DefectRates
-from truckcarbon.sim.run import SimConfig, simulate
+from truckcarbon.sim.config import SimConfig
+from truckcarbon.sim.run import simulate
 from truckcarbon.trajectory.kernel import run_kernel
 from truckcarbon.trajectory.rules import CleaningRules
 from truckcarbon.trajectory.schema import DUPLICATE, INVALID, JUMP, REASONS, STUCK

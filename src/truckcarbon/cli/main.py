@@ -222,8 +222,8 @@ def simulate(
 ) -> None:
     """Simulate a truck fleet: pings with defects, vehicles and exact ground truth."""
     from truckcarbon.core.errors import InputError
+    from truckcarbon.sim.config import preset as make_preset
     from truckcarbon.sim.defects import DefectRates
-    from truckcarbon.sim.run import preset as make_preset
     from truckcarbon.sim.run import simulate as run_simulation
 
     start = end = None

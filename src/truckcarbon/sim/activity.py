@@ -93,6 +93,18 @@ def shock(year: int, month: int, province_adcode: int) -> float:
     return factors.get(province_adcode, factors.get(0, 1.0))
 
 
+def monthly_km(role: Role, utilisation: float, age_years: float, year: int, month: int, province_adcode: int) -> float:
+    """The distance a truck drives in a calendar month: the module docstring's formula."""
+    return (
+        ANNUAL_KM[role]
+        / 12
+        * utilisation
+        * age_factor(age_years)
+        * season(year, month)
+        * shock(year, month, province_adcode)
+    )
+
+
 @cache
 def province_activity() -> dict[int, float]:
     """Activity factor of the trucks registered in each province of the published table (others: 1).

@@ -61,7 +61,8 @@ def default_world(workers: int = 1, on_simulate: Callable[[Path], None] | None =
     on (the simulator, the geometry kernels, the emission factors, the package
     data), so a change to any of them simulates a new world.
     """
-    from truckcarbon.sim.run import preset, simulate
+    from truckcarbon.sim.config import preset
+    from truckcarbon.sim.run import simulate
 
     config = preset("demo")
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
@@ -107,41 +108,55 @@ def _monthly(t: pa.Table, mask: pa.Array | None = None) -> dict[str, float]:
 
 
 def run_checks(world: Path) -> list[Check]:
-    """All checks for the world simulated into ``world``."""
+    """All checks for the world simulated into ``world`` (those its months allow)."""
     t = _load(world)
     monthly = _monthly(t)
-    months = sorted(monthly)
-    years = sorted({m[:4] for m in months})
-    annual = {y: sum(v for m, v in monthly.items() if m.startswith(y)) for y in years}
-    out: list[Check] = []
+    return [
+        *_national_checks(monthly),
+        *_monthly_checks(monthly),
+        *_china_v_checks(t, monthly),
+        *_registration_vs_operating(t),
+    ]
 
+
+def _full_years(monthly: dict[str, float]) -> list[str]:
+    """The years of which ``monthly`` holds all twelve months."""
+    years = sorted({m[:4] for m in monthly})
+    return [y for y in years if sum(x.startswith(y) for x in monthly) == 12]
+
+
+def _national_checks(monthly: dict[str, float]) -> list[Check]:
+    """National annual CO2 (expanded by the weights) within +/-5% of the published total, each full year."""
+    out = []
     pub = _published("published_national_annual.csv")
+    full = _full_years(monthly)
     for year, value in zip(pub["year"].to_pylist(), pub["co2_1e8_t"].to_pylist(), strict=True):
         y = str(year)
-        if y not in annual or sum(m.startswith(y) for m in months) < 12:
+        if y not in full:
             continue
-        sim = annual[y] / 1e8
+        sim = sum(v for m, v in monthly.items() if m.startswith(y)) / 1e8
         out.append(Check(f"national CO2 {y} (亿吨)", f"{value:.2f}", f"{sim:.2f}", abs(sim / value - 1) <= 0.05))
+    return out
 
-    def m(label: str) -> float | None:
-        return monthly.get(label)
 
-    full_years = [y for y in years if sum(x.startswith(y) for x in months) == 12]
+def _new_year_check(monthly: dict[str, float]) -> list[Check]:
+    """Each full year's lowest month is its Chinese New Year month (2020: February)."""
     cny_ok = []
-    for y in full_years:
+    for y in _full_years(monthly):
         # 2020: the published minimum is February (470 against 897 万吨 in January, COVID-19).
         expected = "2020-02" if y == "2020" else f"{y}-{chinese_new_year(int(y)).month:02d}"
-        lowest = min((x for x in months if x.startswith(y)), key=lambda x: monthly[x])
+        lowest = min((x for x in sorted(monthly) if x.startswith(y)), key=lambda x: monthly[x])
         cny_ok.append(lowest == expected)
-    if cny_ok:
-        out.append(
-            Check(
-                "yearly minimum: New Year month (2020: Feb)",
-                "every year",
-                f"{sum(cny_ok)} of {len(cny_ok)}",
-                all(cny_ok),
-            )
-        )
+    if not cny_ok:
+        return []
+    name = "yearly minimum: New Year month (2020: Feb)"
+    return [Check(name, "every year", f"{sum(cny_ok)} of {len(cny_ok)}", all(cny_ok))]
+
+
+def _monthly_checks(monthly: dict[str, float]) -> list[Check]:
+    """The monthly facts of the module docstring, those the world's months allow."""
+    out = _new_year_check(monthly)
+    m = monthly.get
     for label, yoy in (("2020-01", -0.227), ("2020-02", -0.156)):
         now, before = m(label), m(f"2019-{label[5:]}")
         if now is not None and before:
@@ -152,17 +167,24 @@ def run_checks(world: Path) -> list[Check]:
         out.append(
             Check("2022-04 below 2022-03 and 2021-04", "yes", "yes" if a < b and a < c else "no", a < b and a < c)
         )
-    in_2022 = [x for x in months if x.startswith("2022")]
+    in_2022 = [x for x in sorted(monthly) if x.startswith("2022")]
     if len(in_2022) == 12:
         peak = max(in_2022, key=lambda x: monthly[x])
         out.append(Check("2022 peak month", "2022-09", peak, peak == "2022-09"))
     q4 = [sum(monthly.get(f"{y}-{mm:02d}", np.nan) for mm in (10, 11, 12)) for y in (2021, 2022)]
     if np.isfinite(q4).all():
         out.append(Check("2022-Q4 below 2021-Q4", "yes", "yes" if q4[1] < q4[0] else "no", q4[1] < q4[0]))
-    if all(y in annual and y in full_years for y in ("2018", "2021")):
+    full = _full_years(monthly)
+    if "2018" in full and "2021" in full:
+        annual = {y: sum(v for x, v in monthly.items() if x.startswith(y)) for y in ("2018", "2021")}
         growth = (annual["2021"] / annual["2018"]) ** (1 / 3) - 1
         out.append(Check("2018-2021 average annual growth", "20.5%", f"{growth:.1%}", abs(growth - 0.205) <= 0.05))
+    return out
 
+
+def _china_v_checks(t: pa.Table, monthly: dict[str, float]) -> list[Check]:
+    """China V's share of each June's CO2 within 5 points of the published share."""
+    out = []
     june = _monthly(t, pc.equal(t["emission_standard"], "China V"))
     share_pub = _published("published_china_v_june.csv")
     for year, share in zip(share_pub["year"].to_pylist(), share_pub["share"].to_pylist(), strict=True):
@@ -170,8 +192,6 @@ def run_checks(world: Path) -> list[Check]:
         if monthly.get(label):
             sim = june.get(label, 0.0) / monthly[label]
             out.append(Check(f"China V share of {label} CO2", f"{share:.0%}", f"{sim:.0%}", abs(sim - share) <= 0.05))
-
-    out += _registration_vs_operating(t)
     return out
 
 

@@ -25,6 +25,7 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from truckcarbon.core.errors import InputError
 from truckcarbon.sim.activity import ndtri
 
 GAP_MIN_S, GAP_MAX_S = 120.0, 1800.0  # tunnels and dead zones: 2 to 30 minutes
@@ -102,10 +103,11 @@ class DefectRates:
     out_of_order_rate: float = 0.001
 
     def validate(self) -> None:
+        """Raise :class:`~truckcarbon.core.errors.InputError` for a rate outside its range."""
         for name, value in self.__dict__.items():
             limit = 1000.0 if name == "gps_noise_m" else 0.2
             if not 0.0 <= value <= limit:
-                raise ValueError(f"defect rate {name}={value} must be between 0 and {limit}")
+                raise InputError(f"defect rate {name}={value} must be between 0 and {limit}")
 
 
 def events(rng: np.random.Generator, n: int, rate: float) -> npt.NDArray[np.int64]:

@@ -51,6 +51,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_labels, month_number
 from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import plate_prefixes
@@ -231,7 +232,7 @@ def _sobol_directions(dims: int) -> npt.NDArray[np.uint32]:
     """The direction numbers ``v[d, j]`` (j = 0..SOBOL_BITS-1), each scaled to SOBOL_BITS bits
     (Bratley and Fox, ACM TOMS 14 (1988) 88-100, section 2)."""
     if dims > len(SOBOL_DIRECTIONS) + 1:
-        raise ValueError(f"at most {len(SOBOL_DIRECTIONS) + 1} Sobol' dimensions are tabulated, asked for {dims}")
+        raise InputError(f"at most {len(SOBOL_DIRECTIONS) + 1} Sobol' dimensions are tabulated, asked for {dims}")
     v = np.zeros((dims, SOBOL_BITS), np.uint64)
     v[0, :] = 1
     for d in range(1, dims):

@@ -41,9 +41,9 @@ spread, the mixture scaled to the stated sd), and a fix is a multipath outlier
 30-300 m off (log-uniform) with a probability per setting
 (:data:`MULTIPATH_P`).
 
-The truth is the 1 s path's kilometres, split exactly at borders (the
-simulator's truth rows); the speed channel reports the 1 s path's speed, the
-odometer its length.
+The truth is the 1 s path's kilometres, split exactly at borders
+(:func:`truckcarbon.sim.truth.path_truth`); the speed channel reports the 1 s
+path's speed, the odometer its length.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ import numpy as np
 import numpy.typing as npt
 
 from truckcarbon.geo.distance import haversine_km
-from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.defects import M_PER_DEG_LAT, M_PER_DEG_LON_EQ, standard_normal
-from truckcarbon.sim.drive import Destinations, Track, TruckState, fix_times, route_ahead, schedule
+from truckcarbon.sim.destinations import Destinations
+from truckcarbon.sim.drive import Track, TruckState, fix_times, route_ahead, schedule
 from truckcarbon.sim.fleet import Role
 from truckcarbon.sim.world import World
 
@@ -340,18 +340,6 @@ def drive_month_road(
     return Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odo, step_km=step), path, setting
 
 
-def path_truth(
-    locator: CityLocator, lon0: float, lat0: float, start_load: int, path: Path1s
-) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float64], list[npt.NDArray[np.float64]]] | None:
-    """Units, km and km by load state of a truck-month's 1 s path from its start position (lon0, lat0)."""
-    if path.lon.size == 0:
-        return None
-    lon = np.concatenate([[lon0], path.lon])
-    lat = np.concatenate([[lat0], path.lat])
-    uniq, by_load_km = locator.path_km(lon, lat, path.load, 3)
-    return uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)]
-
-
 def receiver_quality(seed: int, vehicle_id: int) -> float:
     """A truck's receiver quality: its noise multiplier (log-normal, :data:`QUALITY_SD`, clipped)."""
     q = math.exp(QUALITY_SD * float(np.random.default_rng([seed, vehicle_id, 808]).standard_normal()))
@@ -412,7 +400,6 @@ __all__ = [
     "Path1s",
     "drive_month_road",
     "drive_path",
-    "path_truth",
     "receiver_quality",
     "road_noise",
     "sample_index",

@@ -1,0 +1,146 @@
+"""The ground truth: kilometres, fuel and CO2 of each vehicle, month and city, from the true path.
+
+A truck-month's true path is split exactly at city borders
+(:meth:`~truckcarbon.geo.locator.CityLocator.path_km`), by the load state of each
+stretch: one truth row per unit it drove in (:class:`UnitKm`). In the straight
+world the path is the chord of the true fixes (:func:`track_truth`), continued
+from the month before's last fix; in the road world it is the 1 s path
+(:func:`path_truth`). Rows are gathered per group month (:class:`TruthRows`) and
+for the run (:class:`RunTruth`), which makes ``truth.parquet``: vehicle_id,
+month, city_adcode, distance_km, distance_km_empty/_half/_full, fuel_l, co2_kg,
+fuel_l_unknown_load, co2_kg_unknown_load, sorted by vehicle, month and city, fuel
+and CO2 by the report's method (:func:`_emissions`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from truckcarbon.core.months import month_labels
+from truckcarbon.emissions.factors import EmissionStandard, ef_kg_per_l, fuel_rates
+from truckcarbon.geo.distance import haversine_many
+from truckcarbon.geo.locator import CityLocator
+from truckcarbon.sim.drive import Track
+from truckcarbon.sim.road import Path1s
+
+# Columns of gathered truth rows: vehicle id, unit adcode, km, km empty, half and full.
+TRUTH_COLUMNS = ("vid", "city", "km", "e", "h", "f")
+
+
+class UnitKm(NamedTuple):
+    """A truck-month's true kilometres by unit: adcodes, km, and km by load state (empty, half, full)."""
+
+    units: npt.NDArray[np.int32]
+    km: npt.NDArray[np.float64]
+    by_load: list[npt.NDArray[np.float64]]
+
+
+def track_truth(locator: CityLocator, prev: tuple[float, float] | None, tr: Track) -> UnitKm | None:
+    """Units, km and km by load state of a truck-month's true path through its fixes ``tr``.
+
+    ``prev`` is the truck's last true fix of the month before (parked: no distance,
+    but it keeps the path continuous); None when the truck-month has no segment.
+    """
+    lon, lat, load, step = tr.lon, tr.lat, tr.load, tr.step_km[1:]
+    if prev is not None and tr.t_s.size:
+        lon = np.concatenate([[prev[0]], lon])
+        lat = np.concatenate([[prev[1]], lat])
+        load = np.concatenate([load[:1], load])
+        step = np.concatenate([haversine_many(lon[:1], lat[:1], lon[1:2], lat[1:2]), tr.step_km[1:]])
+    if lon.size < 2:
+        return None
+    uniq, by_load_km = locator.path_km(lon, lat, load[1:], 3, segment_km=step)
+    return UnitKm(uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)])
+
+
+def path_truth(locator: CityLocator, lon0: float, lat0: float, start_load: int, path: Path1s) -> UnitKm | None:
+    """Units, km and km by load state of a truck-month's 1 s path from its start position (lon0, lat0)."""
+    if path.lon.size == 0:
+        return None
+    lon = np.concatenate([[lon0], path.lon])
+    lat = np.concatenate([[lat0], path.lat])
+    uniq, by_load_km = locator.path_km(lon, lat, path.load, 3)
+    return UnitKm(uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)])
+
+
+def _concatenated(parts: dict[str, list[npt.NDArray[np.generic]]]) -> dict[str, npt.NDArray[np.generic]]:
+    return {k: np.concatenate(v) if v else np.empty(0) for k, v in parts.items()}
+
+
+class TruthRows:
+    """The truth rows of one group of trucks in one month, gathered truck by truck."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in TRUTH_COLUMNS}
+
+    def add(self, vid: int, rows: UnitKm) -> None:
+        """Add a truck-month's rows (vehicle ``vid``)."""
+        self.parts["vid"].append(np.full(rows.units.size, vid))
+        self.parts["city"].append(rows.units)
+        self.parts["km"].append(rows.km)
+        for key, arr in zip(("e", "h", "f"), rows.by_load, strict=True):
+            self.parts[key].append(arr)
+
+    def columns(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The rows gathered, one array per :data:`TRUTH_COLUMNS` name."""
+        return _concatenated(self.parts)
+
+
+class RunTruth:
+    """The truth rows of a run, gathered group month by group month."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("vid", "month", *TRUTH_COLUMNS[1:])}
+
+    def add(self, month: int, columns: dict[str, npt.NDArray[np.generic]]) -> None:
+        """Add a group's rows of ``month`` (:meth:`TruthRows.columns`)."""
+        for key, arr in columns.items():
+            self.parts[key].append(arr)
+        self.parts["month"].append(np.full(columns["vid"].size, month))
+
+    def table(self, standard: npt.NDArray[np.int8], load_known: bool) -> pa.Table:
+        """``truth.parquet`` (module docstring); ``standard``: the emission standard of vehicle ids 1, 2, ...;
+        ``load_known``: whether the pings carry the load state."""
+        cat = _concatenated(self.parts)
+        order = np.lexsort((cat["city"], cat["month"], cat["vid"]))
+        cat = {k: v[order] for k, v in cat.items()}
+        return pa.table(
+            {
+                "vehicle_id": pa.array(cat["vid"].astype(np.int64)),
+                "month": pa.array(month_labels(cat["month"]), pa.string()),
+                "city_adcode": pa.array(cat["city"].astype(np.int32)),
+                "distance_km": pa.array(cat["km"]),
+                "distance_km_empty": pa.array(cat["e"]),
+                "distance_km_half": pa.array(cat["h"]),
+                "distance_km_full": pa.array(cat["f"]),
+                **_emissions(cat, standard, load_known),
+            }
+        )
+
+
+def _emissions(
+    cat: dict[str, npt.NDArray[np.generic]], standard: npt.NDArray[np.int8], load_known: bool
+) -> dict[str, pa.Array]:
+    """Fuel and CO2 of the truth rows by the report's method.
+
+    ``fuel_l``/``co2_kg`` use the load state when the pings carry it (the
+    kilometres by load state times each state's rate), else the report's
+    unknown-load rate; the ``*_unknown_load`` columns always use the latter.
+    """
+    rates = fuel_rates()
+    matrix = rates.matrix()  # [standard, load: empty, half, full], L/100 km
+    std = standard[cat["vid"].astype(np.int64) - 1]
+    known = (cat["e"] * matrix[std, 0] + cat["h"] * matrix[std, 1] + cat["f"] * matrix[std, 2]) / 100.0
+    unknown = cat["km"] * np.array([rates.unknown_load_rate(s) for s in EmissionStandard])[std] / 100.0
+    fuel = known if load_known else unknown
+    ef = ef_kg_per_l()
+    return {
+        "fuel_l": pa.array(fuel),
+        "co2_kg": pa.array(fuel * ef),
+        "fuel_l_unknown_load": pa.array(unknown),
+        "co2_kg_unknown_load": pa.array(unknown * ef),
+    }
