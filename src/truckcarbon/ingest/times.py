@@ -22,12 +22,16 @@ the forms above; values it reads are checked by Python's ``datetime`` (no rollov
 
 Values come out as epoch milliseconds (float64, NaN where the value is not a time
 in any accepted form or names an impossible date such as ``2022-02-30`` or ``25:00``).
+
+The compiled rules of typed files (:mod:`.typed`) read integer times one value at a time with
+:func:`integer_time_s` and :func:`civil_s` (the same forms, in seconds).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -153,6 +157,51 @@ def compact_ms(v: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], npt.N
     return is14, out
 
 
+@nb.njit(cache=True, nogil=True)
+def civil_s(v):  # type: ignore[no-untyped-def]
+    """Local epoch seconds of a YYYYMMDDHHMMSS integer; -2^62 when it names no real time."""
+    y = v // 10_000_000_000
+    mo = (v // 100_000_000) % 100
+    d = (v // 1_000_000) % 100
+    h = (v // 10_000) % 100
+    mi = (v // 100) % 100
+    s = v % 100
+    if mo < 1 or mo > 12 or h > 23 or mi > 59 or s > 59 or d < 1:
+        return -(1 << 62)
+    leap = (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
+    days_in = 31
+    if mo == 2:
+        days_in = 29 if leap else 28
+    elif mo == 4 or mo == 6 or mo == 9 or mo == 11:
+        days_in = 30
+    if d > days_in:
+        return -(1 << 62)
+    yy = y - 1 if mo <= 2 else y
+    era = yy // 400
+    yoe = yy - era * 400
+    mp = (mo + 9) % 12
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return days * 86400 + h * 3600 + mi * 60 + s
+
+
+@nb.njit(cache=True, nogil=True)
+def integer_time_s(v, local_offset_s):  # type: ignore[no-untyped-def]
+    """Epoch seconds of an integer time (:mod:`.times`: by magnitude; 14 digits are YYYYMMDDHHMMSS local)."""
+    a = -v if v < 0 else v
+    if a < 100_000_000_000:
+        return v
+    if a < 100_000_000_000_000:
+        if v >= 10_000_000_000_000:
+            c = civil_s(v)
+            return c if c == -(1 << 62) else c - local_offset_s
+        return v // 1000
+    if a < 100_000_000_000_000_000:
+        return v // 1_000_000
+    return v // 1_000_000_000
+
+
 def _numbers_ms(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     is14, compact = compact_ms(v)
     return np.where(is14, compact, epoch_to_ms(v))
@@ -219,4 +268,4 @@ def parse_times(arr: pa.Array | pa.ChunkedArray, ts_format: str | None = None) -
     return out
 
 
-__all__ = ["compact_ms", "days_from_civil", "epoch_to_ms", "parse_times", "valid_civil"]
+__all__ = ["civil_s", "compact_ms", "days_from_civil", "epoch_to_ms", "integer_time_s", "parse_times", "valid_civil"]
