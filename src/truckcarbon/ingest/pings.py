@@ -13,7 +13,7 @@ ts         any time form           required; :mod:`.times` lists the forms
                                    YYYYMMDDHHMMSS, ``--ts-format``); naive
                                    times are Asia/Shanghai local time (JT/T
                                    808 reports GMT+8); within the plausible
-                                   window (:class:`IngestRules`)
+                                   window (:class:`.rules.IngestRules`)
 lon, lat   float64 (degrees)       required, finite, in range, not (0, 0)
 speed_kmh  float32                 optional, 0..250
 load_state dictionary<string>      optional: empty, half, full
@@ -23,7 +23,7 @@ odometer_km, fuel_level_l          optional, >= 0
 Quarantined rows keep every original column as text plus ``reason``,
 ``source_file`` and ``source_row`` (1-based data row), so nothing is lost and
 every rejection can be traced. A file whose latitudes look like longitudes (the
-columns swapped) is refused as a whole (:func:`check_axes`).
+columns swapped) is refused as a whole (:func:`.rules.check_axes`).
 
 Rows of any column types (CSV text included) are validated here
 (:func:`validate_pings`); files whose columns already have the contract's types

@@ -55,7 +55,7 @@ ID_INTEGER, ID_TEXT = 0, 1
 class TypedPlan:
     """How :func:`validate_typed` reads a file whose columns have the contract's types."""
 
-    columns: tuple[str, ...]  # the contract's columns present, in contract order
+    columns: tuple[str, ...]  # the pings columns present, in the kernel's order (:data:`PING_COLUMNS`)
     ts_kind: int  # TS_TIMESTAMP or TS_INTEGER
     ts_mul: int  # timestamp value * ts_mul // ts_div = epoch microseconds
     ts_div: int
