@@ -33,7 +33,7 @@ import pyarrow.dataset as ds
 
 from truckcarbon.core.months import local_month, month_start_utc_s
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.ingest.pings import typed_plan, validate_typed
+from truckcarbon.ingest.typed import typed_plan, validate_typed
 from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
 from truckcarbon.sim.config import SimConfig

@@ -7,7 +7,7 @@ from truckcarbon.core.schemas import LOAD_STATES, PINGS, VEHICLES
 
 def test_declarations_agree_with_their_users() -> None:
     from truckcarbon.emissions.factors import LoadState
-    from truckcarbon.ingest.pings import REQUIRED
+    from truckcarbon.ingest.rules import REQUIRED
     from truckcarbon.jt808.validation import LAT, LON, SPEED
     from truckcarbon.sim.pingfile import PING_SCHEMA
 

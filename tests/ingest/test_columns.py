@@ -19,7 +19,7 @@ from truckcarbon.ingest.columns import (
     normalise_header,
     parse_column_map,
 )
-from truckcarbon.ingest.pings import PING_COLUMNS
+from truckcarbon.ingest.typed import PING_COLUMNS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "inputs.md"
 

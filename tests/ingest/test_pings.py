@@ -1,4 +1,5 @@
-"""Validation of ping batches: normalised valid rows, traced quarantine, clear file-level errors."""
+"""Validation of ping batches (the general path): normalised valid rows, traced quarantine, clear file-level
+errors."""
 
 from __future__ import annotations
 
@@ -77,92 +78,12 @@ def test_typed_input_and_missing_columns():
         validate_pings(t.drop(["lat"]), "p.parquet")
 
 
-@pytest.mark.parametrize(
-    "ts_type",
-    [
-        pa.timestamp("ms", tz="UTC"),
-        pa.timestamp("us", tz="UTC"),
-        pa.timestamp("ns", tz="UTC"),
-        pa.timestamp("ns", tz="Asia/Shanghai"),
-        pa.timestamp("s"),
-        pa.int64(),
-        "ms",
-    ],
-)
-@pytest.mark.parametrize("speed_type", [pa.float64(), pa.float32()])
-def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, speed_type: pa.DataType) -> None:
-    """validate_typed (compiled, typed columns) against validate_pings (the general path) on the same rows:
-    the same reasons, times, coordinates and channels, whatever the timestamp type and column widths."""
-    import numpy as np
-
-    from truckcarbon.ingest.ids import VehicleIds
-    from truckcarbon.ingest.pings import REASONS, typed_plan, validate_typed
-
-    rng = np.random.default_rng(3)
-    n = 4000
-    seconds = 1_650_000_000 + np.sort(rng.integers(0, 86400 * 60, n))
-    seconds[rng.choice(n, 40, replace=False)] = 900_000_000  # 1998: before the plausible window
-
-    def sometimes(values: np.ndarray, rate: float, bad: object) -> list[object]:
-        out = values.tolist()
-        for i in np.flatnonzero(rng.random(n) < rate):
-            out[i] = bad
-        return out
-
-    states = np.array(["empty", "half", "full", "FULL", " ", "loaded", "Half"])
-    if ts_type == "ms":  # integer epoch milliseconds
-        ts = pa.array(sometimes(seconds * 1000, 0.01, None), pa.int64())
-    elif isinstance(ts_type, pa.TimestampType):
-        scale = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}[ts_type.unit]
-        fraction = rng.integers(0, scale, n)  # parts of a second, cut off
-        ts = pa.array(sometimes(seconds * scale + fraction, 0.01, None), pa.int64()).cast(ts_type)
-    else:
-        ts = pa.array(sometimes(seconds, 0.01, None), ts_type)
-    lon = sometimes(rng.uniform(100, 120, n).astype(np.float32), 0.01, float("nan"))
-    lat = sometimes(rng.uniform(20, 95, n), 0.01, None)
-    for i in rng.choice(n, 30, replace=False):  # (0, 0) fixes
-        lon[i], lat[i] = 0.0, 0.0
-    speeds = sometimes(rng.uniform(-5, 260, n), 0.02, None)
-    # the range's edges in either width: NaN, infinities, -0, 250 and the next float32 above it
-    edges = [
-        float("nan"),
-        float("inf"),
-        -float("inf"),
-        -0.0,
-        250.0,
-        float(np.nextafter(np.float32(250), np.float32(300))),
-    ]
-    speeds[10 : 10 + len(edges)] = edges
-    table = pa.table(
-        {
-            "vehicle_id": pa.array(sometimes(rng.integers(1, 7, n), 0.01, None), pa.int32()),
-            "ts": ts,
-            "lon": pa.array(lon, pa.float32()),
-            "lat": pa.array(lat),
-            "speed_kmh": pa.array(speeds, speed_type),
-            "load_state": pa.array(sometimes(states[rng.integers(0, states.size, n)], 0.05, None)).dictionary_encode(),
-            "fuel_level_l": pa.array(sometimes(rng.uniform(-1, 600, n).astype(np.float32), 0.05, None), pa.float32()),
-            "odometer_km": pa.array(sometimes(rng.uniform(-1, 9e5, n), 0.05, float("nan"))),
-        }
-    )
-    # vehicle 5 is given twice with different attributes, vehicle 6 is unknown
-    ids = VehicleIds.build(pa.array(["1", "2", "3", "4"]), pa.array(["5"]))
-    plan = typed_plan(table.schema)
-    assert plan is not None
-    columns, reason, counts = validate_typed(table.to_batches()[0], plan, ids)
-    valid, quarantine, want = validate_pings(table, "p.parquet", 0, ids)
-    expected = np.full(n, -1)
-    expected[np.asarray(quarantine["source_row"]) - 1] = [REASONS.index(r) for r in quarantine["reason"].to_pylist()]
-    assert np.array_equal(reason, expected)
-    assert counts.tolist() == [want.quarantined[name] for name in REASONS]
-    assert 0 < counts.sum() < 0.6 * n and all(counts > 0)
-    kept = reason < 0
-    vid, t, lon, lat, speed, load, fuel, odometer = (np.asarray(c) for c in columns)
-    assert np.array_equal(vid[kept], valid["vehicle_key"].to_numpy())
-    assert valid["vehicle_id"].to_pylist() == [str(k + 1) for k in vid[kept]]
-    assert np.array_equal(t[kept], valid["ts"].cast(pa.int64()).to_numpy() // 1000)
-    assert np.array_equal(lon[kept], valid["lon"].to_numpy()) and np.array_equal(lat[kept], valid["lat"].to_numpy())
-    assert np.array_equal(speed[kept], valid["speed_kmh"].fill_null(0).to_numpy())
-    assert np.array_equal(load[kept], valid["load_state"].combine_chunks().indices.fill_null(-1).to_numpy())
-    for got, name in ((fuel, "fuel_level_l"), (odometer, "odometer_km")):
-        assert np.array_equal(got[kept], valid[name].to_numpy(zero_copy_only=False), equal_nan=True)
+def test_swapped_axes_refuse_the_file_and_a_wrong_id_column_is_named():
+    t = pa.table({"vehicle_id": ["a"] * 3, "ts": ["2022-03-10 08:00:00"] * 3, "lon": [39.9] * 3, "lat": [116.4] * 3})
+    with pytest.raises(InputError, match=r"p\.csv: column lat looks like a longitude"):
+        validate_pings(t, "p.csv")
+    t = t.set_column(0, "vehicle_id", pa.array([1.5, 2.5, 3.5]))
+    with pytest.raises(InputError, match=r"p\.csv: column vehicle_id is a double column"):
+        validate_pings(
+            t.set_column(2, "lon", pa.array([116.4] * 3)).set_column(3, "lat", pa.array([39.9] * 3)), "p.csv"
+        )

@@ -94,3 +94,19 @@ def test_civil_arithmetic_against_the_standard_library() -> None:
     assert np.array_equal(days_from_civil(y, m, d), ordinal - dt.date(1970, 1, 1).toordinal())
     is14, ms = compact_ms(np.array([20240229120000.0, 20230229120000.0, 1646870400.0]))
     assert is14.tolist() == [True, True, False] and ms[0] == 1709179200000.0 and np.isnan(ms[1])
+
+
+def test_the_compiled_integer_reading_names_the_same_instants() -> None:
+    """integer_time_s (the typed files' rules) reads integers by magnitude like parse_times, in seconds."""
+    from truckcarbon.core.months import LOCAL_OFFSET_S
+    from truckcarbon.ingest.times import civil_s, integer_time_s
+
+    instant = 1646870400  # 2022-03-10 00:00:00 UTC = 08:00 in Beijing
+    assert civil_s(20220310080000) == instant + LOCAL_OFFSET_S  # local seconds of the compact form
+    for value in (instant, instant * 1000 + 999, instant * 10**6 + 5, instant * 10**9 + 7, 20220310080000):
+        assert integer_time_s(value, LOCAL_OFFSET_S) == instant, value
+    assert civil_s(20230229120000) == integer_time_s(20230229120000, LOCAL_OFFSET_S) == -(1 << 62)  # no Feb 29
+    assert civil_s(20220310240000) == -(1 << 62)  # no 24:00
+    for value in (1646870400, 20240229120000, 20220310080000):
+        ms = parse_times(pa.array([value]))[0]
+        assert integer_time_s(value, LOCAL_OFFSET_S) == ms // 1000

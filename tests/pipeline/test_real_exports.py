@@ -455,8 +455,8 @@ def test_a_parquet_export_with_chinese_column_names_takes_the_typed_path(tmp_pat
         ),
         pings,
     )
-    from truckcarbon.ingest.pings import typed_plan
     from truckcarbon.ingest.sources import mapped_names
+    from truckcarbon.ingest.typed import typed_plan
 
     names = mapped_names(pings)
     assert names == {"终端手机号": "vehicle_id", "GPS时间": "ts", "经度": "lon", "纬度": "lat"}

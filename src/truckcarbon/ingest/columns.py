@@ -30,9 +30,10 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.schemas import PINGS, VEHICLES
 
-PINGS_COLUMNS = ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km", "fuel_level_l")
-VEHICLES_COLUMNS = ("vehicle_id", "plate", "emission_standard", "registration_city_adcode", "weight")
+PINGS_COLUMNS = PINGS.names
+VEHICLES_COLUMNS = VEHICLES.names
 CONTRACT: dict[str, tuple[str, ...]] = {"pings": PINGS_COLUMNS, "vehicles": VEHICLES_COLUMNS}
 KINDS = tuple(CONTRACT)
 

@@ -22,12 +22,18 @@ the forms above; values it reads are checked by Python's ``datetime`` (no rollov
 
 Values come out as epoch milliseconds (float64, NaN where the value is not a time
 in any accepted form or names an impossible date such as ``2022-02-30`` or ``25:00``).
+
+The calendar arithmetic (days from a civil date, whether fields name a real time) is written once,
+compiled, and serves both the column-at-a-time readers here and the compiled rules of typed files
+(:mod:`.typed`), which read integer times one value at a time with :func:`integer_time_s` and
+:func:`civil_s` (the same forms, in seconds).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -44,20 +50,57 @@ _DATE_TIME = (
 )
 
 
-def days_from_civil(
-    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Days since 1970-01-01 of proleptic Gregorian dates (Howard Hinnant's algorithm, vectorised)."""
-    y = y - (m <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
+@nb.njit(cache=True, nogil=True)
+def _days(y, m, d):  # type: ignore[no-untyped-def]
+    """Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm)."""
+    yy = y - 1 if m <= 2 else y
+    era = yy // 400
+    yoe = yy - era * 400
     mp = (m + 9) % 12
     doy = (153 * mp + 2) // 5 + d - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return np.asarray(era * 146097 + doe - 719468, dtype=np.int64)
+    return era * 146097 + doe - 719468
 
 
-_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+@nb.njit(cache=True, nogil=True)
+def _real(y, mo, d, h, mi, s):  # type: ignore[no-untyped-def]
+    """Whether the fields name a real date and time of day (no 2022-02-30, no 24:00, no :60)."""
+    if mo < 1 or mo > 12 or d < 1 or h < 0 or h > 23 or mi < 0 or mi > 59 or s < 0 or s > 59:
+        return False
+    leap = (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
+    days_in = 31
+    if mo == 2:
+        days_in = 29 if leap else 28
+    elif mo == 4 or mo == 6 or mo == 9 or mo == 11:
+        days_in = 30
+    return d <= days_in
+
+
+@nb.njit(cache=True, nogil=True)
+def _days_all(y, m, d):  # type: ignore[no-untyped-def]
+    out = np.empty(y.shape[0], np.int64)
+    for i in range(y.shape[0]):
+        out[i] = _days(y[i], m[i], d[i])
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _real_all(y, mo, d, h, mi, s):  # type: ignore[no-untyped-def]
+    out = np.empty(y.shape[0], np.bool_)
+    for i in range(y.shape[0]):
+        out[i] = _real(y[i], mo[i], d[i], h[i], mi[i], s[i])
+    return out
+
+
+def _int64s(*arrays: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
+    return [np.ascontiguousarray(a, dtype=np.int64) for a in arrays]
+
+
+def days_from_civil(
+    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Days since 1970-01-01 of proleptic Gregorian dates (Howard Hinnant's algorithm)."""
+    return np.asarray(_days_all(*_int64s(y, m, d)), dtype=np.int64)
 
 
 def valid_civil(
@@ -69,12 +112,7 @@ def valid_civil(
     s: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.bool_]:
     """True where the fields name a real date and time of day (no 2022-02-30, no 24:00, no :60)."""
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    month_ok = (mo >= 1) & (mo <= 12)
-    days = _MONTH_DAYS[np.clip(mo - 1, 0, 11)] + ((mo == 2) & leap)
-    return np.asarray(
-        month_ok & (d >= 1) & (d <= days) & (h >= 0) & (h <= 23) & (mi >= 0) & (mi <= 59) & (s >= 0) & (s <= 59)
-    )
+    return np.asarray(_real_all(*_int64s(y, mo, d, h, mi, s)), dtype=np.bool_)
 
 
 def _ints(parts: pa.StructArray, name: str, default: int) -> npt.NDArray[np.int64]:
@@ -153,6 +191,36 @@ def compact_ms(v: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], npt.N
     return is14, out
 
 
+@nb.njit(cache=True, nogil=True)
+def civil_s(v):  # type: ignore[no-untyped-def]
+    """Local epoch seconds of a YYYYMMDDHHMMSS integer; -2^62 when it names no real time."""
+    y = v // 10_000_000_000
+    mo = (v // 100_000_000) % 100
+    d = (v // 1_000_000) % 100
+    h = (v // 10_000) % 100
+    mi = (v // 100) % 100
+    s = v % 100
+    if not _real(y, mo, d, h, mi, s):
+        return -(1 << 62)
+    return _days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+
+
+@nb.njit(cache=True, nogil=True)
+def integer_time_s(v, local_offset_s):  # type: ignore[no-untyped-def]
+    """Epoch seconds of an integer time (:mod:`.times`: by magnitude; 14 digits are YYYYMMDDHHMMSS local)."""
+    a = -v if v < 0 else v
+    if a < 100_000_000_000:
+        return v
+    if a < 100_000_000_000_000:
+        if v >= 10_000_000_000_000:
+            c = civil_s(v)
+            return c if c == -(1 << 62) else c - local_offset_s
+        return v // 1000
+    if a < 100_000_000_000_000_000:
+        return v // 1_000_000
+    return v // 1_000_000_000
+
+
 def _numbers_ms(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     is14, compact = compact_ms(v)
     return np.where(is14, compact, epoch_to_ms(v))
@@ -219,4 +287,4 @@ def parse_times(arr: pa.Array | pa.ChunkedArray, ts_format: str | None = None) -
     return out
 
 
-__all__ = ["compact_ms", "days_from_civil", "epoch_to_ms", "parse_times", "valid_civil"]
+__all__ = ["civil_s", "compact_ms", "days_from_civil", "epoch_to_ms", "integer_time_s", "parse_times", "valid_civil"]

@@ -40,6 +40,7 @@ from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import cities, city_from_plate, province_of
 from truckcarbon.ingest.ids import VehicleIds, id_text, key_order
+from truckcarbon.ingest.quarantine import quarantine_table
 
 REASONS = (
     "missing_vehicle_id",
@@ -186,11 +187,8 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
         }
     )
     bad = np.flatnonzero(reason >= 0)
-    quarantine = table.take(pa.array(bad)) if bad.size else table.slice(0, 0)
-    quarantine = pa.table({c: pc.cast(quarantine.column(c), pa.string()) for c in quarantine.column_names})
-    quarantine = quarantine.append_column("reason", pa.array([REASONS[r] for r in reason[bad]], pa.string()))
-    quarantine = quarantine.append_column("source_file", pa.array([source] * bad.size, pa.string()))
-    quarantine = quarantine.append_column("source_row", pa.array(bad + 1, pa.int64()))
+    taken = table.take(pa.array(bad)) if bad.size else table.slice(0, 0)
+    quarantine = quarantine_table(taken, reason[bad], source, bad + 1, REASONS)
     counts = VehicleCounts(
         rows=n,
         kept=int(keep.size),

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from truckcarbon.core.errors import InputError
-from truckcarbon.ingest.pings import IngestCounts, IngestRules
+from truckcarbon.ingest.quarantine import IngestCounts
+from truckcarbon.ingest.rules import IngestRules
 from truckcarbon.ingest.vehicles import VehicleCounts
 
 # What to do about each reason, for the messages.

@@ -57,7 +57,7 @@ from typing import Any
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.method import EmissionSettings
 from truckcarbon.ingest.columns import CONTRACT
-from truckcarbon.ingest.pings import IngestRules
+from truckcarbon.ingest.rules import IngestRules
 from truckcarbon.ingest.sources import SourceOptions
 from truckcarbon.trajectory.rules import CleaningRules
 

@@ -65,18 +65,10 @@ from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.geo.reference import cities
+from truckcarbon.ingest.files import bytes_digest, discover, estimated_rows, file_digest, hive_month
 from truckcarbon.ingest.ids import VehicleIds
-from truckcarbon.ingest.pings import LINE_REASONS, IngestCounts
-from truckcarbon.ingest.sources import (
-    SourceOptions,
-    bytes_digest,
-    column_names,
-    discover,
-    estimated_rows,
-    file_digest,
-    hive_month,
-    read_table,
-)
+from truckcarbon.ingest.quarantine import LINE_REASONS, IngestCounts
+from truckcarbon.ingest.sources import SourceOptions, column_names, read_table
 from truckcarbon.ingest.vehicles import VehicleCounts, validate_vehicles, vehicle_ids
 from truckcarbon.pipeline.checks import input_warnings, refuse_empty_input
 from truckcarbon.pipeline.config import PipelineConfig

@@ -26,19 +26,11 @@ from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_start_utc_s
 from truckcarbon.geo.crs import bd09_to_gcj02
 from truckcarbon.ingest.ids import VehicleIds
-from truckcarbon.ingest.pings import (
-    LINE_REASONS,
-    PING_COLUMNS,
-    REASONS,
-    IngestCounts,
-    IngestRules,
-    TypedPlan,
-    quarantine_table,
-    typed_plan,
-    validate_pings,
-    validate_typed,
-)
+from truckcarbon.ingest.pings import validate_pings
+from truckcarbon.ingest.quarantine import LINE_REASONS, REASONS, IngestCounts, quarantine_table
+from truckcarbon.ingest.rules import IngestRules
 from truckcarbon.ingest.sources import SourceOptions, mapped_names, read_batches
+from truckcarbon.ingest.typed import PING_COLUMNS, TypedPlan, typed_plan, validate_typed
 
 KERNEL_SCHEMA = pa.schema(
     [

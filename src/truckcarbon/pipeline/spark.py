@@ -45,9 +45,11 @@ from truckcarbon.core.schemas import INVENTORY
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.cache import get_index, index_cache_path
 from truckcarbon.geo.index import index_crs
+from truckcarbon.ingest.files import estimated_rows, file_digest
 from truckcarbon.ingest.ids import VehicleIds
-from truckcarbon.ingest.pings import PING_COLUMNS, REASONS, IngestCounts, validate_pings
-from truckcarbon.ingest.sources import estimated_rows, file_digest
+from truckcarbon.ingest.pings import validate_pings
+from truckcarbon.ingest.quarantine import REASONS, IngestCounts
+from truckcarbon.ingest.typed import PING_COLUMNS
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.pipeline.reading import Reading, in_index_crs, in_window, kernel_inputs, window_bounds
 
