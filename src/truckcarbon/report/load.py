@@ -3,8 +3,9 @@
 :func:`load_report_data` reads the run folder through
 :class:`~truckcarbon.core.runfolder.RunFolder` into a :class:`ReportData`: the rows of
 every analysis and forecast table the sections use (or why a table could not be
-read), ``forecast/peak.json``, and the manifest's records (quality, months, inputs,
-method formula), each with the notices its reading recorded. The sections
+read), ``forecast/peak.json``, the manifest's records (quality, months, inputs,
+method formula), each with the notices its reading recorded, and the shipped tables
+the report cites (fuel rates, emission factors, published national totals). The sections
 (:mod:`truckcarbon.report.sections`) render from this model only; a table that could
 not be read becomes the error of the sections that need it.
 """
@@ -14,8 +15,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+import pyarrow.csv as pacsv
 
 from truckcarbon.core.errors import TruckcarbonError
 from truckcarbon.core.manifest_read import InputEntry, MonthEntry, Quality
@@ -67,6 +71,9 @@ class ReportData:
     inputs: Noted[list[InputEntry]]
     formula: Noted[str | None]
     simulated_world: bool
+    fuel_rates: list[Row]  # data/factors/fuel_rates.csv
+    emission_factors: list[Row]  # data/factors/emission_factors.csv
+    published: list[Row]  # data/published_national_annual.csv
 
     def rows(self, output: str, name: str) -> list[Row]:
         """The rows of ``output/name.parquet``; :class:`SectionError` when it could not be read."""
@@ -109,7 +116,17 @@ def load_report_data(folder: RunFolder) -> ReportData:
         inputs=inputs,
         formula=_noted(folder, folder.method_formula),
         simulated_world=_simulated_world(inputs.value),
+        fuel_rates=_shipped("factors", "fuel_rates.csv"),
+        emission_factors=_shipped("factors", "emission_factors.csv"),
+        published=_shipped("published_national_annual.csv"),
     )
+
+
+def _shipped(*parts: str) -> list[Row]:
+    """The rows of a table shipped in ``truckcarbon.data``."""
+    with files("truckcarbon.data").joinpath(*parts).open("rb") as f:
+        rows: list[Row] = pacsv.read_csv(f).to_pylist()
+    return rows
 
 
 def _noted(folder: RunFolder, read: Callable[[], T]) -> Noted[T]:

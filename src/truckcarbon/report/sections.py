@@ -12,10 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any
-
-import pyarrow.csv as pacsv
 
 from truckcarbon.core.manifest_read import fix_totals
 from truckcarbon.core.runfolder import OutputError
@@ -323,24 +320,14 @@ def s_quality(data: ReportData, lang: Lang) -> Section:
     return sec
 
 
-def _factor_rows() -> list[list[Any]]:
-    out = []
-    for name in ("fuel_rates.csv", "emission_factors.csv"):
-        with files("truckcarbon.data").joinpath("factors", name).open("rb") as f:
-            t = pacsv.read_csv(f)
-        for r in t.to_pylist():
-            if "fuel_rate_l_per_100km" in r:
-                if r["reference_speed_kmh"] != 60:
-                    continue
-                out.append(
-                    [
-                        f"{r['emission_standard']} · {r['load_state']}",
-                        f"{r['fuel_rate_l_per_100km']} L/100 km",
-                        r["source"],
-                    ]
-                )
-            else:
-                out.append([r["factor_id"], f"{r['ef_kg_per_l']} kg CO2/L", r["source"]])
+def _factor_rows(data: ReportData) -> list[list[Any]]:
+    """The fuel rates at 60 km/h and the emission factors, as the method section lists them."""
+    out = [
+        [f"{r['emission_standard']} · {r['load_state']}", f"{r['fuel_rate_l_per_100km']} L/100 km", r["source"]]
+        for r in data.fuel_rates
+        if r["reference_speed_kmh"] == 60
+    ]
+    out += [[r["factor_id"], f"{r['ef_kg_per_l']} kg CO2/L", r["source"]] for r in data.emission_factors]
     return out
 
 
@@ -359,7 +346,7 @@ def s_method(data: ReportData, lang: Lang) -> Section:
     sec.body = (
         f"<p>{T['method_text'][lang]}</p><pre>{html.escape(formula)}</pre>"
         + f"<h3>{T['factors'][lang]}</h3>"
-        + _table_html([T["item"][lang], T["value"][lang], T["source"][lang]], _factor_rows(), "small")
+        + _table_html([T["item"][lang], T["value"][lang], T["source"][lang]], _factor_rows(data), "small")
         + f"<h3>{T['inputs'][lang]}</h3>"
         + _table_html([T["role_col"][lang], T["file"][lang], T["hash"][lang]],
                       [[i.role, i.path, _short_hash(i.hash)] for i in inputs[:50]], "small")
@@ -373,8 +360,7 @@ def s_published(data: ReportData, lang: Lang) -> Section:
     if not data.simulated_world:
         return Section("published", T["published"][lang], body=f"<p>{T['published_na'][lang]}</p>", notes=notes)
     annual = data.rows("analysis", "national_annual")
-    with files("truckcarbon.data").joinpath("published_national_annual.csv").open("rb") as f:
-        published = {r["year"]: r for r in pacsv.read_csv(f).to_pylist()}
+    published = {r["year"]: r for r in data.published}
     sec = Section("published", T["published"][lang], notes=notes)
     rows = []
     for r in annual:
