@@ -36,6 +36,7 @@ MIN_HISTORY = 36
 
 
 def default_models(shocks: set[str]) -> list[Callable[[], Model]]:
+    """The backtest's models: Prophet with the history's ``shocks`` (no paths sampled) and both baselines."""
     return [lambda: ProphetModel(shocks, uncertainty_samples=0), SeasonalNaive, HoltWintersETS]
 
 
@@ -106,10 +107,12 @@ def peak_assessment(months: list[str], values: F64, future: list[str], paths: F6
 
 @dataclass
 class ForecastSummary:
+    """Where the forecast was written, its peak assessment, and what of the run folder it lacked."""
+
     out: Path
     peak: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    missing: list[str] = field(default_factory=list)  # what of the run folder was missing (e.g. a month's file)
+    missing: list[str] = field(default_factory=list)  # e.g. a month's file, analyze's table of shock months
 
 
 def forecast_series(
