@@ -176,7 +176,7 @@ def run_pipeline_on_world(world_dir: Path, run_dir: Path, console: Console) -> l
         f"{len(summary.months)} months in {summary.seconds:.0f} s"
     )
     folder = RunFolder.open(run_dir)
-    inv = pq.read_table(folder.inventory, columns=["month", "view", "co2_t"])
+    inv = folder.read_inventory(["month", "view", "co2_t"])
     inv = inv.filter(pc.equal(inv["view"], "operating"))
     inv = inv.append_column("year", pc.utf8_slice_codeunits(inv["month"], 0, 4))
     run_year = dict(
@@ -217,12 +217,13 @@ def analyse_run(run_dir: Path, console: Console) -> list[str]:
     """Run every analysis on a run folder and return Markdown lines with its headline findings."""
     from truckcarbon.analysis import analyze
     from truckcarbon.analysis.rankings import sample_gdp_path
+    from truckcarbon.analysis.trends import shocks_in
 
     summary = analyze(run_dir, gdp=sample_gdp_path())
     console.print(f"     {len(summary.tables)} tables in {summary.seconds:.1f} s -> {summary.out}")
-    monthly = pq.read_table(summary.out / "national_monthly.parquet")
-    shocks = [m for m, s in zip(monthly["month"].to_pylist(), monthly["shock"].to_pylist(), strict=True) if s]
-    top = pq.read_table(summary.out / "top_cities.parquet").to_pylist()
+    folder = RunFolder.open(run_dir)
+    shocks = shocks_in(folder.read_analysis("national_monthly"))
+    top = folder.read_analysis("top_cities").to_pylist()
     last_year = max(r["year"] for r in top)
     gdp_year = 2022  # the sample GDP table's year
     leaders = ", ".join(f"{r['name_en']} ({r['name_zh']})" for r in top if r["year"] == last_year and r["rank"] <= 3)
@@ -231,7 +232,7 @@ def analyse_run(run_dir: Path, console: Console) -> list[str]:
         for r in top
         if r["year"] == gdp_year and r["t_co2_per_100m_yuan"] is not None
     ]
-    exporters = pq.read_table(summary.out / "registration_vs_operating_province.parquet").to_pylist()[:3]
+    exporters = folder.read_analysis("registration_vs_operating_province").to_pylist()[:3]
     return [
         "",
         "## Analyses (`run/analysis/`)",
@@ -262,7 +263,7 @@ def forecast_demo(run_dir: Path, console: Console) -> list[str]:
         console.print(f"     skipped: {exc}")
         return ["", "## Forecast", "", f"Not made: {exc}."]
     console.print(f"     done in {summary.seconds:.1f} s -> {summary.out}")
-    bt = pq.read_table(summary.out / "backtest.parquet")
+    bt = RunFolder.open(run_dir).read_forecast("backtest")
     means: dict[str, list[float]] = {}
     for model, mape in zip(bt["model"].to_pylist(), bt["mape"].to_pylist(), strict=True):
         means.setdefault(model, []).append(mape)

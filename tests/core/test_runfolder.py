@@ -1,14 +1,17 @@
-"""RunFolder: the layout, the tolerant manifest accessors, the lock and the recovery rule."""
+"""RunFolder: the layout, the typed reading and writing of its tables, the tolerant manifest accessors."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
-from truckcarbon.core.errors import BusyError, InputError
-from truckcarbon.core.runfolder import OUTPUTS, Missing, RunFolder
+from truckcarbon.core.errors import InputError, TruckcarbonError
+from truckcarbon.core.runfolder import OUTPUTS, Missing, OutputError, RunFolder
 
 
 def test_layout() -> None:
@@ -52,21 +55,56 @@ def test_accessors_tolerate_missing_and_wrong_keys(tmp_path: Path) -> None:
     assert RunFolder(tmp_path).months() == {}
 
 
-def test_lock_and_recovery_rule(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    folder = RunFolder(run)
-    with folder.lock(), pytest.raises(BusyError), RunFolder(run).lock():
-        pass
-    # A fallback swap killed between its renames: no RUN, the old run beside it.
-    old = tmp_path / ".run.old-20260101T000000-0123abcd"
-    old.mkdir()
-    (old / "manifest.json").write_text("{}", encoding="utf-8")
-    staging = tmp_path / ".run.staging-20260101T000000-0123abcd"
-    staging.mkdir()
-    RunFolder.open(run)
-    assert (run / "manifest.json").exists() and not old.exists() and not staging.exists()
-    # Beside an existing RUN, an old folder is the previous run of a completed swap: removed.
-    old.mkdir()
-    with folder.lock():
-        folder.recover()
-    assert not old.exists() and (run / "manifest.json").exists()
+def _month(month: str, co2: float, **extra: list[object]) -> pa.Table:
+    return pa.table({"month": [month, month], "view": ["operating", "registration"], "co2_t": [co2, 2 * co2], **extra})
+
+
+def test_monthly_outputs_are_read_as_one_table_in_month_order(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path)
+    with pytest.raises(InputError, match=r"no inventory \(expected .*inventory/YYYY-MM.parquet\)"):
+        folder.read_inventory()
+    with pytest.raises(InputError, match="no activity"):
+        folder.read_activity()
+    (tmp_path / "inventory").mkdir()
+    pq.write_table(_month("2022-02", 5.0), folder.month_file("inventory", "2022-02"))
+    pq.write_table(_month("2022-01", 1.0, city=[1, 2]), folder.month_file("inventory", "2022-01"))
+    pq.write_table(_month("2099-01", 9.0), tmp_path / "inventory" / ".2099-01.parquet")  # a temporary: not a month
+    table = folder.read_inventory()
+    assert table["month"].to_pylist() == ["2022-01", "2022-01", "2022-02", "2022-02"]
+    assert table["co2_t"].to_pylist() == [1.0, 2.0, 5.0, 10.0]
+    assert table["city"].to_pylist() == [1, 2, None, None]  # a column of some months only: null in the others
+    assert folder.read_inventory(["co2_t", "month"]).column_names == ["co2_t", "month"]
+    with pytest.raises(InputError, match=r"inventory: not an inventory, missing column\(s\) fuel_l, vehicles$"):
+        folder.read_inventory(["month", "fuel_l", "vehicles"])
+    (tmp_path / "activity").mkdir()
+    pq.write_table(_month("2022-01", 3.0), folder.month_file("activity", "2022-01"))
+    assert folder.read_activity(["co2_t"])["co2_t"].to_pylist() == [3.0, 6.0]
+
+
+def test_derived_tables_round_trip_and_name_the_command_that_writes_them(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    table = pa.table({"month": ["2022-01", "2022-02"], "co2_t": [1.5, 2.5]})
+    folder.write_analysis("national", table)
+    assert folder.read_analysis("national").equals(table)
+    assert pacsv.read_csv(tmp_path / "run" / "analysis" / "national.csv").equals(table)
+    folder.write_forecast("backtest", table)
+    assert (tmp_path / "run" / "forecast" / "backtest.parquet").exists()
+    with pytest.raises(OutputError) as absent:
+        folder.read_forecast("forecast")
+    assert str(absent.value) == (
+        f"{tmp_path / 'run' / 'forecast' / 'forecast.parquet'} is missing "
+        f"(run `truckcarbon forecast --run {tmp_path / 'run'}`)"
+    )
+    assert (absent.value.source, absent.value.why) == ("forecast/forecast.parquet", "absent")
+    assert isinstance(absent.value, InputError) and isinstance(absent.value, TruckcarbonError)
+    (tmp_path / "run" / "analysis" / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(OutputError, match=r"broken\.parquet could not be read") as broken:
+        folder.read_analysis("broken")
+    assert broken.value.why.startswith("could not be read")
+    folder.write_json("forecast", "peak", {"peak_year": 2021, "shocks": ["2020-02"]})
+    assert folder.read_json("forecast", "peak") == {"peak_year": 2021, "shocks": ["2020-02"]}
+    folder.json_path("forecast", "peak").write_text("{not json", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"peak.json is not valid JSON \(.*\); run `truckcarbon forecast` again$"):
+        folder.read_json("forecast", "peak")
+    with pytest.raises(KeyError):
+        folder.table_path("inventory", "national")  # a monthly output has month files, not named tables

@@ -27,7 +27,7 @@ import pytest
 from typer.testing import CliRunner
 
 from truckcarbon.cli.main import app
-from truckcarbon.core import runfolder
+from truckcarbon.core import rerun
 from truckcarbon.core.errors import BusyError
 from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.pipeline import run_pipeline
@@ -40,10 +40,10 @@ ALL_MONTHS = ["2022-01", "2022-02", "2022-03"]
 RERUN = f"""
 import sys
 from pathlib import Path
-from truckcarbon.core import runfolder
+from truckcarbon.core import rerun
 from truckcarbon.pipeline import run_pipeline
 if sys.argv[4] == "fallback":
-    runfolder._exchange = lambda a, b: False
+    rerun._exchange = lambda a, b: False
 run_pipeline(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), months={NEW_MONTHS!r})
 """
 
@@ -220,7 +220,7 @@ def test_a_fresh_folder_killed_before_the_swap_is_absent_and_after_it_complete(
 def test_the_fallback_swap_without_rename_exchange(
     setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runfolder, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(rerun, "_exchange", lambda a, b: False)
     out = _fresh_copy(setup, tmp_path)
     run_pipeline(setup["pings"], setup["vehicles"], out, months=NEW_MONTHS)
     assert state(out, setup) == "new" and leftovers(out) == []

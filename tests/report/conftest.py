@@ -1,8 +1,10 @@
-"""A small run with analysis and forecast outputs, shared by the report tests."""
+"""A small run with analysis and forecast outputs, and hand-made report models, shared by the report tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -10,8 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from truckcarbon.analysis import analyze
+from truckcarbon.core.runfolder import OutputError
 from truckcarbon.forecast import forecast_run
 from truckcarbon.forecast.models import future_months
+from truckcarbon.report.load import Noted, ReportData
 
 CITIES = [(110100, 110000), (120100, 120000), (310100, 310000), (440100, 440000), (371300, 370000)]
 
@@ -51,3 +55,29 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     analyze(run)
     forecast_run(run, horizon=12)
     return run
+
+
+@pytest.fixture
+def make_data(tmp_path: Path) -> Callable[..., ReportData]:
+    """``make_data(**fields)``: a report model of an empty run folder, with ``fields`` replaced."""
+    run = tmp_path / "run"
+
+    def make(**fields: Any) -> ReportData:
+        base: dict[str, Any] = {
+            "path": run,
+            "manifest_path": run / "manifest.json",
+            "tables": {},
+            "peak_path": run / "forecast" / "peak.json",
+            "peak": OutputError("peak.json is missing", "forecast/peak.json", "absent"),
+            "quality": Noted(None),
+            "months": Noted({}),
+            "inputs": Noted([]),
+            "formula": Noted(None),
+            "simulated_world": False,
+            "fuel_rates": [],
+            "emission_factors": [],
+            "published": [],
+        }
+        return ReportData(**{**base, **fields})
+
+    return make

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import duckdb
 import pyarrow as pa
 
-from truckcarbon.analysis.inventory import connect
+from truckcarbon.analysis.tables import RunTables
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.reference import cities, clusters
 
@@ -48,16 +47,14 @@ def _members_table(groups: Mapping[str, Sequence[int]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pa.schema([("group_id", pa.string()), ("city_adcode", pa.int32())]))
 
 
-def group_monthly(inventory: pa.Table, groups: Mapping[str, Sequence[int]], view: str = "operating") -> pa.Table:
+def group_monthly(tables: RunTables, groups: Mapping[str, Sequence[int]], view: str = "operating") -> pa.Table:
     """Monthly CO2 of every member city and of each group as a whole.
 
     Columns ``group_id``, ``city_adcode`` (0 for the group total), ``name_zh``,
     ``name_en``, ``month``, ``co2_t``. Member cities without emissions in a month
     appear with 0.
     """
-    con = connect(inventory)
-    con.register("members", _members_table(groups))
-    return con.sql(
+    return tables.sql(
         """
         WITH months AS (SELECT DISTINCT month FROM inv),
         cells AS (
@@ -74,38 +71,37 @@ def group_monthly(inventory: pa.Table, groups: Mapping[str, Sequence[int]], view
         SELECT group_id, 0, NULL, NULL, month, sum(co2_t) FROM per_city GROUP BY group_id, month
         ORDER BY group_id, city_adcode, month
         """,
-        params=[view],
-    ).to_arrow_table()
+        [view],
+        members=_members_table(groups),
+    )
 
 
-def yearly_monthly_mean(monthly: pa.Table) -> pa.Table:
+def yearly_monthly_mean(tables: RunTables, monthly: pa.Table) -> pa.Table:
     """Mean monthly CO2 per year of each row key of :func:`group_monthly` (``months`` = months averaged)."""
-    con = duckdb.connect()
-    con.register("gm", monthly)
-    return con.sql(
+    return tables.sql(
         """
         SELECT group_id, city_adcode, any_value(name_zh) AS name_zh, any_value(name_en) AS name_en,
                CAST(substr(month, 1, 4) AS INTEGER) AS year, count(*) AS months, avg(co2_t) AS co2_t_monthly_mean
         FROM gm GROUP BY group_id, city_adcode, year ORDER BY group_id, city_adcode, year
-        """
-    ).to_arrow_table()
+        """,
+        gm=monthly,
+    )
 
 
-def standard_shares(inventory: pa.Table, view: str = "operating") -> pa.Table:
+def standard_shares(tables: RunTables, view: str = "operating") -> pa.Table:
     """Share of each emission standard in the national CO2, per month."""
-    con = connect(inventory)
-    return con.sql(
+    return tables.sql(
         """
         SELECT month, emission_standard, sum(co2_t) AS co2_t,
                sum(co2_t) / sum(sum(co2_t)) OVER (PARTITION BY month) AS share
         FROM inv WHERE view = ? GROUP BY month, emission_standard ORDER BY month, emission_standard
         """,
-        params=[view],
-    ).to_arrow_table()
+        [view],
+    )
 
 
 def city_standard_period(
-    inventory: pa.Table, periods: Mapping[str, tuple[str, str]] | None = None, view: str = "operating"
+    tables: RunTables, periods: Mapping[str, tuple[str, str]] | None = None, view: str = "operating"
 ) -> pa.Table:
     """CO2 per city, emission standard and period (for maps); default periods: calendar years.
 
@@ -113,18 +109,12 @@ def city_standard_period(
     ``{"2019H1": ("2019-01", "2019-06")}``. Columns ``period``, ``city_adcode``,
     ``province_adcode``, ``emission_standard``, ``co2_t``, ``co2_t_monthly_mean``.
     """
-    con = connect(inventory)
     if periods is None:
-        years = con.sql("SELECT DISTINCT substr(month, 1, 4) AS y FROM inv ORDER BY y").fetchall()
-        periods = {str(y): (f"{y}-01", f"{y}-12") for (y,) in years}
+        years = tables.sql("SELECT DISTINCT substr(month, 1, 4) AS y FROM inv ORDER BY y")["y"].to_pylist()
+        periods = {str(y): (f"{y}-01", f"{y}-12") for y in years}
     rows = [{"period": k, "start": a, "end": b} for k, (a, b) in periods.items()]
-    con.register(
-        "periods",
-        pa.Table.from_pylist(
-            rows, schema=pa.schema([("period", pa.string()), ("start", pa.string()), ("end", pa.string())])
-        ),
-    )
-    return con.sql(
+    schema = pa.schema([("period", pa.string()), ("start", pa.string()), ("end", pa.string())])
+    return tables.sql(
         """
         WITH months AS (
             SELECT p.period, count(DISTINCT i.month) AS n
@@ -138,8 +128,9 @@ def city_standard_period(
         GROUP BY p.period, i.city_adcode, i.emission_standard
         ORDER BY p.period, i.city_adcode, i.emission_standard
         """,
-        params=[view],
-    ).to_arrow_table()
+        [view],
+        periods=pa.Table.from_pylist(rows, schema=schema),
+    )
 
 
 __all__ = [

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from truckcarbon.analysis.inventory import connect
+from truckcarbon.analysis.tables import RunTables
 from truckcarbon.core.arrow import parse_float64
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.reference import cities
@@ -114,12 +114,11 @@ def read_gdp(path: Path) -> pa.Table:
     )
 
 
-def top_cities(inventory: pa.Table, gdp: pa.Table | None = None, n: int = 10) -> pa.Table:
+def top_cities(tables: RunTables, gdp: pa.Table | None = None, n: int = 10) -> pa.Table:
     """Top ``n`` cities per year by operating CO2, with GDP and t CO2 per 亿元 where GDP is known.
 
     Cities without GDP for that year are kept, with ``gdp_status`` ``missing``.
     """
-    con = connect(inventory)
     gdp = (
         gdp
         if gdp is not None
@@ -131,8 +130,7 @@ def top_cities(inventory: pa.Table, gdp: pa.Table | None = None, n: int = 10) ->
             }
         )
     )
-    con.register("gdp", gdp)
-    return con.sql(
+    return tables.sql(
         """
         WITH yearly AS (
             SELECT CAST(substr(month, 1, 4) AS INTEGER) AS year, city_adcode, sum(co2_t) AS co2_t,
@@ -148,11 +146,12 @@ def top_cities(inventory: pa.Table, gdp: pa.Table | None = None, n: int = 10) ->
         WHERE r.rank <= ?
         ORDER BY r.year, r.rank
         """,
-        params=[n],
-    ).to_arrow_table()
+        [n],
+        gdp=gdp,
+    )
 
 
-def registration_vs_operating(inventory: pa.Table, level: str = "province", year: int | None = None) -> pa.Table:
+def registration_vs_operating(tables: RunTables, level: str = "province", year: int | None = None) -> pa.Table:
     """Both views' CO2 by province or city, their ratio and who exports or receives emissions.
 
     ``ratio`` = registration / operating: above 1 the place's trucks emit more
@@ -161,7 +160,6 @@ def registration_vs_operating(inventory: pa.Table, level: str = "province", year
     """
     if level not in ("province", "city"):
         raise InputError(f"level must be 'province' or 'city', not {level!r}")
-    con = connect(inventory)
     key = "province_adcode" if level == "province" else "city_adcode"
     names = (
         "JOIN provinces n ON n.province_adcode = t.adcode"
@@ -169,7 +167,7 @@ def registration_vs_operating(inventory: pa.Table, level: str = "province", year
         else "JOIN cities n ON n.city_adcode = t.adcode"
     )
     where = "" if year is None else f"WHERE substr(month, 1, 4) = '{int(year):04d}'"
-    return con.sql(
+    return tables.sql(
         f"""
         WITH t AS (
             SELECT {key} AS adcode,
@@ -188,7 +186,7 @@ def registration_vs_operating(inventory: pa.Table, level: str = "province", year
         FROM t {names}
         ORDER BY net_export_t DESC
         """
-    ).to_arrow_table()
+    )
 
 
 __all__ = ["read_gdp", "registration_vs_operating", "sample_gdp_path", "top_cities"]

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from truckcarbon.analysis.inventory import connect
+from truckcarbon.analysis.tables import RunTables
 from truckcarbon.core.calendar import chinese_new_year, new_year_month
 
 TREND_HALF_WINDOW = 6  # the trend is the mean of the deseasonalised values within 6 months either side
@@ -32,17 +32,14 @@ SHOCK_K = 3.0
 SHOCK_FLOOR = 0.10  # a month at least 10% off its expectation
 
 
-def national_monthly_totals(inventory: pa.Table, view: str = "operating") -> pa.Table:
+def national_monthly_totals(tables: RunTables, view: str = "operating") -> pa.Table:
     """``month``, ``co2_t`` (expanded) of the whole country, one view."""
-    con = connect(inventory)
-    return con.sql(
-        "SELECT month, sum(co2_t) AS co2_t FROM inv WHERE view = ? GROUP BY month ORDER BY month", params=[view]
-    ).to_arrow_table()
+    return tables.sql("SELECT month, sum(co2_t) AS co2_t FROM inv WHERE view = ? GROUP BY month ORDER BY month", [view])
 
 
-def national_annual(inventory: pa.Table, view: str = "operating") -> pa.Table:
+def national_annual(tables: RunTables, view: str = "operating") -> pa.Table:
     """``year``, ``months`` (with data), ``co2_t``, ``growth`` (on the previous year; null when either is partial)."""
-    monthly = national_monthly_totals(inventory, view)
+    monthly = national_monthly_totals(tables, view)
     years: dict[int, list[float]] = {}
     for m, v in zip(monthly["month"].to_pylist(), monthly["co2_t"].to_pylist(), strict=True):
         years.setdefault(int(m[:4]), []).append(float(v))
@@ -110,14 +107,14 @@ def _fit(months: list[str], values: np.ndarray) -> tuple[dict[str, float], np.nd
     return index, expected, shock
 
 
-def national_monthly(inventory: pa.Table, view: str = "operating") -> pa.Table:
+def national_monthly(tables: RunTables, view: str = "operating") -> pa.Table:
     """The national monthly series with year-on-year change, New Year months, expectation and shocks.
 
     Columns: ``month``, ``year``, ``co2_t``, ``yoy`` (on the same month a year
     before), ``new_year_month`` (the Spring Festival falls in it), ``expected_t``,
     ``deviation`` (actual / expected - 1) and ``shock``.
     """
-    monthly = national_monthly_totals(inventory, view)
+    monthly = national_monthly_totals(tables, view)
     return monthly_analysis([str(m) for m in monthly["month"].to_pylist()], monthly["co2_t"].to_numpy())
 
 
@@ -146,12 +143,34 @@ def monthly_analysis(months: list[str], values_in: npt.ArrayLike) -> pa.Table:
     )
 
 
-def seasonal_profile(inventory: pa.Table, view: str = "operating") -> pa.Table:
+def shock_months(months: list[str], values_in: npt.ArrayLike) -> list[str]:
+    """The shock months of a monthly series (the rule of the module), in month order.
+
+    The one home of the rule: :func:`national_monthly` flags the same months in its ``shock`` column."""
+    _, _, shock = _fit(months, np.asarray(values_in, dtype=np.float64))
+    return [m for m, s in zip(months, shock.tolist(), strict=True) if s]
+
+
+def shocks_in(national_monthly: pa.Table) -> list[str]:
+    """The months flagged ``shock`` in a table of :func:`national_monthly` (as ``analyze`` writes it)."""
+    flags = zip(national_monthly["month"].to_pylist(), national_monthly["shock"].to_pylist(), strict=True)
+    return [str(m) for m, s in flags if s]
+
+
+def seasonal_profile(tables: RunTables, view: str = "operating") -> pa.Table:
     """Seasonal index per calendar month (1.0 = an average month), the New Year month and the month after a late one."""
-    monthly = national_monthly_totals(inventory, view)
+    monthly = national_monthly_totals(tables, view)
     index, _, _ = _fit([str(m) for m in monthly["month"].to_pylist()], monthly["co2_t"].to_numpy())
     labels = [str(c) for c in range(1, 13)] + ["new_year_month", "after_late_new_year"]
     return pa.table({"period": pa.array(labels), "index": pa.array([index.get(k) for k in labels], pa.float64())})
 
 
-__all__ = ["monthly_analysis", "national_annual", "national_monthly", "national_monthly_totals", "seasonal_profile"]
+__all__ = [
+    "monthly_analysis",
+    "national_annual",
+    "national_monthly",
+    "national_monthly_totals",
+    "seasonal_profile",
+    "shock_months",
+    "shocks_in",
+]

@@ -4,7 +4,7 @@
 to its own process (no cleanup, no ``finally``, no flush: as an out-of-memory
 kill or a power cut of the process would). Unset, a fault point costs one
 environment lookup. Used by ``tests/pipeline/test_crash_safety.py``; the points
-of a run are listed in :mod:`truckcarbon.core.runfolder`.
+of a run are listed in :mod:`truckcarbon.core.rerun`.
 """
 
 from __future__ import annotations

@@ -8,11 +8,15 @@
 - **Peak**: annual totals of history and forecast; the year of the forecast
   maximum; the share of Prophet's simulated paths whose highest complete year
   lies in the history (the peak is behind us).
+
+The history's shock months (Prophet's shock regressor) are the ones ``analyze``
+flagged (``analysis/national_monthly``); where that table is absent or does not
+match the inventory, the forecast finds them from the inventory with the same
+rule (:func:`truckcarbon.analysis.trends.shock_months`) and says so.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,18 +26,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from truckcarbon.analysis.inventory import read_inventory
-from truckcarbon.analysis.run import write_table
-from truckcarbon.analysis.trends import monthly_analysis, national_monthly_totals
+from truckcarbon.analysis.tables import RunTables
+from truckcarbon.analysis.trends import national_monthly_totals, shock_months, shocks_in
 from truckcarbon.core.errors import InputError
-from truckcarbon.core.files import atomic_write_text
-from truckcarbon.core.runfolder import RunFolder
+from truckcarbon.core.runfolder import OutputError, RunFolder
 from truckcarbon.forecast.models import F64, HoltWintersETS, Model, ProphetModel, SeasonalNaive, future_months
 
 MIN_HISTORY = 36
 
 
 def default_models(shocks: set[str]) -> list[Callable[[], Model]]:
+    """The backtest's models: Prophet with the history's ``shocks`` (no paths sampled) and both baselines."""
     return [lambda: ProphetModel(shocks, uncertainty_samples=0), SeasonalNaive, HoltWintersETS]
 
 
@@ -104,20 +107,24 @@ def peak_assessment(months: list[str], values: F64, future: list[str], paths: F6
 
 @dataclass
 class ForecastSummary:
+    """Where the forecast was written, its peak assessment, and what of the run folder it lacked."""
+
     out: Path
     peak: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
-    missing: list[str] = field(default_factory=list)  # what of the run folder was missing (e.g. a month's file)
+    missing: list[str] = field(default_factory=list)  # e.g. a month's file, analyze's table of shock months
 
 
 def forecast_series(
-    months: list[str], values: F64, horizon: int = 36, paths: int = 1000
+    months: list[str], values: F64, horizon: int = 36, paths: int = 1000, shocks: set[str] | None = None
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """Point forecasts of every model and Prophet's 80%/95% intervals; plus the peak assessment."""
+    """Point forecasts of every model and Prophet's 80%/95% intervals; plus the peak assessment.
+
+    ``shocks``: the history's shock months (default: found by :func:`shock_months`)."""
     if len(months) < MIN_HISTORY:
         raise InputError(f"a forecast needs at least {MIN_HISTORY} months of history; the series has {len(months)}")
-    analysis = monthly_analysis(months, values)
-    shocks = {m for m, s in zip(months, analysis["shock"].to_pylist(), strict=True) if s}
+    if shocks is None:
+        shocks = set(shock_months(months, values))
     future = future_months(months[-1], horizon)
     prophet = ProphetModel(shocks, uncertainty_samples=paths)
     prophet.fit(months, values)
@@ -158,7 +165,8 @@ def forecast_run(run: Path, horizon: int = 36, progress: Callable[[str], None] |
 
 
 def _forecast(folder: RunFolder, horizon: int, say: Callable[[str], None], started: float) -> ForecastSummary:
-    monthly = national_monthly_totals(read_inventory(folder))
+    with RunTables.of(folder) as tables:
+        monthly = national_monthly_totals(tables)
     with folder.collect() as missed:
         folder.check_months("inventory")  # months the manifest names that the inventory lacks
     months = [str(m) for m in monthly["month"].to_pylist()]
@@ -166,19 +174,44 @@ def _forecast(folder: RunFolder, horizon: int, say: Callable[[str], None], start
     expected = future_months(months[0], len(months) - 1)
     if [months[0], *expected] != months:
         raise InputError(f"{folder.path}: the inventory's months are not consecutive; run the missing months first")
+    with folder.collect() as noted:
+        shocks = history_shocks(folder, months, values)
     out = folder.forecast
     out.mkdir(parents=True, exist_ok=True)
     say("forecast")
-    table, peak = forecast_series(months, values, horizon)
-    write_table(table, out, "forecast")
+    table, peak = forecast_series(months, values, horizon, shocks=shocks)
+    folder.write_forecast("forecast", table)
     say("backtest")
-    analysis = monthly_analysis(months, values)
-    shocks = {m for m, s in zip(months, analysis["shock"].to_pylist(), strict=True) if s}
     bt = backtest(months, values, default_models(shocks), horizon=min(12, horizon))
-    write_table(bt, out, "backtest")
-    summary = ForecastSummary(out, peak, time.perf_counter() - started, [str(m) for m in missed])
-    atomic_write_text(out / "peak.json", json.dumps({**peak, "horizon_months": horizon}, indent=1))
+    folder.write_forecast("backtest", bt)
+    summary = ForecastSummary(out, peak, time.perf_counter() - started, [str(m) for m in missed + noted])
+    folder.write_json("forecast", "peak", {**peak, "horizon_months": horizon})
     return summary
+
+
+def history_shocks(folder: RunFolder, months: list[str], values: F64) -> set[str]:
+    """The shock months ``analyze`` flagged for this series (``analysis/national_monthly``).
+
+    When that table is absent, unreadable or of another series (the inventory changed
+    since), the months are found from ``values`` by :func:`shock_months` and the folder
+    notes why (:meth:`RunFolder.note`)."""
+    found = "the forecast found the shock months from the inventory"
+    try:
+        table = folder.read_analysis("national_monthly")
+    except OutputError as exc:
+        folder.note(exc.source, "", f"{exc.why}; {found} (`truckcarbon analyze` writes them)")
+        return set(shock_months(months, values))
+    source = "analysis/national_monthly.parquet"
+    if not {"month", "co2_t", "shock"} <= set(table.column_names):
+        folder.note(source, "", f"lacks month, co2_t or shock; {found} (run `truckcarbon analyze` again)")
+        return set(shock_months(months, values))
+    same = table["month"].to_pylist() == months and np.allclose(
+        np.asarray(table["co2_t"].to_numpy(zero_copy_only=False), dtype=np.float64), values, rtol=1e-9, atol=0.0
+    )
+    if not same:
+        folder.note(source, "", f"of another inventory; {found} (run `truckcarbon analyze` again)")
+        return set(shock_months(months, values))
+    return set(shocks_in(table))
 
 
 __all__ = ["backtest", "forecast_run", "forecast_series", "peak_assessment"]

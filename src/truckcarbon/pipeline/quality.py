@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from truckcarbon.core.errors import InputError
-from truckcarbon.core.runfolder import InputEntry, Missing, MonthEntry, Quality, RunFolder
+from truckcarbon.core.manifest_read import InputEntry, MonthEntry, Quality
+from truckcarbon.core.runfolder import Missing, RunFolder
 from truckcarbon.trajectory.schema import GAP_BIN_LABELS
 
 
