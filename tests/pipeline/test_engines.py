@@ -88,7 +88,7 @@ def test_engines_give_identical_results(runs: dict[str, Path]) -> None:
 
 
 def test_spark_gap_csv_input_is_declared(world: Path, tmp_path: Path) -> None:
-    from truckcarbon.pipeline.spark import SparkGapError
+    from truckcarbon.pipeline.engines.spark import SparkGapError
 
     (tmp_path / "p.csv").write_text("vehicle_id,ts,lon,lat\n1,2022-01-03 08:00:00,116.3,39.9\n", encoding="utf-8")
     with pytest.raises(SparkGapError, match="Parquet only"):

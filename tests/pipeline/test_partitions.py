@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from truckcarbon.pipeline.embedded import _route, _route_order
+from truckcarbon.pipeline.engines.embedded import _route, _route_order
 
 
 def _reference(vid: np.ndarray, n: int, level: int) -> tuple[np.ndarray, np.ndarray]:

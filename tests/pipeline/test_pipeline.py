@@ -153,7 +153,7 @@ def test_partitions_larger_than_planned_are_split_again(
     world: Path, full_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """More input than MAX_PARTITIONS partitions of rows_per_partition hold: each is split again, same numbers."""
-    from truckcarbon.pipeline import embedded
+    from truckcarbon.pipeline.engines import embedded
 
     loaded: list[int] = []
     read_arrow = embedded._read_arrow
@@ -460,7 +460,7 @@ def test_typed_parquet_and_text_csv_take_the_same_rules(tmp_path: Path) -> None:
 
 
 def test_stream_chunks_never_split_a_vehicle() -> None:
-    from truckcarbon.pipeline.embedded import _NotSortedError, _Stream
+    from truckcarbon.pipeline.engines.embedded import _NotSortedError, _Stream
     from truckcarbon.pipeline.reading import KERNEL_SCHEMA
 
     def batch(ids: list[int]) -> pa.RecordBatch:
