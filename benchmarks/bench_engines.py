@@ -36,7 +36,7 @@ def main() -> None:
         print(f"simulating {trucks} trucks x 2 months into {world} (once)", flush=True)
         simulate(world, SimConfig(trucks=trucks, start_month="2023-03", end_month="2023-04", seed=7), overwrite=True,
                  workers=os.cpu_count() or 1)  # fmt: skip
-    from truckcarbon.pipeline.spark import spark_session
+    from truckcarbon.pipeline.engines.spark import spark_session
 
     t0 = time.perf_counter()
     spark_session(args.master)

@@ -34,7 +34,6 @@ import pyarrow.parquet as pq
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
 from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.defects import DefectRates
-from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.run import simulate
 from truckcarbon.trajectory.rules import NOISY_ROAD_RULES, CleaningRules
 

@@ -172,8 +172,8 @@ def arrow_scan(folder: Path, warm: bool = True) -> tuple[int, float]:
 def reader_scan(folder: Path, vehicles: Path, warm: bool = True) -> tuple[int, float]:
     """The pipeline's own reading alone: Arrow decoding, the typed ingest rules and the manifest's file hashes
     (on a thread of their own, as in a run), no cleaning, attribution or outputs: a ceiling of the pipeline."""
-    from truckcarbon.pipeline.embedded import _hashing
     from truckcarbon.pipeline.reading import FixReader
+    from truckcarbon.pipeline.run import file_hashes
 
     files = sorted(folder.glob("*.parquet"))
     from truckcarbon.ingest.vehicles import validate_vehicles, vehicle_ids
@@ -182,7 +182,7 @@ def reader_scan(folder: Path, vehicles: Path, warm: bool = True) -> tuple[int, f
     known = vehicle_ids(table, v_counts)
 
     def read(files: list[Path]) -> int:
-        with _hashing(files, "embedded") as digests:  # the run's own hashing thread
+        with file_hashes(files) as digests:  # the run's own hashing thread
             reader = FixReader(files, known, None, 0, lambda table: None, lambda *progress: None, digests)
             return sum(batch.num_rows for batch in reader.batches())
 

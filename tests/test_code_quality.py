@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -25,3 +26,74 @@ PATHS = ["src", "tests", "benchmarks", "scripts"]
 def test_tool_passes(cmd):
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SRC = ROOT / "src" / "truckcarbon"
+MAX_LINES = 500
+
+
+def test_no_source_file_is_longer_than_a_newcomer_can_read():
+    long = {
+        p.relative_to(SRC).as_posix(): n
+        for p in SRC.rglob("*.py")
+        if (n := len(p.read_text("utf-8").splitlines())) > MAX_LINES
+    }
+    assert not long, f"split by concept, at most {MAX_LINES} lines: {long}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """Every truckcarbon module imported anywhere in the file (functions too), except under TYPE_CHECKING."""
+    tree = ast.parse(path.read_text("utf-8"))
+    skip = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for n in ast.walk(node)
+    }
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], *([base] if base else [])]
+                )
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in found if m.startswith("truckcarbon")}
+
+
+def test_no_import_cycle():
+    paths = {_module_name(p): p for p in SRC.rglob("*.py")}
+    graph = {m: {i for i in _imports(p, m) if i in paths and i != m} for m, p in paths.items()}
+    # A package imports its own submodules (its public API); a submodule importing its package back is the cycle.
+    for m in graph:
+        graph[m] = {i for i in graph[m] if not i.startswith(m + ".")}
+    seen: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        seen[m] = 1
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if seen.get(n) == 1:
+                return [*stack[stack.index(n) :], n]
+            if n not in seen and (cycle := visit(n)):
+                return cycle
+        seen[m] = 2
+        stack.pop()
+        return None
+
+    for m in sorted(graph):
+        if m not in seen and (cycle := visit(m)):
+            pytest.fail(" -> ".join(cycle))

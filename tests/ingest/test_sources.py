@@ -88,7 +88,7 @@ def test_no_input_gives_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_the_pipeline_quarantines_each_line_with_its_own_reason(tmp_path: Path) -> None:
-    from truckcarbon.pipeline.embedded import run_pipeline
+    from truckcarbon.pipeline import run_pipeline
 
     pings = tmp_path / "pings.csv.gz"
     text = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from gwkit import PHONE, StreamWriterStub
+from .gwkit import PHONE, StreamWriterStub
 
 from truckcarbon.core.errors import TruckcarbonError
 from truckcarbon.jt808.client import AuthenticationRefusedError, RegistrationRefusedError, Terminal

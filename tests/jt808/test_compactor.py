@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from gwkit import dataset_keys, dataset_rows
+from .gwkit import dataset_keys, dataset_rows
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_number

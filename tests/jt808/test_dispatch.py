@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gwkit import (
+from .gwkit import (
     NOW,
     OTHER,
     PHONE,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from gwkit import PUBLISHED
+from .gwkit import PUBLISHED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

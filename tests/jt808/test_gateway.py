@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
-from gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running, terminal
+from .gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running, terminal
 
 from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.compactor import Compactor

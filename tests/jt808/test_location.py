@@ -6,7 +6,7 @@ import datetime as dt
 import struct
 
 import pytest
-from gwkit import PUBLISHED
+from .gwkit import PUBLISHED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

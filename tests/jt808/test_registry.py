@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gwkit import PHONE, PLATE
+from .gwkit import PHONE, PLATE
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.jt808.messages import RegisterResult, Registration

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from gwkit import NOW, dataset_rows, ms, poll, running
+from .gwkit import NOW, dataset_rows, ms, poll, running
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.jt808.process import GatewayProcess

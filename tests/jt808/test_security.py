@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from gwkit import (
+from .gwkit import (
     NOW,
     OTHER,
     PHONE,

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from gwkit import (
+from .gwkit import (
     PHONE,
     PLATE,
     FakeWriter,

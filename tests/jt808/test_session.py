@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gwkit import PHONE, FakeWriter
+from .gwkit import PHONE, FakeWriter
 
 from truckcarbon.jt808.frame import Header, decode_frame
 from truckcarbon.jt808.messages import MSG_GENERAL_RESPONSE, MSG_LOCATION, GeneralResponse

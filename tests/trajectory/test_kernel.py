@@ -15,7 +15,6 @@ import pytest
 
 from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.defects import DefectRates
-from truckcarbon.sim.config import SimConfig
 from truckcarbon.sim.run import simulate
 from truckcarbon.trajectory.kernel import run_kernel
 from truckcarbon.trajectory.rules import CleaningRules

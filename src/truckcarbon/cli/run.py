@@ -146,7 +146,7 @@ def quality(
     run_dir: Annotated[Path, typer.Option("--run", help="A run folder written by `truckcarbon run`.")],
 ) -> None:
     """Print the data-quality report of a run: fixes by cleaning rule per month, quarantine by reason."""
-    from truckcarbon.pipeline.quality import read_quality
+    from truckcarbon.pipeline.manifest import read_quality
 
     report = read_quality(run_dir)
     rows = report.fix_rows()

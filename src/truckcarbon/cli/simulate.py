@@ -46,8 +46,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a truck fleet: pings with defects, vehicles and exact ground truth."""
-    from truckcarbon.sim.defects import DefectRates
     from truckcarbon.sim.config import preset as make_preset
+    from truckcarbon.sim.defects import DefectRates
     from truckcarbon.sim.run import simulate as run_simulation
 
     start, end = month_range(months) if months is not None else (None, None)

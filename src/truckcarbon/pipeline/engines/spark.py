@@ -1,19 +1,23 @@
-"""The Spark engine: the same validation and per-vehicle kernel, partitioned and sorted by Spark.
+"""The Spark engine: the same validation and attribution step as the embedded engine, partitioned and sorted by Spark.
 
-Flow (``run_pipeline(..., engine="spark")``):
+Flow (``run_pipeline(..., engine="spark")``, :class:`SparkEngine`):
 
 1. Spark reads the pings Parquet files; every Arrow batch is validated by
    :func:`validate_pings` (the embedded engine's rules and reason codes);
    rejected rows go to the quarantine with their file (``input_file_name()``).
 2. The rows are repartitioned by vehicle and sorted by (vehicle, time) within
    partitions before they reach Python, so that one ``mapInArrow`` pass per
-   partition validates them and runs the same kernel, emission method and vehicle
-   attributes as the embedded engine (:func:`embedded._process`), which writes
-   the activity rows.
+   partition validates them and runs the attribution step of both engines
+   (:func:`truckcarbon.pipeline.attribute.attribute`: kernel, emission method and
+   vehicle attributes), which writes the activity rows.
 3. Spark SQL aggregates the activity rows into the monthly operating and
-   registration inventories (:func:`inventories_spark`); the driver writes every
-   output exactly as the embedded engine does (monthly activity and inventory
+   registration inventories (:func:`inventories_spark`, the query of
+   :func:`truckcarbon.pipeline.outputs.inventory_sql`); the run writes every
+   output as it does for the embedded engine (monthly activity and inventory
    files, the DuckDB file, the manifest).
+
+PySpark is an extra (``pip install 'truckcarbon[spark]'``): without it,
+:class:`SparkEngine` raises an :class:`InputError` that says so.
 
 The locator index reaches executors once, as a file shipped with
 ``SparkContext.addFile`` (memory-mapped there), not rebuilt per task.
@@ -32,7 +36,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,22 +49,59 @@ from truckcarbon.core.schemas import INVENTORY
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.cache import get_index, index_cache_path
 from truckcarbon.geo.index import index_crs
-from truckcarbon.ingest.files import estimated_rows, file_digest
-from truckcarbon.ingest.ids import VehicleIds
+from truckcarbon.ingest.files import estimated_rows
 from truckcarbon.ingest.pings import validate_pings
-from truckcarbon.ingest.quarantine import REASONS, IngestCounts
+from truckcarbon.ingest.quarantine import IngestCounts
 from truckcarbon.ingest.typed import PING_COLUMNS
-from truckcarbon.pipeline.config import PipelineConfig
+from truckcarbon.pipeline.attribute import Tally, attribute
+from truckcarbon.pipeline.engines import EngineName, Job
+from truckcarbon.pipeline.outputs import inventory_sql
 from truckcarbon.pipeline.reading import Reading, in_index_crs, in_window, kernel_inputs, window_bounds
 
-if TYPE_CHECKING:
-    from truckcarbon.pipeline.embedded import Tally
-
 SOURCE_COLUMN = "_source_file"
+INSTALL = "pip install 'truckcarbon[spark]'"
 
 
 class SparkGapError(InputError):
     """Something the embedded engine does that the Spark engine does not (yet)."""
+
+
+def pyspark_version() -> str:
+    """The installed PySpark's version; :class:`InputError` saying how to install it when it is not."""
+    try:
+        import pyspark
+    except ImportError:
+        raise InputError(f"the Spark engine needs PySpark, which is not installed: {INSTALL}") from None
+    return str(pyspark.__version__)
+
+
+class SparkEngine:
+    """PySpark in local mode or on a cluster (:class:`~truckcarbon.pipeline.engines.Engine`).
+
+    ``master``: ``local[2]``, ``spark://host:7077``, ``yarn``, ...; None: the active session's, else
+    ``local[2]``. Raises :class:`InputError` when PySpark is not installed."""
+
+    name = EngineName.SPARK
+    reads_uris = True
+
+    def __init__(self, master: str | None = None) -> None:
+        self.version = pyspark_version()
+        self.master = master
+
+    def description(self) -> str:
+        """``spark (PySpark <version>)``."""
+        return f"spark (PySpark {self.version})"
+
+    def attribute_pings(self, job: Job) -> tuple[Reading, Tally]:
+        """Passes 1 and 2 as Spark jobs (:func:`attribute_pings_spark`)."""
+        job.report("read, clean and attribute (Spark)", 0, 1)
+        done = attribute_pings_spark(job, self.master)
+        job.report("read, clean and attribute (Spark)", 1, 1)
+        return done
+
+    def inventories(self, spill: Path, months: list[str]) -> dict[str, pa.Table]:
+        """The inventories aggregated by Spark SQL (:func:`inventories_spark`)."""
+        return inventories_spark(spill, months, self.master)
 
 
 def spark_session(master: str | None = None) -> Any:
@@ -104,21 +145,14 @@ def _worker_locator(crs: str, index_name: str) -> Any:
     return cache[crs]
 
 
-def attribute_pings_spark(
-    files: list[Path] | list[str],
-    vehicles: pa.Table,
-    ids: VehicleIds,
-    months: set[int] | None,
-    config: PipelineConfig,
-    work: Path,
-    spill: Path,
-    master: str | None = None,
-) -> tuple[Reading, Tally]:
-    """Spark's passes 1 and 2 with the embedded engine's contract (see :func:`embedded._attribute_pings`)."""
+def attribute_pings_spark(job: Job, master: str | None = None) -> tuple[Reading, Tally]:
+    """Spark's passes 1 and 2 with the embedded engine's contract (:meth:`Engine.attribute_pings
+    <truckcarbon.pipeline.engines.Engine.attribute_pings>`)."""
     from pyspark.sql import functions as sf
 
-    from truckcarbon.pipeline.embedded import Tally, _process  # the one kernel path of both engines
-
+    files, vehicles, ids, months, config, work, spill = (
+        job.files, job.vehicles, job.ids, job.months, job.config, job.work, job.spill,
+    )  # fmt: skip
     local = [f for f in files if isinstance(f, Path)]
     not_parquet = [f for f in local if not f.name.lower().endswith((".parquet", ".pq"))]
     if not_parquet:
@@ -197,7 +231,7 @@ def attribute_pings_spark(
         }  # fmt: skip
         if chunk:
             locator = _worker_locator(config.crs, index_name)
-            done = _process([pa.Table.from_batches(chunk)], part, locator, vehicles, months, config, spill)
+            done = attribute([pa.Table.from_batches(chunk)], part, locator, vehicles, months, config, spill)
             record["by_month"] = {str(m): c.tolist() for m, c in done.by_month.items()}
             record["stats"] = done.stats
             # Gaps and duration bins beside the counts (named by partition: a retried task overwrites them).
@@ -225,7 +259,8 @@ def attribute_pings_spark(
         reading.outside_window += d["outside"]
     # A URI is recorded as given: its files are read by the executors, not hashed on the driver.
     reading.inputs = [
-        {"role": "pings", "path": str(f), "hash": file_digest(f) if isinstance(f, Path) else None} for f in files
+        {"role": "pings", "path": str(f), "hash": job.digests[f].result() if isinstance(f, Path) else None}
+        for f in files
     ]
     tally = Tally()
     for d in records:
@@ -236,11 +271,9 @@ def attribute_pings_spark(
     return reading, tally
 
 
-INVENTORY_SCHEMA = INVENTORY.arrow()
-
-
 def inventories_spark(spill: Path, months: list[str], master: str | None = None) -> dict[str, pa.Table]:
-    """The monthly operating and registration inventories aggregated with Spark SQL from the activity rows."""
+    """The monthly operating and registration inventories aggregated with Spark SQL from the activity rows
+    (the run's inventory query, :func:`~truckcarbon.pipeline.outputs.inventory_sql`)."""
     from truckcarbon.geo.reference import cities
 
     spark = spark_session(master)
@@ -251,39 +284,9 @@ def inventories_spark(spill: Path, months: list[str], master: str | None = None)
         (int(a), int(b))
         for a, b in zip(*cities().select(["city_adcode", "province_adcode"]).to_pydict().values(), strict=True)
     ]
-    spark.createDataFrame(rows, "city_adcode int, province_adcode int").createOrReplaceTempView("units")
-    per_vehicle = """
-        SELECT month, '{view}' AS view, {city} AS city_adcode, emission_standard, method, vehicle_id,
-               first(weight) AS weight, sum(distance_km) AS km, sum(fuel_l) AS fuel, sum(co2_kg) AS co2
-        FROM activity WHERE city_adcode <> 0
-        GROUP BY month, {city}, emission_standard, method, vehicle_id
-    """
-    union = " UNION ALL ".join(
-        per_vehicle.format(view=v, city=c)
-        for v, c in (("operating", "city_adcode"), ("registration", "registration_city_adcode"))
-    )
-    table = spark.sql(
-        f"""
-        SELECT v.month, v.view, v.city_adcode, u.province_adcode, v.emission_standard, v.method,
-               count(*) AS vehicles, sum(weight) AS vehicles_weighted, sum(km * weight) AS distance_km,
-               sum(km) AS distance_km_unweighted, sum(fuel * weight) AS fuel_l,
-               sum(co2 * weight) / 1000 AS co2_t, sum(co2) / 1000 AS co2_t_unweighted
-        FROM ({union}) v JOIN units u ON u.city_adcode = v.city_adcode
-        GROUP BY v.month, v.view, v.city_adcode, u.province_adcode, v.emission_standard, v.method
-        """
-    ).toArrow()
-    table = table.cast(INVENTORY_SCHEMA)
-    keys = [
-        ("view", "ascending"),
-        ("city_adcode", "ascending"),
-        ("emission_standard", "ascending"),
-        ("method", "ascending"),
-    ]
-    out = {}
-    for label in months:
-        part = table.filter(pc.equal(table["month"], label))
-        out[label] = part.sort_by(keys)
-    return out
+    spark.createDataFrame(rows, "city_adcode int, province_adcode int").createOrReplaceTempView("cities")
+    table = spark.sql(inventory_sql("activity", ordered=False)).toArrow().cast(INVENTORY.arrow())
+    return {label: table.filter(pc.equal(table["month"], label)) for label in months}
 
 
 def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
@@ -293,4 +296,11 @@ def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
     return kept
 
 
-__all__ = ["REASONS", "SparkGapError", "attribute_pings_spark", "spark_session"]
+__all__ = [
+    "SparkEngine",
+    "SparkGapError",
+    "attribute_pings_spark",
+    "inventories_spark",
+    "pyspark_version",
+    "spark_session",
+]
