@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from .gwkit import PHONE, StreamWriterStub
 
 from truckcarbon.core.errors import TruckcarbonError
 from truckcarbon.jt808.client import AuthenticationRefusedError, RegistrationRefusedError, Terminal
 from truckcarbon.jt808.frame import Header, encode_frame
 from truckcarbon.jt808.messages import MSG_REGISTER_RESPONSE, RegistrationResponse
+
+from .gwkit import PHONE, StreamWriterStub
 
 
 def test_refusals_are_truckcarbon_and_connection_errors() -> None:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from .gwkit import dataset_keys, dataset_rows
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_number
@@ -19,6 +18,8 @@ from truckcarbon.jt808.location import Location
 from truckcarbon.jt808.observe import Metrics
 from truckcarbon.jt808.validation import QUARANTINE_REASONS
 from truckcarbon.jt808.wal import record
+
+from .gwkit import dataset_keys, dataset_rows
 
 
 def write_segment(path: Path, rows: list[tuple[int, dt.datetime]]) -> Path:

@@ -11,23 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .gwkit import (
-    NOW,
-    OTHER,
-    PHONE,
-    PLATE,
-    T0,
-    FakeWriter,
-    acks,
-    batch,
-    dataset_keys,
-    dataset_rows,
-    frames_until,
-    ms,
-    raw_location,
-    report,
-    running,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +48,24 @@ from truckcarbon.jt808.registry import Registry, read_terminal_list
 from truckcarbon.jt808.session import Session
 from truckcarbon.jt808.validation import Limits, check
 from truckcarbon.jt808.wal import RECORD
+
+from .gwkit import (
+    NOW,
+    OTHER,
+    PHONE,
+    PLATE,
+    T0,
+    FakeWriter,
+    acks,
+    batch,
+    dataset_keys,
+    dataset_rows,
+    frames_until,
+    ms,
+    raw_location,
+    report,
+    running,
+)
 
 
 def test_registration_result_codes(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from .gwkit import PUBLISHED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +21,8 @@ from truckcarbon.jt808.frame import (
     unescape,
 )
 from truckcarbon.jt808.messages import MSG_BATCH_LOCATION, MSG_LOCATION
+
+from .gwkit import PUBLISHED
 
 
 def test_escaping() -> None:

@@ -21,7 +21,6 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
-from .gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running, terminal
 
 from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.compactor import Compactor
@@ -30,6 +29,8 @@ from truckcarbon.jt808.gateway import Gateway
 from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.registry import known_vehicles
 from truckcarbon.jt808.replay import ReplaySummary, replay_async
+
+from .gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running, terminal
 
 
 def test_replayed_fleet_lands_in_the_dataset_once(fleet: Path, tmp_path: Path) -> None:

@@ -6,13 +6,14 @@ import datetime as dt
 import struct
 
 import pytest
-from .gwkit import PUBLISHED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truckcarbon.jt808.frame import FrameError, Header, decode_frame, encode_frame
 from truckcarbon.jt808.location import BatchLocation, Location, batch_items, location_values
 from truckcarbon.jt808.messages import MSG_LOCATION
+
+from .gwkit import PUBLISHED
 
 
 def test_published_location_frame() -> None:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from .gwkit import PHONE, PLATE
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.jt808.messages import RegisterResult, Registration
@@ -17,6 +16,8 @@ from truckcarbon.jt808.registry import (
     queue_release,
     read_bindings,
 )
+
+from .gwkit import PHONE, PLATE
 
 
 def test_registry_without_lists_binds_one_vehicle_to_one_terminal(tmp_path: Path) -> None:

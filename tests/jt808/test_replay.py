@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from .gwkit import NOW, dataset_rows, ms, poll, running
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.jt808.process import GatewayProcess
 from truckcarbon.jt808.registry import known_vehicles, read_bindings
 from truckcarbon.jt808.replay import ReplaySummary, _location, phone_for, read_codes, replay, replay_async, write_codes
+
+from .gwkit import NOW, dataset_rows, ms, poll, running
 
 
 def test_replay_writes_what_was_acknowledged_and_replays_again_with_its_codes(world: Path, tmp_path: Path) -> None:

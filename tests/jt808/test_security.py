@@ -9,20 +9,6 @@ import struct
 from pathlib import Path
 
 import pytest
-from .gwkit import (
-    NOW,
-    OTHER,
-    PHONE,
-    PLATE,
-    acks,
-    closed_by_gateway,
-    dataset_rows,
-    ms,
-    poll,
-    raw_location,
-    report,
-    running,
-)
 
 from truckcarbon.jt808.client import AuthenticationRefusedError, Terminal
 from truckcarbon.jt808.frame import Header, check_code, encode_frame, escape, frame_bytes, split_message, unescape
@@ -44,6 +30,21 @@ from truckcarbon.jt808.messages import (
 from truckcarbon.jt808.process import GatewayProcess
 from truckcarbon.jt808.registry import queue_release
 from truckcarbon.jt808.validation import Limits
+
+from .gwkit import (
+    NOW,
+    OTHER,
+    PHONE,
+    PLATE,
+    acks,
+    closed_by_gateway,
+    dataset_rows,
+    ms,
+    poll,
+    raw_location,
+    report,
+    running,
+)
 
 VICTIM, ATTACKER = PHONE, OTHER
 

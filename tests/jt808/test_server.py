@@ -9,17 +9,6 @@ import socket
 from pathlib import Path
 
 import pytest
-from .gwkit import (
-    PHONE,
-    PLATE,
-    FakeWriter,
-    StreamWriterStub,
-    acks,
-    batch,
-    child_gateway,
-    frames_until,
-    running,
-)
 
 from truckcarbon.jt808.client import Terminal
 from truckcarbon.jt808.config import GatewayConfig
@@ -42,6 +31,18 @@ from truckcarbon.jt808.registry import Registry, queue_release
 from truckcarbon.jt808.server import Server
 from truckcarbon.jt808.session import Session
 from truckcarbon.jt808.wal import Wal
+
+from .gwkit import (
+    PHONE,
+    PLATE,
+    FakeWriter,
+    StreamWriterStub,
+    acks,
+    batch,
+    child_gateway,
+    frames_until,
+    running,
+)
 
 
 def test_malformed_input_is_counted_and_the_server_stays_up(tmp_path: Path) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .gwkit import PHONE, FakeWriter
-
 from truckcarbon.jt808.frame import Header, decode_frame
 from truckcarbon.jt808.messages import MSG_GENERAL_RESPONSE, MSG_LOCATION, GeneralResponse
 from truckcarbon.jt808.reassembly import Reassembler
 from truckcarbon.jt808.session import Session
+
+from .gwkit import PHONE, FakeWriter
 
 
 def new_session(rate: float = 10.0) -> tuple[Session, FakeWriter]:

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from .pipekit import WORLD, needs_spark
 
 from truckcarbon.pipeline import EngineName, run_pipeline
 from truckcarbon.sim.run import simulate
+
+from .pipekit import WORLD, needs_spark
 
 ENGINES = [EngineName.EMBEDDED, pytest.param(EngineName.SPARK, marks=needs_spark)]
 

@@ -16,12 +16,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from .pipekit import assert_same, inventory
 from typer.testing import CliRunner
 
 from truckcarbon.cli.main import app
 from truckcarbon.core.errors import InputError
 from truckcarbon.pipeline import EngineName, PipelineConfig, run_pipeline
+
+from .pipekit import assert_same, inventory
 
 
 def sql(query: str) -> list[tuple[object, ...]]:

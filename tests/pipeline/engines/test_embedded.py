@@ -10,12 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ..pipekit import assert_same, inventory
 
 from truckcarbon.pipeline import EngineName, PipelineConfig, run_pipeline
 from truckcarbon.pipeline.engines import embedded
 from truckcarbon.pipeline.engines.embedded import EmbeddedEngine, _NotSortedError, _route, _route_order, _Stream
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, vehicle_sorted_hint
+
+from ..pipekit import assert_same, inventory
 
 WorldRun = Callable[[EngineName], Path]
 

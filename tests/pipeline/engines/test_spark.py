@@ -14,11 +14,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from ..pipekit import assert_same, needs_spark
 
 from truckcarbon.core.errors import InputError, TruckcarbonError
 from truckcarbon.pipeline import EngineName, run_pipeline
 from truckcarbon.pipeline.engines.spark import SparkEngine, SparkGapError
+
+from ..pipekit import assert_same, needs_spark
 
 WorldRun = Callable[[EngineName], Path]
 
