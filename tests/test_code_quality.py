@@ -97,3 +97,38 @@ def test_no_import_cycle():
     for m in sorted(graph):
         if m not in seen and (cycle := visit(m)):
             pytest.fail(" -> ".join(cycle))
+
+
+def _module_names() -> list[str]:
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return out
+
+
+def test_every_exception_of_the_package_derives_from_the_root_error():
+    """A caller catches every truckcarbon failure with one ``except TruckcarbonError``."""
+    import importlib
+    import inspect
+
+    from truckcarbon.core.errors import TruckcarbonError
+
+    strays = []
+    for name in _module_names():
+        if name.endswith("__main__"):
+            continue
+        module = importlib.import_module(name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == name and issubclass(cls, BaseException) and not issubclass(cls, TruckcarbonError):
+                strays.append(f"{name}.{cls.__name__}")
+    assert not strays, f"exceptions not derived from TruckcarbonError: {strays}"
+
+
+def test_architecture_tour_lists_every_module():
+    """docs/architecture.md has one line per module: a module added or moved is added or moved there."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    listed = {line.split("`")[1] for line in doc.splitlines() if line.startswith("- `") and line.count("`") >= 2}
+    modules = {str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if p.relative_to(SRC) != Path("__init__.py")}
+    assert modules - listed == set(), f"modules missing from docs/architecture.md: {sorted(modules - listed)}"
+    assert listed - modules == set(), f"docs/architecture.md lists missing modules: {sorted(listed - modules)}"

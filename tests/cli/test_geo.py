@@ -92,3 +92,15 @@ def test_geo_help():
     for args in (["cities"], ["locate"], ["index", "build"]):
         result = runner.invoke(app, [*args, "--help"], env=WIDE)
         assert result.exit_code == 0 and ("--crs" in result.output or "--all" in result.output), args
+
+
+def test_an_unknown_coordinate_system_is_an_input_error_naming_the_choices(tmp_path):
+    src = tmp_path / "p.csv"
+    src.write_text("lon,lat\n116.4,39.9\n")
+    for args in (
+        ["index", "build", "--crs", "xyz"],
+        ["locate", str(src), "--out", str(tmp_path / "o.csv"), "--crs", "xyz"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "unknown coordinate system 'xyz'" in result.output and "gcj02" in result.output

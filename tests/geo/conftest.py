@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from geokit import ToyIndex, toy_index
+
+from .geokit import ToyIndex, toy_index
 
 
 @pytest.fixture

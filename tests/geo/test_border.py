@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geokit import assert_agrees, near_borders
 
 from truckcarbon.geo._border import (
     _edgeless_box,
@@ -15,6 +14,8 @@ from truckcarbon.geo._border import (
     no_border_between,
     walk_pieces_into,
 )
+
+from .geokit import assert_agrees, near_borders
 
 
 def scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

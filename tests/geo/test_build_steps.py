@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geokit import BORDER_X, toy_index
 
 from truckcarbon.geo._build_steps import _seg_point_dist2, choose_refs, fill_subgrids, leaf_states
+
+from .geokit import BORDER_X, toy_index
 
 # Level-1 border cell 0 of the toy index (geokit), before its leaves exist: one cell (x 101-102, y 30-31)
 # holding the whole border edge once per unit, with a reference point inside unit 0.

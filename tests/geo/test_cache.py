@@ -6,13 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from geokit import toy_index
 
 from truckcarbon.core.errors import IndexBuildError
 from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.build import build_index
 from truckcarbon.geo.cache import INDEX_FORMAT, get_index, index_cache_path, load_index, save_index
 from truckcarbon.geo.index import ARRAYS, CRS, LocatorIndex
+
+from .geokit import toy_index
 
 
 def toy_locator_index() -> LocatorIndex:

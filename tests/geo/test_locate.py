@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import shapely
-from geokit import BORDER_X
 
 from truckcarbon.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 from truckcarbon.geo.locate import (
@@ -23,6 +22,8 @@ from truckcarbon.geo.locate import (
 )
 from truckcarbon.geo.locator import OUTSIDE
 from truckcarbon.geo.reference import cities
+
+from .geokit import BORDER_X
 
 BAND_M = 1.0
 

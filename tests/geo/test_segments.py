@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from geokit import as_dict, assert_agrees, haversine_km, near_borders, shapely_split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from truckcarbon.geo.locator import INVALID, OUTSIDE
 from truckcarbon.geo.segments import path_kernel, segment_pieces_into, split_kernel, walk_scratch
+
+from .geokit import as_dict, assert_agrees, haversine_km, near_borders, shapely_split
 
 
 def scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

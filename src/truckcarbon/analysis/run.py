@@ -17,7 +17,7 @@ from truckcarbon.analysis.places import (
     standard_shares,
     yearly_monthly_mean,
 )
-from truckcarbon.analysis.rankings import read_gdp, registration_vs_operating, top_cities
+from truckcarbon.analysis.rankings import read_gdp, registration_vs_operating, sample_gdp_path, top_cities
 from truckcarbon.analysis.tables import RunTables
 from truckcarbon.analysis.trends import national_annual, national_monthly, seasonal_profile
 from truckcarbon.core.runfolder import RunFolder
@@ -99,6 +99,14 @@ def _analyze(
         folder.write_analysis(name, table)
         summary.tables[name] = table.num_rows
     summary.seconds = time.perf_counter() - started
-    index = {"tables": summary.tables, "gdp": str(gdp) if gdp else None, "top_n": top_n}
+    index = {"tables": summary.tables, "gdp": _source_name(gdp), "top_n": top_n}
     folder.write_json("analysis", "analysis", index)
     return summary
+
+
+def _source_name(gdp: Path | None) -> str | None:
+    """How analysis.json names the GDP table: the bundled sample by its package path (the same on every
+    machine), a user's table by the path given."""
+    if gdp is None:
+        return None
+    return "truckcarbon/data/sample_gdp_2022.csv" if gdp == sample_gdp_path() else str(gdp)

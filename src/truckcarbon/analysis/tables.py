@@ -36,7 +36,9 @@ class RunTables:
     def __init__(self, inventory: pa.Table) -> None:
         from truckcarbon.geo.reference import cities, clusters, provinces
 
-        self.con = duckdb.connect()
+        # One thread: the analyses' float sums then add in a fixed order (a rerun writes the same bytes); the
+        # tables are a run's inventory, small enough that one core is not the limit.
+        self.con = duckdb.connect(config={"threads": 1})
         for name, table in (
             ("inv", inventory),
             ("cities", cities(include_non_mainland=False)),

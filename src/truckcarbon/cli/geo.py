@@ -93,9 +93,9 @@ def index_build(
 
     from truckcarbon.core.settings import cache_dir
     from truckcarbon.geo.cache import get_index, index_cache_path
-    from truckcarbon.geo.index import CRS
+    from truckcarbon.geo.index import parse_crs
 
-    path = index_cache_path(CRS(crs), not include_all, cache_dir())
+    path = index_cache_path(parse_crs(crs), not include_all, cache_dir())
     if force and path.exists():
         shutil.rmtree(path)
     start = time.perf_counter()

@@ -31,7 +31,7 @@ from truckcarbon.core.errors import IndexBuildError
 from truckcarbon.geo._build_steps import choose_refs, fill_subgrids, leaf_states
 from truckcarbon.geo.boundaries import boundary_data_version, load_unit_geometries, read_units_index
 from truckcarbon.geo.crs import gcj02_to_wgs84
-from truckcarbon.geo.index import CRS, L1_PER_DEGREE, SUB, LocatorIndex
+from truckcarbon.geo.index import CRS, L1_PER_DEGREE, SUB, LocatorIndex, parse_crs
 from truckcarbon.geo.locate import OUTSIDE_IDX
 
 DENSIFY_DEG: Final = 1.0 / (L1_PER_DEGREE * SUB * 2)
@@ -208,7 +208,7 @@ def build_index(crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, progr
     progress
         Print the duration of each build step.
     """
-    crs = CRS(crs)
+    crs = parse_crs(crs)
     t_start = time.perf_counter()
 
     def step(msg: str) -> None:

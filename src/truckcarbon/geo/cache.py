@@ -22,7 +22,7 @@ from truckcarbon.core.errors import IndexBuildError
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.boundaries import boundary_data_version
 from truckcarbon.geo.build import build_index
-from truckcarbon.geo.index import ARRAYS, CRS, L1_PER_DEGREE, SUB, LocatorIndex
+from truckcarbon.geo.index import ARRAYS, CRS, L1_PER_DEGREE, SUB, LocatorIndex, parse_crs
 
 INDEX_FORMAT: Final = 2
 
@@ -87,7 +87,7 @@ def get_index(
     crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, cache: bool = True, progress: bool = False
 ) -> LocatorIndex:
     """The index for ``crs``, loaded from the cache or built (and cached) on first use."""
-    crs = CRS(crs)
+    crs = parse_crs(crs)
     if not cache:
         return build_index(crs, mainland_only=mainland_only, progress=progress)
     path = index_cache_path(crs, mainland_only, cache_dir())

@@ -31,6 +31,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from truckcarbon.core.errors import InputError
+
 L1_PER_DEGREE: Final = 8
 SUB: Final = 16
 
@@ -45,9 +47,17 @@ class CRS(StrEnum):
     BD09 = "bd09"  # Baidu Maps: located on the GCJ-02 index after conversion (:func:`index_crs`)
 
 
+def parse_crs(crs: CRS | str) -> CRS:
+    """``crs`` as a :class:`CRS`; :class:`InputError` naming the accepted values when it is none of them."""
+    try:
+        return CRS(crs)
+    except ValueError:
+        raise InputError(f"unknown coordinate system {crs!r}; use 'wgs84', 'gcj02' or 'bd09'") from None
+
+
 def index_crs(crs: CRS | str) -> CRS:
     """The CRS of the index that serves input in ``crs``: BD-09 input is converted to GCJ-02 first."""
-    c = CRS(crs)
+    c = parse_crs(crs)
     return CRS.GCJ02 if c is CRS.BD09 else c
 
 

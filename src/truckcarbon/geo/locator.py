@@ -42,7 +42,7 @@ import numpy.typing as npt
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.cache import get_index
 from truckcarbon.geo.crs import bd09_to_gcj02
-from truckcarbon.geo.index import CRS, index_crs
+from truckcarbon.geo.index import CRS, index_crs, parse_crs
 from truckcarbon.geo.locate import cells_kernel, locate_kernel
 from truckcarbon.geo.segments import path_kernel, split_kernel
 
@@ -102,10 +102,7 @@ class CityLocator:
     def __init__(
         self, crs: CRS | str = CRS.WGS84, *, mainland_only: bool = True, cache: bool = True, progress: bool = False
     ) -> None:
-        try:
-            self.crs = CRS(crs)
-        except ValueError as exc:
-            raise InputError(f"unknown coordinate system {crs!r}; use 'wgs84', 'gcj02' or 'bd09'") from exc
+        self.crs = parse_crs(crs)
         self.index = get_index(index_crs(self.crs), mainland_only=mainland_only, cache=cache, progress=progress)
         self._args = self.index.kernel_args()
         codes = self.index.arrays["adcodes"]

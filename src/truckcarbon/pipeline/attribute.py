@@ -83,7 +83,10 @@ def _summed(tables: list[pa.Table], schema: pa.Schema, keys: list[str]) -> pa.Ta
     if not tables:
         return schema.empty_table()
     values = [c for c in schema.names if c not in keys]
-    summed = pa.concat_tables(tables).group_by(keys).aggregate([(c, "sum") for c in values])
+    # Rows sorted on every column and summed in one thread: the float sums do not depend on the order
+    # in which partitions finished (a rerun writes the same bytes).
+    rows = pa.concat_tables(tables).sort_by([(c, "ascending") for c in schema.names])
+    summed = rows.group_by(keys, use_threads=False).aggregate([(c, "sum") for c in values])
     return summed.rename_columns([*keys, *values]).select(schema.names).sort_by([(k, "ascending") for k in keys])
 
 
