@@ -37,8 +37,10 @@ def _digest(data: bytes) -> str:
 
 def _table_digest(table: pa.Table, root: str) -> str:
     for i, field in enumerate(table.schema):
-        if pa.types.is_string(field.type):
-            table = table.set_column(i, field, pc.replace_substring(table.column(i), root, "<RUN>"))
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            column = pc.replace_substring(table.column(i).cast(pa.string()), root, "<RUN>")
+            table = table.set_column(i, field.name, column)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table.combine_chunks())
