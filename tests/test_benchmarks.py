@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.slow  # benchmark smoke tests
+
 
 @pytest.mark.parametrize(
     "args",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow.csv as pacsv
+import pytest
 from typer.testing import CliRunner
 
 from truckcarbon.cli.main import app
@@ -11,6 +12,7 @@ runner = CliRunner()
 WIDE = {"COLUMNS": "200"}  # help and tables on one line each
 
 
+@pytest.mark.slow
 def test_demo_writes_a_summary(tmp_path):
     result = runner.invoke(
         app, ["demo", "--out", str(tmp_path / "demo"), "--trucks", "8", "--months", "2022-01:2022-02"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import shapely
 
 from truckcarbon.geo.boundaries import boundary_data_version, load_unit_geometries, read_units_index
@@ -19,6 +20,7 @@ def test_units_index():
     assert len(set(t["province_adcode"].to_pylist())) == 34
 
 
+@pytest.mark.slow
 def test_units_tile_without_overlaps_or_holes():
     geoms = list(load_unit_geometries().values())
     assert all(shapely.is_valid(g) for g in geoms)

@@ -128,6 +128,7 @@ def test_million_random_points_agree_with_shapely(crs, gcj_locator, wgs_locator,
     _assert_matches_reference(got, want, gx, gy, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crs", ["gcj02", "wgs84"])
 def test_points_close_to_borders_agree_with_shapely(crs, gcj_locator, wgs_locator, reference):
     """Points scattered 1 cm .. 2 km around border vertices: the hard cases."""

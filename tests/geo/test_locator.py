@@ -36,6 +36,7 @@ def test_sea_and_neighbouring_countries_are_outside(wgs_locator):
     assert (wgs_locator.locate(lon, lat) == OUTSIDE).all()
 
 
+@pytest.mark.slow
 def test_hong_kong_macau_taiwan_are_units_when_asked():
     loc = CityLocator("wgs84", mainland_only=False)
     got = loc.locate([114.17, 113.54, 121.565, 116.3975], [22.32, 22.19, 25.033, 39.9087])

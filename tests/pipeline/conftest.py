@@ -20,7 +20,7 @@ from truckcarbon.sim.run import simulate
 
 from .pipekit import WORLD, needs_spark
 
-ENGINES = [EngineName.EMBEDDED, pytest.param(EngineName.SPARK, marks=needs_spark)]
+ENGINES = [EngineName.EMBEDDED, pytest.param(EngineName.SPARK, marks=[needs_spark, pytest.mark.slow])]
 
 
 @pytest.fixture(scope="session")

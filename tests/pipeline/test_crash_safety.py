@@ -182,6 +182,7 @@ def test_a_run_killed_at_a_named_point(
     _next_run_cleans_up(setup, out)
 
 
+@pytest.mark.slow
 def test_runs_killed_at_random_times(setup: dict[str, Path], tmp_path: Path) -> None:
     # How long an uninterrupted rerun takes in a fresh process (it also must complete).
     out = _fresh_copy(setup, tmp_path / "timed")

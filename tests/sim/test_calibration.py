@@ -123,6 +123,7 @@ def demo_world():
     return default_world(workers=os.cpu_count() or 1)
 
 
+@pytest.mark.slow
 def test_default_world_passes_every_published_check(demo_world):
     checks = run_checks(demo_world)
     assert len(checks) == 18

@@ -23,6 +23,8 @@ from ..pipekit import assert_same, needs_spark
 
 WorldRun = Callable[[EngineName], Path]
 
+pytestmark = pytest.mark.slow  # the Spark engine
+
 
 def _sorted(run: Path, name: str, keys: list[str]) -> Any:
     return pq.read_table(run / name).sort_by([(k, "ascending") for k in keys])
