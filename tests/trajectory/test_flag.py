@@ -146,3 +146,41 @@ def test_cleaning_pass_refuses_a_short_cosine_scratch():
     with pytest.raises(ValueError, match="cos scratch") as raised:
         flag_kernel(*args, np.zeros(n, np.int8), np.full(n, np.nan), np.empty(n - 1), 150.0, 3)
     assert isinstance(raised.value, TruckcarbonError)
+
+
+def _eastward(n: int, kmh: float, step_s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = T0 + step_s * np.arange(n)
+    km = kmh * step_s * np.arange(n) / 3600.0
+    return t, 116.0 + km / (111.32 * math.cos(math.radians(39.9))), np.full(n, 39.9)
+
+
+def test_a_frozen_receiver_without_speed_is_stuck_and_its_drive_bridged(wgs_locator):
+    """Positions only: a receiver repeating one position while the truck drives, then a jump no truck
+    makes in one interval. The repeats are stuck, the drive is the straight line from the first of them."""
+    from truckcarbon.trajectory.kernel import run_kernel
+    from truckcarbon.trajectory.rules import NOISY_ROAD_RULES, CleaningRules
+
+    t, lon, lat = _eastward(61, 72.0, 30)  # 30 min at 72 km/h: 36 km
+    lon[21:40], lat[21:40] = lon[20], lat[20]  # frozen for ten minutes on fix 20's position
+    reason, dseg, _ = flag(np.ones(61), t, lon, lat, speed=np.full(61, np.nan))
+    assert (reason[21:40] == STUCK).all() and (reason[:21] == KEPT).all() and (reason[40:] == KEPT).all()
+    assert dseg[40] == pytest.approx(hav(lon[20], lat[20], lon[40], lat[40]))
+    for rules in (CleaningRules(), NOISY_ROAD_RULES):
+        r = run_kernel(np.ones(61, np.int64), t, lon, lat, wgs_locator, rules=rules)
+        assert float(np.sum(r.activity["distance_km"])) == pytest.approx(hav(lon[0], lat[0], lon[-1], lat[-1]))
+        assert r.gaps.num_rows == 0  # nothing unobserved
+
+
+def test_a_standing_truck_whose_receiver_holds_its_position_is_not_stuck():
+    """A receiver that holds one position while the truck stands (static hold), then a normal departure:
+    no jump, so the repeats are fixes of a standing truck."""
+    t, lon, lat = _eastward(40, 60.0, 30)
+    lon[:20], lat[:20] = lon[0], lat[0]  # ten minutes standing, then driving off at 60 km/h
+    lon[20:] = lon[0] + (lon[20:] - lon[20]) + 1e-4
+    reason, _, _ = flag(np.ones(40), t, lon, lat, speed=np.full(40, np.nan))
+    assert (reason == KEPT).all()
+    # The same repeats followed by a jump too fast even from the first of them: a jump, nothing stuck.
+    lon2 = lon.copy()
+    lon2[20:] += 1.0  # 85 km away
+    reason, _, _ = flag(np.ones(40), t, lon2, lat, speed=np.full(40, np.nan))
+    assert not (reason == STUCK).any()  # (the track re-anchors on the far fixes: rule 5)

@@ -10,6 +10,7 @@ whether the input needs sorting first.
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.geo.distance import cosines, step_km, step_km_cos
@@ -81,6 +82,7 @@ def flag_kernel(  # type: ignore[no-untyped-def]
     fast_n = 0  # kept segments of the current run of fast segments (rule 6)
     fast_first = -1  # the kept fix closing its first segment
     fast_t0 = 0  # the time of the kept fix it starts from
+    same = -1  # first kept fix of the run of kept fixes at exactly the position of ``last`` (rule 4, frozen)
     for i in range(n):
         if reason[i] == 5:
             continue
@@ -101,12 +103,25 @@ def flag_kernel(  # type: ignore[no-untyped-def]
             run_len = 0
         if last < 0:
             last = i
+            same = i
             continue
         if x == lon[last] and y == lat[last] and speed[i] > 0.0:
             reason[i] = 3
             continue
         dt_h = (t[i] - t[last]) / 3600.0
         d = step_km_cos(lon[last], lat[last], x, y, cos[last], cos[i])
+        if run_len == 0 and same != last and d > 1.0 and (dt_h <= 0.0 or d / dt_h > max_kmh):
+            # A frozen receiver: kept fixes repeating one position exactly, then a jump no truck could make
+            # from the last of them but a plausible drive from the first (the speed channel, when read,
+            # marks such fixes stuck as they come). The repeats carry no position: they are stuck.
+            dt_f = (t[i] - t[same]) / 3600.0
+            if dt_f > 0.0 and d / dt_f <= max_kmh:
+                for k in range(same + 1, last + 1):
+                    if reason[k] == 0:
+                        reason[k] = 3
+                        dseg[k] = np.nan
+                last = same
+                dt_h = dt_f
         dseg[i] = d
         if run_len == 0 and d > SPIKE_KM:
             # An out-and-back spike: far from both neighbours, which are close to each other.
@@ -159,6 +174,7 @@ def flag_kernel(  # type: ignore[no-untyped-def]
                             fast_n = 0
                         p = k
                 last = i
+                same = i
                 run_len = 0
             continue
         if d > max_vehicle_kmh * dt_h:
@@ -169,6 +185,8 @@ def flag_kernel(  # type: ignore[no-untyped-def]
         elif fast_n > 0:
             _close_fast_run(t, reason, dseg, fast_n, fast_first, last, fast_t0, sustained_s)
             fast_n = 0
+        if not (x == lon[last] and y == lat[last]):
+            same = i
         last = i
         run_len = 0
     if fast_n > 0:
