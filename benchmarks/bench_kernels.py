@@ -99,7 +99,8 @@ def main() -> None:
 
     def robust() -> int:
         out = robust_kernel(
-            vid, t, x, y, speed, True, robust_reason, robust_dseg, cos, starts, robust_params(NOISY_ROAD_RULES),
+            vid, t, x, y, speed, True, np.full(n, -1, np.int8), robust_reason, robust_dseg, cos, starts,
+            robust_params(NOISY_ROAD_RULES),
             np.empty(n), np.zeros(n, np.int8), kept,
         )  # fmt: skip
         return int(out[0].size)

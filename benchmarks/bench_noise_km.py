@@ -8,8 +8,9 @@
 For each seed, noise level (``DefectRates.gps_noise_m``) and fix interval a world
 is simulated (default defects otherwise; the road world by default,
 :mod:`truckcarbon.sim.road`) and ``truckcarbon run`` is run on its pings with the
-channels asked for: ``all`` (speed, odometer, load, fuel), ``speed`` (speed and
-load, no odometer or fuel gauge), ``none`` (positions only). Within a seed the
+channels asked for: ``all`` (speed, odometer, load, fuel, ignition), ``speed``
+(speed and load, no odometer or fuel gauge), ``none`` (positions only), ``acc``
+(positions and the ignition bit). Within a seed the
 true paths are the same at every noise level and interval (the fix sampling
 and the noise draw after them), so the cells differ only by what is measured.
 
@@ -41,6 +42,7 @@ CHANNELS = {
     "all": None,
     "speed": ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state"),
     "none": ("vehicle_id", "ts", "lon", "lat"),
+    "acc": ("vehicle_id", "ts", "lon", "lat", "acc_on"),
 }
 
 

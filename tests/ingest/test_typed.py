@@ -111,6 +111,7 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
             "load_state": pa.array(sometimes(states[rng.integers(0, states.size, n)], 0.05, None)).dictionary_encode(),
             "fuel_level_l": pa.array(sometimes(rng.uniform(-1, 600, n).astype(np.float32), 0.05, None), pa.float32()),
             "odometer_km": pa.array(sometimes(rng.uniform(-1, 9e5, n), 0.05, float("nan"))),
+            "acc_on": pa.array(sometimes(rng.random(n) < 0.7, 0.05, None), pa.bool_()),
         }
     )
     # vehicle 5 is given twice with different attributes, vehicle 6 is unknown
@@ -125,12 +126,14 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
     assert counts.tolist() == [want.quarantined[name] for name in REASONS]
     assert 0 < counts.sum() < 0.6 * n and all(counts > 0)
     kept = reason < 0
-    vid, t, lon, lat, speed, load, fuel, odometer = (np.asarray(c) for c in columns)
+    vid, t, lon, lat, speed, load, fuel, odometer, acc = (np.asarray(c) for c in columns)
     assert np.array_equal(vid[kept], valid["vehicle_key"].to_numpy())
     assert valid["vehicle_id"].to_pylist() == [str(k + 1) for k in vid[kept]]
     assert np.array_equal(t[kept], valid["ts"].cast(pa.int64()).to_numpy() // 1000)
     assert np.array_equal(lon[kept], valid["lon"].to_numpy()) and np.array_equal(lat[kept], valid["lat"].to_numpy())
     assert np.array_equal(speed[kept], valid["speed_kmh"].fill_null(0).to_numpy())
     assert np.array_equal(load[kept], valid["load_state"].combine_chunks().indices.fill_null(-1).to_numpy())
+    assert np.array_equal(acc[kept], valid["acc_on"].cast(pa.int8()).fill_null(-1).to_numpy())
+    assert {-1, 0, 1} <= set(acc[kept].tolist())
     for got, name in ((fuel, "fuel_level_l"), (odometer, "odometer_km")):
         assert np.array_equal(got[kept], valid[name].to_numpy(zero_copy_only=False), equal_nan=True)

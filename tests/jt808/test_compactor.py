@@ -58,7 +58,7 @@ T = dt.datetime(2022, 3, 31, 15, 59, 59, tzinfo=dt.UTC)  # 23:59:59 on 31 March 
 
 
 def test_records_go_to_their_local_month_or_to_the_quarantine_with_their_reason(tmp_path: Path) -> None:
-    loc = Location(lat=30.0, lon=120.0, time=T, speed_kmh=40.0, fuel_l=80.0)
+    loc = Location(lat=30.0, lon=120.0, time=T, speed_kmh=40.0, fuel_l=80.0, status=0b11)  # ACC on, positioned
     later = Location(lat=30.0, lon=120.0, time=T + dt.timedelta(seconds=1))  # 00:00:00 on 1 April in GMT+8
     segment = tmp_path / "segment-1.v2.log"
     zero_fix = QUARANTINE_REASONS.index("zero_fix")
@@ -73,8 +73,8 @@ def test_records_go_to_their_local_month_or_to_the_quarantine_with_their_reason(
     assert sorted(p.name for p in (tmp_path / "pings").iterdir()) == ["month=2022-03", "month=2022-04"]
     rows = sorted(dataset_rows(tmp_path), key=lambda r: r["ts"])
     ms = int(T.timestamp() * 1000)
-    assert [(r["vehicle_id"], r["ts"], r["load_state"], r["fuel_level_l"]) for r in rows] == [
-        (7, ms, "full", 80.0), (7, ms + 1000, None, None),
+    assert [(r["vehicle_id"], r["ts"], r["load_state"], r["fuel_level_l"], r["acc_on"]) for r in rows] == [
+        (7, ms, "full", 80.0, True), (7, ms + 1000, None, None, False),
     ]  # fmt: skip
     aside = sorted(dataset_rows(tmp_path, "quarantine"), key=lambda r: r["vehicle_id"])
     assert [(r["vehicle_id"], r["reason"]) for r in aside] == [("8", "zero_fix"), ("xxx", "bad_vehicle_id")]

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
@@ -47,7 +48,9 @@ def test_replayed_fleet_lands_in_the_dataset_once(fleet: Path, tmp_path: Path) -
     assert final["event"] == "stopped" and final["acked"] == summary.acked
     # The dataset is what `truckcarbon run` reads.
     t = ds.dataset(tmp_path / "gw" / "pings", format="parquet", partitioning="hive").to_table()
-    assert {"vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km"} <= set(t.column_names)
+    assert {"vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km", "acc_on"} <= set(t.column_names)
+    # The simulated ignition (status bit 0) arrives: on while driving, off while parked.
+    assert 0 < pc.sum(t["acc_on"]).as_py() < t.num_rows
 
 
 def test_simulate_replay_gateway_run_gives_the_inventory_of_the_files(fleet: Path, tmp_path: Path) -> None:

@@ -108,6 +108,8 @@ def test_a_row_becomes_a_report_with_its_load_bits_and_a_row_without_a_fix_none(
     assert loc is not None and loc.time == when.replace(microsecond=0) and loc.status == 0b10 | 0b01 << 8
     assert (loc.speed_kmh, loc.odometer_km, loc.fuel_l) == (42.0, None, 88.5)
     assert _location({**row, "load_state": None}).status == 0b10  # type: ignore[union-attr]
+    assert _location({**row, "load_state": None, "acc_on": True}).status == 0b11  # type: ignore[union-attr]
+    assert _location({**row, "load_state": None, "acc_on": False}).status == 0b10  # type: ignore[union-attr]
     assert _location({**row, "lat": 91.0}) is None and _location({**row, "lon": None}) is None
 
 

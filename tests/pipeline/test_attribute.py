@@ -56,6 +56,7 @@ def _trip(key: int, t0: int, n: int = 40, lat: float = 39.93) -> tuple[pa.Table,
         "load": pa.array(np.full(n, -1, np.int8)),
         "fuel": pa.array(np.full(n, np.nan)),
         "odometer": pa.array(np.full(n, np.nan)),
+        "acc": pa.array(np.full(n, -1, np.int8)),
         "quarantine": pa.array(np.full(n, -1, np.int8)),
     }
     return pa.table(columns, schema=KERNEL_SCHEMA), lon

@@ -62,6 +62,7 @@ def _fixes(n: int, t0: int = 1_650_000_000) -> tuple[np.ndarray, ...]:
         (np.arange(n) % 3).astype(np.int8),
         np.arange(n, dtype=np.float64),
         np.full(n, 300.0, np.float32),
+        np.arange(n) % 4 != 0,  # ignition off every fourth fix
     )
 
 
@@ -85,6 +86,7 @@ def test_parts_hold_whole_trucks_and_close_once_full(tmp_path):
     assert ts[5:] == [t0, t0 + 30_000, t0 + 30_000, t0 + 90_000]  # seconds written as milliseconds
     assert first["load_state"].to_pylist()[:5] == ["empty", "half", "full", "empty", "half"]
     assert first["odometer_km"].to_pylist()[5:] == [0.0, 1.0, 1.0, 3.0]
+    assert first["acc_on"].to_pylist() == [False, True, True, True, False, False, True, True, True]
     second = pq.read_table(tmp_path / "part-007-00001.parquet")
     assert second["vehicle_id"].to_pylist() == [3, 3] and second["lon"].to_pylist() == [116.1, 116.0]
     PartBuffer.release()
@@ -119,10 +121,12 @@ def test_write_pings_makes_complete_channels_required(tmp_path):
             "load_state": pa.DictionaryArray.from_arrays(pa.array(columns[4]), pa.array(["empty", "half", "full"])),
             "odometer_km": pa.array([0.0, None, 2.0, 3.0]),
             "fuel_level_l": columns[6],
+            "acc_on": pa.array([True, None, False, True]),
         }
     ).cast(PING_SCHEMA)
     write_pings(table, tmp_path / "p.parquet")
     schema = pq.ParquetFile(tmp_path / "p.parquet").schema
     level = {schema.column(i).name: schema.column(i).max_definition_level for i in range(len(schema.names))}
     assert level["odometer_km"] == 1 and level["fuel_level_l"] == 0 and level["load_state"] == 0
+    assert level["acc_on"] == 1
     assert pq.read_table(tmp_path / "p.parquet").equals(table.cast(pq.read_schema(tmp_path / "p.parquet")))

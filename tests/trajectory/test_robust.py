@@ -178,3 +178,46 @@ def test_median_bin_is_the_centre_of_the_bin_holding_the_median():
     assert _median_bin(np.array([1.0, 1.0, 1.0]), 3.0) == 1.5
     assert _median_bin(np.array([5.0, 0.0]), 5.0) == 0.5
     assert _median_bin(np.array([1.0, 0.0]), 10.0) == 1.5  # the total above the bins: the last bin
+
+
+def _parked_then_drive(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Twelve hours parked (a fix every 5 min, ignition off) with a 15 m wander and multipath fixes 60-150 m
+    off, then an hour's drive east at 36 km/h (30 s fixes, ignition on): 36 km."""
+    n_p, n_d = 144, 121
+    e = rng.normal(0, 15.0, (n_p, 2))
+    far = rng.random(n_p) < 0.15
+    e[far] += rng.uniform(60, 150, (int(far.sum()), 1)) * np.array([[1.0, 0.0]])
+    p_lon, p_lat = offsets(116.40, 39.90, e[:, 0], e[:, 1])
+    d_lon, d_lat = offsets(116.40, 39.90, 300.0 * np.arange(1, n_d + 1), np.zeros(n_d))
+    t = np.concatenate([T0 + 300 * np.arange(n_p), T0 + 300 * n_p + 30 * np.arange(n_d)])
+    acc = np.concatenate([np.zeros(n_p, np.int8), np.ones(n_d, np.int8)])
+    return t, np.concatenate([p_lon, d_lon]), np.concatenate([p_lat, d_lat]), acc
+
+
+def test_nothing_accrues_between_ignition_off_fixes(wgs_locator):
+    t, lon, lat, acc = _parked_then_drive(np.random.default_rng(8))
+    vid = np.ones(t.size, np.int64)
+    drive_km = 0.3 * 120 * 111.195 / 111.32  # the drive's straight line (300 m steps on the sphere)
+    with_acc = run_kernel(vid, t, lon, lat, wgs_locator, rules=ROBUST, acc_on=acc)
+    without = run_kernel(vid, t, lon, lat, wgs_locator, rules=ROBUST)
+    assert with_acc.vehicles["acc_used"].to_pylist() == [True]
+    assert total_km(with_acc) == pytest.approx(drive_km, rel=0.01)
+    assert total_km(without) > total_km(with_acc) + 0.3  # the multipath wander, taken for driving
+    assert without.vehicles["acc_used"].to_pylist() == [False]
+    off = run_kernel(vid, t, lon, lat, wgs_locator, rules=replace(ROBUST, use_acc=False), acc_on=acc)
+    assert total_km(off) == pytest.approx(total_km(without)) and off.vehicles["acc_used"].to_pylist() == [False]
+
+
+def test_an_ignition_bit_that_reads_off_while_driving_is_not_used(wgs_locator):
+    """A terminal whose ACC wire is not connected reports the ignition off throughout: its drives keep their
+    kilometres."""
+    t, lon, lat, acc = _parked_then_drive(np.random.default_rng(9))
+    vid = np.ones(t.size, np.int64)
+    stuck = run_kernel(vid, t, lon, lat, wgs_locator, rules=ROBUST, acc_on=np.zeros(t.size, np.int8))
+    without = run_kernel(vid, t, lon, lat, wgs_locator, rules=ROBUST)
+    assert stuck.vehicles["acc_used"].to_pylist() == [False]
+    assert total_km(stuck) == pytest.approx(total_km(without))
+    # Inverted (on while parked, off while driving): not used either.
+    inverted = run_kernel(vid, t, lon, lat, wgs_locator, rules=ROBUST, acc_on=1 - acc)
+    assert inverted.vehicles["acc_used"].to_pylist() == [False]
+    assert total_km(inverted) == pytest.approx(total_km(without))

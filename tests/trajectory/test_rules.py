@@ -46,8 +46,9 @@ def test_robust_params_in_the_order_rule_7_reads_them():
     )
     p = robust_params(rules)
     assert p.dtype == np.float64 and p.shape == (N_ROBUST_PARAMS,)
-    assert p.tolist() == [11.0, 2.5, 3.0, 7.0, 0.0, 1.0]
-    assert robust_params(dataclasses.replace(rules, use_speed=True, turn_correction=False))[4:].tolist() == [1.0, 0.0]
+    assert p.tolist() == [11.0, 2.5, 3.0, 7.0, 0.0, 1.0, 1.0]
+    flipped = dataclasses.replace(rules, use_speed=True, turn_correction=False, use_acc=False)
+    assert robust_params(flipped)[4:].tolist() == [1.0, 0.0, 0.0]
 
 
 def test_attribute_params_in_the_order_the_attribution_reads_them():

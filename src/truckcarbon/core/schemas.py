@@ -99,6 +99,7 @@ PINGS = TableSchema(
         Column("load_state", LOAD_TYPE, doc="empty, half or full (JT/T 808 status bits 8-9)"),
         Column("odometer_km", pa.float64(), "km", low=0.0, doc="JT/T 808 item 0x01"),
         Column("fuel_level_l", pa.float32(), "L", low=0.0, doc="JT/T 808 item 0x02"),
+        Column("acc_on", pa.bool_(), doc="ignition (ACC) on: JT/T 808 status bit 0; 1/0, true/false, on/off, 开/关"),
     ),
 )
 

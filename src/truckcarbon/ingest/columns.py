@@ -68,6 +68,7 @@ ALIASES: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
         "load_state": (("载重状态", "空重车", "空重车状态", "载货状态", "load", "load_status"),),
         "odometer_km": (("里程", "总里程", "累计里程", "里程(km)", "总里程(km)", "里程(公里)", "odometer", "mileage"),),
         "fuel_level_l": (("油量", "油位", "剩余油量", "油量(L)", "油量(升)", "fuel", "fuel_level"),),
+        "acc_on": (("ACC", "ACC状态", "点火状态", "点火", "acc_status", "ignition", "ignition_on"),),
     },
     "vehicles": {
         "vehicle_id": (_VEHICLE_IDS,),

@@ -18,6 +18,9 @@ lon, lat   float64 (degrees)       required, finite, in range, not (0, 0)
 speed_kmh  float32                 optional, 0..250
 load_state dictionary<string>      optional: empty, half, full
 odometer_km, fuel_level_l          optional, >= 0
+acc_on     bool                    optional: the ignition (ACC), JT/T 808
+                                   status bit 0; 1/0, true/false, on/off,
+                                   开/关, 点火/熄火 (:func:`.rules.acc_codes`)
 ========== ======================= =========================================
 
 Quarantined rows keep every original column as text plus ``reason``,
@@ -53,7 +56,7 @@ from truckcarbon.ingest.quarantine import (
     IngestCounts,
     quarantine_table,
 )
-from truckcarbon.ingest.rules import OPTIONAL_FLOAT, REQUIRED, IngestRules, check_axes
+from truckcarbon.ingest.rules import OPTIONAL_FLOAT, REQUIRED, IngestRules, acc_codes, check_axes
 from truckcarbon.ingest.times import parse_times
 
 
@@ -144,6 +147,10 @@ def validate_pings(
         idx = np.where(present, np.asarray(idx, dtype=np.float64), np.nan)
         flag(present & np.isnan(idx), R_OPTIONAL)
         load = idx
+    acc = None
+    if "acc_on" in table.column_names:
+        acc, acc_bad = acc_codes(table.column("acc_on").combine_chunks())
+        flag(acc_bad, R_OPTIONAL)
     if ids is not None:
         flag(keys == CONFLICTING, R_DUPLICATE)
         flag(keys == UNKNOWN, R_UNKNOWN)
@@ -164,6 +171,9 @@ def validate_pings(
         li = load[keep]
         indices = pa.array(np.nan_to_num(li, nan=0).astype(np.int8), mask=np.isnan(li))
         cols["load_state"] = pa.DictionaryArray.from_arrays(indices, pa.array(LOAD_STATES))
+    if acc is not None:
+        ak = acc[keep]
+        cols["acc_on"] = pa.array(ak == 1, pa.bool_(), mask=ak < 0)
     valid = pa.table(cols)
 
     bad_rows = np.flatnonzero(~ok)

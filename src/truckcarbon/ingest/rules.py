@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import LOCAL_OFFSET_S
@@ -30,6 +32,30 @@ OPTIONAL_FLOAT = {
 }
 
 EARLIEST = "2000-01-01"
+
+# How exports spell the ignition (ACC) state: JT/T 808 status bit 0 as a number, a boolean, or words.
+ACC_ON_WORDS = ("1", "true", "t", "yes", "y", "on", "accon", "开", "开启", "打开", "点火", "acc开", "是")
+ACC_OFF_WORDS = ("0", "false", "f", "no", "n", "off", "accoff", "关", "关闭", "熄火", "acc关", "否")
+
+
+def acc_codes(arr: pa.Array) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """The ignition state of each value: 1 on, 0 off, -1 not given; and where a given value is none of
+    the spellings (:data:`ACC_ON_WORDS`, :data:`ACC_OFF_WORDS`; case, spaces and underscores ignored)."""
+    n = len(arr)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_boolean(arr.type):
+        on = np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), bool)
+        codes = np.where(np.asarray(arr.is_null().to_numpy(zero_copy_only=False), bool), -1, on.astype(np.int8))
+        return codes.astype(np.int8), np.zeros(n, bool)
+    text = pc.utf8_lower(pc.replace_substring_regex(pc.cast(arr, pa.string()), r"[\s_]+", ""))
+    if pa.types.is_floating(arr.type):  # 1.0 and 0.0 from a float column
+        text = pc.replace_substring_regex(text, r"\.0+$", "")
+    on = np.asarray(pc.is_in(text, value_set=pa.array(ACC_ON_WORDS)).to_numpy(zero_copy_only=False), bool)
+    off = np.asarray(pc.is_in(text, value_set=pa.array(ACC_OFF_WORDS)).to_numpy(zero_copy_only=False), bool)
+    present = np.asarray(pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False), bool)
+    codes = np.where(on, 1, np.where(off, 0, -1)).astype(np.int8)
+    return codes, present & ~on & ~off
 
 
 def _local_epoch_s(day: str, what: str) -> int:

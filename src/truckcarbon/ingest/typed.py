@@ -25,7 +25,7 @@ from truckcarbon.core.months import LOCAL_OFFSET_S
 from truckcarbon.core.schemas import LOAD_STATES
 from truckcarbon.ingest.ids import VehicleIds
 from truckcarbon.ingest.quarantine import REASONS
-from truckcarbon.ingest.rules import OPTIONAL_FLOAT, REQUIRED, IngestRules, check_axes
+from truckcarbon.ingest.rules import OPTIONAL_FLOAT, REQUIRED, IngestRules, acc_codes, check_axes
 from truckcarbon.ingest.times import integer_time_s
 
 # Each kernel input column and the pings column it comes from, in the kernel's order.
@@ -38,6 +38,7 @@ KERNEL_SOURCES = {
     "load": "load_state",
     "fuel": "fuel_level_l",
     "odometer": "odometer_km",
+    "acc": "acc_on",
 }
 KERNEL_COLUMNS = tuple(KERNEL_SOURCES)
 PING_COLUMNS = tuple(KERNEL_SOURCES.values())  # the pings columns, in the kernel's order
@@ -73,7 +74,7 @@ def typed_plan(schema: pa.Schema) -> TypedPlan | None:
     """The plan for a typed pings file, or None when a column has another type (text from CSV).
 
     Typed means: integer or text ``vehicle_id``; timestamp or integer ``ts``;
-    numeric coordinates and channels; text or dictionary ``load_state``. Such
+    numeric coordinates and channels; text or dictionary ``load_state``; boolean ``acc_on``. Such
     files are validated by :func:`validate_typed` (the rules of
     :func:`validate_pings`, same reason codes, same order); other files take
     :func:`validate_pings`.
@@ -113,6 +114,8 @@ def typed_plan(schema: pa.Schema) -> TypedPlan | None:
             return None
         if not pa.types.is_dictionary(load_type):
             read_dictionary.append("load_state")
+    if "acc_on" in fields and not pa.types.is_boolean(fields["acc_on"]):
+        return None  # 0/1 or words: the general path reads them
     columns = tuple(c for c in PING_COLUMNS if c in fields)
     return TypedPlan(columns, kind, mul, div, shift, tuple(read_dictionary), id_kind)
 
@@ -332,7 +335,8 @@ def validate_typed(
     fuel = optional["fuel_level_l"][0] if "fuel_level_l" in col else np.full(n, np.nan)
     odometer = optional["odometer_km"][0] if "odometer_km" in col else np.full(n, np.nan)
     columns = [pa.array(key), pa.array(t), pa.array(lon), pa.array(lat), pa.array(speed), pa.array(load)]
-    columns += [pa.array(fuel), pa.array(odometer)]
+    acc = acc_codes(col["acc_on"])[0] if "acc_on" in col else np.full(n, -1, np.int8)
+    columns += [pa.array(fuel), pa.array(odometer), pa.array(acc)]
     return columns, reason, counts
 
 

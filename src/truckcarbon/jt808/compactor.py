@@ -201,6 +201,7 @@ class Compactor:
                 "load_state": pa.DictionaryArray.from_arrays(pa.array(sel["load"], mask=sel["load"] < 0), LOAD_NAMES),
                 "odometer_km": pa.array(sel["odo"], mask=np.isnan(sel["odo"])),
                 "fuel_level_l": pa.array(sel["fuel"], mask=np.isnan(sel["fuel"])),
+                "acc_on": pa.array((sel["status"] & 1).astype(bool)),  # status bit 0: ACC (ignition) on
             }
         )
         target = self.pings / f"month={month_label(month)}" / f"gw-{time.time_ns()}-{uuid.uuid4().hex[:6]}.parquet"

@@ -14,7 +14,8 @@ Values (:mod:`truckcarbon.jt808.validation`)
   Every report is checked; one out of range is acknowledged and written to
   ``DATA/quarantine/`` with its reason, never to the pings. Load state (status
   bits 8-9): 01 half and 11 full; 00 is empty only for a terminal the terminal
-  list marks ``load-sensor`` (``load_sensing="listed"``), otherwise unknown.
+  list marks ``load-sensor`` (``load_sensing="listed"``), otherwise unknown. The
+  ignition (status bit 0, ACC) goes to the pings' ``acc_on``.
   Reports are taken in at most ``max_reports_per_s`` per connection
   (``rate_limited``), and not at all while the compaction fails
   (``storage_unavailable``): the terminal keeps them and sends them again.

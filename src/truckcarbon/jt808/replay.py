@@ -85,6 +85,8 @@ def _location(row: dict[str, object]) -> Location | None:
     load = row.get("load_state")
     if isinstance(load, str) and load in LOAD_STATUS:
         status |= LOAD_STATUS[load] << 8
+    if row.get("acc_on") is True:
+        status |= 0b1  # ACC (ignition) on
     speed = row.get("speed_kmh")
     odo, fuel = row.get("odometer_km"), row.get("fuel_level_l")
     ts = row["ts"]
@@ -230,8 +232,8 @@ async def replay_async(pings: Path, vehicles: Path, host: str, port: int, termin
     if not pings.exists() or not vehicles.exists():
         raise InputError(f"replay needs existing --pings and --vehicles ({pings}, {vehicles})")
     table = ds.dataset(pings, format="parquet", partitioning="hive", exclude_invalid_files=True).to_table()
-    cols = [c for c in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km", "fuel_level_l")
-            if c in table.column_names]  # fmt: skip
+    cols = [c for c in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "load_state", "odometer_km", "fuel_level_l",
+                        "acc_on") if c in table.column_names]  # fmt: skip
     table = table.select(cols).sort_by([("vehicle_id", "ascending"), ("ts", "ascending")])
     if "load_state" in cols:
         table = table.set_column(cols.index("load_state"), "load_state", pc.cast(table["load_state"], pa.string()))

@@ -159,10 +159,10 @@ def attribute(
     for fixes in chunks:
         if fixes.num_rows == 0:
             continue
-        vid, t, lon, lat, speed, load, fuel, odometer, aside = (_numpy(fixes, i) for i in range(9))
+        vid, t, lon, lat, speed, load, fuel, odometer, acc, aside = (_numpy(fixes, i) for i in range(10))
         result = run_kernel(
             vid, t, lon, lat, locator, speed, config.rules,
-            load=load, fuel_level_l=fuel, odometer_km=odometer, skip=aside >= 0,
+            load=load, fuel_level_l=fuel, odometer_km=odometer, acc_on=acc, skip=aside >= 0,
             scratch=_thread_scratch("kernel"),
         )  # fmt: skip
         # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.

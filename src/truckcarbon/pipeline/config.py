@@ -27,6 +27,7 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     default_noise_m = 10          # the noise of a vehicle with too few standing fixes to estimate it
     use_speed = true              # integrate the speed channel when it is consistent with the positions
     turn_correction = true        # positions only: noise excess off, the arcs and bends a chord misses on
+    use_acc = true                # nothing accrues between ignition-off fixes (when the bit is consistent)
     gap_s = 1200
     max_bridge_kmh = 120
     gap_circuity = 1.05

@@ -42,6 +42,7 @@ KERNEL_SCHEMA = pa.schema(
         ("load", pa.int8()),
         ("fuel", pa.float64()),
         ("odometer", pa.float64()),
+        ("acc", pa.int8()),  # ignition: 1 on, 0 off, -1 not reported
         ("quarantine", pa.int8()),  # -1: a fix; else the ingest reason code of a quarantined row
     ]
 )
@@ -315,6 +316,11 @@ def kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
         pc.fill_null(valid[c], np.nan).to_numpy().astype(np.float64) if c in names else np.full(n, np.nan)
         for c in ("fuel_level_l", "odometer_km")
     )
+    acc = (
+        pc.fill_null(pc.cast(valid["acc_on"], pa.int8()), -1).to_numpy().astype(np.int8)
+        if "acc_on" in names
+        else np.full(n, -1, np.int8)
+    )
     return pa.RecordBatch.from_arrays(
         [
             valid["vehicle_key"].combine_chunks(),
@@ -325,6 +331,7 @@ def kernel_inputs(valid: pa.Table) -> pa.RecordBatch:
             pa.array(load),
             pa.array(fuel),
             pa.array(odometer),
+            pa.array(acc),
             pa.array(np.full(n, -1, np.int8)),
         ],
         schema=KERNEL_SCHEMA,

@@ -33,6 +33,7 @@ class SimConfig:
     load_channel: bool = True
     odometer_channel: bool = True
     fuel_channel: bool = True
+    acc_channel: bool = True  # the ignition (ACC) status bit
     rows_per_file: int = 2_000_000
     # Vehicle ids written as text (a str.format pattern of the number, e.g. "0139{:08d}": 12-digit terminal
     # phone numbers with a leading zero, as platforms key them); empty: integers.
@@ -54,7 +55,7 @@ class SimConfig:
     def left_out_channels(self) -> tuple[str, ...]:
         """The optional ping channels (:data:`~truckcarbon.sim.pingfile.OPTIONAL_CHANNELS`) this
         configuration leaves out: written as nulls."""
-        kept = (self.load_channel, self.odometer_channel, self.fuel_channel)
+        kept = (self.load_channel, self.odometer_channel, self.fuel_channel, self.acc_channel)
         return tuple(name for name, k in zip(OPTIONAL_CHANNELS, kept, strict=True) if not k)
 
     def validate(self) -> None:

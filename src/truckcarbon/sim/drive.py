@@ -64,6 +64,7 @@ class Track:
     load: npt.NDArray[np.int8]  # 0 empty, 1 half, 2 full (of the trip under way)
     odometer_km: npt.NDArray[np.float64]  # true distance since the start of the month
     step_km: npt.NDArray[np.float64]  # true distance from the fix before (0 for the first)
+    acc_on: npt.NDArray[np.bool_] | None = None  # ignition on at the fix (within a shift); None: always on
 
 
 def _next_trip(
@@ -303,4 +304,6 @@ def drive_month(
     state.route_lon = poly_lon[rest]
     state.route_lat = poly_lat[rest]
     state.route_load = poly_load[rest]
-    return Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odometer, step_km=step)
+    shift = np.searchsorted(starts, t, side="right") - 1  # the shift started last at each fix
+    acc = (shift >= 0) & (t <= ends[np.maximum(shift, 0)]) if starts.size else np.zeros(t.size, np.bool_)
+    return Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odometer, step_km=step, acc_on=acc)

@@ -120,7 +120,9 @@ class _GroupMonth:
         ch = terminal_channels(tr, rates, float(group.odometer[pos]), float(group.tank_l[pos]), rng)
         group.odometer[pos], group.tank_l[pos] = ch.odometer_end_km, ch.tank_end_l
         emitted, lon, lat = self._reported_fixes(vid, tr, driven.setting, rng)
-        self.writer.add(vid, emitted, (tr.t_s, lon, lat, ch.speed_kmh, tr.load, ch.odometer_km, ch.fuel_level_l))
+        acc = tr.acc_on if tr.acc_on is not None else np.ones(tr.t_s.size, np.bool_)
+        fixes = (tr.t_s, lon, lat, ch.speed_kmh, tr.load, ch.odometer_km, ch.fuel_level_l, acc)
+        self.writer.add(vid, emitted, fixes)
         self.pings += emitted.size
 
     def _drive(self, pos: int, k: int, rng: np.random.Generator) -> _Driven:

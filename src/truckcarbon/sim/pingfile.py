@@ -27,7 +27,7 @@ from truckcarbon.core.schemas import LOAD_STATES, PINGS
 
 LOAD_NAMES = pa.array(LOAD_STATES)  # load codes 0, 1, 2 index this
 # The channels a configuration may leave out (written as nulls then).
-OPTIONAL_CHANNELS = ("load_state", "odometer_km", "fuel_level_l")
+OPTIONAL_CHANNELS = ("load_state", "odometer_km", "fuel_level_l", "acc_on")
 # The pings contract (:data:`truckcarbon.core.schemas.PINGS`) as the simulator writes it: integer ids (text
 # with ``id_format``), the driving channels never null.
 PING_SCHEMA = pa.schema(
@@ -48,7 +48,8 @@ PING_SCHEMA = pa.schema(
 # in less than half the time.
 PING_ENCODING = {"vehicle_id": "DELTA_BINARY_PACKED", "ts": "DELTA_BINARY_PACKED"}
 PING_COMPRESSION = {
-    name: "lz4" if name in ("speed_kmh", "odometer_km", "fuel_level_l") else "none" for name in PING_SCHEMA.names
+    name: "lz4" if name in ("speed_kmh", "odometer_km", "fuel_level_l", "acc_on") else "none"
+    for name in PING_SCHEMA.names
 }
 # Values the Parquet writer encodes at a time (its default, 1024, costs about 10% more work per row
 # on contiguous columns; pages still close at the default 1 MB).
@@ -103,11 +104,11 @@ def write_pings(table: pa.Table, path: Path) -> None:
 
 
 # The numpy type of each ping column (PING_SCHEMA; ts in epoch milliseconds, load_state the load code).
-PING_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float32, np.int8, np.float64, np.float32)
+PING_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float32, np.int8, np.float64, np.float32, np.bool_)
 
 
 @nb.njit(cache=True)
-def _gather(rows, at, vid, t, lon, lat, speed, load, odo, fuel, *out):  # type: ignore[no-untyped-def]
+def _gather(rows, at, vid, t, lon, lat, speed, load, odo, fuel, acc, *out):  # type: ignore[no-untyped-def]
     """Rows ``rows`` of a truck's fixes into the part columns ``out`` (PING_DTYPES) from position ``at``."""
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -120,6 +121,7 @@ def _gather(rows, at, vid, t, lon, lat, speed, load, odo, fuel, *out):  # type: 
         out[5][j] = load[r]
         out[6][j] = odo[r]
         out[7][j] = fuel[r]
+        out[8][j] = acc[r]
 
 
 class PartBuffer:
@@ -149,7 +151,8 @@ class PartBuffer:
         cls.kept.clear()
 
     def add(self, vid: int, emitted: npt.NDArray[np.int64], fixes: tuple[npt.NDArray[Any], ...]) -> None:
-        """Append the ``emitted`` rows of a truck's ``fixes`` (time in s, lon, lat, speed, load, odometer, fuel)."""
+        """Append the ``emitted`` rows of a truck's ``fixes`` (time in s, lon, lat, speed, load, odometer, fuel,
+        ignition)."""
         a, b = self.rows, self.rows + emitted.size
         if b > self.columns[0].size:
             self.columns = [np.concatenate([c[:a], np.empty(max(b, 2 * a) - a, c.dtype)]) for c in self.columns]
@@ -165,6 +168,8 @@ class PartBuffer:
             values = [None, pa.py_buffer(column[:n])]
             if pa.types.is_dictionary(spec.type):
                 arrays.append(pa.DictionaryArray.from_buffers(spec.type, n, values, LOAD_NAMES))
+            elif pa.types.is_boolean(spec.type):  # Arrow packs booleans in bits
+                arrays.append(pa.array(column[:n], pa.bool_()))
             else:
                 arrays.append(pa.Array.from_buffers(spec.type, n, values))
         for name in left_out:

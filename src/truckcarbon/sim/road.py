@@ -337,7 +337,8 @@ def drive_month_road(
     state.route_lon = poly_lon[1 + nxt :]
     state.route_lat = poly_lat[1 + nxt :]
     state.route_load = poly_load[1 + nxt :]
-    return Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odo, step_km=step), path, setting
+    track = Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odo, step_km=step, acc_on=on)
+    return track, path, setting
 
 
 def receiver_quality(seed: int, vehicle_id: int) -> float:

@@ -17,13 +17,21 @@ A. **Estimates.** The pair scale ``s`` of the receiver's noise (the Rayleigh
    consistent with the positions: the speeds integrated over segments up to
    5 min long against their straight lines (at least ``MIN_PAIRS`` * 2.5 of
    them, ratio within ``SPEED_RATIO``); a channel that is constant, zero, in
-   the wrong unit or stale is not used.
+   the wrong unit or stale is not used. Whether the ignition bit (ACC) is
+   consistent: a truck does not drive with the ignition off, so the segments
+   with the ignition off at both ends (at least ``MIN_PAIRS`` of them, and as
+   many with it on) that span more than ``ACC_MOVED_KM`` may hold at most
+   ``ACC_MOVED_SHARE`` of the vehicle-month's straight-line kilometres; else (a
+   terminal whose bit is stuck, inverted or not wired) the bit is not used.
 B. **Small spikes.** A fix farther than the vehicle's band radius ``R`` (below)
    but within ``MULTIPATH_KM`` of both its neighbours, which are close to each
    other (within a quarter of the shorter step), is a multipath outlier: set
    aside as a jump. (The cleaning pass takes spikes beyond 1.5 km; between the
    two, an out-and-back is a truck turning round.)
 C. **Distance of each segment.**
+   - *Ignition off* (when the bit is consistent): a segment with the ignition
+     off at both ends accrues nothing, however far the fixes wander (a parked
+     truck's receiver, multipath included); the anchor stays.
    - *Stops (a dead band).* The band's radius is ``R = max(band_floor_m,
      band_sigmas * s)``. A fix within ``R`` of the anchor (the last fix that
      left the band) accrues nothing (a standing truck's wander, however long it
@@ -57,7 +65,7 @@ C. **Distance of each segment.**
 Outputs per row: the segment's distance (km) and its code (0: from the fix
 before, 1: inside the band, 2: from the anchor); per vehicle-month: the noise (m,
 per axis: ``s / sqrt 2``), the fix interval (s) and whether the speed channel
-was used.
+and the ignition bit were used.
 """
 
 from __future__ import annotations
@@ -77,10 +85,12 @@ SPEED_RATIO = (0.85, 1.6)
 REF_KMH = 40.0  # segments driven at least this fast at both ends calibrate the speed channel's scale
 TURN_REF_RAD = 0.2  # turning at a segment's ends from which its unseen bends count in full
 MULTIPATH_KM = 0.4  # multipath outliers are tens to hundreds of metres off (a longer out-and-back: a U-turn)
+ACC_MOVED_KM = 0.2  # an ignition-off segment longer than this moved (beyond a parked receiver's wander)
+ACC_MOVED_SHARE = 0.05  # a bit whose off segments hold more of the km than this is not used
 NOISE_CORR_S = 20.0  # a moving receiver's error correlates over tens of seconds (multipath, atmosphere)
 RAYLEIGH_MEDIAN = 1.1774100225154747  # sqrt(2 ln 2)
-# params: band_floor_m, band_sigmas, stop_kmh, default_noise_m, use_speed, turn_correction
-N_PARAMS = 6
+# params: band_floor_m, band_sigmas, stop_kmh, default_noise_m, use_speed, turn_correction, use_acc
+N_PARAMS = 7
 CODE_STEP, CODE_BAND, CODE_ANCHOR = 0, 1, 2
 
 
@@ -153,10 +163,11 @@ def _turn2(x, y, cos, p, a, b, d_pa, d_ab, s_km):  # type: ignore[no-untyped-def
 
 
 @nb.njit(cache=True)
-def _estimate(t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt):  # type: ignore[no-untyped-def]
+def _estimate(t, x, y, speed, has_speed, use_speed, acc, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt):  # type: ignore[no-untyped-def]
     """Sweep A over the segments closed by kept fixes ``kept[j0:j1]`` (one vehicle-month; ``j0 >= 1`` or the
     vehicle's first fix, which closes none). Returns (pair scale s in km or -1 when too few standing pairs,
-    fix interval s or NaN, speed consistent, speed scale; the speed checks only with ``use_speed``)."""
+    fix interval s or NaN, speed consistent, speed scale, ignition bit consistent; the speed checks only
+    with ``use_speed``)."""
     hist[:] = 0.0
     hist_dt[:] = 0.0
     n_stand = 0
@@ -167,6 +178,10 @@ def _estimate(t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, sto
     sum_d = 0.0
     ref_v = 0.0
     ref_d = 0.0
+    n_off = 0  # segments with the ignition off at both ends, their km beyond a wander; with it on, and all km
+    n_on = 0
+    off_km = 0.0
+    all_km = 0.0
     run0 = -1  # kept position of the current standing run's reference fix
     last_dt = -1  # the interval of the run of moving segments not yet in hist_dt (regular fixes: one bin)
     dt_run = 0
@@ -178,6 +193,13 @@ def _estimate(t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, sto
             run0 = -1
             continue
         dt = float(t[b] - t[a])
+        all_km += d
+        if acc[a] == 0 and acc[b] == 0:
+            n_off += 1
+            if d > ACC_MOVED_KM:
+                off_km += d
+        elif acc[a] == 1 or acc[b] == 1:
+            n_on += 1
         va = speed[a]
         vb = speed[b]
         sp = has_speed and _valid(va) and _valid(vb)
@@ -221,19 +243,21 @@ def _estimate(t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, sto
     interval = _median_bin(hist_dt, n_move) - 0.5 if n_move > 0 else np.nan
     ok = n_cons >= int(2.5 * MIN_PAIRS) and SPEED_RATIO[0] * sum_d <= sum_v <= SPEED_RATIO[1] * sum_d
     scale = ref_d / ref_v if n_ref >= MIN_PAIRS and ref_v > 0.0 else 1.0
-    return s, interval, ok, min(max(scale, SPEED_RATIO[0]), 1.0 / SPEED_RATIO[0])
+    acc_ok = n_off >= MIN_PAIRS and n_on >= MIN_PAIRS and off_km <= ACC_MOVED_SHARE * all_km
+    return s, interval, ok, min(max(scale, SPEED_RATIO[0]), 1.0 / SPEED_RATIO[0]), acc_ok
 
 
 @nb.njit(cache=True, nogil=True)
-def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, params, dist, code, kept):  # type: ignore[no-untyped-def]
+def robust_kernel(vid, t, x, y, speed, has_speed, acc, reason, dseg, cos, starts, params, dist, code, kept):  # type: ignore[no-untyped-def]
     """The module's sweeps over every vehicle; writes ``dist``, ``code`` (per row) and may set ``reason``
-    to 4 (small spikes, updating ``dseg`` of the fix after). ``kept``: int64 scratch of n places;
+    to 4 (small spikes, updating ``dseg`` of the fix after). ``acc``: the ignition per row (1 on, 0 off,
+    -1 not reported). ``kept``: int64 scratch of n places;
     ``starts``: the UTC starts of the months spanning every kept fix and the end of the last.
 
     The estimates are made per vehicle-month (the month of a segment's last fix), and the dead band's
     anchor restarts at each month's first fix, so a month's kilometres do not depend on the months run
     with it. Returns per vehicle-month (in row order): key, month index in ``starts``, noise (m), fix
-    interval (s), speed channel used.
+    interval (s), speed channel used, ignition bit used.
     """
     band_floor = params[0] / 1000.0
     band_k = params[1]
@@ -241,6 +265,7 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
     default_s = params[3] * math.sqrt(2.0) / 1000.0
     use_speed = params[4] > 0.0 and has_speed
     turn_on = params[5] > 0.0
+    use_acc = params[6] > 0.0
     n = vid.shape[0]
     n_months = starts.shape[0] - 1
     hist = np.zeros(200, np.float64)
@@ -258,6 +283,7 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
     out_noise = np.empty(cap, np.float64)
     out_dt = np.empty(cap, np.float64)
     out_speed = np.empty(cap, np.bool_)
+    out_acc = np.empty(cap, np.bool_)
     g_s = np.empty(cap, np.float64)  # per vehicle-month: pair scale, band radius, noise measured, speed scale
     g_r = np.empty(cap, np.float64)
     g_meas = np.empty(cap, np.bool_)
@@ -290,8 +316,8 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
             j1 = j0
             while j1 < m and t[kept[j1]] < starts[mc + 1]:
                 j1 += 1
-            s, interval, ok, scale = _estimate(
-                t, x, y, speed, has_speed, use_speed, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt
+            s, interval, ok, scale, acc_ok = _estimate(
+                t, x, y, speed, has_speed, use_speed, acc, dseg, cos, kept, j0, j1, stop_kmh, hist, hist_dt
             )
             measured = s >= 0.0  # else the default noise sizes the band, and nothing is debiased
             if not measured:
@@ -301,6 +327,7 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
             out_noise[nv] = s / math.sqrt(2.0) * 1000.0
             out_dt[nv] = interval
             out_speed[nv] = use_speed and ok
+            out_acc[nv] = use_acc and acc_ok
             g_s[nv] = s
             g_r[nv] = max(band_floor, band_k * s)
             g_meas[nv] = measured
@@ -355,6 +382,10 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
                 code[b] = CODE_STEP
                 anchor = b
                 continue
+            if out_acc[g] and acc[a] == 0 and acc[b] == 0:  # parked, ignition off: nothing accrues
+                dist[b] = 0.0
+                code[b] = CODE_BAND
+                continue
             d_anc = d_ab if anchor == a else step_km_cos(x[anchor], y[anchor], x[b], y[b], cos[anchor], cos[b])
             c_code = CODE_STEP if anchor == a else CODE_ANCHOR
             va = speed[a]
@@ -392,4 +423,4 @@ def robust_kernel(vid, t, x, y, speed, has_speed, reason, dseg, cos, starts, par
             code[b] = c_code
             anchor = b
         lo = hi
-    return out_v[:nv], out_m[:nv], out_noise[:nv], out_dt[:nv], out_speed[:nv]
+    return out_v[:nv], out_m[:nv], out_noise[:nv], out_dt[:nv], out_speed[:nv], out_acc[:nv]

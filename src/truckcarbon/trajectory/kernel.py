@@ -99,6 +99,7 @@ def run_kernel(
     load: npt.ArrayLike | None = None,
     fuel_level_l: npt.ArrayLike | None = None,
     odometer_km: npt.ArrayLike | None = None,
+    acc_on: npt.ArrayLike | None = None,
     skip: npt.ArrayLike | None = None,
     scratch: Scratch | None = None,
 ) -> KernelResult:
@@ -121,6 +122,9 @@ def run_kernel(
         Fuel-level gauge per fix in litres (NaN when not reported), optional.
     odometer_km
         Odometer per fix in km (NaN when not reported), optional; used across gaps.
+    acc_on
+        Ignition (ACC, JT/T 808 status bit 0) per fix: 1 on, 0 off, -1 not reported; optional. Rule 7
+        accrues nothing between two ignition-off fixes when the bit is consistent with the positions.
     skip
         True for rows that are not fixes (set aside before the kernel); they get
         reason ``quarantined`` and take no part in any rule.
@@ -145,11 +149,12 @@ def run_kernel(
     ld_in = np.full(n, -1, np.int8) if load is None else np.asarray(load, dtype=np.int8)
     fu_in = np.full(n, np.nan) if fuel_level_l is None else np.asarray(fuel_level_l, dtype=np.float64)
     od_in = np.full(n, np.nan) if odometer_km is None else np.asarray(odometer_km, dtype=np.float64)
+    ac_in = np.full(n, -1, np.int8) if acc_on is None else np.asarray(acc_on, dtype=np.int8)
     aside = np.zeros(n, np.bool_) if skip is None else np.asarray(skip, dtype=np.bool_)
     ordered, out_of_order = order_check(vid, t, aside) if n else (True, 0)
     order = None if ordered else _sort_order(vid, t)
-    columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in)
-    sv, st, sx, sy, sp, sl, sf, so = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
+    columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in, ac_in)
+    sv, st, sx, sy, sp, sl, sf, so, sa = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
     reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
     cos = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 1, n, np.float64)
@@ -167,16 +172,16 @@ def run_kernel(
         code = np.zeros(n, np.int8) if scratch is None else scratch.buffer(k0 + 1, n, np.int8)
         dist = np.empty(n) if scratch is None else scratch.buffer(k0, n, np.float64)
         kept = np.empty(n, np.int64) if scratch is None else scratch.buffer(k0 + 2, n, np.int64)
-        g_vid, g_mon, g_noise, g_interval, g_speed = robust_kernel(
-            sv, st, sx, sy, sp, speed_kmh is not None, reason, dseg, cos, starts, robust_params(rules), dist, code,
-            kept,
+        g_vid, g_mon, g_noise, g_interval, g_speed, g_acc = robust_kernel(
+            sv, st, sx, sy, sp, speed_kmh is not None, sa, reason, dseg, cos, starts, robust_params(rules), dist,
+            code, kept,
         )  # fmt: skip
         g_mon = g_mon + month0
     else:  # rule 7 off: the attribution reads neither
         dist, code = np.empty(0), np.empty(0, np.int8)
         g_vid = g_mon = np.zeros(0, np.int64)
         g_noise = g_interval = np.zeros(0)
-        g_speed = np.zeros(0, np.bool_)
+        g_speed = g_acc = np.zeros(0, np.bool_)
     params = attribute_params(rules)
     cap, walk, gap_cap = max(64, n // 50), WALK_SCRATCH, 0
     while True:  # the kernel grows no array: it says when its outputs or the walk's scratch are too small
@@ -244,6 +249,7 @@ def run_kernel(
             "gps_noise_m": pa.array(g_noise),
             "fix_interval_s": pa.array(g_interval, from_pandas=True),
             "speed_channel_used": pa.array(g_speed),
+            "acc_used": pa.array(g_acc),
         }
     )
     return KernelResult(

@@ -7,7 +7,12 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
 2. **Duplicates**: repeated (vehicle, time) rows keep the first (``duplicate``).
 3. **Invalid**: NaN/infinite/out-of-range coordinates and (0, 0) fixes (``invalid``).
 4. **Stuck receiver**: a fix repeating the previous position exactly while the
-   reported speed is above zero (``stuck``).
+   reported speed is above zero (``stuck``). Without a speed, a frozen receiver
+   shows as kept fixes repeating one position exactly and then a jump no truck
+   makes in one interval (rule 5) but a plausible drive (``max_speed_kmh``) from
+   the first of them: the repeats are ``stuck`` and the drive is the segment from
+   the first repeat, attributed, not unobserved. A truck standing under a
+   receiver that holds its position departs without such a jump: its repeats stay.
 5. **Jumps**: a fix more than 1.5 km from both its neighbours while they are close
    to each other (an out-and-back spike, whatever the interval), or whose implied
    speed from the last kept fix exceeds ``max_speed_kmh``, is set aside (``jump``);
@@ -116,6 +121,7 @@ class CleaningRules:
     default_noise_m: float = 10.0
     use_speed: bool = True
     turn_correction: bool = True
+    use_acc: bool = True
     gap_s: float = 1200.0
     max_bridge_kmh: float = 120.0
     gap_circuity: float = 1.05
@@ -141,6 +147,7 @@ def robust_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
             rules.default_noise_m,
             float(rules.use_speed),
             float(rules.turn_correction),
+            float(rules.use_acc),
         ]
     )
 

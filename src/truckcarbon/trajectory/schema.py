@@ -75,7 +75,8 @@ class KernelResult:
     gap_bins: pa.Table
     implausible_speed_km: float  # straight lines of the segments of implausible motion (rule 6), not attributed
     # Per vehicle-month (rule 7's estimates): key, month, gps_noise_m (per axis), fix_interval_s (median while
-    # moving; null when it never moved), speed_channel_used (the speed channel consistent with the positions).
+    # moving; null when it never moved), speed_channel_used (the speed channel consistent with the positions),
+    # acc_used (the ignition bit consistent with them).
     vehicles: pa.Table
 
 

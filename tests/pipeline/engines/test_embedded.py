@@ -68,6 +68,7 @@ def test_stream_chunks_never_split_a_vehicle() -> None:
         cols = [pa.array(ids, pa.int64()), pa.array(np.arange(n), pa.int64())]
         cols += [pa.array(np.zeros(n)), pa.array(np.zeros(n)), pa.array(np.zeros(n, np.float32))]
         cols += [pa.array(np.zeros(n, np.int8)), pa.array(np.zeros(n)), pa.array(np.zeros(n))]
+        cols += [pa.array(np.full(n, -1, np.int8))]  # ignition not reported
         # Vehicle 0 here: a row set aside by the ingest (a missing id), which takes no part in the order.
         cols += [pa.array(np.where(np.array(ids) == 0, 0, -1).astype(np.int8))]
         return pa.RecordBatch.from_arrays(cols, schema=KERNEL_SCHEMA)

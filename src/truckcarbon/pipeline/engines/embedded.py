@@ -213,7 +213,7 @@ class _Stream:
     def add(self, batch: pa.RecordBatch) -> list[pa.Table]:
         """The chunks this batch completes (none while fewer than ``chunk_rows`` rows are held)."""
         ordered, last, head_end, tail_start = _vehicle_runs(
-            batch.column(0).to_numpy(), batch.column(8).to_numpy(), self.last
+            batch.column(0).to_numpy(), batch.column("quarantine").to_numpy(), self.last
         )
         if not ordered:
             raise _NotSortedError
