@@ -62,10 +62,11 @@ REQUIRED_COLUMNS: Final = (
 )
 LOADS_PCT: Final = (0, 50, 100)
 
-# Diesel density of the Guidebook's fuel figures: EMEP/EEA Guidebook 2019, 1.A.3.b.i-iv, heavy-duty fuel-quality
-# relations, reference diesel density 835 kg/m3 at 15 degC (the default fuel of ipeaGIT/gtfs2emis
-# R/fuel_correction.R, "improved_fuel = c(den = 835, ...)"); inside EN 590's 820-845 kg/m3. With it the shipped
-# functions give the Guidebook's published L/100 km (tests/emissions/test_copert.py), as fuel_rates.csv does.
+# Diesel density, kg/L: the value at which the shipped functions give the Guidebook's published COPERT L/100 km
+# (articulated 40-50 t, 60 km/h: Euro V 22.7/33.0/42.9, Euro III 24.5/34.6/43.8; tests/emissions/test_copert.py) and
+# the one fuel_rates.csv uses. Inside EN 590's 820-845 kg/m3 at 15 degC; 835 kg/m3 is also the default 2005 diesel of
+# the EMEP/EEA Guidebook 2019 fuel-effect relations as coded in ipeaGIT/gtfs2emis R/fuel_correction.R (commit 6a675a3e;
+# its 1996 and 2000 base diesels are 840 kg/m3).
 DIESEL_DENSITY_KG_PER_L: Final = 0.835
 
 
