@@ -48,6 +48,7 @@ def write_floor(n_rows: int, folder: Path, rows_per_file: int) -> float:
                 ),
                 pa.array(np.cumsum(rng.uniform(0, 1, n))),
                 pa.array(rng.uniform(90, 600, n).astype(np.float32)),
+                pa.array(rng.random(n) < 0.8),
             ],
             schema=PING_SCHEMA,
         )
