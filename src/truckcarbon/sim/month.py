@@ -27,6 +27,7 @@ from truckcarbon.sim.context import SimContext, context
 from truckcarbon.sim.defects import DEFECT_NAMES, apply_defects
 from truckcarbon.sim.drive import Track, TruckState, drive_month
 from truckcarbon.sim.fleet import Role, active
+from truckcarbon.sim.physics import path_fuel_g, truck_physics
 from truckcarbon.sim.pingfile import PartWriter
 from truckcarbon.sim.road import drive_month_road, receiver_quality, road_noise
 from truckcarbon.sim.truth import TruthRows, UnitKm, path_truth, track_truth
@@ -139,7 +140,10 @@ class _GroupMonth:
         if config.geometry == "road":
             start = (state.lon, state.lat, int(state.route_load[0]) if state.route_load.size else 0)
             tr, path, setting = drive_month_road(*args, rng)
-            return _Driven(tr, path_truth(ctx.locator, *start, path), setting)
+            fuel = path_fuel_g(
+                path.speed_kmh, path.load, path.offset, truck_physics(config.seed, int(fleet.vehicle_id[k]), role)
+            )
+            return _Driven(tr, path_truth(ctx.locator, *start, path, fuel), setting)
         tr = drive_month(*args, rng)
         return _Driven(tr, track_truth(ctx.locator, self.group.last_fix[pos], tr), None)
 

@@ -9,7 +9,10 @@ from the month before's last fix; in the road world it is the 1 s path
 for the run (:class:`RunTruth`), which makes ``truth.parquet``: vehicle_id,
 month, city_adcode, distance_km, distance_km_empty/_half/_full, fuel_l, co2_kg,
 fuel_l_unknown_load, co2_kg_unknown_load, sorted by vehicle, month and city, fuel
-and CO2 by the report's method (:func:`_emissions`).
+and CO2 by the report's method (:func:`_emissions`); in the road world also
+fuel_l_physical and co2_kg_physical, the true fuel of the tractive-power model
+(:mod:`truckcarbon.sim.physics`) burnt in each unit (idling included; null in the
+straight world).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from truckcarbon.emissions.factors import EmissionStandard, ef_kg_per_l, fuel_ra
 from truckcarbon.geo.distance import haversine_many
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.sim.drive import Track
+from truckcarbon.sim.physics import DIESEL_KG_PER_L
 from truckcarbon.sim.road import Path1s
 
-# Columns of gathered truth rows: vehicle id, unit adcode, km, km empty, half and full.
-TRUTH_COLUMNS = ("vid", "city", "km", "e", "h", "f")
+# Columns of gathered truth rows: vehicle id, unit adcode, km, km empty, half and full, physical fuel (L).
+TRUTH_COLUMNS = ("vid", "city", "km", "e", "h", "f", "fuel")
 
 
 class UnitKm(NamedTuple):
@@ -37,6 +41,7 @@ class UnitKm(NamedTuple):
     units: npt.NDArray[np.int32]
     km: npt.NDArray[np.float64]
     by_load: list[npt.NDArray[np.float64]]
+    fuel_l: npt.NDArray[np.float64] | None = None  # the physical fuel burnt in each unit (road world)
 
 
 def track_truth(locator: CityLocator, prev: tuple[float, float] | None, tr: Track) -> UnitKm | None:
@@ -57,14 +62,30 @@ def track_truth(locator: CityLocator, prev: tuple[float, float] | None, tr: Trac
     return UnitKm(uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)])
 
 
-def path_truth(locator: CityLocator, lon0: float, lat0: float, start_load: int, path: Path1s) -> UnitKm | None:
-    """Units, km and km by load state of a truck-month's 1 s path from its start position (lon0, lat0)."""
+def path_truth(
+    locator: CityLocator,
+    lon0: float,
+    lat0: float,
+    start_load: int,
+    path: Path1s,
+    fuel_g: npt.NDArray[np.float64] | None = None,
+) -> UnitKm | None:
+    """Units, km and km by load state of a truck-month's 1 s path from its start position (lon0, lat0); with
+    ``fuel_g`` (the fuel of each second, :func:`truckcarbon.sim.physics.path_fuel_g`), the litres burnt in
+    each unit (each second's in the unit it ends in: 1 s steps are some 20 m)."""
     if path.lon.size == 0:
         return None
     lon = np.concatenate([[lon0], path.lon])
     lat = np.concatenate([[lat0], path.lat])
     uniq, by_load_km = locator.path_km(lon, lat, path.load, 3)
-    return UnitKm(uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)])
+    if fuel_g is None:
+        return UnitKm(uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)])
+    codes = np.maximum(locator.locate(path.lon, path.lat), 0)  # outside the mainland (or invalid): 0
+    units = np.union1d(uniq, codes).astype(np.int32)
+    km = np.zeros((units.size, 3))
+    km[np.searchsorted(units, uniq)] = by_load_km
+    fuel = np.bincount(np.searchsorted(units, codes), weights=fuel_g, minlength=units.size)
+    return UnitKm(units, km.sum(axis=1), [km[:, s] for s in range(3)], fuel / (DIESEL_KG_PER_L * 1000.0))
 
 
 def _concatenated(parts: dict[str, list[npt.NDArray[np.generic]]]) -> dict[str, npt.NDArray[np.generic]]:
@@ -84,6 +105,7 @@ class TruthRows:
         self.parts["km"].append(rows.km)
         for key, arr in zip(("e", "h", "f"), rows.by_load, strict=True):
             self.parts[key].append(arr)
+        self.parts["fuel"].append(rows.fuel_l if rows.fuel_l is not None else np.full(rows.units.size, np.nan))
 
     def columns(self) -> dict[str, npt.NDArray[np.generic]]:
         """The rows gathered, one array per :data:`TRUTH_COLUMNS` name."""
@@ -108,6 +130,7 @@ class RunTruth:
         cat = _concatenated(self.parts)
         order = np.lexsort((cat["city"], cat["month"], cat["vid"]))
         cat = {k: v[order] for k, v in cat.items()}
+        physical = np.asarray(cat["fuel"], np.float64)
         return pa.table(
             {
                 "vehicle_id": pa.array(cat["vid"].astype(np.int64)),
@@ -118,6 +141,8 @@ class RunTruth:
                 "distance_km_half": pa.array(cat["h"]),
                 "distance_km_full": pa.array(cat["f"]),
                 **_emissions(cat, standard, load_known),
+                "fuel_l_physical": pa.array(physical, pa.float64(), from_pandas=True),  # NaN (straight world): null
+                "co2_kg_physical": pa.array(physical * ef_kg_per_l(), pa.float64(), from_pandas=True),
             }
         )
 
