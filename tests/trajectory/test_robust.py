@@ -221,3 +221,20 @@ def test_an_ignition_bit_that_reads_off_while_driving_is_not_used(wgs_locator):
     inverted = run_kernel(vid, t, lon, lat, wgs_locator, rules=ROBUST, acc_on=1 - acc)
     assert inverted.vehicles["acc_used"].to_pylist() == [False]
     assert total_km(inverted) == pytest.approx(total_km(without))
+
+
+def test_a_stop_at_a_light_between_two_moving_fixes_is_not_driven(wgs_locator):
+    """Sparse fixes (120 s) of a truck at 23 km/h along a straight street for an hour; in every third
+    interval it waits 75 s at a red light between two moving fixes. The speeds integrated over those
+    intervals would count the wait as driving; capped at the longest their path can be, they count less."""
+    step_s, v = 120, 23.0 / 3.6
+    n = 31
+    moved = np.where(np.arange(n - 1) % 3 == 2, 45.0, 120.0) * v  # m per interval
+    east = np.concatenate([[0.0], np.cumsum(moved)])
+    lon, lat = offsets(116.30, 39.90, east, np.zeros(n))
+    true_km = east[-1] / 1000.0 * 111.195 / 111.32  # the sphere's km of these offsets
+    t = T0 + step_s * np.arange(n)
+    r = run_kernel(np.ones(n, np.int64), t, lon, lat, wgs_locator, np.full(n, 23.0), ROBUST)
+    assert r.vehicles["speed_channel_used"].to_pylist() == [True]
+    trapezoid = 23.0 * step_s / 3600.0 * (n - 1)
+    assert true_km * 0.99 < total_km(r) < trapezoid - 2.0  # ten stops, each capped by about 280 m

@@ -78,6 +78,7 @@ HEADING = np.array(
 )
 LIGHT_SPACING_M = np.array([500.0, 1200.0, np.inf])
 RED_P = 0.5
+NO_LIGHT = -1e9  # the distance to the next light when none is drawn yet (a red one overshot is negative)
 RED_S = (15.0, 75.0)
 ACCEL = 0.5  # m/s^2
 BRAKE = 1.0  # m/s^2
@@ -147,6 +148,7 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
     vs = 0.0  # speed fluctuation (AR(1), 30 s)
     v = 0.0  # m/s
     light = 0.0  # m to the next light
+    light_set = -1  # the setting it was drawn for
     red = False
     wait = 0.0
     odo_km = 0.0
@@ -157,7 +159,7 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
     for k in range(s0.shape[0]):
         n_k = s1[k] - s0[k]
         v = 0.0
-        light = -1.0  # draw one
+        light = NO_LIGHT  # draw one
         wait = 0.0
         for j in range(n_k):
             sec = s0[k] + j
@@ -176,7 +178,8 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
             d_next = haversine_km(x, y, wlon[w], wlat[w])
             near = min(d_next, since_wp)
             cur_set = URBAN if near < URBAN_KM else (ARTERIAL if near < ARTERIAL_KM else EXPRESSWAY)
-            if light < 0.0:
+            if (light == NO_LIGHT or cur_set != light_set) and wait <= 0.0:  # none ahead, or a new road
+                light_set = cur_set
                 mean = spacing[cur_set]
                 light = -mean * math.log(1.0 - u[iu % u.shape[0]]) if np.isfinite(mean) else np.inf
                 red = u[(iu + 1) % u.shape[0]] < RED_P
@@ -191,7 +194,7 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
                 wait -= 1.0
                 v = 0.0
                 if wait <= 0.0:
-                    light = -1.0
+                    light = NO_LIGHT
             elif red and light <= v * v / (2.0 * BRAKE) + v:
                 v = max(v - BRAKE, 0.0)
                 if v <= 0.0 or light <= 0.0:
@@ -207,7 +210,7 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
             if np.isfinite(light) and wait <= 0.0:
                 light -= ds
                 if light <= 0.0 and not red:
-                    light = -1.0
+                    light = NO_LIGHT
             if ds > 0.0:
                 a1 = math.exp(-ds / heading[cur_set, 0, 1])
                 a2 = math.exp(-ds / heading[cur_set, 1, 1])

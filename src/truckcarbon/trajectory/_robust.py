@@ -48,7 +48,11 @@ C. **Distance of each segment.**
      speeds over the vehicle's steady driving (both ends at least ``REF_KMH``,
      up to 2 min: there the chord is the path), which removes a speedometer's
      calibration error. Its
-     geometry (the straight line from the anchor) places it in cities.
+     geometry (the straight line from the anchor) places it in cities. Over an
+     interval longer than ``STOP_GAP_S`` the truck may have stopped between two
+     moving fixes (a red light, a queue): the integral is capped at the longest
+     the path can be, the chord over one less ``STOP_LOSS_K`` times its expected
+     chord loss, plus twice the band radius.
    - *Positions only:* the straight line from the anchor; with ``turn_correction``, less the noise's
      expected excess ``s^2 (1 - exp(-dt / NOISE_CORR_S)) / (2 L)`` (the length
      of a noisy chord of length ``L`` exceeds it by its pair variance over 2 L
@@ -87,6 +91,8 @@ TURN_REF_RAD = 0.2  # turning at a segment's ends from which its unseen bends co
 MULTIPATH_KM = 0.4  # multipath outliers are tens to hundreds of metres off (a longer out-and-back: a U-turn)
 ACC_MOVED_KM = 0.2  # an ignition-off segment longer than this moved (beyond a parked receiver's wander)
 ACC_MOVED_SHARE = 0.05  # a bit whose off segments hold more of the km than this is not used
+STOP_GAP_S = 45.0  # an interval long enough to hold a stop at a light between two moving fixes
+STOP_LOSS_K = 4.0  # the longest path over such an interval: the chord with this many times its expected loss
 NOISE_CORR_S = 20.0  # a moving receiver's error correlates over tens of seconds (multipath, atmosphere)
 RAYLEIGH_MEDIAN = 1.1774100225154747  # sqrt(2 ln 2)
 # params: band_floor_m, band_sigmas, stop_kmh, default_noise_m, use_speed, turn_correction, use_acc
@@ -395,6 +401,13 @@ def robust_kernel(vid, t, x, y, speed, has_speed, acc, reason, dseg, cos, starts
                 dv = 0.5 * (va + vb) * dt / 3600.0 * g_scale[g]
                 if d_anc > 1.3 * dv + 2.0 * r_band:  # the positions moved much farther: a stale speed
                     dv = d_anc
+                elif dt > STOP_GAP_S:
+                    # Moving at both ends of a long interval, the truck may have stopped between (a red
+                    # light, a queue): the speeds integrated are then no longer than the path can be, the
+                    # chord with twice the bends a span of this length hides at the speed it implies.
+                    kmh = d_anc / dt * 3600.0
+                    longest = d_anc / (1.0 - min(0.5, STOP_LOSS_K * chord_loss(d_anc, kmh))) + 2.0 * r_band
+                    dv = min(dv, longest)
                 dist[b] = dv
                 code[b] = c_code
                 anchor = b
