@@ -10,6 +10,7 @@ Euro III 24.5 / 34.6 / 43.8.
 from __future__ import annotations
 
 import csv
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
 
@@ -26,13 +27,15 @@ from truckcarbon.emissions.copert import (
     hot_ef_g_per_km,
     hot_fc_g_per_km,
     hot_fc_l_per_100km,
-    hot_nox_g_per_km,
     litres_per_100km,
     read_copert_table,
 )
 
 ARTIC = VehicleClass.ARTICULATED_40_50
 RIGID = VehicleClass.RIGID_28_32
+
+
+nox = partial(hot_ef_g_per_km, CopertPollutant.NOX)  # hot exhaust NOx, g/km
 
 
 def shipped_rows() -> list[dict[str, str]]:
@@ -124,10 +127,10 @@ def test_speeds_outside_the_valid_range_are_clamped_to_it():
 
 def test_load_is_interpolated_linearly_between_0_50_and_100_percent():
     v = np.array([20.0, 50.0, 80.0])
-    ef = {load: hot_nox_g_per_km(RIGID, "China IV", load, v) for load in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    ef = {load: nox(RIGID, "China IV", load, v) for load in (0.0, 0.25, 0.5, 0.75, 1.0)}
     np.testing.assert_allclose(ef[0.25], (ef[0.0] + ef[0.5]) / 2)
     np.testing.assert_allclose(ef[0.75], (ef[0.5] + ef[1.0]) / 2)
-    per_row = hot_nox_g_per_km(RIGID, "China IV", np.array([0.0, 0.25, 1.0]), v)
+    per_row = nox(RIGID, "China IV", np.array([0.0, 0.25, 1.0]), v)
     np.testing.assert_allclose(per_row, [ef[0.0][0], ef[0.25][1], ef[1.0][2]])
 
 
@@ -140,10 +143,10 @@ def test_vectorised_over_any_shape():
 
 
 def test_china_v_takes_scr_unless_told_otherwise():
-    scr = hot_nox_g_per_km(ARTIC, "China V", 1.0, 60.0)
-    egr = hot_nox_g_per_km(ARTIC, "China V", 1.0, 60.0, technology="EGR")
+    scr = nox(ARTIC, "China V", 1.0, 60.0)
+    egr = nox(ARTIC, "China V", 1.0, 60.0, technology="EGR")
     assert float(scr) != pytest.approx(float(egr))
-    assert float(hot_nox_g_per_km(ARTIC, "China V", 1.0, 60.0, technology="SCR")) == float(scr)
+    assert float(nox(ARTIC, "China V", 1.0, 60.0, technology="SCR")) == float(scr)
 
 
 def test_litres_from_grams():

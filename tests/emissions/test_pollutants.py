@@ -93,12 +93,12 @@ def test_china_vi_is_copert_euro_vi_with_the_guideline_temperature_and_altitude_
     v = np.array([20.0, 50.0, 80.0])
     cls = copert.VehicleClass.ARTICULATED_40_50
     got = china_factor_g_per_km("NOx", "China VI", "full", v, temperature_c=5.0, altitude_m=2000.0)
-    np.testing.assert_allclose(got, copert.hot_nox_g_per_km(cls, "China VI", 1.0, v) * 1.06 * 1.02)
+    np.testing.assert_allclose(got, copert.hot_ef_g_per_km("NOx", cls, "China VI", 1.0, v) * 1.06 * 1.02)
     at_base = china_factor_g_per_km("PM2.5", "China VI", "empty", None)
-    assert float(at_base) == pytest.approx(float(copert.hot_pm_g_per_km(cls, "China VI", 0.0, 30.0)))
+    assert float(at_base) == pytest.approx(float(copert.hot_ef_g_per_km("PM", cls, "China VI", 0.0, 30.0)))
     rigid = china_factor_g_per_km("CO", "China VI", "half", 60.0, copert_class=copert.VehicleClass.RIGID_28_32)
     assert float(rigid) == pytest.approx(
-        float(copert.hot_co_g_per_km(copert.VehicleClass.RIGID_28_32, "China VI", 0.5, 60.0))
+        float(copert.hot_ef_g_per_km("CO", copert.VehicleClass.RIGID_28_32, "China VI", 0.5, 60.0))
     )
 
 

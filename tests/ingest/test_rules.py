@@ -44,3 +44,31 @@ def test_swapped_axes_are_refused_and_chinas_coordinates_pass() -> None:
     # beyond +-90 latitude with an in-range longitude: swapped, wherever it is
     with pytest.raises(InputError, match="--columns lon=lat,lat=lon"):
         check_axes(np.array([10.0, 20.0]), np.array([-150.0, 170.0]), "x")
+
+
+def test_the_ignition_is_read_in_the_spellings_exports_use():
+    import pyarrow as pa
+
+    from truckcarbon.ingest.rules import acc_codes
+
+    codes, bad = acc_codes(pa.array(["ACC开", " acc off ", "1", "0", "ON", "熄火", "点火", "ACC_ON", "x", None, ""]))
+    assert codes.tolist() == [1, 0, 1, 0, 1, 0, 1, 1, -1, -1, -1]
+    assert bad.tolist() == [False] * 8 + [True, False, False]  # only a given value that is no spelling
+    codes, bad = acc_codes(pa.array([True, None, False]))
+    assert codes.tolist() == [1, -1, 0] and not bad.any()
+    codes, bad = acc_codes(pa.array([1.0, 0.0, 2.0]))
+    assert codes.tolist() == [1, 0, -1] and bad.tolist() == [False, False, True]
+
+
+def test_a_ping_whose_ignition_is_no_spelling_is_quarantined():
+    import pyarrow as pa
+
+    from truckcarbon.ingest.pings import validate_pings
+
+    table = pa.table(
+        {"vehicle_id": ["a", "a"], "ts": ["2022-03-01 08:00:00", "2022-03-01 08:00:30"], "lon": ["116.4", "116.41"],
+         "lat": ["39.9", "39.9"], "acc_on": ["开", "maybe"]}
+    )  # fmt: skip
+    valid, quarantine, counts = validate_pings(table, "p.csv")
+    assert valid["acc_on"].to_pylist() == [True]
+    assert quarantine["reason"].to_pylist() == ["bad_optional_value"] and counts.kept == 1

@@ -45,3 +45,13 @@ def assert_same(a: pa.Table, b: pa.Table) -> None:
             np.testing.assert_allclose(x, y, rtol=1e-9, atol=0)
         else:
             assert x == y, name
+
+
+def shuffled_copy(world: Path, folder: Path, parts: int = 7) -> Path:
+    """The world's pings in random row order, split into ``parts`` files under ``folder``."""
+    table = pa.concat_tables(pq.read_table(f) for f in sorted((world / "pings").rglob("*.parquet")))
+    shuffled = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
+    folder.mkdir()
+    for k, idx in enumerate(np.array_split(np.arange(shuffled.num_rows), parts)):
+        pq.write_table(shuffled.take(pa.array(idx)), folder / f"part-{k}.parquet")
+    return folder

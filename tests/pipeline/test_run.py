@@ -22,7 +22,7 @@ from truckcarbon.cli.main import app
 from truckcarbon.core.errors import InputError
 from truckcarbon.pipeline import EngineName, PipelineConfig, run_pipeline
 
-from .pipekit import assert_same, inventory
+from .pipekit import assert_same, inventory, shuffled_copy
 
 
 def sql(query: str) -> list[tuple[object, ...]]:
@@ -99,12 +99,7 @@ def test_outputs_manifest_and_database(world: Path, full_run: Path, engine: Engi
 def test_shuffled_and_split_input_gives_the_same_inventory(
     world: Path, full_run: Path, engine: EngineName, tmp_path: Path
 ) -> None:
-    table = pa.concat_tables(pq.read_table(f) for f in sorted((world / "pings").rglob("*.parquet")))
-    shuffled = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
-    folder = tmp_path / "shuffled"
-    folder.mkdir()
-    for k, idx in enumerate(np.array_split(np.arange(shuffled.num_rows), 7)):
-        pq.write_table(shuffled.take(pa.array(idx)), folder / f"part-{k}.parquet")
+    folder = shuffled_copy(world, tmp_path / "shuffled")
     # Many partitions must not change anything either.
     config = PipelineConfig(rows_per_partition=200_000)
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=config, engine=engine)

@@ -26,13 +26,11 @@ the SCR variant, as in ``fuel_rates.csv``. Fuel in grams converts to litres at
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
@@ -41,6 +39,7 @@ import numpy.typing as npt
 
 from truckcarbon.core.errors import InputError, ReferenceDataError
 from truckcarbon.emissions.factors import EmissionStandard
+from truckcarbon.emissions.tables import Rows, csv_rows, enum_value, read_shipped_table, read_user_table
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -219,7 +218,7 @@ def _check_value_reproduced(fn: SpeedFunction, row: Mapping[str, str], where: st
         )
 
 
-def _parse_rows(rows: list[tuple[int, dict[str, str]]], path: str) -> dict[Key, SpeedFunction]:
+def _parse_rows(rows: Rows, path: str) -> dict[Key, SpeedFunction]:
     functions: dict[Key, SpeedFunction] = {}
     lines: dict[Key, int] = {}
     for line, row in rows:
@@ -265,43 +264,20 @@ def _parse_rows(rows: list[tuple[int, dict[str, str]]], path: str) -> dict[Key, 
 
 def read_copert_table(path: str | Path) -> CopertTable:
     """Read and check a COPERT table with the columns of ``copert_hdv.csv`` (a user's, or the shipped one)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"COPERT table {p}: cannot be read ({e})") from None
-    return _table_from_text(text, str(p))
+    return read_user_table(path, "COPERT table", _table_from_text)
 
 
 def _table_from_text(text: str, name: str) -> CopertTable:
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InputError(f"{name}, line 1: missing column(s) {', '.join(missing)}")
-    rows = _rows_with_lines(reader, name)
+    rows = csv_rows(text, name, REQUIRED_COLUMNS)
     if not rows:
         raise InputError(f"{name}: no rows")
     return CopertTable(name, _parse_rows(rows, name))
 
 
-def _rows_with_lines(reader: csv.DictReader[str], name: str) -> list[tuple[int, dict[str, str]]]:
-    """Each row with the file line it ends on; a row with fewer or more fields than the header is refused."""
-    out = []
-    for row in reader:
-        if None in row.values() or None in row:
-            raise InputError(f"{name}, line {reader.line_num}: not as many fields as the header")
-        out.append((reader.line_num, row))
-    return out
-
-
 @cache
 def copert_table() -> CopertTable:
     """The shipped table ``data/factors/copert_hdv.csv``, read and checked once."""
-    text = files("truckcarbon.data").joinpath("factors", SHIPPED_TABLE).read_text(encoding="utf-8")
-    try:
-        return _table_from_text(text, SHIPPED_TABLE)
-    except InputError as e:
-        raise ReferenceDataError(f"shipped {e}") from None
+    return read_shipped_table(SHIPPED_TABLE, _table_from_text)
 
 
 def euro_stage(standard: EmissionStandard | str) -> tuple[str, str]:
@@ -310,12 +286,7 @@ def euro_stage(standard: EmissionStandard | str) -> tuple[str, str]:
 
 
 def _standard(standard: EmissionStandard | str) -> EmissionStandard:
-    try:
-        return EmissionStandard(standard)
-    except ValueError:
-        raise InputError(
-            f"unknown emission standard {standard!r}; choose one of {', '.join(EmissionStandard)}"
-        ) from None
+    return enum_value(EmissionStandard, standard, "emission standard")
 
 
 def _speeds_and_loads(speed_kmh: npt.ArrayLike, load_fraction: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -378,66 +349,6 @@ def hot_fc_g_per_km(
     )
 
 
-def hot_nox_g_per_km(
-    vehicle_class: VehicleClass | str,
-    standard: EmissionStandard | str,
-    load_fraction: npt.ArrayLike,
-    speed_kmh: npt.ArrayLike,
-    *,
-    technology: str | None = None,
-    table: CopertTable | None = None,
-) -> FloatArray:
-    """Hot exhaust NOx in g/km (see :func:`hot_ef_g_per_km`)."""
-    return hot_ef_g_per_km(
-        CopertPollutant.NOX, vehicle_class, standard, load_fraction, speed_kmh, technology=technology, table=table
-    )
-
-
-def hot_pm_g_per_km(
-    vehicle_class: VehicleClass | str,
-    standard: EmissionStandard | str,
-    load_fraction: npt.ArrayLike,
-    speed_kmh: npt.ArrayLike,
-    *,
-    technology: str | None = None,
-    table: CopertTable | None = None,
-) -> FloatArray:
-    """Hot exhaust PM (all PM2.5) in g/km (see :func:`hot_ef_g_per_km`)."""
-    return hot_ef_g_per_km(
-        CopertPollutant.PM, vehicle_class, standard, load_fraction, speed_kmh, technology=technology, table=table
-    )
-
-
-def hot_co_g_per_km(
-    vehicle_class: VehicleClass | str,
-    standard: EmissionStandard | str,
-    load_fraction: npt.ArrayLike,
-    speed_kmh: npt.ArrayLike,
-    *,
-    technology: str | None = None,
-    table: CopertTable | None = None,
-) -> FloatArray:
-    """Hot exhaust CO in g/km (see :func:`hot_ef_g_per_km`)."""
-    return hot_ef_g_per_km(
-        CopertPollutant.CO, vehicle_class, standard, load_fraction, speed_kmh, technology=technology, table=table
-    )
-
-
-def hot_hc_g_per_km(
-    vehicle_class: VehicleClass | str,
-    standard: EmissionStandard | str,
-    load_fraction: npt.ArrayLike,
-    speed_kmh: npt.ArrayLike,
-    *,
-    technology: str | None = None,
-    table: CopertTable | None = None,
-) -> FloatArray:
-    """Hot exhaust HC in g/km (see :func:`hot_ef_g_per_km`)."""
-    return hot_ef_g_per_km(
-        CopertPollutant.HC, vehicle_class, standard, load_fraction, speed_kmh, technology=technology, table=table
-    )
-
-
 def litres_per_100km(fc_g_per_km: npt.ArrayLike, density_kg_per_l: float = DIESEL_DENSITY_KG_PER_L) -> FloatArray:
     """Fuel in L/100 km from g/km: ``g/km / (1000 * kg/L) * 100``."""
     if not density_kg_per_l > 0.0:
@@ -470,13 +381,9 @@ __all__ = [
     "VehicleClass",
     "copert_table",
     "euro_stage",
-    "hot_co_g_per_km",
     "hot_ef_g_per_km",
     "hot_fc_g_per_km",
     "hot_fc_l_per_100km",
-    "hot_hc_g_per_km",
-    "hot_nox_g_per_km",
-    "hot_pm_g_per_km",
     "litres_per_100km",
     "read_copert_table",
 ]

@@ -34,7 +34,6 @@ it too; its load and speed factors do not (COPERT has its own).
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import re
@@ -42,7 +41,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -52,6 +50,7 @@ import numpy.typing as npt
 from truckcarbon.core.errors import InputError, ReferenceDataError
 from truckcarbon.emissions import copert
 from truckcarbon.emissions.factors import EmissionStandard, LoadState
+from truckcarbon.emissions.tables import Rows, csv_rows, enum_value, read_shipped_table, read_user_table
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -160,7 +159,7 @@ def _check_cover(pieces: list[tuple[Interval, float, int]], domain_low: float, w
         raise InputError(f"{where}, line {pieces[-1][2]}: the intervals end at {pieces[-1][0]}, not at inf")
 
 
-def _parse(rows: list[tuple[int, dict[str, str]]], path: str) -> ChinaTable:
+def _parse(rows: Rows, path: str) -> ChinaTable:
     base: dict[tuple[Pollutant, EmissionStandard], float] = {}
     load: dict[tuple[Pollutant, LoadState], float] = {}
     pieces: dict[tuple[str, Pollutant, str], list[tuple[Interval, float, int]]] = {}
@@ -235,43 +234,18 @@ def _parse(rows: list[tuple[int, dict[str, str]]], path: str) -> ChinaTable:
 
 
 def _table_from_text(text: str, name: str) -> ChinaTable:
-    reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise InputError(f"{name}, line 1: missing column(s) {', '.join(missing)}")
-    rows = []
-    for row in reader:
-        if None in row.values() or None in row:
-            raise InputError(f"{name}, line {reader.line_num}: not as many fields as the header")
-        rows.append((reader.line_num, row))
-    return _parse(rows, name)
+    return _parse(csv_rows(text, name, COLUMNS), name)
 
 
 def read_china_table(path: str | Path) -> ChinaTable:
     """Read and check a table with the columns of ``china_pollutants.csv`` (a user's, or the shipped one)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"pollutant factor table {p}: cannot be read ({e})") from None
-    return _table_from_text(text, str(p))
+    return read_user_table(path, "pollutant factor table", _table_from_text)
 
 
 @cache
 def china_table() -> ChinaTable:
     """The shipped table ``data/factors/china_pollutants.csv``, read and checked once."""
-    text = files("truckcarbon.data").joinpath("factors", SHIPPED_TABLE).read_text(encoding="utf-8")
-    try:
-        return _table_from_text(text, SHIPPED_TABLE)
-    except InputError as e:
-        raise ReferenceDataError(f"shipped {e}") from None
-
-
-def _enum(kind: type[E], value: str, what: str) -> E:
-    try:
-        return kind(value)
-    except ValueError:
-        raise InputError(f"unknown {what} {value!r}; choose one of {', '.join(kind)}") from None
+    return read_shipped_table(SHIPPED_TABLE, _table_from_text)
 
 
 def china_factor_g_per_km(
@@ -292,9 +266,9 @@ def china_factor_g_per_km(
     condition (30 km/h, 10-25 degC, up to 1500 m). China III-V use the table's
     guideline factors; China VI (absent from the guideline) uses COPERT Euro VI.
     """
-    pol = _enum(Pollutant, pollutant, "pollutant")
-    std = _enum(EmissionStandard, standard, "emission standard")
-    state = _enum(LoadState, load_state, "load state")
+    pol = enum_value(Pollutant, pollutant, "pollutant")
+    std = enum_value(EmissionStandard, standard, "emission standard")
+    state = enum_value(LoadState, load_state, "load state")
     t = china_table() if table is None else table
     speed = None if speed_kmh is None else np.asarray(speed_kmh, dtype=np.float64)
     if speed is not None and np.any(speed < 0.0):

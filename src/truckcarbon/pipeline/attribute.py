@@ -78,15 +78,20 @@ class Tally:
         return _sum_gap_bins(self.gap_bins)
 
 
-def _summed(tables: list[pa.Table], schema: pa.Schema, keys: list[str]) -> pa.Table:
-    """Rows of ``schema`` summed by ``keys`` (its other columns are counts and km), sorted by them."""
+def _summed(tables: list[pa.Table], schema: pa.Schema, keys: list[str], across: bool = False) -> pa.Table:
+    """Rows of ``schema`` summed by ``keys`` (its other columns are counts and km), sorted by them.
+
+    ``across``: a key's rows come from several partitions (not one vehicle's); they are then sorted on
+    every column and summed in one thread, so that the float sums do not depend on the order in which the
+    partitions finished (a rerun writes the same bytes).
+    """
     if not tables:
         return schema.empty_table()
     values = [c for c in schema.names if c not in keys]
-    # Rows sorted on every column and summed in one thread: the float sums do not depend on the order
-    # in which partitions finished (a rerun writes the same bytes).
-    rows = pa.concat_tables(tables).sort_by([(c, "ascending") for c in schema.names])
-    summed = rows.group_by(keys, use_threads=False).aggregate([(c, "sum") for c in values])
+    rows = pa.concat_tables(tables)
+    if across:
+        rows = rows.sort_by([(c, "ascending") for c in schema.names])
+    summed = rows.group_by(keys, use_threads=not across).aggregate([(c, "sum") for c in values])
     return summed.rename_columns([*keys, *values]).select(schema.names).sort_by([(k, "ascending") for k in keys])
 
 
@@ -97,7 +102,7 @@ def _sum_gaps(tables: list[pa.Table]) -> pa.Table:
 
 def _sum_gap_bins(tables: list[pa.Table]) -> pa.Table:
     """Segment counts summed by (month, duration bin)."""
-    return _summed(tables, GAP_BIN_SCHEMA, ["month", "gap_bin"])
+    return _summed(tables, GAP_BIN_SCHEMA, ["month", "gap_bin"], across=True)
 
 
 def attach_vehicles(activity: pa.Table, vehicles: pa.Table, config: PipelineConfig) -> pa.Table:

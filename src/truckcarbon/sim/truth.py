@@ -80,11 +80,16 @@ def path_truth(
     uniq, by_load_km = locator.path_km(lon, lat, path.load, 3)
     if fuel_g is None:
         return UnitKm(uniq, by_load_km.sum(axis=1), [by_load_km[:, s] for s in range(3)])
-    codes = np.maximum(locator.locate(path.lon, path.lat), 0)  # outside the mainland (or invalid): 0
+    at = locator.locate_units(path.lon, path.lat)
+    n = locator.adcodes.size
+    burnt = np.bincount(np.where(at >= 0, at, n), weights=fuel_g, minlength=n + 1)  # slot n: outside, invalid
+    where = np.flatnonzero(burnt)
+    codes = np.append(locator.adcodes, np.int32(0))[where]  # outside the mainland (or invalid): 0
     units = np.union1d(uniq, codes).astype(np.int32)
     km = np.zeros((units.size, 3))
     km[np.searchsorted(units, uniq)] = by_load_km
-    fuel = np.bincount(np.searchsorted(units, codes), weights=fuel_g, minlength=units.size)
+    fuel = np.zeros(units.size)
+    fuel[np.searchsorted(units, codes)] = burnt[where]
     return UnitKm(units, km.sum(axis=1), [km[:, s] for s in range(3)], fuel / (DIESEL_KG_PER_L * 1000.0))
 
 

@@ -16,7 +16,7 @@ from truckcarbon.pipeline.engines import embedded
 from truckcarbon.pipeline.engines.embedded import EmbeddedEngine, _NotSortedError, _route, _route_order, _Stream
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, vehicle_sorted_hint
 
-from ..pipekit import assert_same, inventory
+from ..pipekit import assert_same, inventory, shuffled_copy
 
 WorldRun = Callable[[EngineName], Path]
 
@@ -105,12 +105,7 @@ def test_partitions_and_reruns_give_inventories_identical_to_the_last_bit(
     world: Path, world_run: WorldRun, tmp_path: Path
 ) -> None:
     """Sums run in a fixed order whatever the partitions and threads: exactly the same numbers."""
-    table = pa.concat_tables(pq.read_table(f) for f in sorted((world / "pings").rglob("*.parquet")))
-    shuffled = table.take(pa.array(np.random.default_rng(0).permutation(table.num_rows)))
-    folder = tmp_path / "shuffled"
-    folder.mkdir()
-    for k, idx in enumerate(np.array_split(np.arange(shuffled.num_rows), 7)):
-        pq.write_table(shuffled.take(pa.array(idx)), folder / f"part-{k}.parquet")
+    folder = shuffled_copy(world, tmp_path / "shuffled")
     config = PipelineConfig(rows_per_partition=200_000)
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=config)
     first = inventory(tmp_path / "run")
