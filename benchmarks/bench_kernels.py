@@ -106,6 +106,7 @@ def main() -> None:
         return int(out[0].size)
 
     params = attribute_params(rules)
+    acc = np.full(n, -1, np.int8)  # no ignition bit
     locator = CityLocator()
     cap = max(64, n // 50)
     outputs = (
@@ -115,8 +116,8 @@ def main() -> None:
 
     def attribute() -> int:
         rows = attribute_kernel(
-            vid, t, x, y, reason, dseg, dist, code, load, fuel, odo, starts, month0, params, len(REASONS), *outputs,
-            *locator.kernel_args,
+            vid, t, x, y, reason, dseg, dist, code, load, fuel, odo, acc, starts, month0, params, len(REASONS),
+            *outputs, *locator.kernel_args,
         )[0]  # fmt: skip
         if rows < 0:
             raise SystemExit("attribute_kernel: outputs too small for this input")

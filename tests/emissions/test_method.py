@@ -90,7 +90,10 @@ def test_each_load_branch_for_every_standard(code):
         ]
     )
     out = apply_method(t, [code] * 3)
-    assert out.column_names == [*t.column_names, "fuel_l", "co2_kg", "method"]
+    assert out.column_names == [
+        *t.column_names, "fuel_l_report", "fuel_l_copert", "fuel_l_measured", "fuel_l", "co2_kg", "method",
+        "nox_kg", "pm25_kg", "co_kg", "hc_kg",
+    ]  # fmt: skip
     want = [(10 * e + 20 * h + 30 * f) / 100, 50 * u / 100, (15 * e + 25 * u) / 100]
     assert out["fuel_l"].to_pylist() == pytest.approx(want, rel=1e-12)
     assert out["co2_kg"].to_pylist() == pytest.approx([w * EF for w in want], rel=1e-12)
@@ -122,7 +125,8 @@ def test_measured_fuel_per_vehicle_month_when_it_covers_enough_km_at_a_plausible
         {"vehicle_id": 6, "month": "2022-02", "full": 50.0, "fuel_km": 10.0, "fuel_l": 3.0},
     ]
     t = activity(rows)
-    out = apply_method(t, [2] * len(rows))
+    measured = EmissionSettings(method="measured")
+    out = apply_method(t, [2] * len(rows), measured)
     want = [
         18.0,  # every km measured: the gauge alone
         7.2 + 40 * e5 / 100 * (16 / 40),  # the gauge, plus the report's fuel for the 16 km it did not cover
@@ -141,13 +145,18 @@ def test_measured_fuel_per_vehicle_month_when_it_covers_enough_km_at_a_plausible
     ]  # fmt: skip
     # The decision is per vehicle-month whatever the row order.
     perm = np.array([7, 3, 1, 5, 0, 6, 2, 4])
-    shuffled = apply_method(t.take(perm), np.full(len(rows), 2))
+    shuffled = apply_method(t.take(perm), np.full(len(rows), 2), measured)
     assert shuffled["fuel_l"].to_pylist() == pytest.approx([want[k] for k in perm], rel=1e-12)
-    # fuel_source="report" never reads the gauge; the coverage and rate bounds are the settings.
-    report = apply_method(t, [2] * len(rows), EmissionSettings(fuel_source="report"))
+    # Every method's fuel is on every row, whichever is chosen: the report method (the default) never reads
+    # the gauge; the coverage and rate bounds are the settings.
+    report = apply_method(t, [2] * len(rows))
     assert report["fuel_l"][0].as_py() == pytest.approx(60 * f5 / 100, rel=1e-12)
     assert "measured_fuel" not in report["method"].to_pylist()
-    loose = apply_method(t, [2] * len(rows), EmissionSettings(min_fuel_coverage=0.5, min_rate_l_per_100km=4.0))
+    assert report["fuel_l_measured"].to_pylist() == pytest.approx(want, rel=1e-12)
+    assert report["fuel_l_report"].to_pylist() == report["fuel_l"].to_pylist()
+    loose = apply_method(
+        t, [2] * len(rows), EmissionSettings(method="measured", min_fuel_coverage=0.5, min_rate_l_per_100km=4.0)
+    )
     assert loose["fuel_l"][2].as_py() == pytest.approx(15.0 + 100 * f5 / 100 * 0.5, rel=1e-12)
     assert loose["fuel_l"][3].as_py() == pytest.approx(5.0, rel=1e-12)
 
@@ -170,7 +179,7 @@ def test_rows_without_a_valid_standard_code_are_refused(codes):
 @pytest.mark.parametrize(
     ("settings", "error", "match"),
     [
-        (EmissionSettings(fuel_source="gauge"), InputError, "fuel_source"),  # type: ignore[arg-type]
+        (EmissionSettings(method="gauge"), InputError, "method"),
         (EmissionSettings(min_fuel_coverage=1.5), InputError, "min_fuel_coverage"),
         (EmissionSettings(min_fuel_coverage=-0.1), InputError, "min_fuel_coverage"),
         (EmissionSettings(emission_factor="petrol"), InputError, "unknown emission factor"),

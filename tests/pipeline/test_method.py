@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import shapely
 
+from truckcarbon.core.errors import InputError
 from truckcarbon.geo.boundaries import load_unit_geometries
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
 
@@ -140,7 +141,8 @@ def test_measured_fuel_with_a_refuel(tmp_path: Path) -> None:
     level = 400.0 - 0.2 * np.arange(n)
     level[30:] += 300.0
     pings, vehicles = write_world(tmp_path, rows_of(3, trip, fuel_level_l=level), {3: "China VI"})
-    run_pipeline(pings, vehicles, tmp_path / "run")
+    measured = PipelineConfig.from_dict({"emissions": {"method": "measured"}})
+    run_pipeline(pings, vehicles, tmp_path / "run", config=measured)
     (row,) = activity(tmp_path / "run").to_pylist()
     assert row["method"] == "measured_fuel"
     # 58 segments measured at 0.2 L; the refuel segment's fuel comes from the report rate.
@@ -150,12 +152,15 @@ def test_measured_fuel_with_a_refuel(tmp_path: Path) -> None:
     expected_l = 58 * 0.2 + refuel_km * rate / 100
     assert row["fuel_l"] == pytest.approx(expected_l, rel=1e-9)
     assert row["co2_kg"] == pytest.approx(expected_l * EF, rel=1e-9)
-    # With fuel_source = "report" the gauge is ignored.
-    config = PipelineConfig.from_dict({"emissions": {"fuel_source": "report"}})
-    run_pipeline(pings, vehicles, tmp_path / "report", config=config)
+    # The report method (the default) ignores the gauge; the gauge path's fuel is still on the row.
+    run_pipeline(pings, vehicles, tmp_path / "report")
     (row,) = activity(tmp_path / "report").to_pylist()
     assert row["method"] == "unknown_load"
-    assert row["fuel_l"] == pytest.approx(trip_km(trip) * rate / 100, rel=1e-9)
+    assert row["fuel_l"] == pytest.approx(trip_km(trip) * rate / 100, rel=1e-9) == row["fuel_l_report"]
+    assert row["fuel_l_measured"] == pytest.approx(expected_l, rel=1e-9)
+    # The old setting is refused with what replaces it.
+    with pytest.raises(InputError, match='method = "measured"'):
+        PipelineConfig.from_dict({"emissions": {"fuel_source": "auto"}})
 
 
 def _border_crossing() -> tuple[tuple[float, float], tuple[float, float], int, int, float]:

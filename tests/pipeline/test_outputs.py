@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -29,6 +30,12 @@ def _connection() -> duckdb.DuckDBPyConnection:
     names += ["distance_km", "fuel_l", "co2_kg"]
     spill = pa.Table.from_pylist([dict(zip(names, row, strict=True)) for row in SPILL])
     spill = spill.append_column("method", pa.array(["unknown_load"] * spill.num_rows))
+    # The other measures as multiples of km, fuel and CO2, so that their sums follow from the hand sums below.
+    km, fuel, co2 = (np.array(spill[c].to_pylist()) for c in ("distance_km", "fuel_l", "co2_kg"))
+    extra = {"idle_h": km / 10, "fuel_l_report": fuel, "fuel_l_copert": 2 * fuel, "fuel_l_measured": 3 * fuel}
+    extra |= {"nox_kg": co2, "pm25_kg": co2 / 2, "co_kg": co2 / 4, "hc_kg": co2 / 8}
+    for name, values in extra.items():
+        spill = spill.append_column(name, pa.array(values))
     spill = spill.set_column(2, "city_adcode", spill["city_adcode"].cast(pa.int32()))
     con = duckdb.connect()
     con.register("spill", spill)
@@ -58,7 +65,9 @@ def test_the_inventory_query_sums_each_view_as_done_by_hand(ordered: bool) -> No
     ]
     assert len(rows) == len(expected)
     for got, want in zip(rows, expected, strict=True):
-        assert got[:5] == want[:5] and got[5:] == pytest.approx(want[5:], rel=1e-12)
+        km, fuel, co2 = want[6], want[8], want[9]
+        derived = (km / 10, fuel, 2 * fuel, 3 * fuel, co2, co2 / 2, co2 / 4, co2 / 8)
+        assert got[:5] == want[:5] and got[5:] == pytest.approx(want[5:] + derived, rel=1e-12)
     every = _connection().sql(inventory_sql("spill", ordered=ordered)).to_arrow_table()
     assert set(every["month"].to_pylist()) == {"2022-03", "2022-04"}
 

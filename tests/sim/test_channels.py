@@ -57,6 +57,19 @@ def test_fuel_drains_by_distance_times_the_rate_of_the_load_and_refuels_below_15
     assert ch.tank_end_l == pytest.approx(level[-1], abs=0.05)
 
 
+def test_the_gauge_drains_by_the_true_fuel_when_it_is_given_not_by_the_rates():
+    """Road world: the physical fuel burnt up to each fix drains the tank (idling too: no km, fuel burnt)."""
+    step = np.concatenate([[0.0], np.full(99, 1.0)])
+    step[40:60] = 0.0  # standing with the engine on: fuel, no km
+    burnt = np.cumsum(np.where(step > 0, 0.35, 0.04))  # 35 L/100 km driving, 0.04 L per idle interval
+    burnt -= burnt[0]
+    ch = terminal_channels(_track(step, np.zeros(100)), np.array([99.0, 99.0, 99.0]), 0.0, 300.0,
+                           np.random.default_rng(4), fuel_l=burnt)  # fmt: skip
+    level = ch.fuel_level_l.astype(np.float64)
+    assert np.allclose(level, 300.0 - burnt, atol=0.051)  # the gauge reads 0.1 L; no refuel: 300 L is enough
+    assert level[59] - level[40] == pytest.approx(-19 * 0.04, abs=0.11)  # idling drains the tank
+
+
 def test_speed_carries_three_percent_noise():
     tr = _track(np.zeros(20_000), np.zeros(20_000), speed=80.0)
     ch = terminal_channels(tr, np.ones(3), 0.0, 500.0, np.random.default_rng(3))

@@ -167,3 +167,53 @@ def test_a_path_sums_as_its_steps_taken_alone(wgs_locator):
     assert got.keys() == want.keys()
     for key, km in want.items():
         assert got[key] == pytest.approx(km, rel=1e-12), key
+
+
+def _stop_and_go() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """30 s fixes in Zhengzhou: 10 standing (ignition on), 20 segments at 36 km/h, 20 at 72 km/h, 80 standing
+    (40 min, ignition off), 10 at 36 km/h; times, longitudes, latitudes, speeds and the ignition bit."""
+    deg = 1.0 / (111.32 * math.cos(math.radians(34.75)))  # degrees of longitude per km
+    steps = [0.0] * 10 + [0.3] * 20 + [0.6] * 20 + [0.0] * 80 + [0.3] * 10
+    lon = 113.60 + np.cumsum(steps) * deg
+    speed = np.array([0.0] * 10 + [36.0] * 20 + [72.0] * 20 + [0.0] * 80 + [36.0] * 10)
+    acc = np.array([1] * 50 + [0] * 80 + [1] * 10, np.int8)
+    t = 1_646_100_000 + 30 * np.arange(lon.size)
+    return t, lon, np.full(lon.size, 34.75), speed, acc
+
+
+def test_moving_km_and_hours_by_speed_bin_and_idle_by_the_ignition_or_the_stop_rule(wgs_locator):
+    t, lon, lat, speed, acc = _stop_and_go()
+    vid = np.ones(t.size, np.int64)
+    (row,) = run_kernel(vid, t, lon, lat, wgs_locator, speed).activity.to_pylist()
+    km, hours = np.array(row["speed_bin_km"]).reshape(4, 10), np.array(row["speed_bin_h"])
+    assert km[3, 3] == pytest.approx(9.0, rel=2e-3) and km[3, 7] == pytest.approx(12.0, rel=2e-3)  # unknown load
+    assert km.sum() == pytest.approx(row["distance_km"], rel=1e-12)
+    assert hours[3] == pytest.approx(30 * 30 / 3600) and hours[7] == pytest.approx(20 * 30 / 3600)
+    assert hours.sum() == pytest.approx(row["driving_h"]) and np.count_nonzero(hours) == 2
+    # No ignition bit: each stop idles its first 15 min (the 270 s at the start, 900 s of the 40 min stop).
+    assert row["idle_h"] == pytest.approx((270 + 900) / 3600)
+    # A consistent bit (80 segments off, 59 on, no km with it off): only the ignition-on standing idles, the
+    # segment that switches it off half.
+    (with_acc,) = run_kernel(vid, t, lon, lat, wgs_locator, speed, acc_on=acc).activity.to_pylist()
+    assert with_acc["idle_h"] == pytest.approx((270 + 15) / 3600)
+    assert with_acc["distance_km"] == row["distance_km"]
+    # The bit not used (use_acc off), or not consistent (too few segments off): the stop rule again.
+    off = CleaningRules(use_acc=False)
+    (no_use,) = run_kernel(vid, t, lon, lat, wgs_locator, speed, off, acc_on=acc).activity.to_pylist()
+    assert no_use["idle_h"] == row["idle_h"]
+    few_off = acc.copy()
+    few_off[50:125] = 1
+    (few,) = run_kernel(vid, t, lon, lat, wgs_locator, speed, acc_on=few_off).activity.to_pylist()
+    assert few["idle_h"] == row["idle_h"]
+    # A shorter stop rule.
+    short = CleaningRules(idle_stop_s=120.0)
+    (s,) = run_kernel(vid, t, lon, lat, wgs_locator, speed, short).activity.to_pylist()
+    assert s["idle_h"] == pytest.approx((120 + 120) / 3600)
+
+
+def test_a_truck_that_only_idles_has_a_row_with_no_km(wgs_locator):
+    t = 1_646_100_000 + 30 * np.arange(20)
+    r = run_kernel(np.ones(20, np.int64), t, np.full(20, 113.6), np.full(20, 34.75), wgs_locator, np.zeros(20))
+    (row,) = r.activity.to_pylist()
+    assert row["distance_km"] == 0.0 and row["idle_h"] == pytest.approx(19 * 30 / 3600)
+    assert row["driving_h"] == 0.0

@@ -24,7 +24,8 @@ def test_rules_defaults_are_those_the_kernels_and_the_config_example_state():
 
     rules = CleaningRules()
     assert attribute_params(rules).shape == (N_PARAMS,)
-    assert attribute_params(rules)[-1] == rules.max_bridge_s == 4 * 3600
+    assert attribute_params(rules)[-2] == rules.max_bridge_s == 4 * 3600
+    assert attribute_params(rules)[-1] == rules.idle_stop_s == 900.0
     defaults = inspect.signature(flag_kernel.py_func).parameters
     assert defaults["max_vehicle_kmh"].default == rules.max_vehicle_kmh == 130.0
     assert defaults["sustained_s"].default == rules.sustained_s == 60.0
@@ -55,10 +56,11 @@ def test_attribute_params_in_the_order_the_attribution_reads_them():
     rules = CleaningRules(
         drift_m=31.0, drift_kmh=4.0, gap_s=1000.0, max_speed_kmh=140.0, max_bridge_kmh=110.0, gap_circuity=1.1,
         refuel_l=6.0, max_fuel_l_per_km=1.2, odometer_after_s=160.0, max_bridge_s=7200.0,
+        idle_stop_s=600.0,
     )  # fmt: skip
     p = attribute_params(rules)
     assert p.dtype == np.float64
-    assert p.tolist() == [31.0, 4.0, 1000.0, 140.0, 110.0, 1.1, 6.0, 1.2, 160.0, 7200.0]
+    assert p.tolist() == [31.0, 4.0, 1000.0, 140.0, 110.0, 1.1, 6.0, 1.2, 160.0, 7200.0, 600.0]
     # Rule 7 replaces the drift rule: a negative drift threshold tells the attribution so; the rest unchanged.
     noisy = attribute_params(dataclasses.replace(rules, noise_rules=True))
     assert noisy[0] == -1.0 and noisy[1:].tolist() == p[1:].tolist()

@@ -111,6 +111,11 @@ VEHICLES = TableSchema(
         Column("emission_standard", pa.string(), required=True, doc="China III..VI (国五, V, 5 also read)"),
         Column("registration_city_adcode", pa.int32(), doc="a mainland prefecture-level unit"),
         Column("weight", pa.float64(), low=0.0, doc="sample expansion weight, > 0 (default 1)"),
+        Column(
+            "vehicle_class",
+            pa.string(),
+            doc="articulated (tractor, 牵引车) or rigid (厢式, 自卸...); default articulated",
+        ),
     ),
 )
 
@@ -126,6 +131,8 @@ RUN_VEHICLES = TableSchema(
         Column("emission_standard", pa.string(), nullable=False),
         Column("standard_code", pa.int8(), nullable=False, doc="0..3: China III..VI"),
         Column("weight", pa.float64(), nullable=False),
+        Column("vehicle_class", pa.string(), nullable=False, doc="the COPERT segment"),
+        Column("class_code", pa.int8(), nullable=False, doc="0: articulated 40-50 t, 1: rigid 28-32 t"),
     ),
 )
 
@@ -143,9 +150,22 @@ ACTIVITY = TableSchema(
         Column("distance_km_unknown_load", pa.float64(), _KM, nullable=False),
         Column("distance_km_fuel_measured", pa.float64(), _KM, nullable=False),
         Column("fuel_measured_l", pa.float64(), "L", nullable=False),
-        Column("fuel_l", pa.float64(), "L", nullable=False),
+        Column(
+            "idle_h", pa.float64(), "h", nullable=False, doc="standing with the engine on (ignition bit or stop rule)"
+        ),
+        Column("driving_h", pa.float64(), "h", nullable=False, doc="moving segments' hours (0: no speed profile)"),
+        Column("fuel_l_report", pa.float64(), "L", nullable=False, doc="the source report's rates"),
+        Column("fuel_l_copert", pa.float64(), "L", nullable=False, doc="COPERT by speed bin and load, plus idle"),
+        Column("fuel_l_measured", pa.float64(), "L", nullable=False, doc="the gauge where it qualifies, else report"),
+        Column("fuel_l", pa.float64(), "L", nullable=False, doc="of the chosen [emissions] method"),
         Column("co2_kg", pa.float64(), "kg", nullable=False),
-        Column("method", pa.string(), nullable=False),
+        Column(
+            "method", pa.string(), nullable=False, doc="measured_fuel, copert, load_state, unknown_load, mixed_load"
+        ),
+        Column("nox_kg", pa.float64(), "kg", nullable=False, doc="hot exhaust (MEE guideline; China VI: COPERT)"),
+        Column("pm25_kg", pa.float64(), "kg", nullable=False),
+        Column("co_kg", pa.float64(), "kg", nullable=False),
+        Column("hc_kg", pa.float64(), "kg", nullable=False),
         Column("emission_standard", pa.string(), nullable=False),
         Column("registration_city_adcode", pa.int32(), nullable=False),
         Column("weight", pa.float64(), nullable=False),
@@ -170,6 +190,14 @@ INVENTORY = TableSchema(
         Column("fuel_l", pa.float64(), "L", nullable=False),
         Column("co2_t", pa.float64(), "t", nullable=False),
         Column("co2_t_unweighted", pa.float64(), "t", nullable=False),
+        Column("idle_h", pa.float64(), "h", nullable=False),
+        Column("fuel_l_report", pa.float64(), "L", nullable=False),
+        Column("fuel_l_copert", pa.float64(), "L", nullable=False),
+        Column("fuel_l_measured", pa.float64(), "L", nullable=False),
+        Column("nox_t", pa.float64(), "t", nullable=False),
+        Column("pm25_t", pa.float64(), "t", nullable=False),
+        Column("co_t", pa.float64(), "t", nullable=False),
+        Column("hc_t", pa.float64(), "t", nullable=False),
     ),
 )
 

@@ -86,6 +86,29 @@ class VehicleClass(StrEnum):
     RIGID_28_32 = "Rigid 28 - 32 t"
 
 
+# How a vehicles table may write a class (lower case, spaces removed): a tractor pulling a semi-trailer
+# (牵引车, 半挂) is articulated; a truck carrying its own body (厢式, 栏板, 自卸, 仓栅, 罐式, 载货) is rigid.
+_CLASS_WORDS: Final = (
+    (("articulated", "tractor", "semi-trailer", "semitrailer", "牵引", "半挂", "铰接"), 0),
+    (("rigid", "box", "dump", "tipper", "tanker", "厢式", "栏板", "自卸", "仓栅", "罐式", "载货", "单体"), 1),
+)
+
+
+def vehicle_class_code(text: str | None) -> int:
+    """Index in :class:`VehicleClass` of a written class (a segment's name, or words such as ``tractor``,
+    ``牵引车``, ``rigid``, ``厢式货车``); 0 (articulated, the default) when empty; -1 when unknown."""
+    if text is None or not str(text).strip():
+        return 0
+    s = str(text).strip().lower().replace(" ", "")
+    for k, member in enumerate(VehicleClass):
+        if s == member.value.lower().replace(" ", ""):
+            return k
+    for words, code in _CLASS_WORDS:
+        if any(w in s for w in words):
+            return code
+    return -1
+
+
 # China N ~ Euro N (the project's equivalence); technology variant where the Euro stage has several.
 EURO_STAGE: Final[Mapping[EmissionStandard, tuple[str, str]]] = {
     EmissionStandard.CHINA_III: ("Euro III", ""),
@@ -386,4 +409,5 @@ __all__ = [
     "hot_fc_l_per_100km",
     "litres_per_100km",
     "read_copert_table",
+    "vehicle_class_code",
 ]

@@ -1,24 +1,38 @@
-"""Fuel and CO2 of activity rows: the report's method, or the measured fuel when plausible.
+"""Fuel, CO2 and pollutants of activity rows by three methods, side by side; the settings pick one.
 
-Report method (default for every row without a usable fuel gauge)::
+Every row gets the fuel of each method (``fuel_l_report``, ``fuel_l_copert``,
+``fuel_l_measured``), and ``fuel_l``, ``co2_kg`` and ``method`` of the one chosen by
+``[emissions] method``:
+
+``report`` (default: the source report's method, as the published figures were made)::
 
     fuel_l = sum over load states s of distance_km_s * rate(standard, s) / 100
     rate(standard, unknown) = 0.4 * rate(standard, empty) + 0.6 * rate(standard, full)
-    co2_kg = fuel_l * ef_kg_per_l            (2.6765 kg CO2 / L by default)
 
-Measured-fuel path (``fuel_source="auto"``): a vehicle-month whose fuel gauge
-covers at least ``min_fuel_coverage`` of its kilometres at a plausible rate
-(``min_rate``..``max_rate`` L/100 km) uses the gauge's fall where it was
-observed, plus the report method for the kilometres it did not cover.
+``copert``: the EMEP/EEA Guidebook's (COPERT) hot fuel consumption of the
+vehicle's class, Euro stage and load at each speed bin's average speed
+(:mod:`truckcarbon.emissions.profile`), plus ``idle_h`` times the class's idle rate
+(``data/factors/idle_rates.csv``).
 
-Each row carries ``method``: ``measured_fuel``, ``load_state`` (every km had a
-load state), ``unknown_load`` (none had) or ``mixed_load``.
+``measured`` (the fuel gauge path): a vehicle-month whose fuel gauge covers at
+least ``min_fuel_coverage`` of its kilometres at a plausible rate
+(``min_rate``..``max_rate`` L/100 km) uses the gauge's fall where it was observed,
+plus the report method for the kilometres it did not cover; other vehicle-months
+take the report method.
+
+``co2_kg = fuel_l * ef_kg_per_l`` (2.6765 kg CO2 / L by default) for every method.
+Each row's ``method`` says what gave its fuel: ``measured_fuel``, ``copert``, or the
+report method's ``load_state`` (every km had a load state), ``unknown_load`` (none
+had) or ``mixed_load``. The pollutants (``nox_kg``, ``pm25_kg``, ``co_kg``,
+``hc_kg``) come from :mod:`truckcarbon.emissions.pollutants` whatever the method.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from pathlib import Path
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -26,30 +40,52 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.emissions import copert
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
+from truckcarbon.emissions.idle import idle_rate_l_per_h
+from truckcarbon.emissions.pollutants import pollutants_kg
+from truckcarbon.emissions.profile import DEFAULT_SPEED_KMH, SpeedProfile
 
-METHODS = ("measured_fuel", "load_state", "unknown_load", "mixed_load")
+METHODS: Final = ("report", "copert", "measured")
+ROW_METHODS: Final = ("measured_fuel", "load_state", "unknown_load", "mixed_load", "copert")
 LOAD_COLUMNS = ("distance_km_empty", "distance_km_half", "distance_km_full")
+CLASSES: Final = tuple(copert.VehicleClass)  # a vehicle's class code is the index here
 
 
 @dataclass(frozen=True)
 class EmissionSettings:
-    """Which factors and which fuel source to use."""
+    """Which method gives ``fuel_l`` and ``co2_kg``, and the factors of each."""
 
-    fuel_source: Literal["auto", "report"] = "auto"
+    method: str = "report"
     reference_speed_kmh: int = 60
     emission_factor: str = DEFAULT_EF
     min_fuel_coverage: float = 0.8
     min_rate_l_per_100km: float = 10.0
     max_rate_l_per_100km: float = 80.0
+    copert_factors: str = ""  # a COPERT table of one's own (copert_hdv.csv's columns); "" the shipped one
+    default_speed_kmh: float = DEFAULT_SPEED_KMH  # the speed methods' speed for km without a speed profile
 
     def validate(self) -> None:
-        if self.fuel_source not in ("auto", "report"):
-            raise InputError(f"fuel_source must be 'auto' or 'report', not {self.fuel_source!r}")
+        if self.method not in METHODS:
+            raise InputError(f"[emissions] method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if not 0.0 <= self.min_fuel_coverage <= 1.0:
             raise InputError("min_fuel_coverage must be between 0 and 1")
+        if not 0.0 < self.default_speed_kmh <= 130.0:
+            raise InputError("default_speed_kmh must be above 0 and at most 130 km/h")
         ef_kg_per_l(self.emission_factor)
         fuel_rates(self.reference_speed_kmh)
+        self.copert_table()
+
+    def copert_table(self) -> copert.CopertTable:
+        """The COPERT table the settings name (checked, naming file, line and column when it is bad)."""
+        return _user_copert(self.copert_factors) if self.copert_factors else copert.copert_table()
+
+
+@cache
+def _user_copert(path: str) -> copert.CopertTable:
+    if not Path(path).is_file():
+        raise InputError(f"[emissions] copert_factors: {path} is not a file")
+    return copert.read_copert_table(path)
 
 
 def rate_table(settings: EmissionSettings) -> npt.NDArray[np.float64]:
@@ -79,57 +115,126 @@ def _vehicle_month_groups(activity: pa.Table) -> npt.NDArray[np.int64]:
     return group
 
 
-def apply_method(
-    activity: pa.Table, standard_code: npt.ArrayLike, settings: EmissionSettings = EmissionSettings()
-) -> pa.Table:
-    """Add ``fuel_l``, ``co2_kg`` and ``method`` to activity rows (one standard code per row).
-
-    ``activity`` has the kernel's columns (:data:`truckcarbon.trajectory.schema.ACTIVITY_COLUMNS`).
-    The measured-fuel decision is made per (vehicle, month) over all its rows.
-    """
-    std = np.asarray(standard_code, dtype=np.int64)
-    if activity.num_rows == 0:
-        return (
-            activity.append_column("fuel_l", pa.array([], pa.float64()))
-            .append_column("co2_kg", pa.array([], pa.float64()))
-            .append_column("method", pa.array([], pa.string()))
-        )
-    if std.size != activity.num_rows or std.min() < 0 or std.max() >= len(EmissionStandard):
-        raise InputError("every activity row needs the emission standard code of its vehicle")
+def report_fuel(
+    activity: pa.Table, std: npt.NDArray[np.int64], settings: EmissionSettings
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The report method's litres of each row and its ``ROW_METHODS`` code (load_state, unknown_load, mixed)."""
     r = rate_table(settings)[std]
     km = _col(activity, "distance_km")
     by_load = [_col(activity, c) for c in LOAD_COLUMNS]
     km_unknown = _col(activity, "distance_km_unknown_load")
-    report = sum((k * r[:, i] for i, k in enumerate(by_load)), np.zeros(km.size)) + km_unknown * r[:, 3]
-    report = report / 100.0
+    fuel = sum((k * r[:, i] for i, k in enumerate(by_load)), np.zeros(km.size)) + km_unknown * r[:, 3]
     known = km - km_unknown
-    method = np.where(km_unknown <= 1e-9 * np.maximum(km, 1.0), 1, np.where(known <= 1e-9 * km, 2, 3))
-    fuel = report
-    if settings.fuel_source == "auto":
-        measured_l = _col(activity, "fuel_measured_l")
-        measured_km = _col(activity, "distance_km_fuel_measured")
-        group = _vehicle_month_groups(activity)
-        g_km = np.bincount(group, weights=km)
-        g_mkm = np.bincount(group, weights=measured_km)
-        g_ml = np.bincount(group, weights=measured_l)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            coverage = np.where(g_km > 0, g_mkm / g_km, 0.0)
-            rate = np.where(g_mkm > 0, g_ml / g_mkm * 100.0, np.nan)
-        usable = (
-            (coverage >= settings.min_fuel_coverage)
-            & (rate >= settings.min_rate_l_per_100km)
-            & (rate <= settings.max_rate_l_per_100km)
-        )[group]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            unmeasured_share = np.where(km > 0, np.clip((km - measured_km) / km, 0.0, 1.0), 0.0)
-        fuel = np.where(usable, measured_l + report * unmeasured_share, report)
-        method = np.where(usable, 0, method)
+    code = np.where(km_unknown <= 1e-9 * np.maximum(km, 1.0), 1, np.where(known <= 1e-9 * km, 2, 3))
+    return fuel / 100.0, code
+
+
+def measured_fuel(
+    activity: pa.Table, report: npt.NDArray[np.float64], settings: EmissionSettings
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """The fuel gauge path's litres of each row and whether its vehicle-month's gauge was used."""
+    km = _col(activity, "distance_km")
+    measured_l = _col(activity, "fuel_measured_l")
+    measured_km = _col(activity, "distance_km_fuel_measured")
+    group = _vehicle_month_groups(activity)
+    g_km = np.bincount(group, weights=km)
+    g_mkm = np.bincount(group, weights=measured_km)
+    g_ml = np.bincount(group, weights=measured_l)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        coverage = np.where(g_km > 0, g_mkm / g_km, 0.0)
+        rate = np.where(g_mkm > 0, g_ml / g_mkm * 100.0, np.nan)
+    usable = (
+        (coverage >= settings.min_fuel_coverage)
+        & (rate >= settings.min_rate_l_per_100km)
+        & (rate <= settings.max_rate_l_per_100km)
+    )[group]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unmeasured_share = np.where(km > 0, np.clip((km - measured_km) / km, 0.0, 1.0), 0.0)
+    return np.where(usable, measured_l + report * unmeasured_share, report), usable
+
+
+def copert_fuel(
+    activity: pa.Table,
+    std: npt.NDArray[np.int64],
+    vehicle_class: npt.NDArray[np.int64],
+    settings: EmissionSettings,
+    profile: SpeedProfile | None = None,
+) -> npt.NDArray[np.float64]:
+    """COPERT's hot fuel at each speed bin's average speed and load, plus the idle hours at the idle rate (L)."""
+    table = settings.copert_table()
+    per_km = 1.0 / (1000.0 * copert.DIESEL_DENSITY_KG_PER_L)  # g/km -> L/km
+
+    def fc(c: int, standard: EmissionStandard, load: float, v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return copert.hot_fc_g_per_km(CLASSES[c], standard, load, v, table=table) * per_km
+
+    p = SpeedProfile.of(activity, settings.default_speed_kmh) if profile is None else profile
+    idle = _col(activity, "idle_h") if "idle_h" in activity.column_names else np.zeros(activity.num_rows)
+    rates = np.array([idle_rate_l_per_h(c) for c in CLASSES])
+    out: npt.NDArray[np.float64] = p.apply(fc, vehicle_class, std) + idle * rates[vehicle_class]
+    return out
+
+
+def apply_method(
+    activity: pa.Table,
+    standard_code: npt.ArrayLike,
+    settings: EmissionSettings = EmissionSettings(),
+    vehicle_class: npt.ArrayLike | None = None,
+) -> pa.Table:
+    """Add every method's fuel, the chosen method's ``fuel_l``, ``co2_kg`` and ``method``, and the pollutants.
+
+    ``activity`` has the kernel's columns (:data:`truckcarbon.trajectory.schema.ACTIVITY_COLUMNS`; the speed
+    lists and ``idle_h`` may be missing); ``standard_code`` one emission standard code per row,
+    ``vehicle_class`` one index of :data:`CLASSES` (default: articulated). The measured-fuel decision is
+    made per (vehicle, month) over all its rows.
+    """
+    std = np.asarray(standard_code, dtype=np.int64)
+    n = activity.num_rows
+    cls = np.zeros(n, np.int64) if vehicle_class is None else np.asarray(vehicle_class, dtype=np.int64)
+    if n and (std.size != n or std.min() < 0 or std.max() >= len(EmissionStandard)):
+        raise InputError("every activity row needs the emission standard code of its vehicle")
+    if n and (cls.size != n or cls.min() < 0 or cls.max() >= len(CLASSES)):
+        raise InputError("every activity row needs the vehicle class code of its vehicle")
+    if n == 0:
+        report, code = np.zeros(0), np.zeros(0, np.int64)
+        measured, used, cop = np.zeros(0), np.zeros(0, np.bool_), np.zeros(0)
+        pollutants = pollutants_kg(activity, std, cls, settings.copert_table(), None)
+    else:
+        report, code = report_fuel(activity, std, settings)
+        measured, used = measured_fuel(activity, report, settings)
+        profile = SpeedProfile.of(activity, settings.default_speed_kmh)
+        cop = copert_fuel(activity, std, cls, settings, profile)
+        pollutants = pollutants_kg(activity, std, cls, settings.copert_table(), profile)
+    if settings.method == "copert":
+        fuel, code = cop, np.full(n, ROW_METHODS.index("copert"))
+    elif settings.method == "measured":
+        fuel, code = measured, np.where(used, 0, code)
+    else:
+        fuel = report
     ef = ef_kg_per_l(settings.emission_factor)
-    return (
-        activity.append_column("fuel_l", pa.array(fuel))
-        .append_column("co2_kg", pa.array(fuel * ef))
-        .append_column("method", pa.array(np.asarray(METHODS)[method]))
-    )
+    out = activity
+    columns = {
+        "fuel_l_report": report,
+        "fuel_l_copert": cop,
+        "fuel_l_measured": measured,
+        "fuel_l": fuel,
+        "co2_kg": fuel * ef,
+    }
+    for name, values in columns.items():
+        out = out.append_column(name, pa.array(values, pa.float64()))
+    out = out.append_column("method", pa.array(np.asarray(ROW_METHODS, dtype=object)[code], pa.string()))
+    for name, values in pollutants.items():
+        out = out.append_column(name, pa.array(values, pa.float64()))
+    return out
 
 
-__all__ = ["METHODS", "EmissionSettings", "apply_method", "rate_table"]
+__all__ = [
+    "CLASSES",
+    "METHODS",
+    "ROW_METHODS",
+    "EmissionSettings",
+    "apply_method",
+    "copert_fuel",
+    "measured_fuel",
+    "rate_table",
+    "report_fuel",
+]

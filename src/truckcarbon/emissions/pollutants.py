@@ -46,10 +46,12 @@ from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from truckcarbon.core.errors import InputError, ReferenceDataError
 from truckcarbon.emissions import copert
 from truckcarbon.emissions.factors import EmissionStandard, LoadState
+from truckcarbon.emissions.profile import SpeedProfile
 from truckcarbon.emissions.tables import Rows, csv_rows, enum_value, read_shipped_table, read_user_table
 
 FloatArray = npt.NDArray[np.float64]
@@ -301,14 +303,55 @@ def china_factor_g_per_km(
     return np.asarray(np.broadcast_to(ef, shape), dtype=np.float64)
 
 
+POLLUTANT_COLUMNS: Final[Mapping[Pollutant, str]] = {
+    Pollutant.NOX: "nox_kg",
+    Pollutant.PM25: "pm25_kg",
+    Pollutant.CO: "co_kg",
+    Pollutant.HC: "hc_kg",
+}
+_STATE_OF_LOAD: Final = {0.0: LoadState.EMPTY, 0.5: LoadState.HALF, 1.0: LoadState.FULL}
+
+
+def pollutants_kg(
+    activity: pa.Table,
+    standard_code: npt.NDArray[np.int64],
+    class_code: npt.NDArray[np.int64],
+    copert_table: copert.CopertTable,
+    profile: SpeedProfile | None,
+    *,
+    table: ChinaTable | None = None,
+) -> dict[str, FloatArray]:
+    """Hot exhaust kg of each pollutant on activity rows (:data:`POLLUTANT_COLUMNS`): China III-V at the
+    guideline's base factor and load correction (reference speed, temperature and altitude), China VI at
+    COPERT Euro VI per speed bin and load (``profile``: the rows' speed profile; None for no rows)."""
+    if profile is None:
+        return {name: np.zeros(activity.num_rows) for name in POLLUTANT_COLUMNS.values()}
+    classes = tuple(copert.VehicleClass)
+    out = {}
+    for pol, name in POLLUTANT_COLUMNS.items():
+
+        def ef(c: int, std: EmissionStandard, load: float, v: FloatArray, pol: Pollutant = pol) -> FloatArray:
+            state = _STATE_OF_LOAD[load]
+            speed = v if std is EmissionStandard.CHINA_VI else None
+            g = china_factor_g_per_km(
+                pol, std, state, speed, table=table, copert_class=classes[c], copert_table=copert_table
+            )
+            return np.broadcast_to(g, v.shape)
+
+        out[name] = profile.apply(ef, class_code, standard_code) / 1000.0
+    return out
+
+
 __all__ = [
     "BASE_SPEED_KMH",
     "COPERT_LOAD",
     "COPERT_POLLUTANT",
+    "POLLUTANT_COLUMNS",
     "ChinaTable",
     "Interval",
     "Pollutant",
     "china_factor_g_per_km",
     "china_table",
+    "pollutants_kg",
     "read_china_table",
 ]

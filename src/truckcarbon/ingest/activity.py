@@ -2,11 +2,11 @@
 
 ``truckcarbon run --activity FILE`` skips the pings: the table gives km per
 vehicle, month and city (``vehicle_id, month, city_adcode, distance_km`` and an
-optional measured ``fuel_l``). :func:`read_activity` checks every row (a vehicle
+optional measured ``fuel_l`` and idle hours ``idle_h``). :func:`read_activity` checks every row (a vehicle
 of the vehicles table, a mainland unit or 0 for outside it, a distance >= 0, a
 YYYY-MM month, a fuel quantity >= 0) and refuses the table at the first bad
 value, naming its file, row and column; the rows it returns have the columns of
-the trajectory kernel's activity (load state unknown, no noise estimate), so the
+the trajectory kernel's activity (load state unknown, no noise estimate, no speed profile), so the
 emission method and the outputs treat them as those of the kernel.
 """
 
@@ -62,6 +62,14 @@ def read_activity(path: Path, ids: VehicleIds) -> pa.Table:
             row = int(np.flatnonzero(bad | (fuel < 0))[0]) + 1
             raise InputError(f"{path}: row {row}, column fuel_l: not a fuel quantity >= 0")
     has_fuel = np.isfinite(fuel)
+    idle = np.zeros(t.num_rows)
+    if "idle_h" in t.column_names:
+        idle, bad = parse_float64(t["idle_h"].combine_chunks())
+        bad |= ~np.isfinite(idle) & ~t["idle_h"].is_null().to_numpy(zero_copy_only=False)
+        if bad.any() or np.any(idle < 0):
+            row = int(np.flatnonzero(bad | (idle < 0))[0]) + 1
+            raise InputError(f"{path}: row {row}, column idle_h: not a number of hours >= 0")
+        idle = np.nan_to_num(idle, nan=0.0)
     return pa.table(
         {
             "vehicle_id": pa.array(keys),  # the run's key, as the kernel's activity rows carry it
@@ -76,6 +84,8 @@ def read_activity(path: Path, ids: VehicleIds) -> pa.Table:
             "distance_km_fuel_measured": pa.array(np.where(has_fuel, km, 0.0)),
             "gps_noise_m": pa.nulls(km.size, pa.float64()),  # not estimated: the activity was given
             "fix_interval_s": pa.nulls(km.size, pa.float64()),
+            "idle_h": pa.array(idle),
+            "driving_h": pa.array(np.zeros(km.size)),  # not known: the km have no speed profile (nor its lists)
         }
     )
 

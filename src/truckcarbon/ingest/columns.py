@@ -78,6 +78,7 @@ ALIASES: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
             ("注册地", "注册城市代码", "注册地代码", "注册城市", "registration_city", "registration_adcode"),
         ),
         "weight": (("权重", "扩样权重", "weight_factor"),),
+        "vehicle_class": (("车辆类型", "车型", "车辆类别", "vehicle_type", "class", "body_type"),),
     },
 }
 

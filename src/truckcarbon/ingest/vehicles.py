@@ -13,6 +13,9 @@ plate                     string    optional; its prefix gives the registration
                                     city when ``registration_city_adcode`` is empty
 registration_city_adcode  int32     optional; a mainland prefecture-level unit
 weight                    float64   optional expansion weight, > 0 (default 1)
+vehicle_class             string    optional: articulated (tractor, 牵引车, 半挂)
+                                    or rigid (厢式, 栏板, 自卸...); default
+                                    articulated (COPERT's 40-50 t segment)
 ========================= ========= ==============================================
 
 An identical repeated row is kept once (counted as ``identical_duplicates``,
@@ -22,9 +25,10 @@ a warning); rows that repeat an id with other values are all set aside
 Output columns (:data:`truckcarbon.core.schemas.RUN_VEHICLES`), in key order
 (:mod:`.ids`): ``vehicle_id`` (text), ``plate, registration_city_adcode,
 registration_province_adcode, registration_source`` (``table`` or ``plate``),
-``emission_standard``, ``standard_code`` (0..3 in :class:`EmissionStandard` order)
-and ``weight``. Quarantined rows keep their original columns as text plus
-``reason``, ``source_file`` and ``source_row``.
+``emission_standard``, ``standard_code`` (0..3 in :class:`EmissionStandard` order),
+``weight``, ``vehicle_class`` and ``class_code`` (its index in :class:`VehicleClass`).
+Quarantined rows keep their original columns as text plus ``reason``, ``source_file``
+and ``source_row``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import pyarrow.compute as pc
 
 from truckcarbon.core.arrow import given, parse_float64
 from truckcarbon.core.errors import InputError
+from truckcarbon.emissions.copert import VehicleClass, vehicle_class_code
 from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import cities, city_from_plate, province_of
 from truckcarbon.ingest.ids import VehicleIds, id_text, key_order
@@ -49,6 +54,7 @@ REASONS = (
     "unknown_registration_city",
     "unknown_plate_prefix",
     "bad_weight",
+    "unknown_vehicle_class",
 )
 
 _ROMAN = {"III": 0, "IV": 1, "V": 2, "VI": 3, "3": 0, "4": 1, "5": 2, "6": 3, "三": 0, "四": 1, "五": 2, "六": 3}
@@ -171,6 +177,12 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
         flag(present & ~(np.isfinite(w) & (w > 0)), 5)
         weight = np.where(present, w, 1.0)
 
+    klass = np.zeros(n, np.int8)
+    if "vehicle_class" in names:
+        class_text = pc.cast(table.column("vehicle_class").combine_chunks(), pa.string()).to_pylist()
+        klass = np.array([vehicle_class_code(c) for c in class_text], dtype=np.int8)
+        flag(klass < 0, 6)
+
     kept_rows = np.flatnonzero((reason < 0) & ~identical)
     keep = kept_rows[key_order(ids.take(pa.array(kept_rows)))]  # in key order
     reg_kept = reg[keep].astype(np.int32)
@@ -184,6 +196,8 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
             "emission_standard": pa.array([list(EmissionStandard)[c].value for c in std[keep]], pa.string()),
             "standard_code": pa.array(std[keep]),
             "weight": pa.array(weight[keep]),
+            "vehicle_class": pa.array([list(VehicleClass)[c].value for c in klass[keep]], pa.string()),
+            "class_code": pa.array(klass[keep]),
         }
     )
     bad = np.flatnonzero(reason >= 0)

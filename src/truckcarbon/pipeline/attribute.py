@@ -30,7 +30,7 @@ from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.trajectory.kernel import Scratch, run_kernel
-from truckcarbon.trajectory.schema import GAP_BIN_SCHEMA, GAP_SCHEMA, QUARANTINED
+from truckcarbon.trajectory.schema import GAP_BIN_SCHEMA, GAP_SCHEMA, QUARANTINED, SPEED_COLUMNS
 
 # The trajectory statistics a run sums over every chunk (the manifest's ``trajectories``).
 STATS = (
@@ -113,7 +113,9 @@ def attach_vehicles(activity: pa.Table, vehicles: pa.Table, config: PipelineConf
         raise InputError("activity of a vehicle that is not in the vehicles table")
     take = pa.array(keys)
     std = vehicles["standard_code"].take(take).to_numpy()
-    out = apply_method(activity, std, config.emissions)
+    klass = vehicles["class_code"].take(take).to_numpy()
+    out = apply_method(activity, std, config.emissions, klass)
+    out = out.drop_columns([c for c in SPEED_COLUMNS if c in out.column_names])  # the methods' input only
     out = out.set_column(0, "vehicle_key", pa.array(keys)).add_column(
         0, "vehicle_id", vehicles["vehicle_id"].take(take)
     )

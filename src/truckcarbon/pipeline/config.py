@@ -35,16 +35,19 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     max_fuel_l_per_km = 1.5
     odometer_after_s = 150
     max_bridge_s = 14400          # a segment longer (4 h) is never bridged: unobserved
+    idle_stop_s = 900             # without a consistent ignition bit, a stop idles its first 15 min
     max_vehicle_kmh = 130         # a stretch faster than this for sustained_s is not truck driving
     sustained_s = 60
 
     [emissions]
-    fuel_source = "auto"          # auto: measured fuel when plausible; report: never
+    method = "report"             # report (the source report's rates), copert (speed and load, idle), measured
     reference_speed_kmh = 60
     emission_factor = "diesel_ttw_ghg_protocol_2017"
     min_fuel_coverage = 0.8
     min_rate_l_per_100km = 10
     max_rate_l_per_100km = 80
+    copert_factors = ""           # a COPERT table of one's own (copert_hdv.csv's columns); "": the shipped one
+    default_speed_kmh = 60        # copert's speed for km without a speed profile (activity given as km)
 """
 
 from __future__ import annotations
@@ -142,7 +145,13 @@ class PipelineConfig:
 
         top = dict(data)
         rules = build(CleaningRules, top.pop("rules", {}), "rules")
-        emissions = build(EmissionSettings, top.pop("emissions", {}), "emissions")
+        emission_values = top.pop("emissions", {})
+        if isinstance(emission_values, dict) and "fuel_source" in emission_values:
+            raise InputError(
+                f'{source}: [emissions] fuel_source is now method: fuel_source = "auto" is method = "measured",'
+                ' fuel_source = "report" is method = "report"'
+            )
+        emissions = build(EmissionSettings, emission_values, "emissions")
         config: PipelineConfig = build(cls, {**top, "rules": rules, "emissions": emissions}, "top level")
         config.validate()
         return config

@@ -91,10 +91,19 @@ def _duration_bins(gap_bins: pa.Table, label: str) -> dict[str, dict[str, float]
     return {row.pop("gap_bin"): {k: v for k, v in row.items() if k != "month"} for row in part}
 
 
-def _factor_versions() -> dict[str, str]:
+SHIPPED_FACTOR_TABLES = (
+    "fuel_rates.csv", "emission_factors.csv", "copert_hdv.csv", "idle_rates.csv", "china_pollutants.csv",
+)  # fmt: skip
+
+
+def _factor_versions(config: PipelineConfig) -> dict[str, str]:
+    """The SHA-256 of every factor table the run read: the shipped ones by name, a user's by its path."""
     out = {}
-    for name in ("fuel_rates.csv", "emission_factors.csv"):
+    for name in SHIPPED_FACTOR_TABLES:
         out[name] = bytes_digest(files("truckcarbon.data").joinpath("factors", name).read_bytes())
+    if config.emissions.copert_factors:
+        path = Path(config.emissions.copert_factors)
+        out[f"copert_factors:{path.resolve()}"] = bytes_digest(path.read_bytes())
     return out
 
 
@@ -132,14 +141,16 @@ def write_manifest(
         "engine": engine,
         "month_definition": "local calendar month, Asia/Shanghai (UTC+8)",
         "method": {
-            "formula": "co2_kg = fuel_l * ef_kg_per_l; fuel_l = sum_s distance_km_s * rate(standard, s) / 100 "
-            "(unknown load: 0.4 empty + 0.6 full), or the measured fuel when plausible",
+            "chosen": config.emissions.method,
+            "formula": "co2_kg = fuel_l * ef_kg_per_l; report: fuel_l = sum_s distance_km_s * rate(standard, s) / 100 "
+            "(unknown load: 0.4 empty + 0.6 full); copert: sum over load and speed bin of km * FC(class, stage, "
+            "load, bin speed) + idle_h * idle rate; measured: the gauge's fuel where it qualifies, else report",
             "reference_speed_kmh": config.emissions.reference_speed_kmh,
             "fuel_rates_rows": fuel_rates(config.emissions.reference_speed_kmh).table.num_rows,
             "emission_factor": config.emissions.emission_factor,
             "emission_factors": emission_factors().select(["factor_id", "ef_kg_per_l"]).to_pylist(),
         },
-        "factor_tables": _factor_versions(),
+        "factor_tables": _factor_versions(config),
         "boundaries": boundary_data_version(),
         "months": dict(sorted(month_entries.items())),
         "runs": runs,

@@ -41,6 +41,9 @@ INVENTORY_MEASURES = {
     "fuel_l": "sum(fuel * weight{o})",
     "co2_t": "sum(co2 * weight{o}) / 1000",
     "co2_t_unweighted": "sum(co2{o}) / 1000",
+    "idle_h": "sum(idle * weight{o})",
+    **{f"fuel_l_{m}": f"sum(fuel_{m} * weight{{o}})" for m in ("report", "copert", "measured")},
+    **{f"{p}_t": f"sum({p} * weight{{o}}) / 1000" for p in ("nox", "pm25", "co", "hc")},
 }
 INVENTORY_KEYS = tuple(name for name in INVENTORY.names if name not in INVENTORY_MEASURES)
 # The two views of a vehicle's km: where it drove, where it is registered.
@@ -85,7 +88,10 @@ def inventory_sql(activity: str, month: str | None = None, *, ordered: bool = Tr
     per_vehicle = f"""
         SELECT month, '{{view}}' AS view, {{city}} AS city_adcode, emission_standard, method, vehicle_key,
                any_value(weight) AS weight, sum(distance_km{by_city}) AS km,
-               sum(fuel_l{by_city}) AS fuel, sum(co2_kg{by_city}) AS co2
+               sum(fuel_l{by_city}) AS fuel, sum(co2_kg{by_city}) AS co2, sum(idle_h{by_city}) AS idle,
+               sum(fuel_l_report{by_city}) AS fuel_report, sum(fuel_l_copert{by_city}) AS fuel_copert,
+               sum(fuel_l_measured{by_city}) AS fuel_measured, sum(nox_kg{by_city}) AS nox,
+               sum(pm25_kg{by_city}) AS pm25, sum(co_kg{by_city}) AS co, sum(hc_kg{by_city}) AS hc
         FROM {activity} WHERE {where}
         GROUP BY month, {{city}}, emission_standard, method, vehicle_key
     """

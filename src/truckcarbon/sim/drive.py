@@ -65,6 +65,7 @@ class Track:
     odometer_km: npt.NDArray[np.float64]  # true distance since the start of the month
     step_km: npt.NDArray[np.float64]  # true distance from the fix before (0 for the first)
     acc_on: npt.NDArray[np.bool_] | None = None  # ignition on at the fix (within a shift); None: always on
+    path_index: npt.NDArray[np.int64] | None = None  # road world: the 1 s path's second each fix samples (-1: before)
 
 
 def _next_trip(

@@ -53,6 +53,7 @@ import pyarrow.csv as pacsv
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_labels, month_number
+from truckcarbon.emissions.copert import VehicleClass
 from truckcarbon.emissions.factors import EmissionStandard
 from truckcarbon.geo.reference import plate_prefixes
 from truckcarbon.sim.world import World
@@ -68,6 +69,8 @@ class Role(StrEnum):
     REGIONAL = "regional"
     LONG_HAUL = "long_haul"
 
+
+ROLE_CLASS = {Role.REGIONAL: VehicleClass.RIGID_28_32.value, Role.LONG_HAUL: VehicleClass.ARTICULATED_40_50.value}
 
 # Key regions with China VI from 2019-07 (Beijing-Tianjin-Hebei and surroundings,
 # Yangtze and Pearl River Deltas, Chengdu-Chongqing): MEE/SAMR announcement on the
@@ -133,7 +136,8 @@ class Fleet:
                 "registration_city_adcode": pa.array(self.registration_city_adcode, pa.int32()),
                 "emission_standard": pa.array(standards[self.standard]),
                 "fuel_type": pa.array(["diesel"] * self.n),
-                "vehicle_class": pa.array(["heavy truck (>= 12 t)"] * self.n),
+                # Long-haul trucks are tractor-trailers, regional ones rigid trucks (as sim.physics weighs them).
+                "vehicle_class": pa.array(np.array([ROLE_CLASS[r] for r in Role])[self.role]),
                 "registration_month": pa.array(month_labels(reg)),
                 "retirement_month": pa.array(month_labels(self.retired_month)),
                 "role": pa.array(roles[self.role]),

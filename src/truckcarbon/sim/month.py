@@ -27,7 +27,7 @@ from truckcarbon.sim.context import SimContext, context
 from truckcarbon.sim.defects import DEFECT_NAMES, apply_defects
 from truckcarbon.sim.drive import Track, TruckState, drive_month
 from truckcarbon.sim.fleet import Role, active
-from truckcarbon.sim.physics import path_fuel_g, truck_physics
+from truckcarbon.sim.physics import DIESEL_KG_PER_L, path_fuel_g, truck_physics
 from truckcarbon.sim.pingfile import PartWriter
 from truckcarbon.sim.road import drive_month_road, receiver_quality, road_noise
 from truckcarbon.sim.truth import TruthRows, UnitKm, path_truth, track_truth
@@ -69,11 +69,13 @@ class MonthResult:
 
 @dataclass(frozen=True)
 class _Driven:
-    """A truck-month driven: its true fixes, its truth rows and (road world) the setting of each fix."""
+    """A truck-month driven: its true fixes, its truth rows, (road world) the setting of each fix and the
+    true fuel burnt up to each fix (L)."""
 
     track: Track
     truth: UnitKm | None
     setting: npt.NDArray[np.int8] | None
+    fuel_at_fix_l: npt.NDArray[np.float64] | None = None
 
 
 def simulate_group_month(config: SimConfig, group: TruckGroup, m: int, part_dir: Path) -> MonthResult:
@@ -118,7 +120,9 @@ class _GroupMonth:
         if tr.t_s.size:
             group.last_fix[pos] = (float(tr.lon[-1]), float(tr.lat[-1]))
         rates = self.ctx.rates[int(fleet.standard[k])]
-        ch = terminal_channels(tr, rates, float(group.odometer[pos]), float(group.tank_l[pos]), rng)
+        ch = terminal_channels(
+            tr, rates, float(group.odometer[pos]), float(group.tank_l[pos]), rng, fuel_l=driven.fuel_at_fix_l
+        )
         group.odometer[pos], group.tank_l[pos] = ch.odometer_end_km, ch.tank_end_l
         emitted, lon, lat = self._reported_fixes(vid, tr, driven.setting, rng)
         acc = tr.acc_on if tr.acc_on is not None else np.ones(tr.t_s.size, np.bool_)
@@ -143,7 +147,9 @@ class _GroupMonth:
             fuel = path_fuel_g(
                 path.speed_kmh, path.load, path.offset, truck_physics(config.seed, int(fleet.vehicle_id[k]), role)
             )
-            return _Driven(tr, path_truth(ctx.locator, *start, path, fuel), setting)
+            assert tr.path_index is not None
+            burnt = np.concatenate([[0.0], np.cumsum(fuel)]) / (1000.0 * DIESEL_KG_PER_L)  # L up to each second
+            return _Driven(tr, path_truth(ctx.locator, *start, path, fuel), setting, burnt[tr.path_index + 1])
         tr = drive_month(*args, rng)
         return _Driven(tr, track_truth(ctx.locator, self.group.last_fix[pos], tr), None)
 

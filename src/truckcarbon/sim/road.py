@@ -340,7 +340,10 @@ def drive_month_road(
     state.route_lon = poly_lon[1 + nxt :]
     state.route_lat = poly_lat[1 + nxt :]
     state.route_load = poly_load[1 + nxt :]
-    track = Track(t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odo, step_km=step, acc_on=on)
+    track = Track(
+        t_s=t, lon=lon, lat=lat, speed_kmh=speed, load=load, odometer_km=odo, step_km=step, acc_on=on,
+        path_index=np.where(before, -1, idx).astype(np.int64) if path.lon.size else np.full(t.size, -1, np.int64),
+    )  # fmt: skip
     return track, path, setting
 
 

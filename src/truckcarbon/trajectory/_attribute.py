@@ -20,11 +20,24 @@ import numpy as np
 from truckcarbon.geo.distance import step_km
 from truckcarbon.geo.locate import INVALID_IDX, OUTSIDE_IDX, array_helper, cell_unit, locate_one
 from truckcarbon.geo.segments import segment_pieces_into
+from truckcarbon.trajectory._robust import ACC_MOVED_KM  # an ignition-off segment longer than this moved
 
-N_VALUES = 7  # km, km empty, km half, km full, km unknown load, measured fuel, km with measured fuel
+# Average-speed bins of moving segments (km/h, lower bounds; the last is open): the emission methods' speed
+# curves apply to each bin's km at the bin's own average speed (its km over its hours).
+SPEED_BIN_EDGES_KMH = np.array([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0])
+N_SPEED_BINS = 10
+N_LOADS = 4  # empty, half, full, unknown
+# Values per (vehicle, month, unit): km, km empty, km half, km full, km unknown load, measured fuel, km with
+# measured fuel (the first 7, ACTIVITY_COLUMNS' order); idle seconds by the ignition bit and by the stop-length
+# rule; segments with the ignition off at both ends, with it on at either, and the km of the first that moved;
+# then moving seconds by speed bin (V_SECS + bin) and km by load and speed bin (V_SPEED_KM + load * bins + bin).
+V_IDLE_ACC, V_IDLE_STOP, V_ACC_OFF, V_ACC_ON, V_ACC_OFF_KM = 7, 8, 9, 10, 11
+V_SECS = 12
+V_SPEED_KM = V_SECS + N_SPEED_BINS
+N_VALUES = V_SPEED_KM + N_LOADS * N_SPEED_BINS
 # params: drift_m (negative: rule 7's dead band instead), drift_kmh, gap_s, max_speed_kmh, max_bridge_kmh,
-# gap_circuity, refuel_l, max_fuel_l_per_km, odometer_after_s, max_bridge_s
-N_PARAMS = 10
+# gap_circuity, refuel_l, max_fuel_l_per_km, odometer_after_s, max_bridge_s, idle_stop_s
+N_PARAMS = 11
 # Segment durations counted (upper bounds inclusive, as the gap rules' "longer than"): up to 20 min (not gaps),
 # 20 min-1 h, 1-4 h, 4-24 h, 1-7 days, longer.
 GAP_BIN_EDGES_S = np.array([0.0, 1200.0, 3600.0, 14400.0, 86400.0, 604800.0])
@@ -35,13 +48,10 @@ N_STATS = 5  # unobserved km, bridged extra km, unobserved segments, implausible
 
 
 @array_helper  # no reference counting per piece
-def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  # type: ignore[no-untyped-def]
-    """Add a piece to the current vehicle-month's table of units; returns (row count, row of the unit).
-
-    Tries ``hint`` (the row of the previous piece: a truck is usually still in
-    the city of its previous segment) first, then searches from the most
-    recently added unit backwards.
-    """
+def _row(tab_unit, tab_val, tab_n, hint, unit):  # type: ignore[no-untyped-def]
+    """The row of ``unit`` in the current vehicle-month's table of units (added when new); returns (row count,
+    row). Tries ``hint`` (the row of the previous piece: a truck is usually still in the city of its previous
+    segment) first, then searches from the most recently added unit backwards."""
     if hint < tab_n and tab_unit[hint] == unit:
         k = hint
     else:
@@ -55,17 +65,56 @@ def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok):  
         for c in range(N_VALUES):
             tab_val[k, c] = 0.0
         tab_n += 1
+    return tab_n, k
+
+
+@array_helper
+def _add(tab_unit, tab_val, tab_n, hint, unit, km, load_col, fuel_l, fuel_ok, secs, sbin, share, off, on):  # type: ignore[no-untyped-def]
+    """Add a piece of a moving segment (``share`` of it: ``km``, ``fuel_l``, ``secs``) to the current
+    vehicle-month's table of units; returns (row count, row of the unit)."""
+    tab_n, k = _row(tab_unit, tab_val, tab_n, hint, unit)
     tab_val[k, 0] += km
     tab_val[k, 1 + load_col] += km
     if fuel_ok:
         tab_val[k, 5] += fuel_l
         tab_val[k, 6] += km
+    tab_val[k, V_SECS + sbin] += secs
+    tab_val[k, V_SPEED_KM + load_col * N_SPEED_BINS + sbin] += km
+    if off:
+        tab_val[k, V_ACC_OFF] += share
+        if km > ACC_MOVED_KM * share:
+            tab_val[k, V_ACC_OFF_KM] += km
+    elif on:
+        tab_val[k, V_ACC_ON] += share
     return tab_n, k
+
+
+@nb.njit(cache=True, inline="always")
+def _speed_bin(kmh):  # type: ignore[no-untyped-def]
+    k = N_SPEED_BINS - 1
+    while k > 0 and kmh < SPEED_BIN_EDGES_KMH[k]:
+        k -= 1
+    return k
+
+
+@array_helper
+def _flush(o_vid, o_mon, o_unit, o_val, rows, tab_unit, tab_val, tab_n, vid, mon):  # type: ignore[no-untyped-def]
+    """Write the current vehicle-month's table of units as rows from ``rows``; -1 when ``o_*`` are too small."""
+    if rows + tab_n > o_vid.shape[0]:
+        return -1
+    for k in range(tab_n):
+        o_vid[rows] = vid
+        o_mon[rows] = mon
+        o_unit[rows] = tab_unit[k]
+        for c in range(N_VALUES):  # element by element: a row view would count references
+            o_val[rows, c] = tab_val[k, c]
+        rows += 1
+    return rows
 
 
 @nb.njit(cache=True, nogil=True)
 def attribute_kernel(  # type: ignore[no-untyped-def]
-    vid, t, x, y, reason, dseg, dist, code, load, fuel, odo, starts, month0, params, n_reasons,
+    vid, t, x, y, reason, dseg, dist, code, load, fuel, odo, acc, starts, month0, params, n_reasons,
     o_vid, o_mon, o_unit, o_val, buf, units, fracs,
     x0, y0, inv1, nx1, ny1, sub, l1, l2, ref, hdr, grp, edges,
     gap_cap=0,
@@ -112,12 +161,12 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     max_fuel_km = params[7]
     odo_after = params[8]
     max_bridge_s = params[9]
+    idle_stop_s = params[10]
     robust = drift_m < 0.0  # rule 7 on: ``dist`` and ``code`` hold its distances (else they may be empty)
     n = vid.shape[0]
     n_months = starts.shape[0] - 1
     by_month = np.zeros((max(n_months, 0), n_reasons), np.int64)
     tallies = np.zeros(2, np.int64)
-    cap = o_vid.shape[0]
     rows = 0
     stats = np.zeros(N_STATS, np.float64)
     g_cap = gap_cap if gap_cap > 0 else n // 64 + 256
@@ -155,6 +204,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
     q_y = 0.0
     q_unit = 0
     q_cell = -1
+    stop_t0 = -1.0  # when the standing run at hand began (-1: moving)
     for b in range(n):
         tb = t[b]
         if n_months <= 0 or tb < starts[0] or tb >= starts[n_months]:
@@ -224,6 +274,7 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 q_unit = unit_b
                 q_cell = cell_b
         if new_vehicle:
+            stop_t0 = -1.0
             continue
         ax = x[a]
         ay = y[a]
@@ -294,8 +345,31 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 acc_m = m0
                 acc_n = 0
                 acc_km = 0.0
-        if standing:
+        off = acc[a] == 0 and acc[b] == 0  # the ignition bit's evidence (its use is decided per vehicle-month)
+        on = not off and (acc[a] == 1 or acc[b] == 1)
+        if standing:  # idle time: by the ignition bit, and by the stop-length rule (the first idle_stop_s)
+            ta = float(t[a])
+            if stop_t0 < 0.0:
+                stop_t0 = ta
+            if vid[a] != cur_v or m0 != cur_m or cur_m < 0:  # the rows of the vehicle-month before, written
+                rows = _flush(o_vid, o_mon, o_unit, o_val, rows, tab_unit, tab_val, tab_n, cur_v, month0 + cur_m)
+                if rows < 0:
+                    return -1, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
+                tab_n, cur_v, cur_m = 0, vid[a], m0
+            tab_n, hint = _row(tab_unit, tab_val, tab_n, hint, unit_a)
+            span_i = min(dt, gap_s)
+            if acc[a] == 1 and acc[b] == 1:
+                tab_val[hint, V_IDLE_ACC] += span_i
+            elif on:
+                tab_val[hint, V_IDLE_ACC] += 0.5 * span_i
+            tab_val[hint, V_IDLE_STOP] += max(min(ta + dt, stop_t0 + idle_stop_s) - max(ta, stop_t0), 0.0)
+            if off:
+                tab_val[hint, V_ACC_OFF] += 1.0
+            elif on:
+                tab_val[hint, V_ACC_ON] += 1.0
             continue
+        stop_t0 = -1.0
+        sbin = _speed_bin(total / dt * 3600.0 if dt > 0 else 0.0)
         if bridged:
             stats[1] += d * (factor - 1.0)
         elif from_anchor:  # the segment runs from the anchor (rule 7): its geometry too
@@ -310,7 +384,9 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
         if m0 == m1 and m0 == cur_m and vid[a] == cur_v and cell_a >= 0 and cell_a == cell_b:
             # The usual segment: within the vehicle-month being summed and one borderless cell (what the
             # general path below gives for it: one whole piece in unit_a).
-            tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, unit_a, total, load_col, drop, fuel_ok)
+            tab_n, hint = _add(
+                tab_unit, tab_val, tab_n, hint, unit_a, total, load_col, drop, fuel_ok, dt, sbin, 1.0, off, on
+            )
             continue
         t0 = float(t[a])
         span = dt
@@ -319,19 +395,11 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             p_hi = 1.0 if m == m1 else (starts[m + 1] - t0) / span
             if p_hi <= p_lo:
                 continue
-            if vid[a] != cur_v or m != cur_m or cur_m < 0:
-                if rows + tab_n > cap:
+            if vid[a] != cur_v or m != cur_m or cur_m < 0:  # the rows of the vehicle-month before, written
+                rows = _flush(o_vid, o_mon, o_unit, o_val, rows, tab_unit, tab_val, tab_n, cur_v, month0 + cur_m)
+                if rows < 0:
                     return -1, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
-                for k in range(tab_n):
-                    o_vid[rows] = cur_v
-                    o_mon[rows] = month0 + cur_m
-                    o_unit[rows] = tab_unit[k]
-                    for c in range(N_VALUES):  # element by element: a row view would count references
-                        o_val[rows, c] = tab_val[k, c]
-                    rows += 1
-                tab_n = 0
-                cur_v = vid[a]
-                cur_m = m
+                tab_n, cur_v, cur_m = 0, vid[a], m
             sx0 = ax + (bx - ax) * p_lo
             sy0 = ay + (by - ay) * p_lo
             sx1 = ax + (bx - ax) * p_hi
@@ -357,24 +425,24 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
             if npieces == 1:  # one piece (usually without a walk): it comes back in u, f
                 f *= width
                 if f > 0.0:
-                    tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, u, total * f, load_col, drop * f, fuel_ok)
+                    tab_n, hint = _add(
+                        tab_unit, tab_val, tab_n, hint, u, total * f, load_col, drop * f, fuel_ok, dt * f, sbin, f,
+                        off, on,
+                    )  # fmt: skip
                 continue
             if npieces < 0:  # -1 - the segment's crossings
                 return -1 + npieces, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
             for q in range(npieces):
                 f = fracs[q] * width
                 if f > 0.0:
-                    tab_n, hint = _add(tab_unit, tab_val, tab_n, hint, units[q], total * f, load_col, drop * f, fuel_ok)
-    if rows + tab_n > cap:
+                    tab_n, hint = _add(
+                        tab_unit, tab_val, tab_n, hint, units[q], total * f, load_col, drop * f, fuel_ok, dt * f,
+                        sbin, f, off, on,
+                    )  # fmt: skip
+    rows = _flush(o_vid, o_mon, o_unit, o_val, rows, tab_unit, tab_val, tab_n, cur_v, month0 + cur_m)
+    if rows < 0:
         return -1, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km
     if acc_n > 0:
         bin_n[acc_m, 0, 0] += acc_n
         bin_km[acc_m, 0, 0] += acc_km
-    for k in range(tab_n):
-        o_vid[rows] = cur_v
-        o_mon[rows] = month0 + cur_m
-        o_unit[rows] = tab_unit[k]
-        for c in range(N_VALUES):
-            o_val[rows, c] = tab_val[k, c]
-        rows += 1
     return rows, stats, by_month, tallies, n_gaps, g_vid, g_mon, g_from, g_to, g_val, bin_n, bin_km

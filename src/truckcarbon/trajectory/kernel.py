@@ -19,16 +19,29 @@ import pyarrow as pa
 
 from truckcarbon.core.months import local_month, month_labels, month_start_utc_s
 from truckcarbon.geo.locator import CityLocator
-from truckcarbon.trajectory._attribute import GAP_BIN_LABELS, N_VALUES, attribute_kernel
+from truckcarbon.trajectory._attribute import (
+    GAP_BIN_LABELS,
+    N_LOADS,
+    N_SPEED_BINS,
+    N_VALUES,
+    V_ACC_OFF,
+    V_ACC_OFF_KM,
+    V_ACC_ON,
+    V_IDLE_ACC,
+    V_IDLE_STOP,
+    V_SECS,
+    V_SPEED_KM,
+    attribute_kernel,
+)
 from truckcarbon.trajectory._flag import flag_kernel, order_check
-from truckcarbon.trajectory._robust import robust_kernel
+from truckcarbon.trajectory._robust import ACC_MOVED_SHARE, MIN_PAIRS, robust_kernel
 from truckcarbon.trajectory.rules import CleaningRules, attribute_params, robust_params
 from truckcarbon.trajectory.schema import (
-    ACTIVITY_COLUMNS,
     GAP_BIN_SCHEMA,
     GAP_SCHEMA,
     QUARANTINED,
     REASONS,
+    VALUE_COLUMNS,
     KernelResult,
 )
 
@@ -188,7 +201,7 @@ def run_kernel(
         o_vid, o_mon = np.empty(cap, np.int64), np.empty(cap, np.int64)
         o_unit, o_val = np.empty(cap, np.int32), np.empty((cap, N_VALUES), np.float64)
         out = attribute_kernel(  # type: ignore[call-arg]
-            sv, st, sx, sy, reason, dseg, dist, code, sl, sf, so, starts, month0, params, len(REASONS),
+            sv, st, sx, sy, reason, dseg, dist, code, sl, sf, so, sa, starts, month0, params, len(REASONS),
             o_vid, o_mon, o_unit, o_val, np.empty(walk), np.empty(walk, np.int32), np.empty(walk),
             *locator.kernel_args, gap_cap,
         )  # fmt: skip
@@ -209,7 +222,7 @@ def run_kernel(
         for pair, c in zip(pairs.tolist(), count.tolist(), strict=True):
             m, r = divmod(pair, len(REASONS))
             by_month.setdefault(m, np.zeros(len(REASONS), np.int64))[r] += c
-    ok = o_val[:, 0] > 0
+    ok = (o_val[:, 0] > 0) | (o_val[:, V_IDLE_ACC] > 0) | (o_val[:, V_IDLE_STOP] > 0)  # driven or idled
     o_vid, o_mon, o_unit, o_val = o_vid[ok], o_mon[ok], o_unit[ok], o_val[ok]
     if g_vid.size:
         at = _estimate_rows(g_vid, g_mon, o_vid, o_mon)
@@ -225,9 +238,10 @@ def run_kernel(
             "vehicle_id": pa.array(o_vid),
             "month": month_text,
             "city_adcode": pa.array(locator.adcodes_of_units(o_unit)),
-            **{name: pa.array(o_val[:, c]) for c, name in enumerate(ACTIVITY_COLUMNS[3:-2])},
+            **{name: pa.array(o_val[:, c]) for c, name in enumerate(VALUE_COLUMNS)},
             "gps_noise_m": pa.array(noise_col, from_pandas=True),  # null: not estimated (rule 7 off)
             "fix_interval_s": pa.array(interval_col, from_pandas=True),  # null: never moving, or not estimated
+            **_speed_and_idle(o_vid, o_mon, o_val, rules.use_acc),
         }
     ).sort_by([("vehicle_id", "ascending"), ("month", "ascending"), ("city_adcode", "ascending")])
     unobserved_km, bridged_km, unobserved_segments = float(stats[0]), float(stats[1]), int(stats[2])
@@ -256,6 +270,30 @@ def run_kernel(
         reason_in_input_order, counts, activity, unobserved_km, bridged_km, by_month, gaps, gap_bins, float(stats[3]),
         estimates,
     )  # fmt: skip
+
+
+def _speed_and_idle(
+    vid: npt.NDArray[np.int64], mon: npt.NDArray[np.int64], val: npt.NDArray[np.float64], use_acc: bool
+) -> dict[str, pa.Array]:
+    """``idle_h``, ``driving_h`` and the speed-bin lists of the rows (contiguous by vehicle-month): idle time by
+    the ignition bit where it is consistent with the positions over the vehicle-month (as rule 7 tests it),
+    else by the stop-length rule."""
+    n = vid.size
+    new = np.ones(n, np.bool_)
+    new[1:] = (vid[1:] != vid[:-1]) | (mon[1:] != mon[:-1])
+    group = np.cumsum(new) - 1
+    sums = [np.bincount(group, weights=val[:, c]) for c in (V_ACC_OFF, V_ACC_ON, V_ACC_OFF_KM, 0)]
+    off, on, off_km, km = sums
+    acc_ok = use_acc & (off >= MIN_PAIRS) & (on >= MIN_PAIRS) & (off_km <= ACC_MOVED_SHARE * km)
+    idle_s = np.where(acc_ok[group], val[:, V_IDLE_ACC], val[:, V_IDLE_STOP]) if n else np.zeros(0)
+    secs = np.ascontiguousarray(val[:, V_SECS : V_SECS + N_SPEED_BINS])
+    speed_km = np.ascontiguousarray(val[:, V_SPEED_KM : V_SPEED_KM + N_LOADS * N_SPEED_BINS])
+    return {
+        "idle_h": pa.array(idle_s / 3600.0),
+        "driving_h": pa.array(secs.sum(axis=1) / 3600.0),
+        "speed_bin_km": pa.FixedSizeListArray.from_arrays(pa.array(speed_km.ravel()), N_LOADS * N_SPEED_BINS),
+        "speed_bin_h": pa.FixedSizeListArray.from_arrays(pa.array(secs.ravel() / 3600.0), N_SPEED_BINS),
+    }
 
 
 def _estimate_rows(

@@ -82,6 +82,19 @@ a rise of more than ``refuel_l`` (a refuel) or a fall above
 The level telescopes, so rounding of the gauge cancels over a trip. Both are
 shared out to cities and months in proportion to distance.
 
+Speed and idling (what the emission methods' speed curves and idle rates need):
+each moving segment's kilometres and hours go to the bin of its average speed
+(``SPEED_BIN_EDGES_KMH``: 10 km/h bins, the last from 90 km/h) by load state. A
+standing segment (rule 7's dead band, or the drift rule) is idle time when the
+ignition is on: both ends on count its time (at most ``gap_s``), one end half of
+it. The ignition bit is used for a vehicle-month when it is consistent with the
+positions (as rule 7 tests it: enough segments with it off and on, and the
+ignition-off ones moved no more than 5% of the km) and ``use_acc`` is on; else
+(no bit, or one stuck, inverted or not wired) each stop idles its first
+``idle_stop_s`` (default 15 min: a heavy truck warms up for minutes at a
+shift's start and idles through queues and lights, while a longer stop is
+usually a parked truck with its engine off) and is parked after that.
+
 This module holds the thresholds (:class:`CleaningRules`, :data:`NOISY_ROAD_RULES`) and their order in
 the compiled kernels' ``params`` arrays; the kernels are run by
 :func:`truckcarbon.trajectory.kernel.run_kernel`.
@@ -129,6 +142,7 @@ class CleaningRules:
     max_fuel_l_per_km: float = 1.5
     odometer_after_s: float = 150.0
     max_bridge_s: float = 14400.0
+    idle_stop_s: float = 900.0
     max_vehicle_kmh: float = MAX_VEHICLE_KMH
     sustained_s: float = SUSTAINED_S
 
@@ -167,6 +181,7 @@ def attribute_params(rules: CleaningRules) -> npt.NDArray[np.float64]:
             rules.max_fuel_l_per_km,
             rules.odometer_after_s,
             rules.max_bridge_s,
+            rules.idle_stop_s,
         ]
     )
 

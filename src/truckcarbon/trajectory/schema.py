@@ -30,7 +30,18 @@ ACTIVITY_COLUMNS = (
     "distance_km_fuel_measured",
     "gps_noise_m",
     "fix_interval_s",
+    "idle_h",
+    "driving_h",
+    "speed_bin_km",
+    "speed_bin_h",
 )
+# The kernel's sums per row, in ACTIVITY_COLUMNS' order from distance_km.
+VALUE_COLUMNS = ACTIVITY_COLUMNS[3:10]
+# Kilometres by (load state, speed bin) and hours by speed bin of a row's moving segments: lists of
+# N_LOADS * N_SPEED_BINS (empty, half, full, unknown; bins of SPEED_BIN_EDGES_KMH) and N_SPEED_BINS values. The
+# emission methods read them (activity given as km per row has none); the run's activity table keeps idle_h
+# and driving_h only.
+SPEED_COLUMNS = ("speed_bin_km", "speed_bin_h")
 GAP_SCHEMA = pa.schema(
     [
         ("vehicle_id", pa.int64()),
@@ -93,6 +104,8 @@ __all__ = [
     "KEPT",
     "QUARANTINED",
     "REASONS",
+    "SPEED_COLUMNS",
     "STUCK",
+    "VALUE_COLUMNS",
     "KernelResult",
 ]
