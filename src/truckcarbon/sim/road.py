@@ -26,7 +26,10 @@ and congestion by local hour (:func:`_congestion`), with a slow speed
 fluctuation; accelerations of at most 0.5 m/s^2, braking at 1.0 m/s^2 (a loaded
 heavy truck). Urban and arterial roads have traffic lights spaced exponentially
 (mean 500 m and 1,200 m), red with probability 0.5 for 15-75 s: the truck brakes
-to a stop and waits, ignition on. Each shift starts with 3-12 min and ends with
+to a stop and waits, ignition on. In the peak hours (07-09, 17-19) urban and
+arterial traffic is jammed: stop-and-go queues stop the truck every 150 m and
+400 m on average for 5-25 s (:data:`QUEUE_SPACING_M`), the transient driving that
+makes congested kilometres costly. Each shift starts with 3-12 min and ends with
 1-5 min of idling, ignition on (JT/T 808 status bit 0, ACC); between shifts the
 truck is parked, ignition off.
 
@@ -80,6 +83,13 @@ LIGHT_SPACING_M = np.array([500.0, 1200.0, np.inf])
 RED_P = 0.5
 NO_LIGHT = -1e9  # the distance to the next light when none is drawn yet (a red one overshot is negative)
 RED_S = (15.0, 75.0)
+# Congested peak traffic on urban and arterial roads moves in stop-and-go waves (queues spilling back through
+# signals, two or three stops per junction): a queue stop every QUEUE_SPACING_M on average, each held QUEUE_S.
+# Stop-and-go waves in congested traffic hold vehicles for seconds to tens of seconds at periods of minutes
+# (Schonhof and Helbing, 2007, Transportation Science 41(2), empirical features of congested traffic states).
+QUEUE_SPACING_M = np.array([150.0, 400.0, np.inf])
+QUEUE_S = (5.0, 25.0)
+JAM_BELOW = 0.7  # a congestion factor below this is a jam (the peak hours on urban and arterial roads)
 ACCEL = 0.5  # m/s^2
 BRAKE = 1.0  # m/s^2
 IDLE_START_S = (180.0, 720.0)
@@ -150,6 +160,7 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
     light = 0.0  # m to the next light
     light_set = -1  # the setting it was drawn for
     red = False
+    queue = False  # the stop ahead is a queue's (held QUEUE_S), not a signal's (RED_S)
     wait = 0.0
     odo_km = 0.0
     iz = 0
@@ -178,15 +189,18 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
             d_next = haversine_km(x, y, wlon[w], wlat[w])
             near = min(d_next, since_wp)
             cur_set = URBAN if near < URBAN_KM else (ARTERIAL if near < ARTERIAL_KM else EXPRESSWAY)
+            congestion = _congestion(hour, cur_set)
+            jam = congestion < JAM_BELOW and cur_set != EXPRESSWAY
             if (light == NO_LIGHT or cur_set != light_set) and wait <= 0.0:  # none ahead, or a new road
                 light_set = cur_set
-                mean = spacing[cur_set]
+                mean = QUEUE_SPACING_M[cur_set] if jam else spacing[cur_set]
                 light = -mean * math.log(1.0 - u[iu % u.shape[0]]) if np.isfinite(mean) else np.inf
-                red = u[(iu + 1) % u.shape[0]] < RED_P
+                red = jam or u[(iu + 1) % u.shape[0]] < RED_P
+                queue = jam
                 iu += 2
             vs = vs * 0.967 + 0.256 * z[iz % z.shape[0]]  # AR(1) of sd 1, 30 s
             iz += 1
-            target = base[cur_set] * role_speed * _congestion(hour, cur_set) * (1.0 + 0.08 * vs) / 3.6
+            target = base[cur_set] * role_speed * congestion * (1.0 + 0.08 * vs) / 3.6
             if j + v / BRAKE + 1.0 >= n_k - idle1[k]:  # brake to a stop before the shift's closing idle
                 target = 0.0
             v_old = v
@@ -199,7 +213,8 @@ def _drive_kernel(  # type: ignore[no-untyped-def]
                 v = max(v - BRAKE, 0.0)
                 if v <= 0.0 or light <= 0.0:
                     v = 0.0
-                    wait = RED_S[0] + (RED_S[1] - RED_S[0]) * u[iu % u.shape[0]]
+                    held = QUEUE_S if queue else RED_S
+                    wait = held[0] + (held[1] - held[0]) * u[iu % u.shape[0]]
                     iu += 1
                     red = False
             elif v < target:

@@ -367,6 +367,9 @@ def attribute_kernel(  # type: ignore[no-untyped-def]
                 tab_val[hint, V_ACC_OFF] += 1.0
             elif on:
                 tab_val[hint, V_ACC_ON] += 1.0
+            drop = fuel[a] - fuel[b]  # an idling truck's gauge falls too (NaN: not reported)
+            if drop >= -refuel_l and drop <= refuel_l:
+                tab_val[hint, 5] += drop
             continue
         stop_t0 = -1.0
         sbin = _speed_bin(total / dt * 3600.0 if dt > 0 else 0.0)

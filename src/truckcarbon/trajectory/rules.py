@@ -80,7 +80,9 @@ reported. A segment's measured fuel is the fall of the fuel-level gauge over it;
 a rise of more than ``refuel_l`` (a refuel) or a fall above
 ``max_fuel_l_per_km`` per km plus ``refuel_l`` (a glitch) makes it unknown.
 The level telescopes, so rounding of the gauge cancels over a trip. Both are
-shared out to cities and months in proportion to distance.
+shared out to cities and months in proportion to distance; a standing segment's
+fall (idling burns fuel; a rise or fall above ``refuel_l`` makes it unknown) goes
+to the city it stands in, with no kilometres.
 
 Speed and idling (what the emission methods' speed curves and idle rates need):
 each moving segment's kilometres and hours go to the bin of its average speed
