@@ -50,9 +50,10 @@ C. **Distance of each segment.**
      calibration error. Its
      geometry (the straight line from the anchor) places it in cities. Over an
      interval longer than ``STOP_GAP_S`` the truck may have stopped between two
-     moving fixes (a red light, a queue): the integral is capped at the longest
-     the path can be, the chord over one less ``STOP_LOSS_K`` times its expected
-     chord loss, plus twice the band radius.
+     moving fixes (a red light, a stop-and-go queue), and speeds read while it
+     moves overstate its mean speed: such a segment takes its positions, as
+     below (capping the integral at the longest the path can be still left
+     congested city-months 3-5% high at 120 s).
    - *Positions only:* the straight line from the anchor; with ``turn_correction``, less the noise's
      expected excess ``s^2 (1 - exp(-dt / NOISE_CORR_S)) / (2 L)`` (the length
      of a noisy chord of length ``L`` exceeds it by its pair variance over 2 L
@@ -92,7 +93,6 @@ MULTIPATH_KM = 0.4  # multipath outliers are tens to hundreds of metres off (a l
 ACC_MOVED_KM = 0.2  # an ignition-off segment longer than this moved (beyond a parked receiver's wander)
 ACC_MOVED_SHARE = 0.05  # a bit whose off segments hold more of the km than this is not used
 STOP_GAP_S = 45.0  # an interval long enough to hold a stop at a light between two moving fixes
-STOP_LOSS_K = 4.0  # the longest path over such an interval: the chord with this many times its expected loss
 NOISE_CORR_S = 20.0  # a moving receiver's error correlates over tens of seconds (multipath, atmosphere)
 RAYLEIGH_MEDIAN = 1.1774100225154747  # sqrt(2 ln 2)
 # params: band_floor_m, band_sigmas, stop_kmh, default_noise_m, use_speed, turn_correction, use_acc
@@ -396,18 +396,15 @@ def robust_kernel(vid, t, x, y, speed, has_speed, acc, reason, dseg, cos, starts
             c_code = CODE_STEP if anchor == a else CODE_ANCHOR
             va = speed[a]
             vb = speed[b]
-            sp = out_speed[g] and _valid(va) and _valid(vb)
+            # Over an interval longer than STOP_GAP_S the truck may have stopped between two moving fixes (a
+            # red light, a queue): speeds read only while it moves overstate its mean speed there (and the
+            # lower of speeds and geometry is biased low), so such a segment takes its geometry, as without
+            # the channel.
+            sp = out_speed[g] and _valid(va) and _valid(vb) and dt <= STOP_GAP_S
             if sp and min(va, vb) >= stop_kmh and dt > 0.0:
                 dv = 0.5 * (va + vb) * dt / 3600.0 * g_scale[g]
                 if d_anc > 1.3 * dv + 2.0 * r_band:  # the positions moved much farther: a stale speed
                     dv = d_anc
-                elif dt > STOP_GAP_S:
-                    # Moving at both ends of a long interval, the truck may have stopped between (a red
-                    # light, a queue): the speeds integrated are then no longer than the path can be, the
-                    # chord with twice the bends a span of this length hides at the speed it implies.
-                    kmh = d_anc / dt * 3600.0
-                    longest = d_anc / (1.0 - min(0.5, STOP_LOSS_K * chord_loss(d_anc, kmh))) + 2.0 * r_band
-                    dv = min(dv, longest)
                 dist[b] = dv
                 code[b] = c_code
                 anchor = b

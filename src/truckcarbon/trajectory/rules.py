@@ -47,8 +47,9 @@ Rules, in order, each configurable in :class:`CleaningRules` and counted:
    fix that left it accrues nothing (a standing truck), the one that leaves it
    accrues the straight line from there; a segment with the truck moving by the
    speed channel at both ends (at or above ``stop_kmh``; the channel used when
-   consistent with the positions, ``use_speed``) accrues the speed integrated
-   over its time; otherwise its straight line, with ``turn_correction`` less the
+   consistent with the positions, ``use_speed``) over at most 45 s accrues the
+   speed integrated over its time (a longer interval may hold a stop the speeds
+   at its ends do not show); otherwise its straight line, with ``turn_correction`` less the
    noise's expected excess and times the arcs and bends its turning shows.
 8. **Gaps**: a segment longer than ``max_bridge_s`` (a few hours: what a truck can
    plausibly drive through a hole in the signal) is never bridged, whatever its
