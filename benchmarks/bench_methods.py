@@ -24,6 +24,7 @@ method:
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -120,6 +121,7 @@ def main() -> None:
     simulate(world, config, overwrite=True)
     t1 = time.perf_counter()
     settings = PipelineConfig(rules=NOISY_ROAD_RULES, emissions=EmissionSettings(method="measured"))
+    shutil.rmtree(run, ignore_errors=True)  # a fresh run (an unchanged input would be skipped)
     run_pipeline(world / "pings", world / "vehicles.parquet", run, config=settings)
     t2 = time.perf_counter()
     print(f"road world: {args.trucks} trucks, {args.months}, {args.interval} s fixes, seed {args.seed}, default "

@@ -92,7 +92,7 @@ def test_each_load_branch_for_every_standard(code):
     out = apply_method(t, [code] * 3)
     assert out.column_names == [
         *t.column_names, "fuel_l_report", "fuel_l_copert", "fuel_l_measured", "fuel_l", "co2_kg", "method",
-        "nox_kg", "pm25_kg", "co_kg", "hc_kg",
+        "fuel_gauge_used", "nox_kg", "pm25_kg", "co_kg", "hc_kg",
     ]  # fmt: skip
     want = [(10 * e + 20 * h + 30 * f) / 100, 50 * u / 100, (15 * e + 25 * u) / 100]
     assert out["fuel_l"].to_pylist() == pytest.approx(want, rel=1e-12)
@@ -143,6 +143,7 @@ def test_measured_fuel_per_vehicle_month_when_it_covers_enough_km_at_a_plausible
         "measured_fuel", "measured_fuel", "load_state", "unknown_load", "load_state", "measured_fuel",
         "measured_fuel", "load_state",
     ]  # fmt: skip
+    assert out["fuel_gauge_used"].to_pylist() == [m == "measured_fuel" for m in out["method"].to_pylist()]
     # The decision is per vehicle-month whatever the row order.
     perm = np.array([7, 3, 1, 5, 0, 6, 2, 4])
     shuffled = apply_method(t.take(perm), np.full(len(rows), 2), measured)

@@ -20,7 +20,9 @@ from truckcarbon.analysis.places import (
 from truckcarbon.analysis.rankings import read_gdp, registration_vs_operating, sample_gdp_path, top_cities
 from truckcarbon.analysis.tables import RunTables
 from truckcarbon.analysis.trends import national_annual, national_monthly, seasonal_profile
+from truckcarbon.analysis.uncertainty import inventory_intervals
 from truckcarbon.core.runfolder import RunFolder
+from truckcarbon.emissions.montecarlo import UncertaintySettings
 
 
 @dataclass
@@ -39,6 +41,7 @@ def analyze(
     top_n: int = 10,
     progress: Callable[[str], None] | None = None,
     groups: Mapping[str, Sequence[int]] | None = None,
+    uncertainty: UncertaintySettings | None = UncertaintySettings(),  # noqa: B008 (frozen: shared safely)
 ) -> AnalysisSummary:
     """Write every analysis of a run folder to ``run/analysis/``.
 
@@ -48,13 +51,15 @@ def analyze(
     ``standard_shares``, ``city_standard_period``, ``top_cities`` (with GDP
     when ``gdp`` is given), ``registration_vs_operating_province`` and
     ``_city``; with ``groups`` (id -> city adcodes) also ``groups_monthly`` and
-    ``groups_yearly``; plus ``analysis.json`` listing them.
+    ``groups_yearly``; with ``uncertainty`` (None: left out) the 90% intervals
+    ``inventory_intervals``, ``city_intervals`` and ``national_intervals``
+    (:mod:`truckcarbon.analysis.uncertainty`); plus ``analysis.json`` listing them.
     """
     started = time.perf_counter()
     say = progress or (lambda _: None)
     folder = RunFolder.open(run)
     with folder.lock(exclusive=False), RunTables.of(folder) as tables:  # not while a run is replacing the folder
-        return _analyze(folder, tables, gdp, top_n, say, groups, started)
+        return _analyze(folder, tables, gdp, top_n, say, groups, uncertainty, started)
 
 
 def _analyze(
@@ -64,6 +69,7 @@ def _analyze(
     top_n: int,
     say: Callable[[str], None],
     groups: Mapping[str, Sequence[int]] | None,
+    uncertainty: UncertaintySettings | None,
     started: float,
 ) -> AnalysisSummary:
     gdp_table = read_gdp(gdp) if gdp is not None else None
@@ -98,8 +104,22 @@ def _analyze(
         table = make()
         folder.write_analysis(name, table)
         summary.tables[name] = table.num_rows
+    index: dict[str, object] = {"tables": summary.tables, "gdp": _source_name(gdp), "top_n": top_n}
+    if uncertainty is not None and not folder.month_files("activity"):
+        summary.missing.append(f"{folder.activity}: no activity rows, which the 90% intervals are drawn over")
+    elif uncertainty is not None:
+        intervals = inventory_intervals(folder, uncertainty, say)
+        for name, table in (("inventory", intervals.inventory), ("city", intervals.city),
+                            ("national", intervals.national)):  # fmt: skip
+            summary.tables[f"{name}_intervals"] = table.num_rows
+        index["uncertainty"] = {
+            "draws": uncertainty.draws, "seed": uncertainty.seed, "bootstrap": uncertainty.bootstrap,
+            "unknown_full_share": list(uncertainty.unknown_full_share),
+            "factor_errors": f"{intervals.gauge_trucks} gauge trucks" if intervals.gauge_trucks
+            else f"log-normal, sigma {uncertainty.fallback_sigma}",
+            "unobserved_km_unweighted": intervals.unobserved_km,
+        }  # fmt: skip
     summary.seconds = time.perf_counter() - started
-    index = {"tables": summary.tables, "gdp": _source_name(gdp), "top_n": top_n}
     folder.write_json("analysis", "analysis", index)
     return summary
 

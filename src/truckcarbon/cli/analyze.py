@@ -24,10 +24,20 @@ def analyze(
         list[str] | None,
         typer.Option(help="A group of your own, NAME=ADCODE,ADCODE,... (repeat for more groups)."),
     ] = None,
+    draws: Annotated[
+        int, typer.Option(help="Monte Carlo draws of the 90% intervals (10-100000; 0: no intervals).")
+    ] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the draws (the same seed, the same intervals).")] = 20240601,
 ) -> None:
-    """Trends, seasonality, shocks, cities, clusters, standards, rankings, registration vs operating."""
+    """Trends, seasonality, shocks, cities, clusters, standards, rankings, registration vs operating, and the
+    90% intervals of the inventory (a Monte Carlo over factors, unknown loads, weights and unobserved km)."""
     from truckcarbon.analysis import analyze as run_analysis
     from truckcarbon.core.errors import InputError
+    from truckcarbon.emissions.montecarlo import UncertaintySettings
+
+    uncertainty = UncertaintySettings(draws=draws, seed=seed) if draws else None
+    if uncertainty is not None:
+        uncertainty.validate()
 
     groups: dict[str, list[int]] = {}
     for item in group or []:
@@ -39,13 +49,14 @@ def analyze(
         if not name.strip() or not groups[name.strip()]:
             raise InputError(f"--group {item!r}: use NAME=ADCODE,ADCODE, e.g. hub=410100,410300")
     with Progress(*progress_columns(), console=err_console, transient=True) as progress:
-        task = progress.add_task("analysing", total=12 + 2 * bool(groups))
+        task = progress.add_task("analysing", total=12 + 2 * bool(groups) + (1 + months(run_dir)) * bool(draws))
         summary = run_analysis(
             run_dir,
             gdp,
             top,
             progress=lambda name: progress.update(task, advance=1, description=name),
             groups=groups or None,
+            uncertainty=uncertainty,
         )
     view = Table(title=f"analysis of {run_dir} ({summary.seconds:.1f} s)")
     view.add_column("table")
@@ -56,6 +67,11 @@ def analyze(
     console.print(f"written to {summary.out} (Parquet and CSV)")
     for notice in summary.missing:
         err_console.print(f"[yellow]not in the run folder:[/] {notice}")
+
+
+def months(run_dir: Path) -> int:
+    """The run folder's activity months (the intervals' progress steps)."""
+    return len(list((run_dir / "activity").glob("*.parquet")))
 
 
 @friendly

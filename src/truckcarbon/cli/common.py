@@ -17,6 +17,7 @@ from typing import Annotated, ParamSpec, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from truckcarbon.core.errors import InputError, TruckcarbonError
@@ -44,17 +45,17 @@ def friendly(func: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, click.exceptions.ClickException, click.exceptions.Abort):
             raise
         except TruckcarbonError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}")  # "[emissions] ..." kept
             raise typer.Exit(code=EXIT_INPUT) from None
         except (OSError, MemoryError) as exc:  # the machine's limits: disk full, permissions, memory
-            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+            err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
             raise typer.Exit(code=EXIT_INPUT) from None
         except Exception as exc:
             # A defect of truckcarbon, not of the input: one line, the traceback on request.
             if os.environ.get("TRUCKCARBON_DEBUG"):
                 raise
             err_console.print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
                 "(set TRUCKCARBON_DEBUG=1 for the traceback, and please report it)"
             )
             raise typer.Exit(code=EXIT_INTERNAL) from None

@@ -162,11 +162,13 @@ ACTIVITY = TableSchema(
         Column(
             "method", pa.string(), nullable=False, doc="measured_fuel, copert, load_state, unknown_load, mixed_load"
         ),
+        Column("fuel_gauge_used", pa.bool_(), nullable=False, doc="the vehicle-month's fuel gauge qualified"),
         Column("nox_kg", pa.float64(), "kg", nullable=False, doc="hot exhaust (MEE guideline; China VI: COPERT)"),
         Column("pm25_kg", pa.float64(), "kg", nullable=False),
         Column("co_kg", pa.float64(), "kg", nullable=False),
         Column("hc_kg", pa.float64(), "kg", nullable=False),
         Column("emission_standard", pa.string(), nullable=False),
+        Column("vehicle_class", pa.string(), nullable=False, doc="the COPERT segment"),
         Column("registration_city_adcode", pa.int32(), nullable=False),
         Column("weight", pa.float64(), nullable=False),
         Column("gps_noise_m", pa.float64(), "m", doc="the vehicle's estimated position noise (per axis)"),

@@ -23,8 +23,10 @@ take the report method.
 ``co2_kg = fuel_l * ef_kg_per_l`` (2.6765 kg CO2 / L by default) for every method.
 Each row's ``method`` says what gave its fuel: ``measured_fuel``, ``copert``, or the
 report method's ``load_state`` (every km had a load state), ``unknown_load`` (none
-had) or ``mixed_load``. The pollutants (``nox_kg``, ``pm25_kg``, ``co_kg``,
-``hc_kg``) come from :mod:`truckcarbon.emissions.pollutants` whatever the method.
+had) or ``mixed_load``; ``fuel_gauge_used`` whether its vehicle-month's gauge
+qualified (``fuel_l_measured`` is then the gauge's), whichever method is chosen.
+The pollutants (``nox_kg``, ``pm25_kg``, ``co_kg``, ``hc_kg``) come from
+:mod:`truckcarbon.emissions.pollutants` whatever the method.
 """
 
 from __future__ import annotations
@@ -222,6 +224,7 @@ def apply_method(
     for name, values in columns.items():
         out = out.append_column(name, pa.array(values, pa.float64()))
     out = out.append_column("method", pa.array(np.asarray(ROW_METHODS, dtype=object)[code], pa.string()))
+    out = out.append_column("fuel_gauge_used", pa.array(used, pa.bool_()))
     for name, values in pollutants.items():
         out = out.append_column(name, pa.array(values, pa.float64()))
     return out

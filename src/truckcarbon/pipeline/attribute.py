@@ -119,7 +119,7 @@ def attach_vehicles(activity: pa.Table, vehicles: pa.Table, config: PipelineConf
     out = out.set_column(0, "vehicle_key", pa.array(keys)).add_column(
         0, "vehicle_id", vehicles["vehicle_id"].take(take)
     )
-    for name in ("emission_standard", "weight", "registration_city_adcode"):
+    for name in ("emission_standard", "vehicle_class", "weight", "registration_city_adcode"):
         out = out.append_column(name, vehicles[name].take(take))
     return out
 
