@@ -73,6 +73,26 @@ def test_the_bootstrap_of_two_trucks_in_one_stratum(tmp_path: Path) -> None:
     assert national(result) == pytest.approx([0.04, 0.02, 0.04, 0.06])
 
 
+def test_a_years_draws_are_its_months_draws_summed(tmp_path: Path) -> None:
+    """The two trucks in May and June: a draw takes each truck as often in both months (its count is the
+    truck's), so the year is 40, 80 or 120 kg; the fallback factor (sigma 0.2) is drawn per row and month."""
+    folder = run_folder(tmp_path, [row("a", co2_kg=10.0), row("b", co2_kg=30.0)])
+    june = [dict(row("a", co2_kg=10.0), month="2023-06"), dict(row("b", co2_kg=30.0), month="2023-06")]
+    table = pa.Table.from_pylist(june).select(list(COLUMNS))
+    pq.write_table(table.set_column(2, "city_adcode", table["city_adcode"].cast(pa.int32())),
+                   tmp_path / "activity" / "2023-06.parquet")  # fmt: skip
+    result = inventory_intervals(folder, UncertaintySettings(draws=2000, seed=5, fallback_sigma=0.0))
+    (year,) = result.national_annual.to_pylist()
+    assert (year["year"], year["co2_t"]) == (2023, pytest.approx(0.08))
+    assert [year["co2_t_p05"], year["co2_t_p50"], year["co2_t_p95"]] == pytest.approx([0.04, 0.08, 0.12])
+    assert [r["co2_t_p50"] for r in result.national.to_pylist()] == pytest.approx([0.04, 0.04])
+    wide = inventory_intervals(folder, UncertaintySettings(draws=4000, seed=5, fallback_sigma=0.2, bootstrap=False))
+    (y,) = wide.national_annual.to_pylist()
+    months = wide.national.to_pylist()
+    # Independent months: the year's interval is narrower than the months' intervals added.
+    assert y["co2_t_p95"] - y["co2_t_p05"] < sum(m["co2_t_p95"] - m["co2_t_p05"] for m in months)
+
+
 def test_the_unknown_load_share_spans_its_range(tmp_path: Path) -> None:
     folder = run_folder(tmp_path, [row("a", distance_km_unknown_load=400.0)])
     _, p05, p50, p95 = national(inventory_intervals(folder, FIXED))

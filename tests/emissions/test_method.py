@@ -192,3 +192,32 @@ def test_bad_settings_are_refused(settings, error, match):
         settings.validate()
     assert isinstance(raised.value, TruckcarbonError)
     EmissionSettings().validate()  # the defaults are valid
+
+
+def test_the_report_method_ignores_speed_idling_and_the_other_methods():
+    """The default method is the source report's formula whatever else a row carries: idle hours, a speed
+    profile, a fuel gauge reading it does not use (the rows of test_each_load_branch_for_every_standard, with
+    the kernel's speed and idle columns added) give the same litres, CO2 and method codes as without them."""
+    t = activity([
+        {"vehicle_id": 1, "empty": 10.0, "half": 20.0, "full": 30.0}, {"vehicle_id": 2, "unknown": 50.0},
+        {"vehicle_id": 3, "empty": 15.0, "unknown": 25.0, "fuel_l": 30.0, "fuel_km": 40.0},
+    ])  # fmt: skip
+    bins = 10
+    km_bins = [[0.0] * (4 * bins), [0.0] * (4 * bins), [0.0] * (4 * bins)]
+    km_bins[0][1 * bins + 2], km_bins[1][3 * bins + 0], km_bins[2][0 * bins + 8] = 20.0, 50.0, 15.0
+    rich = (
+        t.append_column("idle_h", pa.array([1.5, 0.0, 3.0]))
+        .append_column("driving_h", pa.array([1.0, 2.5, 0.6]))
+        .append_column("speed_bin_km", pa.array(km_bins, pa.list_(pa.float64(), 4 * bins)))
+        .append_column("speed_bin_h", pa.array([[0.1] * bins] * 3, pa.list_(pa.float64(), bins)))
+    )
+    for code in range(4):
+        plain, full = apply_method(t, [code] * 3), apply_method(rich, [code] * 3)
+        for column in ("fuel_l", "co2_kg", "method", "fuel_l_report"):
+            assert full[column].equals(plain[column]), (code, column)
+        s = STANDARDS[code]
+        e, h, f, u = (rate(s, ld) for ld in ("empty", "half", "full", "unknown"))
+        assert full["fuel_l"].to_pylist() == pytest.approx(
+            [(10 * e + 20 * h + 30 * f) / 100, 50 * u / 100, (15 * e + 25 * u) / 100], rel=1e-12
+        )
+        assert full["fuel_l_copert"].to_pylist() != plain["fuel_l_copert"].to_pylist()  # the speeds were read

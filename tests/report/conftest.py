@@ -40,8 +40,15 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "city_adcode": pa.array([r[2] for r in rows], pa.int32()),
                 "province_adcode": pa.array([r[3] for r in rows], pa.int32()),
                 "emission_standard": [r[4] for r in rows], "method": ["unknown_load"] * len(rows),
-                "vehicles": [1] * len(rows), "distance_km": [1.0] * len(rows), "fuel_l": [1.0] * len(rows),
+                "vehicles": [1] * len(rows), "distance_km": [1.0] * len(rows),
+                "fuel_l": [r[5] * 1e4 / 2.6765 for r in rows],
                 "co2_t": [r[5] * 1e4 for r in rows], "co2_t_unweighted": [r[5] for r in rows],
+                # each method's litres (report's the inventory's) and the pollutants, from the same CO2
+                "fuel_l_report": [r[5] * 1e4 / 2.6765 for r in rows],
+                "fuel_l_copert": [r[5] * 1e4 / 2.6765 * 0.97 for r in rows],
+                "fuel_l_measured": [r[5] * 1e4 / 2.6765 * 1.02 for r in rows],
+                "nox_t": [r[5] * 30 for r in rows], "pm25_t": [r[5] * 0.5 for r in rows],
+                "co_t": [r[5] * 8 for r in rows], "hc_t": [r[5] * 1 for r in rows],
             }
         )  # fmt: skip
         pq.write_table(inv, run / "inventory" / f"{m}.parquet")

@@ -20,8 +20,13 @@ def test_report_in_both_languages_has_the_same_figures_and_tables(small_run: Pat
     assert all(error is None for error in summary.sections.values()), summary.sections
     zh = summary.paths["zh"].read_text(encoding="utf-8")
     en = summary.paths["en"].read_text(encoding="utf-8")
-    # national 2, major cities 1, clusters 3, standard shares 1, maps 2 periods x 2 standards, forecast 1
-    assert figure_ids(zh) == figure_ids(en) and len(figure_ids(zh)) == 12
+    # national 2, major cities 1, clusters 3, standard shares 1, maps 2 periods x 2 standards, methods 1,
+    # NOx map 1, forecast 1
+    assert figure_ids(zh) == figure_ids(en) and len(figure_ids(zh)) == 14
+    assert "fig-methods" in figure_ids(en) and "fig-map-nox" in figure_ids(en)
+    assert "COPERT vs report" in en and "-3.0%" in en and "+2.0%" in en  # copert 0.97, measured 1.02 x report
+    assert "The inventory's method: report" in en
+    assert "PM2.5 (t)" in en and "NOx" in zh
     assert zh.count("<tr>") == en.count("<tr>")
     assert "春节所在月" in zh and "Chinese New Year month" in en
     assert "fig-map-2019-China-V" in zh and "万吨" in zh

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from truckcarbon.analysis.methods import method_tables
 from truckcarbon.analysis.places import (
     MAJOR_CITIES,
     city_standard_period,
@@ -21,6 +22,7 @@ from truckcarbon.analysis.rankings import read_gdp, registration_vs_operating, s
 from truckcarbon.analysis.tables import RunTables
 from truckcarbon.analysis.trends import national_annual, national_monthly, seasonal_profile
 from truckcarbon.analysis.uncertainty import inventory_intervals
+from truckcarbon.core.errors import InputError
 from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.emissions.montecarlo import UncertaintySettings
 
@@ -51,8 +53,12 @@ def analyze(
     ``standard_shares``, ``city_standard_period``, ``top_cities`` (with GDP
     when ``gdp`` is given), ``registration_vs_operating_province`` and
     ``_city``; with ``groups`` (id -> city adcodes) also ``groups_monthly`` and
-    ``groups_yearly``; with ``uncertainty`` (None: left out) the 90% intervals
-    ``inventory_intervals``, ``city_intervals`` and ``national_intervals``
+    ``groups_yearly``; the methods side by side and the pollutants
+    (:mod:`truckcarbon.analysis.methods`: ``methods_national_monthly``,
+    ``methods_city_annual``, ``pollutants_national_annual``,
+    ``pollutants_city_annual``); with ``uncertainty`` (None: left out) the 90% intervals
+    ``inventory_intervals``, ``city_intervals``, ``national_intervals`` and
+    ``national_annual_intervals``
     (:mod:`truckcarbon.analysis.uncertainty`); plus ``analysis.json`` listing them.
     """
     started = time.perf_counter()
@@ -105,12 +111,20 @@ def _analyze(
         folder.write_analysis(name, table)
         summary.tables[name] = table.num_rows
     index: dict[str, object] = {"tables": summary.tables, "gdp": _source_name(gdp), "top_n": top_n}
+    say("methods and pollutants")
+    try:
+        for name, table in method_tables(folder, tables).items():
+            folder.write_analysis(name, table)
+            summary.tables[name] = table.num_rows
+    except InputError as exc:  # an inventory without the methods' columns (written by an older truckcarbon)
+        summary.missing.append(f"methods and pollutants: {exc}")
     if uncertainty is not None and not folder.month_files("activity"):
         summary.missing.append(f"{folder.activity}: no activity rows, which the 90% intervals are drawn over")
     elif uncertainty is not None:
         intervals = inventory_intervals(folder, uncertainty, say)
-        for name, table in (("inventory", intervals.inventory), ("city", intervals.city),
-                            ("national", intervals.national)):  # fmt: skip
+        made = {"inventory": intervals.inventory, "city": intervals.city, "national": intervals.national,
+                "national_annual": intervals.national_annual}  # fmt: skip
+        for name, table in made.items():
             summary.tables[f"{name}_intervals"] = table.num_rows
         index["uncertainty"] = {
             "draws": uncertainty.draws, "seed": uncertainty.seed, "bootstrap": uncertainty.bootstrap,

@@ -11,7 +11,9 @@ month by month and writes, under ``RUN/analysis/``:
   NOx, PM2.5, CO and HC (t);
 - ``city_intervals``: each city-month of the operating view (every standard and
   method together) the same way;
-- ``national_intervals``: each national month (operating view) the same way.
+- ``national_intervals``: each national month (operating view) the same way;
+- ``national_annual_intervals``: each year (operating view), its draws the sums of
+  its months' draws.
 
 Each draw multiplies a row's CO2 by the method's factor error (a gauge row: on
 the share of its km the gauge missed only) and by its unknown-load share's
@@ -85,6 +87,7 @@ class Intervals:
     inventory: pa.Table
     city: pa.Table  # operating view, every standard and method: (month, city_adcode)
     national: pa.Table
+    national_annual: pa.Table  # per year: the yearly sums' quantiles (not the months' quantiles added)
     gauge_trucks: int  # trucks whose gauges gave the factor errors (0: too few, the fallback)
     draws: int
     unobserved_km: float  # the straight lines of the gaps drawn in (unweighted)
@@ -370,6 +373,7 @@ def inventory_intervals(
     tables: dict[str, list[pa.Table]] = {"inventory": [], "city": [], "national": []}
     names = {"inventory": KEYS, "city": ("month", "city_adcode"), "national": ("month",)}
     unobserved_km = 0.0
+    annual: dict[str, tuple[dict[str, FloatArray], list[float]]] = {}
     for i, f in enumerate(files):
         month = f.stem
         say(f"intervals {month} ({i + 1}/{len(files)})")
@@ -403,12 +407,36 @@ def inventory_intervals(
                 sums.add(sub, slice(None), _draws(sub, slice(None), errors, fleet, settings, rng, speed, km_ends), None)
         for name in tables:
             tables[name].append(_table(groups, sums, name, names[name]))
+        if groups.size("national"):  # the year's draws: its months' national draws summed, draw by draw
+            year = annual.setdefault(month[:4], ({sp: np.zeros(settings.draws) for sp in SPECIES}, [0.0]))
+            for sp in SPECIES:
+                year[0][sp] += sums.sums["national"][sp][0]
+            year[1][0] += float(sums.point["national"][0])
     out = {name: pa.concat_tables([p for p in ps if p.num_rows]) if any(p.num_rows for p in ps) else pa.table({})
            for name, ps in tables.items()}  # fmt: skip
+    out["national_annual"] = _annual(annual)
     for name, table in out.items():
         folder.write_analysis(f"{name}_intervals", table)
     n_gauge = int(errors.truck_class.size) if errors.measured else 0
-    return Intervals(out["inventory"], out["city"], out["national"], n_gauge, settings.draws, unobserved_km)
+    return Intervals(
+        out["inventory"], out["city"], out["national"], out["national_annual"], n_gauge, settings.draws, unobserved_km
+    )
+
+
+def _annual(years: dict[str, tuple[dict[str, FloatArray], list[float]]]) -> pa.Table:
+    """``national_annual_intervals``: per year (with its count of months), the point CO2 and every species'
+    quantiles of the yearly sums."""
+    if not years:
+        return pa.table({})
+    columns: dict[str, pa.Array] = {
+        "year": pa.array([int(y) for y in years], pa.int32()),
+        "co2_t": pa.array([v[1][0] / 1000.0 for v in years.values()]),
+    }
+    for s in SPECIES:
+        q = quantiles(np.stack([v[0][s] for v in years.values()])) / 1000.0
+        for k, tag in enumerate(("p05", "p50", "p95")):
+            columns[f"{s}_t_{tag}"] = pa.array(q[:, k])
+    return pa.table(columns)
 
 
 def _subset(rows: _Rows, at: IntArray) -> _Rows:

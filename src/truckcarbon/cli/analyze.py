@@ -49,7 +49,7 @@ def analyze(
         if not name.strip() or not groups[name.strip()]:
             raise InputError(f"--group {item!r}: use NAME=ADCODE,ADCODE, e.g. hub=410100,410300")
     with Progress(*progress_columns(), console=err_console, transient=True) as progress:
-        task = progress.add_task("analysing", total=12 + 2 * bool(groups) + (1 + months(run_dir)) * bool(draws))
+        task = progress.add_task("analysing", total=13 + 2 * bool(groups) + (1 + months(run_dir)) * bool(draws))
         summary = run_analysis(
             run_dir,
             gdp,

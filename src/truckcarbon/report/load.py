@@ -41,6 +41,13 @@ ANALYSIS_TABLES = (
     "top_cities",
     "registration_vs_operating_province",
     "registration_vs_operating_city",
+    "methods_national_monthly",
+    "methods_city_annual",
+    "pollutants_national_annual",
+    "pollutants_city_annual",
+    "national_intervals",
+    "national_annual_intervals",
+    "city_intervals",
 )
 FORECAST_TABLES = ("forecast", "backtest")
 

@@ -60,6 +60,22 @@ def _name(row: dict[str, Any], lang: Lang) -> str:
     return str(row.get("name_zh") if lang == "zh" else row.get("name_en")) or str(row.get("city_adcode"))
 
 
+def _optional(data: ReportData, name: str) -> list[Row] | None:
+    """The rows of an analysis table a section can do without (None when it is not in the run folder)."""
+    got = data.tables.get(f"analysis/{name}")
+    return None if got is None or isinstance(got, OutputError) else got
+
+
+def _band(x: list[Any], lo: list[float], hi: list[float], name: str, color: str) -> dict[str, Any]:
+    """A filled p05-p95 band (a closed path: up along ``hi``, back along ``lo``)."""
+    return {"type": "scatter", "x": x + x[::-1], "y": hi + lo[::-1], "fill": "toself", "name": name,
+            "fillcolor": color, "line": {"width": 0}, "hoverinfo": "skip"}  # fmt: skip
+
+
+def _pct(v: float | None) -> str | None:
+    return None if v is None else f"{v:+.1%}"
+
+
 # --------------------------------------------------------------------------- sections
 
 
@@ -80,10 +96,21 @@ def s_national(data: ReportData, lang: Lang) -> Section:
     months = [r["month"] for r in monthly]
     ny = [r for r in monthly if r["new_year_month"]]
     shocks = [r for r in monthly if r["shock"]]
+    intervals = _optional(data, "national_intervals")
+    bands: list[dict[str, Any]] = []
+    if intervals:
+        by_month = {r["month"]: r for r in intervals}
+        xs = [m for m in months if m in by_month]
+        bands.append(_band(xs, [by_month[m]["co2_t_p05"] / WAN_T for m in xs],
+                           [by_month[m]["co2_t_p95"] / WAN_T for m in xs], T["interval90"][lang],
+                           "rgba(31,119,180,0.2)"))  # fmt: skip
+    else:
+        sec.notes.append(T["intervals_missing"][lang])
     sec.figures.append(
         _fig(
             "fig-national-monthly",
             [
+                *bands,
                 {"type": "scatter", "mode": "lines", "x": months, "y": [r["co2_t"] / WAN_T for r in monthly],
                  "name": T["co2_wan"][lang], "hovertemplate": "%{x}: %{y:,.0f}<extra></extra>"},
                 {"type": "scatter", "mode": "markers", "x": [r["month"] for r in ny],
@@ -96,10 +123,16 @@ def s_national(data: ReportData, lang: Lang) -> Section:
             {"title": {"text": T["monthly_title"][lang]}, "yaxis": {"title": {"text": T["co2_wan"][lang]}}},
         )
     )  # fmt: skip
+    yearly = {r["year"]: r for r in _optional(data, "national_annual_intervals") or []}
+
+    def interval(year: int) -> str | None:
+        r = yearly.get(year)
+        return None if r is None else f"{r['co2_t_p05'] / 1e8:.3f} – {r['co2_t_p95'] / 1e8:.3f}"
+
     sec.body = _table_html(
-        [T["year"][lang], T["co2_1e8"][lang], T["growth"][lang], T["months"][lang]],
-        [[r["year"], r["co2_t"] / 1e8, f"{r['growth']:+.1%}" if r["growth"] is not None else None, r["months"]]
-         for r in annual],
+        [T["year"][lang], T["co2_1e8"][lang], T["interval90"][lang], T["growth"][lang], T["months"][lang]],
+        [[r["year"], r["co2_t"] / 1e8, interval(r["year"]),
+          f"{r['growth']:+.1%}" if r["growth"] is not None else None, r["months"]] for r in annual],
     )  # fmt: skip
     return sec
 
@@ -121,8 +154,24 @@ def s_cities(data: ReportData, lang: Lang) -> Section:
     monthly = data.rows("analysis", "major_cities_monthly")
     yearly = data.rows("analysis", "major_cities_yearly")
     sec = Section("cities", T["cities"][lang])
+    lines = _group_lines(monthly, lang, None)
+    intervals = _optional(data, "city_intervals")
+    if intervals:
+        wanted = {r["city_adcode"] for r in monthly if r["city_adcode"] != 0}
+        by: dict[int, list[Row]] = {}
+        for r in intervals:
+            if r["city_adcode"] in wanted:
+                by.setdefault(r["city_adcode"], []).append(r)
+        label = {r["city_adcode"]: _name(r, lang) for r in monthly}
+        lines = [
+            _band([r["month"] for r in rs], [r["co2_t_p05"] / WAN_T for r in rs], [r["co2_t_p95"] / WAN_T for r in rs],
+                  f"{label.get(code, code)} {T['interval90'][lang]}", "rgba(120,120,120,0.18)")
+            for code, rs in sorted(by.items())
+        ] + lines  # fmt: skip
+    else:
+        sec.notes.append(T["intervals_missing"][lang])
     sec.figures.append(
-        _fig("fig-major-cities", _group_lines(monthly, lang, None),
+        _fig("fig-major-cities", lines,
              {"title": {"text": T["cities_title"][lang]}, "yaxis": {"title": {"text": T["co2_wan"][lang]}}})
     )  # fmt: skip
     years = sorted({r["year"] for r in yearly})
@@ -297,6 +346,90 @@ def s_forecast(data: ReportData, lang: Lang) -> Section:
     return sec
 
 
+def s_methods(data: ReportData, lang: Lang) -> Section:
+    monthly = data.rows("analysis", "methods_national_monthly")
+    cities = data.rows("analysis", "methods_city_annual")
+    if not monthly:
+        raise SectionError("methods_national_monthly has no rows")
+    sec = Section("methods", T["methods"][lang])
+    months = [r["month"] for r in monthly]
+    styles = {"report": "#333", "copert": "#1f77b4", "measured": "#2ca02c"}
+    sec.figures.append(
+        _fig("fig-methods",
+             [{"type": "scatter", "mode": "lines", "x": months, "y": [r[f"co2_t_{m}"] / WAN_T for r in monthly],
+               "name": T[f"method_{m}"][lang], "line": {"color": c}} for m, c in styles.items()],
+             {"title": {"text": T["methods_title"][lang]}, "yaxis": {"title": {"text": T["co2_wan"][lang]}}})
+    )  # fmt: skip
+    total = {m: sum(r[f"co2_t_{m}"] for r in monthly) for m in styles}
+    chosen = min(styles, key=lambda m: abs(total[m] - sum(r["co2_t"] for r in monthly)))
+    years: dict[int, dict[str, float]] = {}
+    for r in monthly:
+        y = years.setdefault(int(r["month"][:4]), dict.fromkeys(styles, 0.0))
+        for m in styles:
+            y[m] += r[f"co2_t_{m}"]
+
+    def vs(a: float, b: float) -> str | None:
+        return _pct(a / b - 1.0) if b else None
+
+    headers = [T["method_report"][lang], T["method_copert"][lang], T["method_measured"][lang],
+               T["copert_vs"][lang], T["measured_vs"][lang]]  # fmt: skip
+    annual = _table_html(
+        [T["year"][lang], *headers],
+        [[y, v["report"] / WAN_T, v["copert"] / WAN_T, v["measured"] / WAN_T, vs(v["copert"], v["report"]),
+          vs(v["measured"], v["report"])] for y, v in sorted(years.items())],
+    )  # fmt: skip
+    last = max((r["year"] for r in cities), default=None)
+    top = sorted((r for r in cities if r["year"] == last), key=lambda r: -r["co2_t"])[:15]
+    city_table = _table_html(
+        [T["city"][lang], *headers],
+        [[_name(r, lang), r["co2_t_report"] / WAN_T, r["co2_t_copert"] / WAN_T, r["co2_t_measured"] / WAN_T,
+          _pct(r["copert_vs_report"]), _pct(r["measured_vs_report"])] for r in top],
+    )  # fmt: skip
+    sec.body = (
+        f"<p>{T['methods_note'][lang].format(method=T[f'name_{chosen}'][lang])}</p>"
+        + annual
+        + (f"<h3>{T['methods_cities'][lang].format(year=last)}</h3>" + city_table if top else "")
+    )
+    return sec
+
+
+POLLUTANTS = (("nox_t", "NOx"), ("pm25_t", "PM2.5"), ("co_t", "CO"), ("hc_t", "HC"))
+
+
+def s_pollutants(data: ReportData, lang: Lang) -> Section:
+    national = data.rows("analysis", "pollutants_national_annual")
+    cities = data.rows("analysis", "pollutants_city_annual")
+    if not national:
+        raise SectionError("pollutants_national_annual has no rows")
+    sec = Section("pollutants", T["pollutants"][lang])
+    headers = [T["pollutant_t"][lang].format(p=p) for _, p in POLLUTANTS]
+    sec.body = f"<p>{T['pollutants_note'][lang]}</p>" + _table_html(
+        [T["year"][lang], *headers, T["co2_wan"][lang]],
+        [[r["year"], *[r[c] for c, _ in POLLUTANTS], r["co2_t"] / WAN_T] for r in national],
+    )
+    last = max((r["year"] for r in cities), default=None)
+    rows = [r for r in cities if r["year"] == last]
+    if rows:
+        sec.figures.append(
+            _fig("fig-map-nox",
+                 [{"type": "choropleth", "locations": [r["city_adcode"] for r in rows], "z": [r["nox_t"] for r in rows],
+                   "zmin": 0, "colorscale": "YlOrRd", "reversescale": True,
+                   "marker": {"line": {"width": 0.2, "color": "#999"}}, "colorbar": {"title": {"text": "t NOx"}},
+                   "hovertemplate": "%{location}: %{z:,.1f} t<extra></extra>", "geojson": "GEO"},
+                  {"type": "scattergeo", "mode": "lines", "lon": "PROV_LON", "lat": "PROV_LAT",
+                   "line": {"width": 0.6, "color": "#444"}, "hoverinfo": "skip", "showlegend": False}],
+                 {"title": {"text": T["nox_map"][lang].format(year=last)},
+                  "geo": {"fitbounds": "locations", "visible": False, "projection": {"type": "mercator"}},
+                  "margin": {"l": 0, "r": 0, "t": 36, "b": 0}}, height=420)
+        )  # fmt: skip
+        top = sorted(rows, key=lambda r: -r["nox_t"])[:15]
+        sec.body += f"<h3>{T['pollutants_cities'][lang].format(year=last)}</h3>" + _table_html(
+            [T["city"][lang], *headers], [[_name(r, lang), *[r[c] for c, _ in POLLUTANTS]] for r in top]
+        )
+        sec.body += f"<p class='credit'>{T['map_data'][lang]} {html.escape(MAP_CREDIT)}</p>"
+    return sec
+
+
 def s_quality(data: ReportData, lang: Lang) -> Section:
     q, months = data.quality.value, data.months.value
     missed = merged(data.quality, data.months)
@@ -380,6 +513,6 @@ def s_published(data: ReportData, lang: Lang) -> Section:
 
 
 SECTIONS: list[Callable[[ReportData, Lang], Section]] = [
-    s_national, s_cities, s_clusters, s_standards, s_maps, s_rankings, s_exchange, s_forecast, s_quality, s_method,
-    s_published,
+    s_national, s_cities, s_clusters, s_standards, s_maps, s_rankings, s_exchange, s_methods, s_pollutants,
+    s_forecast, s_quality, s_method, s_published,
 ]  # fmt: skip
