@@ -233,10 +233,34 @@ def analyse_run(run_dir: Path, console: Console) -> list[str]:
         if r["year"] == gdp_year and r["t_co2_per_100m_yuan"] is not None
     ]
     exporters = folder.read_analysis("registration_vs_operating_province").to_pylist()[:3]
+    years = folder.read_analysis("national_annual_intervals").to_pylist()
+    methods = folder.read_analysis("methods_national_monthly").to_pylist()
+    pollutants = folder.read_analysis("pollutants_national_annual").to_pylist()
+    full = [r for r in years if r["year"] == last_year]
+    interval = (
+        f"- National CO2 {last_year}: {full[0]['co2_t'] / 1e8:.3f} x 10^8 t, 90% interval "
+        f"{full[0]['co2_t_p05'] / 1e8:.3f}-{full[0]['co2_t_p95'] / 1e8:.3f} (1,000 Monte Carlo draws: factors, "
+        "unknown loads, a bootstrap of the trucks, unobserved km; `run/analysis/*_intervals`)."
+        if full else "- No national interval was drawn."
+    )  # fmt: skip
+    in_year = [r for r in methods if r["month"].startswith(str(last_year))]
+    report_t, copert_t = (sum(r[f"co2_t_{m}"] for r in in_year) for m in ("report", "copert"))
+    nox = [r for r in pollutants if r["year"] == last_year]
+    console.print("     " + interval[2:].split(" (")[0])
     return [
         "",
         "## Analyses (`run/analysis/`)",
         "",
+        interval,
+        f"- The methods side by side in {last_year}: COPERT's speed curves give "
+        f"{(copert_t / report_t - 1) if report_t else 0:+.1%} against the source report's method "
+        "(`methods_national_monthly`, `methods_city_annual`).",
+        (
+            f"- Hot-exhaust NOx in {last_year}: {nox[0]['nox_t'] / 1e4:,.1f} x 10^4 t, PM2.5 {nox[0]['pm25_t']:,.0f} t "
+            "(`pollutants_national_annual`)."
+            if nox
+            else "- No pollutant table."
+        ),
         f"- Months far from their seasonal expectation (shocks): {', '.join(shocks) or 'none'}.",
         f"- Largest operating emitters in {last_year}: {leaders}.",
         f"- Truck CO2 per 亿元 of GDP in {gdp_year} (top-10 cities found in the sample GDP table "

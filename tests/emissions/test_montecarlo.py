@@ -102,3 +102,15 @@ def test_gauge_rows_are_drawn_by_their_litres() -> None:
     errors = factor_errors(gauge, method, np.full(n, 100.0), zeros, zeros, np.arange(n))
     draws = factor_draws(errors, np.zeros(50, np.int64), np.zeros(50, np.int64), 2000, 0.15, np.random.default_rng(3))
     assert draws.mean() == pytest.approx(1.1, abs=0.02)
+
+
+def test_the_alias_table_draws_each_index_with_its_odds() -> None:
+    from truckcarbon.emissions.montecarlo import alias_draw, alias_table
+
+    weights = np.array([1.0, 0.0, 3.0, 6.0])
+    picks = alias_draw(*alias_table(weights), (400_000,), np.random.default_rng(9))
+    shares = np.bincount(picks, minlength=4) / picks.size
+    assert shares == pytest.approx(weights / weights.sum(), abs=0.003)
+    assert shares[1] == 0.0  # no odds, never drawn
+    one = alias_draw(*alias_table(np.array([2.5])), (10,), np.random.default_rng(1))
+    assert one.tolist() == [0] * 10

@@ -40,6 +40,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from scipy import sparse
 
 from truckcarbon.core.errors import InputError
 from truckcarbon.core.runfolder import RunFolder
@@ -52,7 +53,7 @@ from truckcarbon.emissions.montecarlo import (
     bootstrap_counts,
     factor_draws,
     factor_errors,
-    group_sums,
+    group_matrix,
     quantiles,
     speed_band,
 )
@@ -275,17 +276,24 @@ class _Sums:
         }
         self.point = {table: np.zeros(groups.size(table)) for table in self.sums}
 
-    def add(self, rows: _Rows, sl: slice, values: dict[str, FloatArray], point: FloatArray | None) -> None:
+    def add(self, rows: _Rows, sl: slice, draws: tuple[FloatArray, FloatArray], point: FloatArray | None) -> None:
+        """Add the rows ``sl`` with their (rows, draws) multipliers of CO2 and of the pollutants (:func:`_draws`):
+        each table's sums are sparse (groups, rows) matrices of the rows' kg times them, the four pollutants
+        stacked in one (the draws are read once per table and species kind)."""
+        co2, pollutant = draws
         for table, column in (("inventory", "inventory"), ("inventory", "registration"), ("city", "city"),
                               ("national", "national")):  # fmt: skip
             g = rows.groups[column][sl]
-            keep = g >= 0
-            if not keep.any():
+            if not (g >= 0).any():
                 continue
             n = self.point[table].size
-            for s in SPECIES:
-                self.sums[table][s] += group_sums(values[s][keep], g[keep], n)
-            if point is not None:
+            self.sums[table]["co2"] += group_matrix(g, n, rows.kg["co2"][sl]) @ co2
+            stacked = sparse.vstack([group_matrix(g, n, rows.kg[p][sl]) for p in POLLUTANTS], format="csr")
+            sums = stacked @ pollutant
+            for k, p in enumerate(POLLUTANTS):
+                self.sums[table][p] += sums[k * n : (k + 1) * n]
+            if point is not None:  # the chunk's point kg
+                keep = g >= 0
                 self.point[table] += np.bincount(g[keep], point[keep], n)
 
 
@@ -298,29 +306,34 @@ def _draws(
     rng: np.random.Generator,
     speed_kmh: int,
     km: FloatArray | None = None,
-) -> dict[str, FloatArray]:
-    """(rows, draws) weighted kg of each species for the rows ``sl`` (``km``: the gap ends' km per draw)."""
+) -> tuple[FloatArray, FloatArray]:
+    """(rows, draws) multipliers of the rows ``sl``'s kg of CO2 and of each pollutant (``km``: the gap ends' km
+    per draw): the factor error and the unknown load's effect, times the weight and the bootstrap count."""
     draws = settings.draws
     factor = factor_draws(errors, rows.stratum[sl], rows.klass[sl], draws, settings.fallback_sigma, rng)
-    factor = 1.0 + (factor - 1.0) * rows.model_share[sl][:, None]
+    share = rows.model_share[sl][:, None]
+    factor -= 1.0
+    factor *= share
+    factor += 1.0
     unknown = rows.unknown[sl]
-    load = np.ones((unknown.size, draws))
-    some = unknown > 0
-    if some.any():
-        vehicles = rows.vehicle[sl][some]
-        present, at = np.unique(vehicles, return_inverse=True)
-        lo, hi = settings.unknown_full_share
-        share = rng.uniform(lo, hi, (present.size, draws))[at]  # one share per vehicle-month and draw
-        u = unknown[some][:, None]
-        load[some] = 1.0 - u + u * _unknown_load_ratio(rows.std[sl][some], share, speed_kmh)
     weight = rows.weight[sl][:, None] * (fleet.counts[rows.vehicle[sl]] if fleet.counts is not None else 1.0)
     if km is not None:
         weight = weight * km
-    fuel_load = 1.0 + (load - 1.0) * rows.model_share[sl][:, None]  # a gauge's litres took no load split
-    out = {"co2": rows.kg["co2"][sl][:, None] * factor * fuel_load * weight}
-    for p in POLLUTANTS:
-        out[p] = rows.kg[p][sl][:, None] * load * weight
-    return out
+    some = np.flatnonzero(unknown > 0)
+    if some.size == 0:
+        factor *= weight
+        return factor, np.broadcast_to(weight, factor.shape)
+    vehicles = rows.vehicle[sl][some]
+    present, at = np.unique(vehicles, return_inverse=True)
+    lo, hi = settings.unknown_full_share
+    shares = rng.uniform(lo, hi, (present.size, draws))[at]  # one share per vehicle-month and draw
+    u = unknown[some][:, None]
+    load = np.ones(factor.shape)
+    load[some] = 1.0 - u + u * _unknown_load_ratio(rows.std[sl][some], shares, speed_kmh)
+    factor[some] *= 1.0 + (load[some] - 1.0) * share[some]  # a gauge's litres took no load split
+    factor *= weight
+    load *= weight
+    return factor, load
 
 
 def _table(groups: _Groups, sums: _Sums, table: str, names: tuple[str, ...]) -> pa.Table:

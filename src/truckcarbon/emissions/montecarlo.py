@@ -34,6 +34,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from truckcarbon.core.errors import InputError
 
@@ -162,10 +163,36 @@ def factor_draws(
             pool = np.ones(errors.ratios.size, bool)
         # A row drawn with odds by its litres: the factor's mean is then the pool's litres gauge/method (drawn
         # evenly, the short rows' scatter would bias it up: the mean of ratios exceeds the ratio of sums).
-        cum = np.cumsum(errors.litres[pool])
-        pick = np.minimum(np.searchsorted(cum, rng.random((rows.size, draws)) * cum[-1], side="right"), cum.size - 1)
+        pick = alias_draw(*alias_table(errors.litres[pool]), (rows.size, draws), rng)
         out[rows] = errors.ratios[pool][pick] * calib[c][None, :]
     return out
+
+
+def alias_table(weights: FloatArray) -> tuple[FloatArray, IntArray]:
+    """Walker's alias table of a discrete distribution with odds ``weights`` (Vose's construction): draw a
+    column ``j`` evenly, keep it with probability ``prob[j]``, else take ``alias[j]``."""
+    k = weights.size
+    scaled = np.asarray(weights, np.float64) * (k / weights.sum())
+    prob = np.ones(k)
+    alias = np.arange(k, dtype=np.int64)
+    small = [i for i in range(k) if scaled[i] < 1.0]
+    large = [i for i in range(k) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        prob[s], alias[s] = scaled[s], g
+        scaled[g] -= 1.0 - scaled[s]
+        (small if scaled[g] < 1.0 else large).append(g)
+    return prob, alias  # the columns left over keep themselves (probability 1, up to rounding)
+
+
+def alias_draw(prob: FloatArray, alias: IntArray, shape: tuple[int, ...], rng: np.random.Generator) -> IntArray:
+    """Indices drawn from an :func:`alias_table`: one uniform picks the column and, from its fraction, the
+    side (constant time per draw)."""
+    u = rng.random(shape) * prob.size
+    j = u.astype(np.int64)
+    np.minimum(j, prob.size - 1, out=j)
+    u -= j  # the fraction: uniform on [0, 1), independent of the column
+    return np.where(u < prob[j], j, alias[j])
 
 
 def bootstrap_counts(stratum: IntArray, draws: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
@@ -184,16 +211,18 @@ def bootstrap_counts(stratum: IntArray, draws: int, rng: np.random.Generator) ->
     return counts
 
 
+def group_matrix(group: IntArray, n_groups: int, scale: FloatArray | None = None) -> sparse.csr_matrix:
+    """The (groups, rows) matrix that sums rows into their ``group`` (each times ``scale``; a group < 0: none)."""
+    rows = np.flatnonzero(group >= 0)
+    values = np.ones(rows.size) if scale is None else np.asarray(scale, np.float64)[rows]
+    return sparse.csr_matrix((values, (group[rows], rows)), shape=(n_groups, group.size))
+
+
 def group_sums(values: FloatArray, group: IntArray, n_groups: int) -> FloatArray:
     """(groups, draws): ``values`` (rows, draws) summed by ``group`` (rows), in a fixed order."""
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    out = np.zeros((n_groups, values.shape[1]))
-    if g.size == 0:
-        return out
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    out[g[starts]] = np.add.reduceat(values[order], starts, axis=0)
-    return out
+    if group.size == 0:
+        return np.zeros((n_groups, values.shape[1]))
+    return np.asarray(group_matrix(group, n_groups) @ values)
 
 
 def quantiles(sums: FloatArray) -> FloatArray:
@@ -212,9 +241,12 @@ __all__ = [
     "UNKNOWN_FULL_SHARE",
     "FactorErrors",
     "UncertaintySettings",
+    "alias_draw",
+    "alias_table",
     "bootstrap_counts",
     "factor_draws",
     "factor_errors",
+    "group_matrix",
     "group_sums",
     "quantiles",
     "speed_band",
