@@ -91,8 +91,9 @@ def test_each_load_branch_for_every_standard(code):
     )
     out = apply_method(t, [code] * 3)
     assert out.column_names == [
-        *t.column_names, "fuel_l_report", "fuel_l_copert", "fuel_l_measured", "fuel_l", "co2_kg", "method",
-        "fuel_gauge_used", "nox_kg", "pm25_kg", "co_kg", "hc_kg",
+        *t.column_names, "fuel_l_report", "fuel_l_copert", "fuel_l_measured", "fuel_l", "co2_kg", "diesel_l",
+        "gas_kg", "electricity_kwh", "hydrogen_kg", "method", "fuel_gauge_used", "nox_kg", "pm25_kg", "co_kg",
+        "hc_kg",
     ]  # fmt: skip
     want = [(10 * e + 20 * h + 30 * f) / 100, 50 * u / 100, (15 * e + 25 * u) / 100]
     assert out["fuel_l"].to_pylist() == pytest.approx(want, rel=1e-12)

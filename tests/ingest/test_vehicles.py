@@ -75,3 +75,20 @@ def test_missing_columns_are_clear_errors():
     # keyed by plate when there is no id column
     vehicles, _, _ = validate_vehicles(pa.table({"plate": ["京A1"], "emission_standard": ["V"]}), "v.csv")
     assert vehicles["vehicle_id"].to_pylist() == ["京A1"]
+
+
+def test_vehicle_class_and_fuel_type_in_their_written_forms_and_the_unknown_ones_set_aside() -> None:
+    table = pa.table({
+        "vehicle_id": ["a", "b", "c", "d", "e", "f"],
+        "emission_standard": ["国五"] * 6,
+        "registration_city_adcode": pa.array([110100] * 6, pa.int32()),
+        "vehicle_class": ["牵引车", "厢式货车", None, "tractor", "bicycle", ""],
+        "fuel_type": ["LNG", "纯电动", "", "氢燃料电池", "柴油", "汽油"],
+    })  # fmt: skip
+    vehicles, quarantine, counts = validate_vehicles(table, "vehicles.csv")
+    got = {r["vehicle_id"]: (r["class_code"], r["fuel_type"], r["fuel_code"]) for r in vehicles.to_pylist()}
+    assert got == {"a": (0, "LNG", 1), "b": (1, "electric", 3), "c": (0, "diesel", 0), "d": (0, "hydrogen", 4)}
+    assert dict(zip(quarantine["vehicle_id"].to_pylist(), quarantine["reason"].to_pylist(), strict=True)) == {
+        "e": "unknown_vehicle_class", "f": "unknown_fuel_type"
+    }  # fmt: skip
+    assert counts.quarantined["unknown_fuel_type"] == 1 and counts.quarantined["unknown_vehicle_class"] == 1

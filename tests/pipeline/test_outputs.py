@@ -34,6 +34,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
     km, fuel, co2 = (np.array(spill[c].to_pylist()) for c in ("distance_km", "fuel_l", "co2_kg"))
     extra = {"idle_h": km / 10, "fuel_l_report": fuel, "fuel_l_copert": 2 * fuel, "fuel_l_measured": 3 * fuel}
     extra |= {"nox_kg": co2, "pm25_kg": co2 / 2, "co_kg": co2 / 4, "hc_kg": co2 / 8}
+    extra |= {"diesel_l": fuel / 2, "gas_kg": fuel / 4, "electricity_kwh": 4 * fuel, "hydrogen_kg": fuel / 8}
     for name, values in extra.items():
         spill = spill.append_column(name, pa.array(values))
     spill = spill.set_column(2, "city_adcode", spill["city_adcode"].cast(pa.int32()))
@@ -66,7 +67,8 @@ def test_the_inventory_query_sums_each_view_as_done_by_hand(ordered: bool) -> No
     assert len(rows) == len(expected)
     for got, want in zip(rows, expected, strict=True):
         km, fuel, co2 = want[6], want[8], want[9]
-        derived = (km / 10, fuel, 2 * fuel, 3 * fuel, co2, co2 / 2, co2 / 4, co2 / 8)
+        derived = (km / 10, fuel, 2 * fuel, 3 * fuel, co2, co2 / 2, co2 / 4, co2 / 8, fuel / 2, fuel / 4, 4 * fuel,
+                   fuel / 8)  # fmt: skip
         assert got[:5] == want[:5] and got[5:] == pytest.approx(want[5:] + derived, rel=1e-12)
     every = _connection().sql(inventory_sql("spill", ordered=ordered)).to_arrow_table()
     assert set(every["month"].to_pylist()) == {"2022-03", "2022-04"}

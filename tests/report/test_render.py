@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from truckcarbon.report.i18n import Lang
 from truckcarbon.report.load import ReportData, SectionError
+from truckcarbon.report.parts import Section
 from truckcarbon.report.render import html_page, render, section
-from truckcarbon.report.sections import SECTIONS, Section
+from truckcarbon.report.sections import SECTIONS
 
 Make = Callable[..., ReportData]
 GEO = {"cities": {"type": "FeatureCollection", "features": []}, "provinces": [[], []]}

@@ -118,3 +118,20 @@ def test_the_vehicles_table_has_one_row_per_truck_with_unique_plates(fleets):
         r < t
         for r, t in zip(table["registration_month"].to_pylist(), table["retirement_month"].to_pylist(), strict=True)
     )
+
+
+def test_fuels_follow_the_registration_years_shares(fleets):
+    from truckcarbon.emissions.fuels import FUELS, FuelType
+    from truckcarbon.sim.fuels import NEW_FUEL_SHARE
+
+    _, made = fleets
+    year = np.concatenate([f.registered_month // 12 for f in made])
+    fuel = np.concatenate([f.fuel for f in made])
+    for y in (2018, 2022, 2023):
+        rows = year == y
+        for f in (FuelType.LNG, FuelType.ELECTRIC):
+            share = float(np.mean(fuel[rows] == FUELS.index(f)))
+            want = NEW_FUEL_SHARE[y].get(f, 0.0)
+            assert abs(share - want) < 3 * np.sqrt(want * (1 - want) / rows.sum()) + 1e-9, (y, f, share)
+    assert np.mean(fuel == 0) > 0.85  # diesel stays the fleet's fuel
+    assert set(made[0].table()["fuel_type"].to_pylist()) <= {f.value for f in FUELS}

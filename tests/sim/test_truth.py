@@ -79,6 +79,18 @@ def test_the_truth_table_is_sorted_and_prices_the_unknown_load_when_the_pings_la
     keys = list(zip(*(table[c].to_pylist() for c in ("vehicle_id", "month", "city_adcode")), strict=True))
     assert keys == sorted(keys) and len(keys) == 6
     assert keys[0] == (1, "2022-01", 110100) and keys[-1] == (2, "2022-02", 120100)
+    # Vehicle 1 burns LNG, vehicle 2 is electric: their CO2 from the fuel and grid tables (Beijing and Tianjin,
+    # 2022), the diesel litres of the work as for a diesel truck.
+    fuels = run.table(standard, load_known=True, fuel=np.array([1, 3], np.int8))
+    assert fuels["fuel_l"].equals(table["fuel_l"]) and fuels["fuel_type"].to_pylist()[0] == "LNG"
+    grid = {110000: 0.5580, 120000: 0.7041}  # data/factors/grid_factors.csv, 2022
+    for row, diesel in zip(fuels.to_pylist(), table.to_pylist(), strict=True):
+        if row["vehicle_id"] == 1:
+            assert row["co2_kg"] == pytest.approx(row["fuel_l"] * 0.831 * 2.693, rel=1e-12)
+            assert row["co2_kg"] < diesel["co2_kg"]
+        else:  # Tianjin's coal-heavy grid: more CO2 than the diesel's (3.977 x 0.7041 = 2.80 kg per litre of work)
+            per_kwh = grid[row["city_adcode"] // 10000 * 10000]
+            assert row["co2_kg"] == pytest.approx(row["fuel_l"] * 3.977 * per_kwh, rel=1e-12)
     unknown = run.table(standard, load_known=False)
     assert unknown["fuel_l"].equals(unknown["fuel_l_unknown_load"])
     assert not table["fuel_l"].equals(table["fuel_l_unknown_load"])
@@ -140,7 +152,8 @@ def test_truth_fuel_and_co2_follow_the_report_method(clean_run):
         s = std[row["vehicle_id"]]
         fuel = sum(row[f"distance_km_{ld}"] * rate[(s, ld)] / 100 for ld in ("empty", "half", "full"))
         assert row["fuel_l"] == pytest.approx(fuel, rel=1e-9, abs=1e-9)
-        assert row["co2_kg"] == pytest.approx(fuel * 2.6765, rel=1e-9, abs=1e-9)
+        if row["fuel_type"] == "diesel":
+            assert row["co2_kg"] == pytest.approx(fuel * 2.6765, rel=1e-9, abs=1e-9)
         unknown = row["distance_km"] * (0.4 * rate[(s, "empty")] + 0.6 * rate[(s, "full")]) / 100
         assert row["fuel_l_unknown_load"] == pytest.approx(unknown, rel=1e-9, abs=1e-9)
         assert row["distance_km"] == pytest.approx(

@@ -116,6 +116,11 @@ VEHICLES = TableSchema(
             pa.string(),
             doc="articulated (tractor, 牵引车) or rigid (厢式, 自卸...); default articulated",
         ),
+        Column(
+            "fuel_type",
+            pa.string(),
+            doc="diesel (柴油), LNG, CNG (天然气), electric (纯电动), hydrogen (氢燃料电池); default diesel",
+        ),
     ),
 )
 
@@ -133,6 +138,8 @@ RUN_VEHICLES = TableSchema(
         Column("weight", pa.float64(), nullable=False),
         Column("vehicle_class", pa.string(), nullable=False, doc="the COPERT segment"),
         Column("class_code", pa.int8(), nullable=False, doc="0: articulated 40-50 t, 1: rigid 28-32 t"),
+        Column("fuel_type", pa.string(), nullable=False, doc="diesel, LNG, CNG, electric or hydrogen"),
+        Column("fuel_code", pa.int8(), nullable=False, doc="0..4 in that order"),
     ),
 )
 
@@ -158,7 +165,11 @@ ACTIVITY = TableSchema(
         Column("fuel_l_copert", pa.float64(), "L", nullable=False, doc="COPERT by speed bin and load, plus idle"),
         Column("fuel_l_measured", pa.float64(), "L", nullable=False, doc="the gauge where it qualifies, else report"),
         Column("fuel_l", pa.float64(), "L", nullable=False, doc="of the chosen [emissions] method"),
-        Column("co2_kg", pa.float64(), "kg", nullable=False),
+        Column("co2_kg", pa.float64(), "kg", nullable=False, doc="diesel and gas: exhaust; electric: the grid's"),
+        Column("diesel_l", pa.float64(), "L", nullable=False, doc="diesel burnt (diesel trucks)"),
+        Column("gas_kg", pa.float64(), "kg", nullable=False, doc="natural gas burnt (LNG and CNG trucks)"),
+        Column("electricity_kwh", pa.float64(), "kWh", nullable=False, doc="grid electricity (electric trucks)"),
+        Column("hydrogen_kg", pa.float64(), "kg", nullable=False, doc="hydrogen (fuel-cell trucks)"),
         Column(
             "method", pa.string(), nullable=False, doc="measured_fuel, copert, load_state, unknown_load, mixed_load"
         ),
@@ -169,6 +180,7 @@ ACTIVITY = TableSchema(
         Column("hc_kg", pa.float64(), "kg", nullable=False),
         Column("emission_standard", pa.string(), nullable=False),
         Column("vehicle_class", pa.string(), nullable=False, doc="the COPERT segment"),
+        Column("fuel_type", pa.string(), nullable=False, doc="diesel, LNG, CNG, electric or hydrogen"),
         Column("registration_city_adcode", pa.int32(), nullable=False),
         Column("weight", pa.float64(), nullable=False),
         Column("gps_noise_m", pa.float64(), "m", doc="the vehicle's estimated position noise (per axis)"),
@@ -200,6 +212,10 @@ INVENTORY = TableSchema(
         Column("pm25_t", pa.float64(), "t", nullable=False),
         Column("co_t", pa.float64(), "t", nullable=False),
         Column("hc_t", pa.float64(), "t", nullable=False),
+        Column("diesel_l", pa.float64(), "L", nullable=False),
+        Column("gas_kg", pa.float64(), "kg", nullable=False),
+        Column("electricity_kwh", pa.float64(), "kWh", nullable=False),
+        Column("hydrogen_kg", pa.float64(), "kg", nullable=False),
     ),
 )
 

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions import copert
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
+from truckcarbon.emissions.fuels import ENERGY_COLUMNS, FUELS, FuelType, fuel_emissions
 from truckcarbon.emissions.idle import idle_rate_l_per_h
 from truckcarbon.emissions.pollutants import pollutants_kg
 from truckcarbon.emissions.profile import DEFAULT_SPEED_KMH, SpeedProfile
@@ -176,22 +177,39 @@ def copert_fuel(
     return out
 
 
+def _years(activity: pa.Table) -> npt.NDArray[np.int64]:
+    """Each row's year (of its month)."""
+    year = pc.cast(pc.utf8_slice_codeunits(activity["month"], 0, 4), pa.int64())
+    return np.asarray(year.to_numpy(zero_copy_only=False), np.int64)
+
+
 def apply_method(
     activity: pa.Table,
     standard_code: npt.ArrayLike,
     settings: EmissionSettings = EmissionSettings(),
     vehicle_class: npt.ArrayLike | None = None,
+    fuel_code: npt.ArrayLike | None = None,
+    province_adcode: npt.ArrayLike | None = None,
 ) -> pa.Table:
-    """Add every method's fuel, the chosen method's ``fuel_l``, ``co2_kg`` and ``method``, and the pollutants.
+    """Add every method's fuel, the chosen method's ``fuel_l``, ``co2_kg`` and ``method``, each fuel's energy
+    and the pollutants.
 
     ``activity`` has the kernel's columns (:data:`truckcarbon.trajectory.schema.ACTIVITY_COLUMNS`; the speed
     lists and ``idle_h`` may be missing); ``standard_code`` one emission standard code per row,
-    ``vehicle_class`` one index of :data:`CLASSES` (default: articulated). The measured-fuel decision is
-    made per (vehicle, month) over all its rows.
+    ``vehicle_class`` one index of :data:`CLASSES` (default: articulated), ``fuel_code`` one index of
+    :data:`~truckcarbon.emissions.fuels.FUELS` (default: diesel), ``province_adcode`` the province each row
+    drove in (an electric row's grid; default 0: the national factor). The measured-fuel decision is made per
+    (vehicle, month) over all its rows. The methods' litres (``fuel_l_*``, ``fuel_l``) are diesel litres of
+    the rows' work whatever the fuel (the gauge path for diesel trucks only); ``diesel_l``, ``gas_kg``,
+    ``electricity_kwh`` and ``hydrogen_kg`` what each burnt of its own fuel
+    (:func:`~truckcarbon.emissions.fuels.fuel_emissions`), and ``co2_kg`` its CO2.
     """
     std = np.asarray(standard_code, dtype=np.int64)
     n = activity.num_rows
     cls = np.zeros(n, np.int64) if vehicle_class is None else np.asarray(vehicle_class, dtype=np.int64)
+    fuel_code = np.zeros(n, np.int64) if fuel_code is None else np.asarray(fuel_code, dtype=np.int64)
+    if n and (fuel_code.size != n or fuel_code.min() < 0 or fuel_code.max() >= len(FUELS)):
+        raise InputError("every activity row needs the fuel type code of its vehicle")
     if n and (std.size != n or std.min() < 0 or std.max() >= len(EmissionStandard)):
         raise InputError("every activity row needs the emission standard code of its vehicle")
     if n and (cls.size != n or cls.min() < 0 or cls.max() >= len(CLASSES)):
@@ -203,23 +221,35 @@ def apply_method(
     else:
         report, code = report_fuel(activity, std, settings)
         measured, used = measured_fuel(activity, report, settings)
+        diesel = fuel_code == FUELS.index(FuelType.DIESEL)
+        measured, used = np.where(diesel, measured, report), used & diesel  # a diesel gauge: diesel trucks only
         profile = SpeedProfile.of(activity, settings.default_speed_kmh)
         cop = copert_fuel(activity, std, cls, settings, profile)
         pollutants = pollutants_kg(activity, std, cls, settings.copert_table(), profile)
+        exhaust = np.isin(fuel_code, [FUELS.index(FuelType.ELECTRIC), FUELS.index(FuelType.HYDROGEN)])
+        for values in pollutants.values():
+            values[exhaust] = 0.0  # no exhaust
+    idle_l = np.zeros(n)
     if settings.method == "copert":
         fuel, code = cop, np.full(n, ROW_METHODS.index("copert"))
+        if n and "idle_h" in activity.column_names:
+            idle_l = _col(activity, "idle_h") * np.array([idle_rate_l_per_h(c) for c in CLASSES])[cls]
     elif settings.method == "measured":
         fuel, code = measured, np.where(used, 0, code)
     else:
         fuel = report
     ef = ef_kg_per_l(settings.emission_factor)
+    province = np.zeros(n, np.int64) if province_adcode is None else np.asarray(province_adcode, np.int64)
+    year = _years(activity) if n else np.zeros(0, np.int64)
+    energy, co2 = fuel_emissions(fuel, idle_l, fuel_code, province, year, ef)
     out = activity
     columns = {
         "fuel_l_report": report,
         "fuel_l_copert": cop,
         "fuel_l_measured": measured,
         "fuel_l": fuel,
-        "co2_kg": fuel * ef,
+        "co2_kg": co2,
+        **{c: energy[c] for c in ENERGY_COLUMNS},
     }
     for name, values in columns.items():
         out = out.append_column(name, pa.array(values, pa.float64()))

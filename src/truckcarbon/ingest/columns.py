@@ -79,6 +79,7 @@ ALIASES: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
         ),
         "weight": (("权重", "扩样权重", "weight_factor"),),
         "vehicle_class": (("车辆类型", "车型", "车辆类别", "vehicle_type", "class", "body_type"),),
+        "fuel_type": (("燃料类型", "燃料种类", "燃料", "能源类型", "动力类型", "fuel", "fuel_kind", "energy_type"),),
     },
 }
 

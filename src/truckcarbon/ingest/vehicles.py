@@ -16,6 +16,9 @@ weight                    float64   optional expansion weight, > 0 (default 1)
 vehicle_class             string    optional: articulated (tractor, 牵引车, 半挂)
                                     or rigid (厢式, 栏板, 自卸...); default
                                     articulated (COPERT's 40-50 t segment)
+fuel_type                 string    optional: diesel (柴油), LNG (液化天然气), CNG
+                                    (压缩天然气, 天然气), electric (纯电动, BEV),
+                                    hydrogen (氢燃料电池, FCEV); default diesel
 ========================= ========= ==============================================
 
 An identical repeated row is kept once (counted as ``identical_duplicates``,
@@ -26,7 +29,8 @@ Output columns (:data:`truckcarbon.core.schemas.RUN_VEHICLES`), in key order
 (:mod:`.ids`): ``vehicle_id`` (text), ``plate, registration_city_adcode,
 registration_province_adcode, registration_source`` (``table`` or ``plate``),
 ``emission_standard``, ``standard_code`` (0..3 in :class:`EmissionStandard` order),
-``weight``, ``vehicle_class`` and ``class_code`` (its index in :class:`VehicleClass`).
+``weight``, ``vehicle_class`` and ``class_code`` (its index in :class:`VehicleClass`), ``fuel_type`` and
+``fuel_code`` (its index in :data:`~truckcarbon.emissions.fuels.FUELS`).
 Quarantined rows keep their original columns as text plus ``reason``, ``source_file``
 and ``source_row``.
 """
@@ -43,6 +47,7 @@ from truckcarbon.core.arrow import given, parse_float64
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions.copert import VehicleClass, vehicle_class_code
 from truckcarbon.emissions.factors import EmissionStandard
+from truckcarbon.emissions.fuels import FUELS, fuel_type_code
 from truckcarbon.geo.reference import cities, city_from_plate, province_of
 from truckcarbon.ingest.ids import VehicleIds, id_text, key_order
 from truckcarbon.ingest.quarantine import quarantine_table
@@ -55,6 +60,7 @@ REASONS = (
     "unknown_plate_prefix",
     "bad_weight",
     "unknown_vehicle_class",
+    "unknown_fuel_type",
 )
 
 _ROMAN = {"III": 0, "IV": 1, "V": 2, "VI": 3, "3": 0, "4": 1, "5": 2, "6": 3, "三": 0, "四": 1, "五": 2, "六": 3}
@@ -183,6 +189,12 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
         klass = np.array([vehicle_class_code(c) for c in class_text], dtype=np.int8)
         flag(klass < 0, 6)
 
+    fuel = np.zeros(n, np.int8)
+    if "fuel_type" in names:
+        fuel_text = pc.cast(table.column("fuel_type").combine_chunks(), pa.string()).to_pylist()
+        fuel = np.array([fuel_type_code(f) for f in fuel_text], dtype=np.int8)
+        flag(fuel < 0, 7)
+
     kept_rows = np.flatnonzero((reason < 0) & ~identical)
     keep = kept_rows[key_order(ids.take(pa.array(kept_rows)))]  # in key order
     reg_kept = reg[keep].astype(np.int32)
@@ -198,6 +210,8 @@ def validate_vehicles(table: pa.Table, source: str) -> tuple[pa.Table, pa.Table,
             "weight": pa.array(weight[keep]),
             "vehicle_class": pa.array([list(VehicleClass)[c].value for c in klass[keep]], pa.string()),
             "class_code": pa.array(klass[keep]),
+            "fuel_type": pa.array([FUELS[c].value for c in fuel[keep]], pa.string()),
+            "fuel_code": pa.array(fuel[keep]),
         }
     )
     bad = np.flatnonzero(reason >= 0)

@@ -28,6 +28,7 @@ from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_labels
 from truckcarbon.emissions.method import apply_method
 from truckcarbon.geo.locator import CityLocator
+from truckcarbon.geo.reference import province_of
 from truckcarbon.pipeline.config import PipelineConfig
 from truckcarbon.trajectory.kernel import Scratch, run_kernel
 from truckcarbon.trajectory.schema import GAP_BIN_SCHEMA, GAP_SCHEMA, QUARANTINED, SPEED_COLUMNS
@@ -114,12 +115,14 @@ def attach_vehicles(activity: pa.Table, vehicles: pa.Table, config: PipelineConf
     take = pa.array(keys)
     std = vehicles["standard_code"].take(take).to_numpy()
     klass = vehicles["class_code"].take(take).to_numpy()
-    out = apply_method(activity, std, config.emissions, klass)
+    fuel = vehicles["fuel_code"].take(take).to_numpy()
+    province = pc.fill_null(province_of(activity["city_adcode"].combine_chunks()), 0).to_numpy(zero_copy_only=False)
+    out = apply_method(activity, std, config.emissions, klass, fuel, province)
     out = out.drop_columns([c for c in SPEED_COLUMNS if c in out.column_names])  # the methods' input only
     out = out.set_column(0, "vehicle_key", pa.array(keys)).add_column(
         0, "vehicle_id", vehicles["vehicle_id"].take(take)
     )
-    for name in ("emission_standard", "vehicle_class", "weight", "registration_city_adcode"):
+    for name in ("emission_standard", "vehicle_class", "fuel_type", "weight", "registration_city_adcode"):
         out = out.append_column(name, vehicles[name].take(take))
     return out
 

@@ -28,6 +28,7 @@ from truckcarbon.core.faults import fault_point
 from truckcarbon.core.files import atomic_path
 from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.core.schemas import ACTIVITY, INVENTORY, UNOBSERVED
+from truckcarbon.emissions.fuels import ENERGY_COLUMNS
 from truckcarbon.geo.reference import cities
 
 # How each measure of INVENTORY sums the rows of one (month, view, city, standard, method) cell: one row per
@@ -44,6 +45,7 @@ INVENTORY_MEASURES = {
     "idle_h": "sum(idle * weight{o})",
     **{f"fuel_l_{m}": f"sum(fuel_{m} * weight{{o}})" for m in ("report", "copert", "measured")},
     **{f"{p}_t": f"sum({p} * weight{{o}}) / 1000" for p in ("nox", "pm25", "co", "hc")},
+    **{e: f"sum({e} * weight{{o}})" for e in ENERGY_COLUMNS},
 }
 INVENTORY_KEYS = tuple(name for name in INVENTORY.names if name not in INVENTORY_MEASURES)
 # The two views of a vehicle's km: where it drove, where it is registered.
@@ -91,7 +93,8 @@ def inventory_sql(activity: str, month: str | None = None, *, ordered: bool = Tr
                sum(fuel_l{by_city}) AS fuel, sum(co2_kg{by_city}) AS co2, sum(idle_h{by_city}) AS idle,
                sum(fuel_l_report{by_city}) AS fuel_report, sum(fuel_l_copert{by_city}) AS fuel_copert,
                sum(fuel_l_measured{by_city}) AS fuel_measured, sum(nox_kg{by_city}) AS nox,
-               sum(pm25_kg{by_city}) AS pm25, sum(co_kg{by_city}) AS co, sum(hc_kg{by_city}) AS hc
+               sum(pm25_kg{by_city}) AS pm25, sum(co_kg{by_city}) AS co, sum(hc_kg{by_city}) AS hc,
+               {", ".join(f"sum({e}{by_city}) AS {e}" for e in ENERGY_COLUMNS)}
         FROM {activity} WHERE {where}
         GROUP BY month, {{city}}, emission_standard, method, vehicle_key
     """

@@ -18,7 +18,8 @@ from typing import Any
 from truckcarbon import __version__
 from truckcarbon.report.i18n import LANGS, Lang, T
 from truckcarbon.report.load import ReportData, SectionError
-from truckcarbon.report.sections import SECTIONS, Section
+from truckcarbon.report.parts import Section
+from truckcarbon.report.sections import SECTIONS
 
 
 def render(data: ReportData, lang: Lang) -> list[Section]:

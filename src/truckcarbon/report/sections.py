@@ -11,70 +11,24 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from truckcarbon.core.manifest_read import fix_totals
 from truckcarbon.core.runfolder import OutputError
+from truckcarbon.report.emission_sections import s_methods, s_pollutants
 from truckcarbon.report.i18n import Lang, T
 from truckcarbon.report.load import ReportData, Row, SectionError, merged
 from truckcarbon.report.maps import MAP_CREDIT
-
-STANDARD_COLORS = {"China III": "#8c564b", "China IV": "#d62728", "China V": "#ff7f0e", "China VI": "#2ca02c"}
-WAN_T = 1e4  # 万吨
-
-
-@dataclass
-class Section:
-    """A section of the page: its key (anchor), title, figures and body, or the error that stopped it."""
-
-    key: str
-    title: str
-    body: str = ""
-    figures: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    notes: list[str] = field(default_factory=list)  # what the section lacked (it rendered without)
-
-
-def _table_html(headers: list[str], rows: list[list[Any]], cls: str = "") -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return "<td class='na'>—</td>"
-        if isinstance(v, float):
-            return f"<td class='num'>{v:,.2f}</td>" if abs(v) < 100 else f"<td class='num'>{v:,.0f}</td>"
-        if isinstance(v, int):
-            return f"<td class='num'>{v}</td>"
-        return f"<td>{html.escape(str(v))}</td>"
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(cell(v) for v in r) + "</tr>" for r in rows)
-    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fig(fid: str, data: list[dict[str, Any]], layout: dict[str, Any], height: int = 380) -> dict[str, Any]:
-    base = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "height": height, "hovermode": "closest"}
-    return {"id": fid, "data": data, "layout": {**base, **layout}}
-
-
-def _name(row: dict[str, Any], lang: Lang) -> str:
-    return str(row.get("name_zh") if lang == "zh" else row.get("name_en")) or str(row.get("city_adcode"))
-
-
-def _optional(data: ReportData, name: str) -> list[Row] | None:
-    """The rows of an analysis table a section can do without (None when it is not in the run folder)."""
-    got = data.tables.get(f"analysis/{name}")
-    return None if got is None or isinstance(got, OutputError) else got
-
-
-def _band(x: list[Any], lo: list[float], hi: list[float], name: str, color: str) -> dict[str, Any]:
-    """A filled p05-p95 band (a closed path: up along ``hi``, back along ``lo``)."""
-    return {"type": "scatter", "x": x + x[::-1], "y": hi + lo[::-1], "fill": "toself", "name": name,
-            "fillcolor": color, "line": {"width": 0}, "hoverinfo": "skip"}  # fmt: skip
-
-
-def _pct(v: float | None) -> str | None:
-    return None if v is None else f"{v:+.1%}"
-
+from truckcarbon.report.parts import (
+    STANDARD_COLORS,
+    WAN_T,
+    Section,
+    _band,
+    _fig,
+    _name,
+    _optional,
+    _table_html,
+)
 
 # --------------------------------------------------------------------------- sections
 
@@ -346,90 +300,6 @@ def s_forecast(data: ReportData, lang: Lang) -> Section:
     return sec
 
 
-def s_methods(data: ReportData, lang: Lang) -> Section:
-    monthly = data.rows("analysis", "methods_national_monthly")
-    cities = data.rows("analysis", "methods_city_annual")
-    if not monthly:
-        raise SectionError("methods_national_monthly has no rows")
-    sec = Section("methods", T["methods"][lang])
-    months = [r["month"] for r in monthly]
-    styles = {"report": "#333", "copert": "#1f77b4", "measured": "#2ca02c"}
-    sec.figures.append(
-        _fig("fig-methods",
-             [{"type": "scatter", "mode": "lines", "x": months, "y": [r[f"co2_t_{m}"] / WAN_T for r in monthly],
-               "name": T[f"method_{m}"][lang], "line": {"color": c}} for m, c in styles.items()],
-             {"title": {"text": T["methods_title"][lang]}, "yaxis": {"title": {"text": T["co2_wan"][lang]}}})
-    )  # fmt: skip
-    total = {m: sum(r[f"co2_t_{m}"] for r in monthly) for m in styles}
-    chosen = min(styles, key=lambda m: abs(total[m] - sum(r["co2_t"] for r in monthly)))
-    years: dict[int, dict[str, float]] = {}
-    for r in monthly:
-        y = years.setdefault(int(r["month"][:4]), dict.fromkeys(styles, 0.0))
-        for m in styles:
-            y[m] += r[f"co2_t_{m}"]
-
-    def vs(a: float, b: float) -> str | None:
-        return _pct(a / b - 1.0) if b else None
-
-    headers = [T["method_report"][lang], T["method_copert"][lang], T["method_measured"][lang],
-               T["copert_vs"][lang], T["measured_vs"][lang]]  # fmt: skip
-    annual = _table_html(
-        [T["year"][lang], *headers],
-        [[y, v["report"] / WAN_T, v["copert"] / WAN_T, v["measured"] / WAN_T, vs(v["copert"], v["report"]),
-          vs(v["measured"], v["report"])] for y, v in sorted(years.items())],
-    )  # fmt: skip
-    last = max((r["year"] for r in cities), default=None)
-    top = sorted((r for r in cities if r["year"] == last), key=lambda r: -r["co2_t"])[:15]
-    city_table = _table_html(
-        [T["city"][lang], *headers],
-        [[_name(r, lang), r["co2_t_report"] / WAN_T, r["co2_t_copert"] / WAN_T, r["co2_t_measured"] / WAN_T,
-          _pct(r["copert_vs_report"]), _pct(r["measured_vs_report"])] for r in top],
-    )  # fmt: skip
-    sec.body = (
-        f"<p>{T['methods_note'][lang].format(method=T[f'name_{chosen}'][lang])}</p>"
-        + annual
-        + (f"<h3>{T['methods_cities'][lang].format(year=last)}</h3>" + city_table if top else "")
-    )
-    return sec
-
-
-POLLUTANTS = (("nox_t", "NOx"), ("pm25_t", "PM2.5"), ("co_t", "CO"), ("hc_t", "HC"))
-
-
-def s_pollutants(data: ReportData, lang: Lang) -> Section:
-    national = data.rows("analysis", "pollutants_national_annual")
-    cities = data.rows("analysis", "pollutants_city_annual")
-    if not national:
-        raise SectionError("pollutants_national_annual has no rows")
-    sec = Section("pollutants", T["pollutants"][lang])
-    headers = [T["pollutant_t"][lang].format(p=p) for _, p in POLLUTANTS]
-    sec.body = f"<p>{T['pollutants_note'][lang]}</p>" + _table_html(
-        [T["year"][lang], *headers, T["co2_wan"][lang]],
-        [[r["year"], *[r[c] for c, _ in POLLUTANTS], r["co2_t"] / WAN_T] for r in national],
-    )
-    last = max((r["year"] for r in cities), default=None)
-    rows = [r for r in cities if r["year"] == last]
-    if rows:
-        sec.figures.append(
-            _fig("fig-map-nox",
-                 [{"type": "choropleth", "locations": [r["city_adcode"] for r in rows], "z": [r["nox_t"] for r in rows],
-                   "zmin": 0, "colorscale": "YlOrRd", "reversescale": True,
-                   "marker": {"line": {"width": 0.2, "color": "#999"}}, "colorbar": {"title": {"text": "t NOx"}},
-                   "hovertemplate": "%{location}: %{z:,.1f} t<extra></extra>", "geojson": "GEO"},
-                  {"type": "scattergeo", "mode": "lines", "lon": "PROV_LON", "lat": "PROV_LAT",
-                   "line": {"width": 0.6, "color": "#444"}, "hoverinfo": "skip", "showlegend": False}],
-                 {"title": {"text": T["nox_map"][lang].format(year=last)},
-                  "geo": {"fitbounds": "locations", "visible": False, "projection": {"type": "mercator"}},
-                  "margin": {"l": 0, "r": 0, "t": 36, "b": 0}}, height=420)
-        )  # fmt: skip
-        top = sorted(rows, key=lambda r: -r["nox_t"])[:15]
-        sec.body += f"<h3>{T['pollutants_cities'][lang].format(year=last)}</h3>" + _table_html(
-            [T["city"][lang], *headers], [[_name(r, lang), *[r[c] for c, _ in POLLUTANTS]] for r in top]
-        )
-        sec.body += f"<p class='credit'>{T['map_data'][lang]} {html.escape(MAP_CREDIT)}</p>"
-    return sec
-
-
 def s_quality(data: ReportData, lang: Lang) -> Section:
     q, months = data.quality.value, data.months.value
     missed = merged(data.quality, data.months)
@@ -516,3 +386,5 @@ SECTIONS: list[Callable[[ReportData, Lang], Section]] = [
     s_national, s_cities, s_clusters, s_standards, s_maps, s_rankings, s_exchange, s_methods, s_pollutants,
     s_forecast, s_quality, s_method, s_published,
 ]  # fmt: skip
+
+__all__ = ["SECTIONS", "s_cities", "s_forecast", "s_maps", "s_method", "s_national", "s_published", "s_quality"]

@@ -15,6 +15,9 @@ Model (every number documented here or in the data files it reads):
 * **Emission standard** from the registration date: China III from 2008-07,
   IV from 2013-07, V from 2017-07, VI from 2021-07, VI in key regions
   (:data:`KEY_REGION_PROVINCES`) from 2019-07.
+* **Fuel.** From the registration year (:data:`truckcarbon.sim.fuels.NEW_FUEL_SHARE`, sourced there): a
+  small share of natural gas (LNG) trucks throughout, electric and fuel-cell trucks
+  from 2020; the rest diesel.
 * **Role.** A share of each province's trucks is long-haul (chains of trips
   chosen by a gravity model), the rest regional (trips to units within two
   hops). The long-haul share grows with the province's published
@@ -55,7 +58,9 @@ from truckcarbon.core.errors import InputError
 from truckcarbon.core.months import month_labels, month_number
 from truckcarbon.emissions.copert import VehicleClass
 from truckcarbon.emissions.factors import EmissionStandard
+from truckcarbon.emissions.fuels import FUELS
 from truckcarbon.geo.reference import plate_prefixes
+from truckcarbon.sim.fuels import registration_fuels
 from truckcarbon.sim.world import World
 
 START_MONTH = 2008 * 12  # month numbers are year * 12 + (month - 1)
@@ -119,6 +124,7 @@ class Fleet:
     weight: npt.NDArray[np.float64]
     connect_draw: npt.NDArray[np.float64]  # connected in month m when below platform_coverage(m)
     utilisation_draw: npt.NDArray[np.float64]  # quantile of the truck's utilisation (sim.activity)
+    fuel: npt.NDArray[np.int8]  # index into FUELS
 
     @property
     def n(self) -> int:
@@ -135,7 +141,7 @@ class Fleet:
                 "plate": pa.array(self.plate, pa.string()),
                 "registration_city_adcode": pa.array(self.registration_city_adcode, pa.int32()),
                 "emission_standard": pa.array(standards[self.standard]),
-                "fuel_type": pa.array(["diesel"] * self.n),
+                "fuel_type": pa.array(np.array([f.value for f in FUELS])[self.fuel]),
                 # Long-haul trucks are tractor-trailers, regional ones rigid trucks (as sim.physics weighs them).
                 "vehicle_class": pa.array(np.array([ROLE_CLASS[r] for r in Role])[self.role]),
                 "registration_month": pa.array(month_labels(reg)),
@@ -425,18 +431,22 @@ def make_fleet(world: World, n_trucks: int, rng: np.random.Generator) -> Fleet:
 
     shuffle = rng.permutation(n_trucks)  # vehicle ids carry no province order
     city = city[shuffle]
+    plates = _plates(world, city, rng)
+    registered = registered[shuffle]
+    fuel = registration_fuels(registered, np.random.default_rng(rng.integers(2**62)))  # drawn last: the rest as before
     return Fleet(
         vehicle_id=np.arange(1, n_trucks + 1, dtype=np.int64),
-        plate=_plates(world, city, rng),
+        plate=plates,
         city=city.astype(np.int64),
         registration_city_adcode=world.adcode[city],
-        registered_month=registered[shuffle],
+        registered_month=registered,
         retired_month=retired[shuffle],
         standard=standard[shuffle],
         role=role[shuffle],
         weight=weight[shuffle],
         connect_draw=connect_draw[shuffle],
         utilisation_draw=utilisation_draw[shuffle],
+        fuel=fuel,
     )
 
 

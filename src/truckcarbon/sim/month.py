@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from truckcarbon.core.months import month_bounds_utc
+from truckcarbon.emissions.fuels import FUELS, fuels
 from truckcarbon.sim.activity import monthly_km
 from truckcarbon.sim.channels import START_TANK_L, terminal_channels
 from truckcarbon.sim.config import SimConfig
@@ -123,6 +124,8 @@ class _GroupMonth:
         ch = terminal_channels(
             tr, rates, float(group.odometer[pos]), float(group.tank_l[pos]), rng, fuel_l=driven.fuel_at_fix_l
         )
+        if fleet.fuel[k] != 0:  # a diesel tank's gauge: other fuels report none
+            ch = replace(ch, fuel_level_l=np.full(ch.fuel_level_l.size, np.nan, np.float32))
         group.odometer[pos], group.tank_l[pos] = ch.odometer_end_km, ch.tank_end_l
         emitted, lon, lat = self._reported_fixes(vid, tr, driven.setting, rng)
         acc = tr.acc_on if tr.acc_on is not None else np.ones(tr.t_s.size, np.bool_)
@@ -144,9 +147,10 @@ class _GroupMonth:
         if config.geometry == "road":
             start = (state.lon, state.lat, int(state.route_load[0]) if state.route_load.size else 0)
             tr, path, setting = drive_month_road(*args, rng)
-            fuel = path_fuel_g(
-                path.speed_kmh, path.load, path.offset, truck_physics(config.seed, int(fleet.vehicle_id[k]), role)
-            )
+            physics = truck_physics(config.seed, int(fleet.vehicle_id[k]), role)
+            if not fuels()[FUELS[int(fleet.fuel[k])]].idles:  # an electric drive draws nothing standing
+                physics = replace(physics, idle_l_per_h=0.0)
+            fuel = path_fuel_g(path.speed_kmh, path.load, path.offset, physics)
             assert tr.path_index is not None
             burnt = np.concatenate([[0.0], np.cumsum(fuel)]) / (1000.0 * DIESEL_KG_PER_L)  # L up to each second
             return _Driven(tr, path_truth(ctx.locator, *start, path, fuel), setting, burnt[tr.path_index + 1])

@@ -170,6 +170,8 @@ class PartBuffer:
                 arrays.append(pa.DictionaryArray.from_buffers(spec.type, n, values, LOAD_NAMES))
             elif pa.types.is_boolean(spec.type):  # Arrow packs booleans in bits
                 arrays.append(pa.array(column[:n], pa.bool_()))
+            elif spec.name == "fuel_level_l" and np.isnan(column[:n]).any():  # trucks without a diesel tank
+                arrays.append(pa.array(column[:n], spec.type, from_pandas=True))  # NaN: null (not reported)
             else:
                 arrays.append(pa.Array.from_buffers(spec.type, n, values))
         for name in left_out:

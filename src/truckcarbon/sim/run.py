@@ -157,7 +157,7 @@ def _write_tables(tmp: Path, config: SimConfig, fleet: Fleet, truth: RunTruth) -
     """Write ``vehicles.parquet`` and ``truth.parquet`` into ``tmp``; returns the truth's rows."""
     tables = {
         "vehicles.parquet": fleet.table(),
-        "truth.parquet": truth.table(fleet.standard, load_known=config.load_channel),
+        "truth.parquet": truth.table(fleet.standard, load_known=config.load_channel, fuel=fleet.fuel),
     }
     for name, table in tables.items():
         pq.write_table(_with_ids(table, config), tmp / name)

@@ -12,21 +12,28 @@ fuel_l_unknown_load, co2_kg_unknown_load, sorted by vehicle, month and city, fue
 and CO2 by the report's method (:func:`_emissions`); in the road world also
 fuel_l_physical and co2_kg_physical, the true fuel of the tractive-power model
 (:mod:`truckcarbon.sim.physics`) burnt in each unit (idling included; null in the
-straight world).
+straight world); and fuel_type. The fuel columns are diesel litres of the work
+whatever the truck burns; its CO2 is its own fuel's
+(:func:`truckcarbon.emissions.fuels.fuel_emissions`: gas, the province's grid,
+none for hydrogen; an electric or fuel-cell truck's physical fuel has no idling).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from truckcarbon.core.months import month_labels
 from truckcarbon.emissions.factors import EmissionStandard, ef_kg_per_l, fuel_rates
+from truckcarbon.emissions.fuels import FUELS, fuel_emissions
 from truckcarbon.geo.distance import haversine_many
 from truckcarbon.geo.locator import CityLocator
+from truckcarbon.geo.reference import province_of
 from truckcarbon.sim.drive import Track
 from truckcarbon.sim.physics import DIESEL_KG_PER_L
 from truckcarbon.sim.road import Path1s
@@ -129,13 +136,29 @@ class RunTruth:
             self.parts[key].append(arr)
         self.parts["month"].append(np.full(columns["vid"].size, month))
 
-    def table(self, standard: npt.NDArray[np.int8], load_known: bool) -> pa.Table:
-        """``truth.parquet`` (module docstring); ``standard``: the emission standard of vehicle ids 1, 2, ...;
-        ``load_known``: whether the pings carry the load state."""
+    def table(
+        self, standard: npt.NDArray[np.int8], load_known: bool, fuel: npt.NDArray[np.int8] | None = None
+    ) -> pa.Table:
+        """``truth.parquet`` (module docstring); ``standard`` and ``fuel``: the emission standard and fuel code
+        of vehicle ids 1, 2, ... (no fuel: diesel); ``load_known``: whether the pings carry the load state."""
         cat = _concatenated(self.parts)
         order = np.lexsort((cat["city"], cat["month"], cat["vid"]))
         cat = {k: v[order] for k, v in cat.items()}
         physical = np.asarray(cat["fuel"], np.float64)
+        codes = (
+            np.zeros(cat["vid"].size, np.int64)
+            if fuel is None
+            else fuel[cat["vid"].astype(np.int64) - 1].astype(np.int64)
+        )
+        province = np.asarray(
+            pc.fill_null(province_of(pa.array(cat["city"].astype(np.int32))), 0).to_numpy(zero_copy_only=False),
+            np.int64,
+        )
+        year = np.asarray(cat["month"], np.int64) // 12
+
+        def co2_of(diesel_eq_l: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            return fuel_emissions(diesel_eq_l, np.zeros(diesel_eq_l.size), codes, province, year, ef_kg_per_l())[1]
+
         return pa.table(
             {
                 "vehicle_id": pa.array(cat["vid"].astype(np.int64)),
@@ -145,15 +168,19 @@ class RunTruth:
                 "distance_km_empty": pa.array(cat["e"]),
                 "distance_km_half": pa.array(cat["h"]),
                 "distance_km_full": pa.array(cat["f"]),
-                **_emissions(cat, standard, load_known),
+                **_emissions(cat, standard, load_known, co2_of),
                 "fuel_l_physical": pa.array(physical, pa.float64(), from_pandas=True),  # NaN (straight world): null
-                "co2_kg_physical": pa.array(physical * ef_kg_per_l(), pa.float64(), from_pandas=True),
+                "co2_kg_physical": pa.array(co2_of(physical), pa.float64(), from_pandas=True),
+                "fuel_type": pa.array(np.array([f.value for f in FUELS])[codes]),
             }
         )
 
 
 def _emissions(
-    cat: dict[str, npt.NDArray[np.generic]], standard: npt.NDArray[np.int8], load_known: bool
+    cat: dict[str, npt.NDArray[np.generic]],
+    standard: npt.NDArray[np.int8],
+    load_known: bool,
+    co2_of: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
 ) -> dict[str, pa.Array]:
     """Fuel and CO2 of the truth rows by the report's method.
 
@@ -167,10 +194,9 @@ def _emissions(
     known = (cat["e"] * matrix[std, 0] + cat["h"] * matrix[std, 1] + cat["f"] * matrix[std, 2]) / 100.0
     unknown = cat["km"] * np.array([rates.unknown_load_rate(s) for s in EmissionStandard])[std] / 100.0
     fuel = known if load_known else unknown
-    ef = ef_kg_per_l()
     return {
         "fuel_l": pa.array(fuel),
-        "co2_kg": pa.array(fuel * ef),
+        "co2_kg": pa.array(co2_of(fuel)),
         "fuel_l_unknown_load": pa.array(unknown),
-        "co2_kg_unknown_load": pa.array(unknown * ef),
+        "co2_kg_unknown_load": pa.array(co2_of(unknown)),
     }
