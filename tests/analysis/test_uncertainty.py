@@ -26,7 +26,7 @@ def row(vehicle: str, city: int = BEIJING, co2_kg: float = 1000.0, km: float = 4
         "emission_standard": "China V", "vehicle_class": "Articulated 40 - 50 t", "method": "load_state",
         "weight": 1.0, "distance_km": km, "distance_km_unknown_load": 0.0, "distance_km_fuel_measured": 0.0,
         "driving_h": km / 50.0, "fuel_l_report": co2_kg / 2.6, "fuel_l_copert": co2_kg / 2.6,
-        "fuel_l_measured": float("nan"), "fuel_gauge_used": False, "co2_kg": co2_kg,
+        "fuel_l_measured": float("nan"), "fuel_gauge_used": False, "fuel_type": "diesel", "co2_kg": co2_kg,
         "nox_kg": co2_kg / 100, "pm25_kg": co2_kg / 1e4, "co_kg": co2_kg / 500, "hc_kg": co2_kg / 2000,
     }  # fmt: skip
     base.update(kw)
@@ -91,6 +91,14 @@ def test_a_years_draws_are_its_months_draws_summed(tmp_path: Path) -> None:
     months = wide.national.to_pylist()
     # Independent months: the year's interval is narrower than the months' intervals added.
     assert y["co2_t_p95"] - y["co2_t_p05"] < sum(m["co2_t_p95"] - m["co2_t_p05"] for m in months)
+
+
+def test_another_fuels_factor_spans_its_range(tmp_path: Path) -> None:
+    """An LNG truck: its gas per diesel litre uniform on 0.787-0.880 around 0.831 (fuel_types.csv)."""
+    folder = run_folder(tmp_path, [row("a", fuel_type="LNG")])
+    _, p05, p50, p95 = national(inventory_intervals(folder, FIXED))
+    lo, hi = 0.787 / 0.831, 0.880 / 0.831
+    assert [p05, p50, p95] == pytest.approx([lo + q * (hi - lo) for q in (0.05, 0.5, 0.95)], rel=0.01)
 
 
 def test_the_unknown_load_share_spans_its_range(tmp_path: Path) -> None:

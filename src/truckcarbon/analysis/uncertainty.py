@@ -16,8 +16,9 @@ month by month and writes, under ``RUN/analysis/``:
   its months' draws.
 
 Each draw multiplies a row's CO2 by the method's factor error (a gauge row: on
-the share of its km the gauge missed only) and by its unknown-load share's
-effect, and its weight by its vehicle's bootstrap count. Pollutants take the
+the share of its km the gauge missed only), by its unknown-load share's
+effect and, for a truck of another fuel, by its units per diesel litre drawn
+uniformly on the range of ``fuel_types.csv``, and its weight by its vehicle's bootstrap count. Pollutants take the
 load share and the bootstrap (their factors' ranges are not sourced: not drawn).
 The **unobserved kilometres** (gaps never attributed: :data:`~truckcarbon.core.schemas.UNOBSERVED`)
 were driven but are in no inventory row: each draw adds them at the vehicle-month's
@@ -46,6 +47,7 @@ from truckcarbon.core.errors import InputError
 from truckcarbon.core.runfolder import RunFolder
 from truckcarbon.emissions.copert import VehicleClass
 from truckcarbon.emissions.factors import EmissionStandard, LoadState, fuel_rates
+from truckcarbon.emissions.fuels import FUELS, fuels
 from truckcarbon.emissions.montecarlo import (
     N_BANDS,
     FactorErrors,
@@ -66,7 +68,7 @@ SPECIES: Final = ("co2", *POLLUTANTS)
 COLUMNS: Final = (
     "vehicle_id", "month", "city_adcode", "registration_city_adcode", "emission_standard", "vehicle_class",
     "method", "weight", "distance_km", "distance_km_unknown_load", "distance_km_fuel_measured", "driving_h",
-    "fuel_l_report", "fuel_l_copert", "fuel_l_measured", "fuel_gauge_used", "co2_kg",
+    "fuel_l_report", "fuel_l_copert", "fuel_l_measured", "fuel_gauge_used", "fuel_type", "co2_kg",
     *(f"{p}_kg" for p in POLLUTANTS),
 )  # fmt: skip
 GAP_COLUMNS: Final = ("vehicle_id", "from_city_adcode", "to_city_adcode", "gaps", "unobserved_km", "odometer_gaps",
@@ -107,6 +109,7 @@ class _Rows:
     unknown: FloatArray  # share of the row's km of unknown load
     std: IntArray
     groups: dict[str, IntArray]  # table -> group number of the row (-1: in no group of it); "registration" too
+    fuel_range: FloatArray  # (rows, 2): the fuel's per-diesel-litre range over its value (diesel: 1, 1)
 
 
 def _col(t: pa.Table, name: str) -> FloatArray:
@@ -204,7 +207,7 @@ def _gap_ends(t: pa.Table, gaps: pa.Table) -> tuple[pa.Table, FloatArray, FloatA
     per = t.group_by("vehicle_id").aggregate(
         [("distance_km", "sum"), ("driving_h", "sum"), *((f"{s}_kg", "sum") for s in SPECIES),
          ("registration_city_adcode", "min"), ("emission_standard", "min"), ("vehicle_class", "min"),
-         ("method", "min"), ("weight", "max")]
+         ("method", "min"), ("weight", "max"), ("fuel_type", "min")]
     )  # fmt: skip
     per = per.filter(pc.greater(per["distance_km_sum"], 0.0))
     g = gaps.join(per, "vehicle_id", join_type="inner")
@@ -214,7 +217,8 @@ def _gap_ends(t: pa.Table, gaps: pa.Table) -> tuple[pa.Table, FloatArray, FloatA
         "vehicle_id": g["vehicle_id"], "registration_city_adcode": g["registration_city_adcode_min"],
         "emission_standard": g["emission_standard_min"], "vehicle_class": g["vehicle_class_min"],
         "method": g["method_min"], "weight": g["weight_max"], "distance_km": g["distance_km_sum"],
-        "driving_h": g["driving_h_sum"], **{f"{s}_kg": pa.array(_col(g, f"{s}_kg_sum") / km) for s in SPECIES},
+        "driving_h": g["driving_h_sum"], "fuel_type": g["fuel_type_min"],
+        **{f"{s}_kg": pa.array(_col(g, f"{s}_kg_sum") / km) for s in SPECIES},
     }  # fmt: skip
     ends = pa.concat_tables([pa.table({**attrs, "city_adcode": g[f"{end}_city_adcode"]}) for end in ("from", "to")])
     share = np.clip(_col(g, "odometer_gaps") / np.maximum(_col(g, "gaps"), 1.0), 0.0, 1.0)
@@ -263,7 +267,15 @@ def _rows(t: pa.Table, month: str, fleet: _Fleet, groups: _Groups, gauge_model: 
         _std_codes(t),
         {"inventory": np.where(inside, op, -1), "registration": reg, "city": np.where(inside, cities, -1),
          "national": np.where(inside, national, -1)},
+        _fuel_ranges(t),
     )  # fmt: skip
+
+
+def _fuel_ranges(t: pa.Table) -> FloatArray:
+    """(rows, 2): each row's fuel's low and high per diesel litre over its value (fuel_types.csv)."""
+    table = fuels()
+    ranges = {f.value: (table[f].low / table[f].per_diesel_l, table[f].high / table[f].per_diesel_l) for f in FUELS}
+    return np.array([ranges.get(f, (1.0, 1.0)) for f in t["fuel_type"].to_pylist()], np.float64).reshape(-1, 2)
 
 
 class _Sums:
@@ -315,6 +327,12 @@ def _draws(
     factor -= 1.0
     factor *= share
     factor += 1.0
+    ranged = np.flatnonzero(rows.fuel_range[sl, 1] > rows.fuel_range[sl, 0])
+    if ranged.size:  # another fuel's units per diesel litre: uniform on its range, per vehicle-month and draw
+        present, at = np.unique(rows.vehicle[sl][ranged], return_inverse=True)
+        u = rng.random((present.size, draws))[at]
+        low, high = rows.fuel_range[sl][ranged, 0:1], rows.fuel_range[sl][ranged, 1:2]
+        factor[ranged] *= low + u * (high - low)
     unknown = rows.unknown[sl]
     weight = rows.weight[sl][:, None] * (fleet.counts[rows.vehicle[sl]] if fleet.counts is not None else 1.0)
     if km is not None:
@@ -456,6 +474,7 @@ def _subset(rows: _Rows, at: IntArray) -> _Rows:
     return _Rows(
         {s: v[at] for s, v in rows.kg.items()}, rows.weight[at], rows.vehicle[at], rows.stratum[at], rows.klass[at],
         rows.model_share[at], rows.unknown[at], rows.std[at], {k: v[at] for k, v in rows.groups.items()},
+        rows.fuel_range[at],
     )  # fmt: skip
 
 
