@@ -10,7 +10,7 @@ weight to 1 (the truth is the sample's: the bootstrap of the weights, which
 widens the intervals for the population, is off), runs ``truckcarbon run`` with
 each method and its intervals, and prints the share of city-months with at
 least 100 true km (and of national months) whose p05-p95 holds the true CO2
-(the physical fuel times the run's CO2 per litre). Target: 85-95%.
+(the physical model's CO2: its fuel at each truck's fuel's factor). Target: 85-95%.
 
 ``--time RUN``: the seconds of :func:`inventory_intervals` on a run folder (the
 demo's: 1,000 draws over 72 months), against reading the same activity and
@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 
 from truckcarbon.analysis.uncertainty import COLUMNS, inventory_intervals
 from truckcarbon.core.runfolder import RunFolder
-from truckcarbon.emissions.factors import ef_kg_per_l
 from truckcarbon.emissions.method import EmissionSettings
 from truckcarbon.emissions.montecarlo import UncertaintySettings
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
@@ -59,19 +58,18 @@ def _gauges_of_some(world: Path, out: Path, share: float, seed: int) -> Path:
 
 def coverage(world: Path, folder: RunFolder) -> tuple[int, float, int, float, float]:
     """(city-months, share covered, national months, share covered, median relative half-width)."""
-    ef = ef_kg_per_l()
     con = duckdb.connect()
     con.register("city", pq.read_table(folder.table_path("analysis", "city_intervals")))
     con.register("nat", pq.read_table(folder.table_path("analysis", "national_intervals")))
     truth = f"read_parquet('{world}/truth.parquet')"
     city = con.execute(f"""
-        WITH t AS (SELECT month, city_adcode, sum(fuel_l_physical) * {ef} / 1000 AS co2, sum(distance_km) km
+        WITH t AS (SELECT month, city_adcode, sum(co2_kg_physical) / 1000 AS co2, sum(distance_km) km
                    FROM {truth} WHERE city_adcode <> 0 GROUP BY ALL)
         SELECT count(*), avg(CASE WHEN t.co2 BETWEEN c.co2_t_p05 AND c.co2_t_p95 THEN 1.0 ELSE 0 END),
                median((c.co2_t_p95 - c.co2_t_p05) / 2 / c.co2_t_p50)
         FROM t LEFT JOIN city c USING (month, city_adcode) WHERE t.km >= 100""").fetchone()  # none: not covered
     nat = con.execute(f"""
-        WITH t AS (SELECT month, sum(fuel_l_physical) * {ef} / 1000 AS co2 FROM {truth} WHERE city_adcode <> 0
+        WITH t AS (SELECT month, sum(co2_kg_physical) / 1000 AS co2 FROM {truth} WHERE city_adcode <> 0
                    GROUP BY ALL)
         SELECT count(*), avg(CASE WHEN t.co2 BETWEEN n.co2_t_p05 AND n.co2_t_p95 THEN 1.0 ELSE 0 END)
         FROM t LEFT JOIN nat n USING (month)""").fetchone()
