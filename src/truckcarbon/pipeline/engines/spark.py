@@ -19,7 +19,7 @@ Flow (``run_pipeline(..., engine="spark")``, :class:`SparkEngine`):
 PySpark is an extra (``pip install 'truckcarbon[spark]'``): without it,
 :class:`SparkEngine` raises an :class:`InputError` that says so.
 
-The locator index reaches executors once, as a file shipped with
+The locator index reaches executors once, as files shipped with
 ``SparkContext.addFile`` (memory-mapped there), not rebuilt per task.
 
 Known gaps (raise :class:`SparkGapError` or are documented): CSV input (convert to
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -89,8 +90,12 @@ class SparkEngine:
         self.master = master
 
     def description(self) -> str:
-        """``spark (PySpark <version>)``."""
-        return f"spark (PySpark {self.version})"
+        """``spark (PySpark <version>)``, with the master when one is given (where the run ran)."""
+        return (
+            f"spark (PySpark {self.version}, master {self.master})"
+            if self.master
+            else f"spark (PySpark {self.version})"
+        )
 
     def attribute_pings(self, job: Job) -> tuple[Reading, Tally]:
         """Passes 1 and 2 as Spark jobs (:func:`attribute_pings_spark`)."""
@@ -130,17 +135,33 @@ def spark_session(master: str | None = None) -> Any:
     return session
 
 
-def _worker_locator(crs: str, index_name: str) -> Any:
-    """The executor's locator, from the shipped index (cached per Python worker)."""
+def _worker_locator(crs: str, index_name: str, shipped: list[str]) -> Any:
+    """The executor's locator, from the shipped index files (cached per Python worker).
+
+    ``SparkContext.addFile`` ships files, not folders, to a cluster (a folder only in local mode): the index's
+    files arrive side by side in the executor's file root, and the first Python worker to need them links them
+    into the index's folder (made aside and renamed into place: the workers of an executor race for it)."""
     from pyspark import SparkFiles
 
     from truckcarbon.geo.locator import CityLocator
 
     cache = _worker_locator.__dict__.setdefault("cache", {})
     if crs not in cache:
-        root = SparkFiles.getRootDirectory()
-        if (Path(root) / index_name).exists():
-            os.environ["TRUCKCARBON_CACHE_DIR"] = root
+        root = Path(SparkFiles.getRootDirectory()).resolve()  # links need an absolute target
+        if all((root / name).exists() for name in shipped):
+            base = root / "truckcarbon-index"
+            folder = base / index_name
+            if not folder.exists():
+                tmp = base / f".{index_name}.{os.getpid()}"
+                tmp.mkdir(parents=True, exist_ok=True)
+                for name in shipped:
+                    (tmp / name).unlink(missing_ok=True)
+                    (tmp / name).symlink_to(root / name)
+                try:
+                    tmp.rename(folder)
+                except OSError:  # another worker's folder is in place
+                    shutil.rmtree(tmp, ignore_errors=True)
+            os.environ["TRUCKCARBON_CACHE_DIR"] = str(base)
         cache[crs] = CityLocator(crs)
     return cache[crs]
 
@@ -164,7 +185,9 @@ def attribute_pings_spark(job: Job, master: str | None = None) -> tuple[Reading,
     crs = index_crs(config.crs)
     index = get_index(crs)  # built once on the driver, then shipped
     index_dir = index_cache_path(crs, True, cache_dir())
-    spark.sparkContext.addFile(str(index_dir), recursive=True)
+    shipped = sorted(p.name for p in index_dir.iterdir() if p.is_file())
+    for name in shipped:  # files, not the folder: a cluster takes no folder (_worker_locator)
+        spark.sparkContext.addFile(str(index_dir / name))
     del index
     rules = config.ingest_rules()
     bounds = window_bounds(months, int(config.context_hours * 3600))
@@ -230,7 +253,7 @@ def attribute_pings_spark(job: Job, master: str | None = None) -> tuple[Reading,
             "by_month": {}, "stats": {},
         }  # fmt: skip
         if chunk:
-            locator = _worker_locator(config.crs, index_name)
+            locator = _worker_locator(config.crs, index_name, shipped)
             done = attribute([pa.Table.from_batches(chunk)], part, locator, vehicles, months, config, spill)
             record["by_month"] = {str(m): c.tolist() for m, c in done.by_month.items()}
             record["stats"] = done.stats
