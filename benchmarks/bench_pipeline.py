@@ -95,7 +95,10 @@ def make_world(data: Path, pings: int, layout: str) -> tuple[Path, Path]:
             f"SELECT {COLUMNS} FROM read_parquet('{world}/pings/*/*.parquet') ORDER BY vehicle_id, ts"
         ).to_arrow_reader(1_000_000)
         # The simulator's layout, with its column types; or DuckDB's column types with one codec.
-        schema = pa.schema([PING_SCHEMA.field(name).with_nullable(False) for name in COLUMNS.split(", ")])
+        # Required columns as the simulator writes them: nulls only in the fuel level (trucks of other fuels).
+        schema = pa.schema(
+            [PING_SCHEMA.field(name).with_nullable(name == "fuel_level_l") for name in COLUMNS.split(", ")]
+        )
         options = PING_WRITER_OPTIONS if layout == "simulator" else {"compression": layout}
         part, rows, writer = 0, 0, None
         pending: list[pa.RecordBatch] = []
