@@ -7,7 +7,8 @@ monthly files of the run folder, each written atomically, then rebuilds
 ``truckcarbon.duckdb`` and moves the run's quarantine in. The inventory is
 aggregated by :func:`inventory_sql`, one query whose columns are those of
 :data:`~truckcarbon.core.schemas.INVENTORY`: DuckDB runs it here (sums in a fixed
-order, so reruns agree to the last bit), the Spark engine runs it in Spark SQL.
+order, so reruns agree to the last bit), for either engine (``ordered=False``: the same query for an
+engine whose SQL has no ordered aggregates).
 """
 
 from __future__ import annotations

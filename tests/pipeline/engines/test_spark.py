@@ -85,4 +85,5 @@ def test_the_engine_reads_uris_and_names_pyspark_for_the_manifest() -> None:
 
     engine = SparkEngine("local[2]")
     assert engine.name is EngineName.SPARK and engine.reads_uris
-    assert engine.description() == f"spark (PySpark {pyspark.__version__})"
+    assert engine.description() == f"spark (PySpark {pyspark.__version__}, master local[2])"  # where it ran
+    assert SparkEngine().description() == f"spark (PySpark {pyspark.__version__})"  # the active session's

@@ -10,11 +10,11 @@ Flow (``run_pipeline(..., engine="spark")``, :class:`SparkEngine`):
    partition validates them and runs the attribution step of both engines
    (:func:`truckcarbon.pipeline.attribute.attribute`: kernel, emission method and
    vehicle attributes), which writes the activity rows.
-3. Spark SQL aggregates the activity rows into the monthly operating and
-   registration inventories (:func:`inventories_spark`, the query of
-   :func:`truckcarbon.pipeline.outputs.inventory_sql`); the run writes every
-   output as it does for the embedded engine (monthly activity and inventory
-   files, the DuckDB file, the manifest).
+3. The driver aggregates the activity rows into the monthly operating and
+   registration inventories with DuckDB, as the embedded engine does
+   (:func:`truckcarbon.pipeline.outputs.inventory_sql`), and writes every
+   output (monthly activity and inventory files, the DuckDB file, the
+   manifest).
 
 PySpark is an extra (``pip install 'truckcarbon[spark]'``): without it,
 :class:`SparkEngine` raises an :class:`InputError` that says so.
@@ -42,11 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
-from truckcarbon.core.schemas import INVENTORY
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.cache import get_index, index_cache_path
 from truckcarbon.geo.index import index_crs
@@ -56,7 +54,6 @@ from truckcarbon.ingest.quarantine import IngestCounts
 from truckcarbon.ingest.typed import PING_COLUMNS
 from truckcarbon.pipeline.attribute import Tally, attribute
 from truckcarbon.pipeline.engines import EngineName, Job
-from truckcarbon.pipeline.outputs import inventory_sql
 from truckcarbon.pipeline.reading import Reading, in_index_crs, in_window, kernel_inputs, window_bounds
 
 SOURCE_COLUMN = "_source_file"
@@ -104,9 +101,13 @@ class SparkEngine:
         job.report("read, clean and attribute (Spark)", 1, 1)
         return done
 
-    def inventories(self, spill: Path, months: list[str]) -> dict[str, pa.Table]:
-        """The inventories aggregated by Spark SQL (:func:`inventories_spark`)."""
-        return inventories_spark(spill, months, self.master)
+    def inventories(self, spill: Path, months: list[str]) -> None:
+        """None: the run's DuckDB aggregation on the driver writes the inventories, as for the embedded engine.
+
+        The activity rows are few (one per vehicle, month and city: about 70 million for a national month) and
+        DuckDB sums them in a fixed order, so both engines' inventories are the same to the last bit; Spark SQL
+        took 4.8 s of a 21.8 s run on 4.3 M pings for what DuckDB does in a fraction of a second."""
+        return None
 
 
 def spark_session(master: str | None = None) -> Any:
@@ -294,24 +295,6 @@ def attribute_pings_spark(job: Job, master: str | None = None) -> tuple[Reading,
     return reading, tally
 
 
-def inventories_spark(spill: Path, months: list[str], master: str | None = None) -> dict[str, pa.Table]:
-    """The monthly operating and registration inventories aggregated with Spark SQL from the activity rows
-    (the run's inventory query, :func:`~truckcarbon.pipeline.outputs.inventory_sql`)."""
-    from truckcarbon.geo.reference import cities
-
-    spark = spark_session(master)
-    if not any(spill.glob("*.parquet")):
-        return {}
-    spark.read.parquet(str(spill)).createOrReplaceTempView("activity")
-    rows = [
-        (int(a), int(b))
-        for a, b in zip(*cities().select(["city_adcode", "province_adcode"]).to_pydict().values(), strict=True)
-    ]
-    spark.createDataFrame(rows, "city_adcode int, province_adcode int").createOrReplaceTempView("cities")
-    table = spark.sql(inventory_sql("activity", ordered=False)).toArrow().cast(INVENTORY.arrow())
-    return {label: table.filter(pc.equal(table["month"], label)) for label in months}
-
-
 def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
     """Rows of a batch that were not quarantined (from the quarantine's 1-based ``source_row``)."""
     kept = np.ones(n, bool)
@@ -323,7 +306,6 @@ __all__ = [
     "SparkEngine",
     "SparkGapError",
     "attribute_pings_spark",
-    "inventories_spark",
     "pyspark_version",
     "spark_session",
 ]
