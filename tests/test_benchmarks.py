@@ -34,3 +34,17 @@ def test_benchmark_runs(args, tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ratio" in result.stdout
+
+
+def test_the_spill_benchmark_runs(tmp_path):
+    from truckcarbon.sim.config import SimConfig
+    from truckcarbon.sim.run import simulate
+
+    simulate(tmp_path / "world", SimConfig(trucks=4, start_month="2023-03", end_month="2023-03", interval_s=300))
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_spill.py"), "--world", str(tmp_path / "world"),
+         "--rounds", "1"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ratio" in result.stdout and "identical inventories: True" in result.stdout

@@ -33,6 +33,7 @@ def test_config_file_errors(tmp_path: Path) -> None:
     [
         ({"threads": 0}, "threads must be at least 1"),
         ({"rows_per_partition": 999}, "rows_per_partition must be at least 1000"),
+        ({"spill_compression": "gzip"}, "spill_compression must be one of none, lz4, zstd"),
         ({"context_hours": 24 * 28}, "context_hours must be between 0 and 648"),
         ({"max_quarantine_share": 1.5}, "max_quarantine_share"),
         ({"encoding": "latin-1"}, "encoding must be one of"),

@@ -5,6 +5,7 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     crs = "wgs84"                 # coordinates of the pings: wgs84 or gcj02
     context_hours = 24            # fixes read either side of a month so its edges are exact
     rows_per_partition = 4000000  # pings held in memory at once (bounds peak memory)
+    spill_compression = "none"    # unsorted input's spill: none, lz4 or zstd (less disk, more time: docs/scale.md)
     threads = 2                   # kernel threads (at most the machine's cores)
     encoding = ""                 # CSV encoding: utf-8, utf-8-sig, gbk, gb18030; empty: detected
     ts_format = ""                # an extra strptime format for ts, e.g. "%d.%m.%Y %H:%M:%S"
@@ -69,6 +70,9 @@ CRS_NAMES = ("wgs84", "gcj02", "bd09")
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "gb2312")
 
 
+SPILL_CODECS = ("none", "lz4", "zstd")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything that changes a run's numbers (recorded in the manifest)."""
@@ -78,6 +82,7 @@ class PipelineConfig:
     crs: str = "wgs84"
     context_hours: float = 24.0
     rows_per_partition: int = 4_000_000
+    spill_compression: str = "none"
     threads: int = 2
     encoding: str = ""
     ts_format: str = ""
@@ -106,6 +111,10 @@ class PipelineConfig:
             raise InputError("rows_per_partition must be at least 1000")
         if self.threads < 1:
             raise InputError("threads must be at least 1")
+        if self.spill_compression not in SPILL_CODECS:
+            raise InputError(
+                f"spill_compression must be one of {', '.join(SPILL_CODECS)}, not {self.spill_compression!r}"
+            )
         self.emissions.validate()
 
     def to_dict(self) -> dict[str, Any]:

@@ -112,6 +112,10 @@ def test_partitions_and_reruns_give_inventories_identical_to_the_last_bit(
     assert first.to_pydict() == inventory(world_run(EngineName.EMBEDDED)).to_pydict()
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=config)
     assert inventory(tmp_path / "run").to_pydict() == first.to_pydict()
+    for codec in ("lz4", "zstd"):  # compressed spill files: the same numbers
+        compressed = PipelineConfig(rows_per_partition=200_000, spill_compression=codec)
+        run_pipeline(folder, world / "vehicles.parquet", tmp_path / f"run-{codec}", config=compressed)
+        assert inventory(tmp_path / f"run-{codec}").to_pydict() == first.to_pydict(), codec
 
 
 def test_partitions_larger_than_planned_are_split_again(

@@ -74,10 +74,12 @@ class _Partitions:
     input size, one loaded partition holds about ``max_rows`` rows.
     """
 
-    def __init__(self, n: int, work: Path, max_rows: int) -> None:
+    def __init__(self, n: int, work: Path, max_rows: int, compression: str = "none") -> None:
         self.n = n
         self.work = work
         self.max_rows = max_rows
+        # Spill files compressed buffer by buffer (LZ4 or Zstandard: Arrow IPC's codecs), read back as they are.
+        self.options = ipc.IpcWriteOptions(compression=None if compression == "none" else compression)
         self.memory: list[pa.RecordBatch] = []
         self.writers: dict[int, ipc.RecordBatchFileWriter] = {}
         self.counts: dict[int, int] = {}
@@ -98,7 +100,7 @@ class _Partitions:
         for p, part in _route(batch, self.n, 0):
             w = self.writers.get(p)
             if w is None:
-                w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", KERNEL_SCHEMA)
+                w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", KERNEL_SCHEMA, options=self.options)
                 self.writers[p] = w
             w.write_batch(part)
             self.counts[p] = self.counts.get(p, 0) + part.num_rows
@@ -129,7 +131,8 @@ class _Partitions:
             for i in range(f.num_record_batches):
                 for q, part in _route(f.get_batch(i), k, 1):
                     if q not in writers:
-                        writers[q] = ipc.new_file(path.with_name(f"{path.stem}-{q:04d}.arrow"), KERNEL_SCHEMA)
+                        name = path.with_name(f"{path.stem}-{q:04d}.arrow")
+                        writers[q] = ipc.new_file(name, KERNEL_SCHEMA, options=self.options)
                     writers[q].write_batch(part)
         for w in writers.values():
             w.close()
@@ -312,7 +315,7 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
                 else:
                     est = sum(estimated_rows(f) for f in files)
                     n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
-                    parts = _Partitions(n_parts, work, config.rows_per_partition)
+                    parts = _Partitions(n_parts, work, config.rows_per_partition, config.spill_compression)
                     # Routing and spilling (on one thread, in order) overlap the reading of the next batches.
                     with ThreadPoolExecutor(max_workers=1) as router:
                         routed: deque[Future[None]] = deque()
