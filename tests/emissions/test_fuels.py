@@ -112,3 +112,43 @@ def test_every_fuel_row_and_grid_factor_has_a_source() -> None:
         rows = csv_rows(name)
         assert rows and all(r["source"].strip() for r in rows), name
     assert {r["fuel_type"] for r in csv_rows("fuel_types.csv")} == {f.value for f in FuelType}
+
+
+def test_a_users_fuel_and_grid_tables_replace_the_shipped_ones(tmp_path) -> None:
+    rows = csv_rows("fuel_types.csv")
+    header = list(rows[0])
+    own = tmp_path / "my_fuels.csv"
+    lines = [",".join(header)]
+    for r in rows:
+        values = dict(r, per_diesel_l="0.9", high="0.95") if r["fuel_type"] == "LNG" else r
+        lines.append(",".join(f'"{values[h]}"' for h in header))
+    own.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    grid = tmp_path / "my_grid.csv"
+    grid.write_text("province_adcode,year,kg_co2_per_kwh,source\n0,2022,0.5,mine\n110000,2022,0.1,mine\n",
+                    encoding="utf-8")  # fmt: skip
+    settings = EmissionSettings(fuel_factors=str(own), grid_factors=str(grid))
+    settings.validate()
+    diesel_l = (60.0 * rate("China V", "full") + 40.0 * rate("China V", "empty")) / 100.0
+    lng = rows_of(FuelType.LNG, settings).to_pylist()[0]
+    assert lng["gas_kg"] == pytest.approx(diesel_l * 0.9, rel=1e-12)
+    electric = rows_of(FuelType.ELECTRIC, settings).to_pylist()[0]
+    per = float(fuel_row("electric")["per_diesel_l"])
+    assert electric["co2_kg"] == pytest.approx(diesel_l * per * 0.1, rel=1e-12)  # Beijing's own factor
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "message"),
+    [("fuel_factors", "fuel_type,unit\nLNG,kg\n", "missing column"),
+     ("grid_factors", "province_adcode,year,kg_co2_per_kwh,source\n0,2022,abc,x\n", "line 2"),
+     ("grid_factors", "province_adcode,year,kg_co2_per_kwh,source\n110000,2022,0.5,x\n", "national row")],
+)  # fmt: skip
+def test_a_bad_users_table_names_its_file_and_line(tmp_path, field, text, message) -> None:
+    from truckcarbon.core.errors import InputError
+
+    path = tmp_path / "bad.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as err:
+        EmissionSettings(**{field: str(path)}).validate()
+    assert "bad.csv" in str(err.value)
+    with pytest.raises(InputError, match="is not a file"):
+        EmissionSettings(**{field: str(tmp_path / "none.csv")}).validate()

@@ -241,7 +241,9 @@ class _Groups:
         return len(self.keys[table])
 
 
-def _rows(t: pa.Table, month: str, fleet: _Fleet, groups: _Groups, gauge_model: bool, per_km: bool) -> _Rows:
+def _rows(
+    t: pa.Table, month: str, fleet: _Fleet, groups: _Groups, gauge_model: bool, per_km: bool, fuel_table: str = ""
+) -> _Rows:
     """The draw inputs of a month's activity rows, or (``per_km``) of its gap ends (:func:`_gap_ends`)."""
     n = t.num_rows
     km = _col(t, "distance_km")
@@ -267,13 +269,13 @@ def _rows(t: pa.Table, month: str, fleet: _Fleet, groups: _Groups, gauge_model: 
         _std_codes(t),
         {"inventory": np.where(inside, op, -1), "registration": reg, "city": np.where(inside, cities, -1),
          "national": np.where(inside, national, -1)},
-        _fuel_ranges(t),
+        _fuel_ranges(t, fuel_table),
     )  # fmt: skip
 
 
-def _fuel_ranges(t: pa.Table) -> FloatArray:
-    """(rows, 2): each row's fuel's low and high per diesel litre over its value (fuel_types.csv)."""
-    table = fuels()
+def _fuel_ranges(t: pa.Table, fuel_table: str = "") -> FloatArray:
+    """(rows, 2): each row's fuel's low and high per diesel litre over its value (the run's fuel table)."""
+    table = fuels(fuel_table)
     ranges = {f.value: (table[f].low / table[f].per_diesel_l, table[f].high / table[f].per_diesel_l) for f in FUELS}
     return np.array([ranges.get(f, (1.0, 1.0)) for f in t["fuel_type"].to_pylist()], np.float64).reshape(-1, 2)
 
@@ -385,6 +387,7 @@ def inventory_intervals(
     method = str(emissions.get("method", "report"))
     method = method if method in MODEL_COLUMN else "report"
     speed = int(emissions.get("reference_speed_kmh", 60))
+    fuel_table = str(emissions.get("fuel_factors", ""))
     files = folder.month_files("activity")
     if not files:
         raise InputError(
@@ -410,7 +413,7 @@ def inventory_intervals(
         say(f"intervals {month} ({i + 1}/{len(files)})")
         t = _read(f, COLUMNS)
         groups = _Groups()
-        rows = _rows(t, month, fleet, groups, True, False)
+        rows = _rows(t, month, fleet, groups, True, False, fuel_table)
         gap_file = folder.month_file("unobserved", month)
         ends = None
         if gap_file.is_file():
@@ -418,7 +421,7 @@ def inventory_intervals(
             unobserved_km += float(pc.sum(gaps["unobserved_km"]).as_py() or 0.0)
             table, fixed, chord, _ = _gap_ends(t, gaps)
             if table.num_rows:
-                ends = (_rows(table, month, fleet, groups, True, True), fixed, chord)
+                ends = (_rows(table, month, fleet, groups, True, True, fuel_table), fixed, chord)
         sums = _Sums(groups, settings.draws)
         point = _col(t, "co2_kg") * rows.weight
         for lo in range(0, t.num_rows, CHUNK_ROWS):

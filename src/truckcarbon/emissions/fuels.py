@@ -28,8 +28,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from truckcarbon.core.errors import ReferenceDataError
-from truckcarbon.emissions.tables import csv_rows, read_shipped_table
+from truckcarbon.core.errors import InputError
+from truckcarbon.emissions.tables import csv_rows, read_shipped_table, read_user_table
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -100,20 +100,20 @@ def _parse_fuels(text: str, name: str) -> dict[FuelType, Fuel]:
             per, low, high = (float(row[c]) for c in ("per_diesel_l", "low", "high"))
             co2 = None if row["co2_kg_per_unit"] in ("", "grid") else float(row["co2_kg_per_unit"])
         except ValueError:
-            raise ReferenceDataError(f"{name}, line {line}: a fuel of {', '.join(FUELS)} and numbers") from None
+            raise InputError(f"{name}, line {line}: a fuel of {', '.join(FUELS)} and numbers") from None
         if not 0.0 < low <= per <= high or not row["source"].strip() or row["idles"] not in ("yes", "no"):
-            raise ReferenceDataError(
-                f"{name}, line {line}: needs 0 < low <= per_diesel_l <= high, idles yes/no, a source"
-            )
+            raise InputError(f"{name}, line {line}: needs 0 < low <= per_diesel_l <= high, idles yes/no, a source")
         out[fuel] = Fuel(fuel, row["unit"], per, low, high, co2, row["idles"] == "yes", row["source"])
     if set(out) != set(FUELS):
-        raise ReferenceDataError(f"{name}: needs one row for each of {', '.join(FUELS)}")
+        raise InputError(f"{name}: needs one row for each of {', '.join(FUELS)}")
     return out
 
 
 @cache
-def fuels() -> dict[FuelType, Fuel]:
-    """The shipped fuel table."""
+def fuels(path: str = "") -> dict[FuelType, Fuel]:
+    """The fuel table: the shipped one, or a user's at ``path`` (its columns; checked with file and line)."""
+    if path:
+        return read_user_table(path, "[emissions] fuel_factors", _parse_fuels)
     return read_shipped_table(FUEL_TABLE, _parse_fuels)
 
 
@@ -145,11 +145,9 @@ def _parse_grid(text: str, name: str) -> GridFactors:
         try:
             code, year, factor = int(row["province_adcode"]), int(row["year"]), float(row["kg_co2_per_kwh"])
         except ValueError:
-            raise ReferenceDataError(
-                f"{name}, line {line}: province_adcode, year and kg_co2_per_kwh must be numbers"
-            ) from None
+            raise InputError(f"{name}, line {line}: province_adcode, year and kg_co2_per_kwh must be numbers") from None
         if not 0.0 <= factor <= 2.0 or not row["source"].strip():
-            raise ReferenceDataError(f"{name}, line {line}: a factor within 0-2 kg/kWh and a source")
+            raise InputError(f"{name}, line {line}: a factor within 0-2 kg/kWh and a source")
         values.setdefault(code, {})[year] = factor
     years = tuple(sorted({y for v in values.values() for y in v}))
     if (
@@ -157,13 +155,15 @@ def _parse_grid(text: str, name: str) -> GridFactors:
         or any(set(v) != set(years) for v in values.values())
         or years != tuple(range(years[0], years[-1] + 1))
     ):
-        raise ReferenceDataError(f"{name}: needs the national row (0) and every province in every year, consecutive")
+        raise InputError(f"{name}: needs the national row (0) and every province in every year, consecutive")
     return GridFactors(years, {c: np.array([v[y] for y in years]) for c, v in values.items()})
 
 
 @cache
-def grid_factors() -> GridFactors:
-    """The shipped grid factors."""
+def grid_factors(path: str = "") -> GridFactors:
+    """The grid factors: the shipped ones, or a user's at ``path`` (its columns; checked with file and line)."""
+    if path:
+        return read_user_table(path, "[emissions] grid_factors", _parse_grid)
     return read_shipped_table(GRID_TABLE, _parse_grid)
 
 
@@ -182,13 +182,16 @@ def fuel_emissions(
     province_adcode: IntArray,
     year: IntArray,
     diesel_ef_kg_per_l: float,
+    fuel_table: str = "",
+    grid_table: str = "",
 ) -> tuple[dict[str, FloatArray], FloatArray]:
     """Each row's energy in its fuel's units (:data:`ENERGY_COLUMNS`) and its CO2 (kg).
 
     ``diesel_eq_l``: the method's diesel litres of the row's work, ``idle_eq_l`` the part of them spent idling
     (taken out for fuels that do not idle); ``fuel_code`` the index in :data:`FUELS`; ``province_adcode`` and
-    ``year`` pick an electric row's grid factor."""
-    table = fuels()
+    ``year`` pick an electric row's grid factor; ``fuel_table`` and ``grid_table`` a user's tables ("": the
+    shipped ones)."""
+    table = fuels(fuel_table)
     n = diesel_eq_l.size
     energy = {c: np.zeros(n) for c in ENERGY_COLUMNS}
     co2 = np.zeros(n)
@@ -203,7 +206,7 @@ def fuel_emissions(
         if fuel is FuelType.DIESEL:
             co2[rows] = units * diesel_ef_kg_per_l
         elif f.co2_kg_per_unit is None:  # electricity: the grid's
-            co2[rows] = units * grid_factors().factor(province_adcode[rows], year[rows])
+            co2[rows] = units * grid_factors(grid_table).factor(province_adcode[rows], year[rows])
         else:
             co2[rows] = units * f.co2_kg_per_unit
     return energy, co2

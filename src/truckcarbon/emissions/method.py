@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 from truckcarbon.core.errors import InputError
 from truckcarbon.emissions import copert
 from truckcarbon.emissions.factors import DEFAULT_EF, EmissionStandard, ef_kg_per_l, fuel_rates
-from truckcarbon.emissions.fuels import ENERGY_COLUMNS, FUELS, FuelType, fuel_emissions
+from truckcarbon.emissions.fuels import ENERGY_COLUMNS, FUELS, FuelType, fuel_emissions, fuels, grid_factors
 from truckcarbon.emissions.idle import idle_rate_l_per_h
 from truckcarbon.emissions.pollutants import pollutants_kg
 from truckcarbon.emissions.profile import DEFAULT_SPEED_KMH, SpeedProfile
@@ -67,6 +67,8 @@ class EmissionSettings:
     max_rate_l_per_100km: float = 80.0
     copert_factors: str = ""  # a COPERT table of one's own (copert_hdv.csv's columns); "" the shipped one
     default_speed_kmh: float = DEFAULT_SPEED_KMH  # the speed methods' speed for km without a speed profile
+    fuel_factors: str = ""  # a fuel table of one's own (fuel_types.csv's columns); "" the shipped one
+    grid_factors: str = ""  # grid factors of one's own (grid_factors.csv's columns); "" the shipped ones
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -78,6 +80,11 @@ class EmissionSettings:
         ef_kg_per_l(self.emission_factor)
         fuel_rates(self.reference_speed_kmh)
         self.copert_table()
+        for name, path in (("fuel_factors", self.fuel_factors), ("grid_factors", self.grid_factors)):
+            if path and not Path(path).is_file():
+                raise InputError(f"[emissions] {name}: {path} is not a file")
+        fuels(self.fuel_factors)
+        grid_factors(self.grid_factors)
 
     def copert_table(self) -> copert.CopertTable:
         """The COPERT table the settings name (checked, naming file, line and column when it is bad)."""
@@ -241,7 +248,9 @@ def apply_method(
     ef = ef_kg_per_l(settings.emission_factor)
     province = np.zeros(n, np.int64) if province_adcode is None else np.asarray(province_adcode, np.int64)
     year = _years(activity) if n else np.zeros(0, np.int64)
-    energy, co2 = fuel_emissions(fuel, idle_l, fuel_code, province, year, ef)
+    energy, co2 = fuel_emissions(
+        fuel, idle_l, fuel_code, province, year, ef, settings.fuel_factors, settings.grid_factors
+    )
     out = activity
     columns = {
         "fuel_l_report": report,

@@ -48,6 +48,8 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     min_rate_l_per_100km = 10
     max_rate_l_per_100km = 80
     copert_factors = ""           # a COPERT table of one's own (copert_hdv.csv's columns); "": the shipped one
+    fuel_factors = ""             # a fuel table of one's own (fuel_types.csv's columns): units per diesel litre
+    grid_factors = ""             # grid CO2 per kWh of one's own (grid_factors.csv's columns), by province and year
     default_speed_kmh = 60        # copert's speed for km without a speed profile (activity given as km)
 """
 

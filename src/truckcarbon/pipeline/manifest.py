@@ -93,6 +93,7 @@ def _duration_bins(gap_bins: pa.Table, label: str) -> dict[str, dict[str, float]
 
 SHIPPED_FACTOR_TABLES = (
     "fuel_rates.csv", "emission_factors.csv", "copert_hdv.csv", "idle_rates.csv", "china_pollutants.csv",
+    "fuel_types.csv", "grid_factors.csv",
 )  # fmt: skip
 
 
@@ -101,9 +102,12 @@ def _factor_versions(config: PipelineConfig) -> dict[str, str]:
     out = {}
     for name in SHIPPED_FACTOR_TABLES:
         out[name] = bytes_digest(files("truckcarbon.data").joinpath("factors", name).read_bytes())
-    if config.emissions.copert_factors:
-        path = Path(config.emissions.copert_factors)
-        out[f"copert_factors:{path.resolve()}"] = bytes_digest(path.read_bytes())
+    own = {"copert_factors": config.emissions.copert_factors, "fuel_factors": config.emissions.fuel_factors,
+           "grid_factors": config.emissions.grid_factors}  # fmt: skip
+    for key, given in own.items():
+        if given:
+            path = Path(given)
+            out[f"{key}:{path.resolve()}"] = bytes_digest(path.read_bytes())
     return out
 
 
