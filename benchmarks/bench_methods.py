@@ -44,7 +44,7 @@ def _views(con: duckdb.DuckDBPyConnection, world: Path, run: Path) -> None:
         CREATE VIEW truth AS SELECT CAST(vehicle_id AS VARCHAR) AS vehicle_id, month, city_adcode, distance_km,
                fuel_l_physical AS fuel FROM read_parquet('{world}/truth.parquet')""")
     con.execute(f"""
-        CREATE VIEW act AS SELECT vehicle_id, month, city_adcode, distance_km, driving_h, idle_h, method,
+        CREATE VIEW act AS SELECT vehicle_id, month, city_adcode, vehicle_class, distance_km, driving_h, idle_h, method,
                fuel_l_report AS report, fuel_l_copert AS copert, fuel_l_measured AS measured
         FROM read_parquet('{run}/activity/*.parquet')""")
 
@@ -89,6 +89,17 @@ def city_months(con: duckdb.DuckDBPyConnection, urban_kmh: float) -> dict[str, t
         "all": con.execute(query.format(where="true")).fetchone() or (),
         "urban": con.execute(query.format(where=f"kmh < {urban_kmh}")).fetchone() or (),
     }
+
+
+def by_class(con: duckdb.DuckDBPyConnection, lo: float, hi: float) -> list[tuple[object, ...]]:
+    """(class, rows, L/100 km of the truth and of each method) over rows of >= 20 true km whose average
+    moving speed is within ``lo``-``hi`` km/h."""
+    cols = ", ".join(f"100 * sum(a.{m}) / sum(a.distance_km)" for m in METHODS)
+    return con.execute(f"""
+        SELECT a.vehicle_class, count(*), 100 * sum(t.fuel) / sum(t.distance_km), {cols}
+        FROM act a JOIN truth t USING (vehicle_id, month, city_adcode)
+        WHERE a.driving_h > 0 AND a.distance_km / a.driving_h BETWEEN {lo} AND {hi} AND t.distance_km >= 20
+        GROUP BY 1 ORDER BY 1""").fetchall()
 
 
 def measured_where_covered(con: duckdb.DuckDBPyConnection) -> tuple[int, float, float]:
@@ -146,6 +157,10 @@ def main() -> None:
         label = "all" if name == "all" else f"urban-heavy (< {args.urban_kmh:g} km/h)"
         errors = "  ".join(f"{m} {e:6.2%}" for m, e in zip(METHODS, errs, strict=True))
         print(f"  {label:26} {n:5d} city-months, median {kmh:4.1f} km/h: {errors}; copert closer in {closer:.0%}")
+    print("\nrows of 25-35 km/h average moving speed, by class: L/100 km of the truth and of each method")
+    for klass, n, truth, *rates in by_class(con, 25.0, 35.0):
+        print(f"  {klass:22} {n:4d} rows: truth {truth:5.1f}  " + "  ".join(
+            f"{m} {r:5.1f}" for m, r in zip(METHODS, rates, strict=True)))  # fmt: skip
     n, within, med = measured_where_covered(con)
     print(f"\nmeasured path where the gauge covers the vehicle-month: {n} vehicle-months, {within:.1%} within 2% of "
           f"the truth (median |error| {med:.2%})")  # fmt: skip

@@ -51,9 +51,9 @@ from truckcarbon.emissions.fuels import FUELS, fuels
 from truckcarbon.emissions.montecarlo import (
     N_BANDS,
     FactorErrors,
+    FactorSampler,
     UncertaintySettings,
     bootstrap_counts,
-    factor_draws,
     factor_errors,
     group_matrix,
     quantiles,
@@ -138,14 +138,18 @@ def _read(path: Path, columns: tuple[str, ...]) -> pa.Table:
     return pq.read_table(path, columns=list(columns))
 
 
+def _index(t: pa.Table, name: str, values: list[str]) -> IntArray:
+    """Each row's ``name`` as its index in ``values`` (one not among them: 0, the first)."""
+    found = pc.fill_null(pc.index_in(t[name], value_set=pa.array(values)), 0)
+    return np.asarray(found.to_numpy(zero_copy_only=False), np.int64)
+
+
 def _class_codes(t: pa.Table) -> IntArray:
-    classes = [c.value for c in VehicleClass]
-    return np.array([classes.index(c) if c in classes else 0 for c in t["vehicle_class"].to_pylist()], np.int64)
+    return _index(t, "vehicle_class", [c.value for c in VehicleClass])
 
 
 def _std_codes(t: pa.Table) -> IntArray:
-    standards = [s.value for s in EmissionStandard]
-    return np.array([standards.index(s) for s in t["emission_standard"].to_pylist()], np.int64)
+    return _index(t, "emission_standard", [s.value for s in EmissionStandard])
 
 
 def gauge_errors(used: pa.Table, method: str) -> FactorErrors:
@@ -198,12 +202,12 @@ def _keys(month: str, view: str, city: pa.Array, t: pa.Table) -> pa.Array:
     )  # fmt: skip
 
 
-def _gap_ends(t: pa.Table, gaps: pa.Table) -> tuple[pa.Table, FloatArray, FloatArray, int]:
+def _gap_ends(t: pa.Table, gaps: pa.Table) -> tuple[pa.Table, FloatArray, FloatArray]:
     """The two ends of each unobserved gap of a month (its first fix's city, then its last's) as rows with the
     vehicle-month's attributes and its kg per km of each species (``<species>_kg``), the km each end takes
     at a draw being ``fixed + chord * circuity`` (the odometer's km, the straight line of the gaps without
     them), halved by the draw's choice of end; gaps of vehicle-months with no km attributed are left out (no
-    rate of their own): their count is returned."""
+    rate of their own)."""
     per = t.group_by("vehicle_id").aggregate(
         [("distance_km", "sum"), ("driving_h", "sum"), *((f"{s}_kg", "sum") for s in SPECIES),
          ("registration_city_adcode", "min"), ("emission_standard", "min"), ("vehicle_class", "min"),
@@ -211,7 +215,6 @@ def _gap_ends(t: pa.Table, gaps: pa.Table) -> tuple[pa.Table, FloatArray, FloatA
     )  # fmt: skip
     per = per.filter(pc.greater(per["distance_km_sum"], 0.0))
     g = gaps.join(per, "vehicle_id", join_type="inner")
-    left_out = gaps.num_rows - g.num_rows
     km = _col(g, "distance_km_sum")
     attrs = {
         "vehicle_id": g["vehicle_id"], "registration_city_adcode": g["registration_city_adcode_min"],
@@ -224,14 +227,14 @@ def _gap_ends(t: pa.Table, gaps: pa.Table) -> tuple[pa.Table, FloatArray, FloatA
     share = np.clip(_col(g, "odometer_gaps") / np.maximum(_col(g, "gaps"), 1.0), 0.0, 1.0)
     fixed = _col(g, "odometer_km")
     chord = _col(g, "unobserved_km") * (1.0 - share)
-    return ends, np.concatenate([fixed, fixed]), np.concatenate([chord, chord]), left_out
+    return ends, np.concatenate([fixed, fixed]), np.concatenate([chord, chord])
 
 
 class _Groups:
     """Group numbers of each interval table's keys, grown as a month's rows show them."""
 
     def __init__(self) -> None:
-        self.keys: dict[str, dict[str, int]] = {"inventory": {}, "city": {}, "national": {}}
+        self.keys: dict[str, dict[str, int]] = {table: {} for table in TABLES}
 
     def number(self, table: str, keys: list[str]) -> IntArray:
         own = self.keys[table]
@@ -241,9 +244,7 @@ class _Groups:
         return len(self.keys[table])
 
 
-def _rows(
-    t: pa.Table, month: str, fleet: _Fleet, groups: _Groups, gauge_model: bool, per_km: bool, fuel_table: str = ""
-) -> _Rows:
+def _rows(t: pa.Table, month: str, fleet: _Fleet, groups: _Groups, per_km: bool, fuel_table: str = "") -> _Rows:
     """The draw inputs of a month's activity rows, or (``per_km``) of its gap ends (:func:`_gap_ends`)."""
     n = t.num_rows
     km = _col(t, "distance_km")
@@ -256,7 +257,7 @@ def _rows(
             missed = np.where(km > 0, np.clip(1.0 - _col(t, "distance_km_fuel_measured") / km, 0.0, 1.0), 0.0)
             unknown = np.where(km > 0, _col(t, "distance_km_unknown_load") / km, 0.0)
         gauge = np.asarray(pc.equal(t["method"], "measured_fuel").to_numpy(zero_copy_only=False), dtype=bool)
-        model_share = np.where(gauge, missed, 1.0) if gauge_model else np.ones(n)
+        model_share = np.where(gauge, missed, 1.0)
     klass = _class_codes(t)
     city = t["city_adcode"]
     inside = np.asarray(city.to_numpy(zero_copy_only=False), dtype=np.int64) != 0
@@ -276,18 +277,18 @@ def _rows(
 def _fuel_ranges(t: pa.Table, fuel_table: str = "") -> FloatArray:
     """(rows, 2): each row's fuel's low and high per diesel litre over its value (the run's fuel table)."""
     table = fuels(fuel_table)
-    ranges = {f.value: (table[f].low / table[f].per_diesel_l, table[f].high / table[f].per_diesel_l) for f in FUELS}
-    return np.array([ranges.get(f, (1.0, 1.0)) for f in t["fuel_type"].to_pylist()], np.float64).reshape(-1, 2)
+    ranges = np.array([(table[f].low / table[f].per_diesel_l, table[f].high / table[f].per_diesel_l) for f in FUELS])
+    found = pc.index_in(t["fuel_type"], value_set=pa.array([f.value for f in FUELS]))
+    at = np.asarray(pc.fill_null(found, 0).to_numpy(zero_copy_only=False), np.int64)  # unknown: diesel's (1, 1)
+    out: FloatArray = ranges[at].reshape(-1, 2)
+    return out
 
 
 class _Sums:
     """Each interval table's (groups, draws) sums of each species, accumulated chunk by chunk."""
 
     def __init__(self, groups: _Groups, draws: int) -> None:
-        self.sums = {
-            table: {s: np.zeros((groups.size(table), draws)) for s in SPECIES}
-            for table in ("inventory", "city", "national")
-        }
+        self.sums = {table: {s: np.zeros((groups.size(table), draws)) for s in SPECIES} for table in TABLES}
         self.point = {table: np.zeros(groups.size(table)) for table in self.sums}
 
     def add(self, rows: _Rows, sl: slice, draws: tuple[FloatArray, FloatArray], point: FloatArray | None) -> None:
@@ -314,7 +315,7 @@ class _Sums:
 def _draws(
     rows: _Rows,
     sl: slice,
-    errors: FactorErrors,
+    factors: FactorSampler,
     fleet: _Fleet,
     settings: UncertaintySettings,
     rng: np.random.Generator,
@@ -324,7 +325,7 @@ def _draws(
     """(rows, draws) multipliers of the rows ``sl``'s kg of CO2 and of each pollutant (``km``: the gap ends' km
     per draw): the factor error and the unknown load's effect, times the weight and the bootstrap count."""
     draws = settings.draws
-    factor = factor_draws(errors, rows.stratum[sl], rows.klass[sl], draws, settings.fallback_sigma, rng)
+    factor = factors.sample(rows.stratum[sl], rows.klass[sl])
     share = rows.model_share[sl][:, None]
     factor -= 1.0
     factor *= share
@@ -395,38 +396,40 @@ def inventory_intervals(
         )
     say("intervals: the fuel gauges and the fleet")
     gauge_cols = ("vehicle_id", "vehicle_class", "distance_km", "driving_h", "fuel_l_measured", MODEL_COLUMN[method])
+    fleet_cols = ("vehicle_id", "registration_city_adcode", "emission_standard")
     gauge_rows, firsts = [], []
-    for f in files:
-        t = _read(f, COLUMNS)
+    for f in files:  # the first pass reads only what the gauges and the fleet need (the second reads it all)
+        t = _read(f, tuple(dict.fromkeys((*gauge_cols, *fleet_cols, "fuel_gauge_used"))))
         gauge_rows.append(t.filter(t["fuel_gauge_used"]).select(list(dict.fromkeys(gauge_cols))))
-        firsts.append(t.select(["vehicle_id", "registration_city_adcode", "emission_standard"]))
+        firsts.append(t.select(list(fleet_cols)))
     errors = gauge_errors(pa.concat_tables(gauge_rows), method)
     rng = np.random.default_rng(settings.seed)
     fleet = _fleet(pa.concat_tables(firsts), settings, rng)
+    factors = FactorSampler(errors, settings.draws, settings.fallback_sigma, rng)
     del gauge_rows, firsts
-    tables: dict[str, list[pa.Table]] = {"inventory": [], "city": [], "national": []}
+    tables: dict[str, list[pa.Table]] = {table: [] for table in TABLES}
     names = {"inventory": KEYS, "city": ("month", "city_adcode"), "national": ("month",)}
     unobserved_km = 0.0
-    annual: dict[str, tuple[dict[str, FloatArray], list[float]]] = {}
+    annual: dict[str, dict[str, FloatArray]] = {}  # year -> species (and "point") -> its months' draws summed
     for i, f in enumerate(files):
         month = f.stem
         say(f"intervals {month} ({i + 1}/{len(files)})")
         t = _read(f, COLUMNS)
         groups = _Groups()
-        rows = _rows(t, month, fleet, groups, True, False, fuel_table)
+        rows = _rows(t, month, fleet, groups, False, fuel_table)
         gap_file = folder.month_file("unobserved", month)
         ends = None
         if gap_file.is_file():
             gaps = _read(gap_file, GAP_COLUMNS)
             unobserved_km += float(pc.sum(gaps["unobserved_km"]).as_py() or 0.0)
-            table, fixed, chord, _ = _gap_ends(t, gaps)
+            table, fixed, chord = _gap_ends(t, gaps)
             if table.num_rows:
-                ends = (_rows(table, month, fleet, groups, True, True, fuel_table), fixed, chord)
+                ends = (_rows(table, month, fleet, groups, True, fuel_table), fixed, chord)
         sums = _Sums(groups, settings.draws)
         point = _col(t, "co2_kg") * rows.weight
         for lo in range(0, t.num_rows, CHUNK_ROWS):
             sl = slice(lo, min(lo + CHUNK_ROWS, t.num_rows))
-            sums.add(rows, sl, _draws(rows, sl, errors, fleet, settings, rng, speed), point[sl])
+            sums.add(rows, sl, _draws(rows, sl, factors, fleet, settings, rng, speed), point[sl])
         if ends is not None:
             end_rows, fixed, chord = ends
             half = fixed.size // 2
@@ -438,14 +441,17 @@ def inventory_intervals(
                 both = np.r_[lo:hi, half + lo : half + hi]
                 km_ends = np.concatenate([km * first, km * ~first])
                 sub = _subset(end_rows, both)
-                sums.add(sub, slice(None), _draws(sub, slice(None), errors, fleet, settings, rng, speed, km_ends), None)
+                drawn = _draws(sub, slice(None), factors, fleet, settings, rng, speed, km_ends)
+                sums.add(sub, slice(None), drawn, None)
         for name in tables:
             tables[name].append(_table(groups, sums, name, names[name]))
         if groups.size("national"):  # the year's draws: its months' national draws summed, draw by draw
-            year = annual.setdefault(month[:4], ({sp: np.zeros(settings.draws) for sp in SPECIES}, [0.0]))
+            year = annual.setdefault(
+                month[:4], {"point": np.zeros(1), **{sp: np.zeros(settings.draws) for sp in SPECIES}}
+            )
             for sp in SPECIES:
-                year[0][sp] += sums.sums["national"][sp][0]
-            year[1][0] += float(sums.point["national"][0])
+                year[sp] += sums.sums["national"][sp][0]
+            year["point"] += sums.point["national"][:1]
     out = {name: pa.concat_tables([p for p in ps if p.num_rows]) if any(p.num_rows for p in ps) else pa.table({})
            for name, ps in tables.items()}  # fmt: skip
     out["national_annual"] = _annual(annual)
@@ -457,17 +463,17 @@ def inventory_intervals(
     )
 
 
-def _annual(years: dict[str, tuple[dict[str, FloatArray], list[float]]]) -> pa.Table:
+def _annual(years: dict[str, dict[str, FloatArray]]) -> pa.Table:
     """``national_annual_intervals``: per year (with its count of months), the point CO2 and every species'
     quantiles of the yearly sums."""
     if not years:
         return pa.table({})
     columns: dict[str, pa.Array] = {
         "year": pa.array([int(y) for y in years], pa.int32()),
-        "co2_t": pa.array([v[1][0] / 1000.0 for v in years.values()]),
+        "co2_t": pa.array([float(v["point"][0]) / 1000.0 for v in years.values()]),
     }
     for s in SPECIES:
-        q = quantiles(np.stack([v[0][s] for v in years.values()])) / 1000.0
+        q = quantiles(np.stack([v[s] for v in years.values()])) / 1000.0
         for k, tag in enumerate(("p05", "p50", "p95")):
             columns[f"{s}_t_{tag}"] = pa.array(q[:, k])
     return pa.table(columns)

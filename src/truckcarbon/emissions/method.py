@@ -178,10 +178,17 @@ def copert_fuel(
         return copert.hot_fc_g_per_km(CLASSES[c], standard, load, v, table=table) * per_km
 
     p = SpeedProfile.of(activity, settings.default_speed_kmh) if profile is None else profile
-    idle = _col(activity, "idle_h") if "idle_h" in activity.column_names else np.zeros(activity.num_rows)
-    rates = np.array([idle_rate_l_per_h(c) for c in CLASSES])
-    out: npt.NDArray[np.float64] = p.apply(fc, vehicle_class, std) + idle * rates[vehicle_class]
+    out: npt.NDArray[np.float64] = p.apply(fc, vehicle_class, std) + idle_litres(activity, vehicle_class)
     return out
+
+
+def idle_litres(activity: pa.Table, vehicle_class: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The rows' idle hours (``idle_h``; none when absent) at their class's idle rate (L), as COPERT's fuel has."""
+    if "idle_h" not in activity.column_names:
+        return np.zeros(activity.num_rows)
+    rates = np.array([idle_rate_l_per_h(c) for c in CLASSES])
+    litres: npt.NDArray[np.float64] = _col(activity, "idle_h") * rates[vehicle_class]
+    return litres
 
 
 def _years(activity: pa.Table) -> npt.NDArray[np.int64]:
@@ -236,11 +243,10 @@ def apply_method(
         exhaust = np.isin(fuel_code, [FUELS.index(FuelType.ELECTRIC), FUELS.index(FuelType.HYDROGEN)])
         for values in pollutants.values():
             values[exhaust] = 0.0  # no exhaust
-    idle_l = np.zeros(n)
+    idle_l = np.zeros(n)  # the chosen litres' idling (only COPERT's have any)
     if settings.method == "copert":
         fuel, code = cop, np.full(n, ROW_METHODS.index("copert"))
-        if n and "idle_h" in activity.column_names:
-            idle_l = _col(activity, "idle_h") * np.array([idle_rate_l_per_h(c) for c in CLASSES])[cls]
+        idle_l = idle_litres(activity, cls)
     elif settings.method == "measured":
         fuel, code = measured, np.where(used, 0, code)
     else:
@@ -276,6 +282,7 @@ __all__ = [
     "EmissionSettings",
     "apply_method",
     "copert_fuel",
+    "idle_litres",
     "measured_fuel",
     "rate_table",
     "report_fuel",

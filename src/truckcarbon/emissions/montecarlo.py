@@ -132,40 +132,74 @@ def factor_errors(
     )
 
 
+class FactorSampler:
+    """The factor draws of one run, rows after rows: what they rest on is made once.
+
+    The calibration's draws (per class, the ratio of litres gauge/method of a bootstrap of its gauge trucks
+    to that of all of them: the gauges are a sample of trucks too) are one per draw for the whole run, so a
+    draw's calibration error is shared by every row, as it is in the world; each stratum's pool of gauge
+    rows and its alias table are built the first time a row needs them."""
+
+    def __init__(self, errors: FactorErrors, draws: int, sigma: float, rng: np.random.Generator) -> None:
+        self.errors = errors
+        self.draws = draws
+        self.sigma = sigma
+        self.rng = rng
+        self._calibration: dict[int, FloatArray] = {}
+        self._pools: dict[int, tuple[FloatArray, FloatArray, IntArray]] = {}
+
+    def calibration(self, klass: int) -> FloatArray:
+        """(draws,): the class's calibration factor of each draw."""
+        if klass not in self._calibration:
+            e = self.errors
+            own = np.flatnonzero(e.truck_class == klass)
+            members = own if own.size >= MIN_CLASS else np.arange(e.truck_class.size)
+            pick = members[self.rng.integers(0, members.size, (self.draws, members.size))]
+            ratio = e.truck_gauge_l[pick].sum(axis=1) / e.truck_method_l[pick].sum(axis=1)
+            self._calibration[klass] = ratio / (e.truck_gauge_l[members].sum() / e.truck_method_l[members].sum())
+        return self._calibration[klass]
+
+    def pool(self, stratum: int, klass: int) -> tuple[FloatArray, FloatArray, IntArray]:
+        """The stratum's gauge ratios (its own if it holds ``MIN_STRATUM``, else its class's if that holds
+        ``MIN_CLASS``, else all) and their alias table by litres."""
+        if stratum not in self._pools:
+            e = self.errors
+            pool = e.stratum == stratum
+            if pool.sum() < MIN_STRATUM:
+                pool = e.klass == klass
+            if pool.sum() < MIN_CLASS:
+                pool = np.ones(e.ratios.size, bool)
+            # Drawn with odds by its litres: the factor's mean is then the pool's litres gauge/method (drawn
+            # evenly, the short rows' scatter would bias it up: the mean of ratios exceeds the ratio of sums).
+            self._pools[stratum] = (e.ratios[pool], *alias_table(e.litres[pool]))
+        return self._pools[stratum]
+
+    def sample(self, stratum: IntArray, klass: IntArray) -> FloatArray:
+        """(rows, draws) factors of rows of ``stratum`` and ``klass``, or log-normal(0, sigma) without enough
+        gauges."""
+        n = stratum.size
+        if not self.errors.measured:
+            sigma = self.sigma
+            return np.exp(self.rng.normal(-0.5 * sigma * sigma, sigma, (n, self.draws)))  # mean 1
+        out = np.empty((n, self.draws))
+        for s in np.unique(stratum).tolist():
+            rows = np.flatnonzero(stratum == s)
+            c = int(klass[rows[0]])
+            ratios, prob, alias = self.pool(s, c)
+            pick = alias_draw(prob, alias, (rows.size, self.draws), self.rng)
+            out[rows] = ratios[pick] * self.calibration(c)[None, :]
+        return out
+
+
 def factor_draws(
     errors: FactorErrors, stratum: IntArray, klass: IntArray, draws: int, sigma: float, rng: np.random.Generator
 ) -> FloatArray:
-    """(rows, draws) factors, or log-normal(0, sigma) without enough gauges.
+    """(rows, draws) factors, or log-normal(0, sigma) without enough gauges (:class:`FactorSampler`, for
+    one set of rows).
 
     A row takes the ratio of a gauge row drawn at random (odds by its litres) from its stratum (class and speed
-    band) if that holds
-    ``MIN_STRATUM`` gauge rows, else from its class if that holds ``MIN_CLASS``, else from all; times, per draw
-    and class, the calibration's own uncertainty: the ratio of litres gauge/method of a bootstrap of the class's
-    gauge trucks to that of all of them (the gauges are a sample of trucks too)."""
-    n = stratum.size
-    if not errors.measured:
-        return np.exp(rng.normal(-0.5 * sigma * sigma, sigma, (n, draws)))  # mean 1
-    calib = {}
-    for c in np.unique(klass).tolist():
-        own = np.flatnonzero(errors.truck_class == c)
-        members = own if own.size >= MIN_CLASS else np.arange(errors.truck_class.size)
-        pick = members[rng.integers(0, members.size, (draws, members.size))]
-        ratio = errors.truck_gauge_l[pick].sum(axis=1) / errors.truck_method_l[pick].sum(axis=1)
-        calib[c] = ratio / (errors.truck_gauge_l[members].sum() / errors.truck_method_l[members].sum())
-    out = np.empty((n, draws))
-    for s in np.unique(stratum).tolist():
-        rows = np.flatnonzero(stratum == s)
-        c = int(klass[rows[0]])
-        pool = errors.stratum == s
-        if pool.sum() < MIN_STRATUM:
-            pool = errors.klass == c
-        if pool.sum() < MIN_CLASS:
-            pool = np.ones(errors.ratios.size, bool)
-        # A row drawn with odds by its litres: the factor's mean is then the pool's litres gauge/method (drawn
-        # evenly, the short rows' scatter would bias it up: the mean of ratios exceeds the ratio of sums).
-        pick = alias_draw(*alias_table(errors.litres[pool]), (rows.size, draws), rng)
-        out[rows] = errors.ratios[pool][pick] * calib[c][None, :]
-    return out
+    band), times, per draw and class, the calibration's own uncertainty."""
+    return FactorSampler(errors, draws, sigma, rng).sample(stratum, klass)
 
 
 def alias_table(weights: FloatArray) -> tuple[FloatArray, IntArray]:
@@ -240,6 +274,7 @@ __all__ = [
     "SPEED_BANDS_KMH",
     "UNKNOWN_FULL_SHARE",
     "FactorErrors",
+    "FactorSampler",
     "UncertaintySettings",
     "alias_draw",
     "alias_table",

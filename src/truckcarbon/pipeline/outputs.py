@@ -7,8 +7,7 @@ monthly files of the run folder, each written atomically, then rebuilds
 ``truckcarbon.duckdb`` and moves the run's quarantine in. The inventory is
 aggregated by :func:`inventory_sql`, one query whose columns are those of
 :data:`~truckcarbon.core.schemas.INVENTORY`: DuckDB runs it here (sums in a fixed
-order, so reruns agree to the last bit), for either engine (``ordered=False``: the same query for an
-engine whose SQL has no ordered aggregates).
+order, so reruns agree to the last bit), for either engine.
 """
 
 from __future__ import annotations
@@ -78,15 +77,15 @@ def _copy_parquet(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> N
         con.execute(f"COPY ({query}) TO {sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)")
 
 
-def inventory_sql(activity: str, month: str | None = None, *, ordered: bool = True) -> str:
+def inventory_sql(activity: str, month: str | None = None) -> str:
     """The operating and registration inventories (:data:`INVENTORY`'s columns) of the activity rows of
     ``activity`` (a table expression: a view, ``read_parquet(...)``), of ``month`` or every month; joins
     the table ``cities`` (city_adcode, province_adcode).
 
-    ``ordered``: sums in a fixed order (ORDER BY inside the aggregate, DuckDB): floating-point addition is
-    not associative, and a parallel aggregation would otherwise make reruns differ in the last bits.
+    Sums run in a fixed order (ORDER BY inside the aggregate): floating-point addition is not associative,
+    and a parallel aggregation would otherwise make reruns differ in the last bits.
     """
-    by_city, by_vehicle = (" ORDER BY city_adcode", " ORDER BY vehicle_key") if ordered else ("", "")
+    by_city, by_vehicle = " ORDER BY city_adcode", " ORDER BY vehicle_key"
     where = "city_adcode <> 0" + (f" AND month = '{month}'" if month is not None else "")
     per_vehicle = f"""
         SELECT month, '{{view}}' AS view, {{city}} AS city_adcode, emission_standard, method, vehicle_key,
