@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import struct
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,44 @@ class FakeWriter:
 class StreamWriterStub(FakeWriter):
     async def drain(self) -> None:
         pass
+
+
+class BackgroundReplay:
+    """A fleet replayed to the gateway on ``port`` from a thread (6 terminals, reconnecting) while a test acts."""
+
+    def __init__(self, world: Path, port: int) -> None:
+        from truckcarbon.jt808.replay import ReplaySummary
+
+        self.world, self.port = world, port
+        self.summary = ReplaySummary()
+        self.errors: list[BaseException] = []
+        self.total = ds.dataset(world / "pings", format="parquet", partitioning="hive").count_rows()
+        self.thread = threading.Thread(target=self.load)
+        self.thread.start()
+
+    def load(self) -> None:
+        from truckcarbon.jt808.replay import replay_async
+
+        try:
+            asyncio.run(replay_async(self.world / "pings", self.world / "vehicles.parquet", "127.0.0.1", self.port,
+                                     6, window=16, summary=self.summary, reconnect_s=60))  # fmt: skip
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def wait_for(self, share: float, timeout_s: float = 60.0) -> None:
+        """Until ``share`` of the fleet's reports are acknowledged (or the replay ended)."""
+        deadline = time.monotonic() + timeout_s
+        while self.summary.acked < share * self.total and time.monotonic() < deadline and self.thread.is_alive():
+            time.sleep(0.01)
+
+    def check_every_acknowledged_report_landed_once(self, data: Path) -> None:
+        """The replay finished, everything was acknowledged, and is in the pings or the quarantine once."""
+        summary = self.summary
+        self.thread.join(timeout=120)
+        assert not self.errors and not self.thread.is_alive()
+        assert summary.acked == summary.sent == self.total - summary.skipped and summary.failed == 0
+        acked = set(summary.acked_keys)  # (the simulator repeats some rows: a set)
+        pings = [(r["vehicle_id"], r["ts"]) for r in dataset_rows(data)]
+        aside = {(int(r["vehicle_id"]), r["ts"]) for r in dataset_rows(data, "quarantine")}
+        assert len(pings) == len(set(pings)), "a report stored twice"
+        assert set(pings) | aside == acked, f"{len(acked - set(pings) - aside)} acknowledged reports lost"

@@ -12,8 +12,6 @@ import datetime as dt
 import json
 import signal
 import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,9 +27,22 @@ from truckcarbon.jt808.config import GatewayConfig
 from truckcarbon.jt808.gateway import Gateway
 from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.registry import known_vehicles
-from truckcarbon.jt808.replay import ReplaySummary, replay_async
+from truckcarbon.jt808.replay import replay_async
 
-from .gwkit import NOW, PHONE, acks, child_gateway, dataset_keys, dataset_rows, ms, poll, report, running, terminal
+from .gwkit import (
+    NOW,
+    PHONE,
+    BackgroundReplay,
+    acks,
+    child_gateway,
+    dataset_keys,
+    dataset_rows,
+    ms,
+    poll,
+    report,
+    running,
+    terminal,
+)
 
 
 def test_replayed_fleet_lands_in_the_dataset_once(fleet: Path, tmp_path: Path) -> None:
@@ -77,48 +88,23 @@ def test_simulate_replay_gateway_run_gives_the_inventory_of_the_files(fleet: Pat
         np.testing.assert_allclose(a[col].to_numpy(), b[col].to_numpy(), rtol=1e-4)
 
 
-def pings_and_aside(data: Path) -> tuple[list[tuple[Any, int]], set[tuple[Any, int]]]:
-    pings = [(r["vehicle_id"], r["ts"]) for r in dataset_rows(data)]
-    aside = {(int(r["vehicle_id"]), r["ts"]) for r in dataset_rows(data, "quarantine")}
-    return pings, aside
-
-
 def test_sigkill_three_times_replay_reconnects_and_every_acknowledged_report_lands_once(
     world: Path, tmp_path: Path
 ) -> None:
     data, port = tmp_path / "gw", free_port()
     options = ("--compact-s", "1", "--max-age-days", "0")
     server = GatewayProcess(data, *options, port=port)
-    summary = ReplaySummary()
-    errors: list[BaseException] = []
-    total = ds.dataset(world / "pings", format="parquet", partitioning="hive").count_rows()
-
-    def load() -> None:
-        try:
-            asyncio.run(replay_async(world / "pings", world / "vehicles.parquet", "127.0.0.1", port, 6, window=16,
-                                     summary=summary, reconnect_s=60))  # fmt: skip
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=load)
-    thread.start()
+    load = BackgroundReplay(world, port)
     try:
         for share in (0.15, 0.4, 0.65):
-            deadline = time.monotonic() + 60
-            while summary.acked < share * total and time.monotonic() < deadline and thread.is_alive():
-                time.sleep(0.01)
+            load.wait_for(share)
             server.stop(signal.SIGKILL, timeout_s=30)  # in the middle of the load
             server = GatewayProcess(data, *options, port=port)  # recovers the log left by the kill
-        thread.join(timeout=120)
+        load.thread.join(timeout=120)
     finally:
         server.stop()
-    assert not errors and not thread.is_alive()
-    assert summary.reconnects >= 3 and summary.resent > 0
-    assert summary.acked == summary.sent == total - summary.skipped and summary.failed == 0
-    acked = set(summary.acked_keys)  # (the simulator repeats some rows: a set)
-    pings, aside = pings_and_aside(data)
-    assert len(pings) == len(set(pings)), "a report stored twice"
-    assert set(pings) | aside == acked, f"{len(acked - set(pings) - aside)} acknowledged reports lost"
+    assert load.summary.reconnects >= 3 and load.summary.resent > 0
+    load.check_every_acknowledged_report_landed_once(data)
 
 
 def test_compaction_failures_are_retried_visible_and_stop_acknowledgements(

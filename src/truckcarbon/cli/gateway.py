@@ -79,6 +79,13 @@ def gateway(
         int | None, typer.Option(help="Serve /metrics (Prometheus), /healthz and /readyz on this port.")
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address of the metrics endpoint.")] = "127.0.0.1",
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Gateway processes sharing the port (SO_REUSEPORT), each with its own write-ahead log; "
+            "one compaction deduplicates across them. About one per core."
+        ),
+    ] = 1,
 ) -> None:
     """A JT/T 808 gateway: registration, authentication, location reports acknowledged once durable."""
     if ctx.invoked_subcommand is not None:
@@ -91,6 +98,8 @@ def gateway(
 
     if data is None:
         raise InputError("--data is required: the folder for the registry, the log and the datasets")
+    if not 1 <= workers <= 256:
+        raise InputError(f"--workers {workers}: give 1 to 256 processes")
     if load_sensing not in ("listed", "all", "none"):
         raise InputError(f"--load-sensing {load_sensing!r}: use listed, all or none")
     listed = None if terminals is None else read_terminal_list(terminals)
@@ -120,7 +129,8 @@ def gateway(
             limits=Limits(max_age_s=max_age_days * 86400.0, max_future_s=max_future_s),
             metrics_host=metrics_host,
             metrics_port=metrics_port,
-        )
+        ),
+        workers,
     )
 
 

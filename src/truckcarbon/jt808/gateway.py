@@ -26,17 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import signal
+from pathlib import Path
 from typing import Any
 
+from truckcarbon.core.errors import InputError
 from truckcarbon.jt808.compactor import Compactor
 from truckcarbon.jt808.config import GatewayConfig
 from truckcarbon.jt808.eventloop import run_async
 from truckcarbon.jt808.observe import HttpEndpoints, Metrics, error_text, event, loop_exception_handler, setup_logging
 from truckcarbon.jt808.registry import Registry
 from truckcarbon.jt808.server import Server
-from truckcarbon.jt808.wal import Wal
+from truckcarbon.jt808.wal import Wal, every_segment
 
 REPORT_EVERY_S = 10.0  # the counters logged as one JSON line
 
@@ -44,11 +48,14 @@ REPORT_EVERY_S = 10.0  # the counters logged as one JSON line
 class Gateway:
     """The gateway: the registry, the server, the write-ahead log and its compaction, the metrics endpoint."""
 
+    FOLD_REGISTRY = True  # the only process using the registry (see truckcarbon.jt808.workers)
+
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         config.data.mkdir(parents=True, exist_ok=True)
         self.metrics = Metrics()
-        self.registry = Registry(config.data / "terminals.json", config.known_vehicles, config.known_terminals)
+        self.registry = Registry(config.data / "terminals.json", config.known_vehicles, config.known_terminals,
+                                 fold=self.FOLD_REGISTRY)  # fmt: skip
         self.compactor = Compactor(config.data, self.metrics, config.dedup_months, self.registry.id_kind)
         self.server = Server(config, self.metrics, self.registry, self.accepting_reports)
         self.started = False
@@ -73,7 +80,7 @@ class Gateway:
         self.wal = Wal(c.data / "wal")
         self.server.apply_operator_requests()
         # Segments a crash left behind go to the dataset before anything new is taken in.
-        self.compactor.compact([p for p in self.wal.segments() if p != self.wal.current])
+        self.compactor.compact([p for p in every_segment(c.data / "wal") if p != self.wal.current])
         port = await self.server.listen(self.wal)
         if c.metrics_port is not None:
             endpoints = HttpEndpoints(self.status)
@@ -82,7 +89,7 @@ class Gateway:
         self.tasks = [
             asyncio.create_task(self.wal.committing(c.commit_interval_s)),
             asyncio.create_task(self.compactor.run(self.wal.rotate, c.compact_s, c.compaction_retry_max_s)),
-            asyncio.create_task(self.reporting()),
+            asyncio.create_task(self.reporting("metrics")),
             asyncio.create_task(self.server.sweeper()),
         ]
         self.started = True
@@ -110,21 +117,26 @@ class Gateway:
     def _count_internal(self) -> None:
         self.metrics.internal_errors += 1
 
-    async def reporting(self) -> None:
-        """Log the counters every 10 s, until cancelled."""
+    async def reporting(self, name: str) -> None:
+        """Log the counters as event ``name`` every 10 s, until cancelled."""
         while True:
             await asyncio.sleep(REPORT_EVERY_S)
-            self.metrics.log("metrics")
+            self.metrics.log(name)
 
     def accepting_reports(self) -> bool:
         """Whether reports are taken in: not while the compaction fails."""
-        return self.compactor.error is None
+        return self.compaction_problem() is None
+
+    def compaction_problem(self) -> str | None:
+        """The compaction's last failure, None while it works."""
+        return self.compactor.error
 
     def status(self) -> dict[str, Any]:
         """Counters, gauges, health and readiness (for ``/metrics``, ``/healthz``, ``/readyz``)."""
         m, server = self.metrics, self.server
         wal_bytes, lag = self.wal.backlog()
-        problems = [p for p in (self.compactor.error and f"compaction: {self.compactor.error}",
+        failure = self.compaction_problem()
+        problems = [p for p in (failure and f"compaction: {failure}",
                                 self.wal.error and f"log: {self.wal.error}") if p]  # fmt: skip
         healthy = not problems
         return {
@@ -141,7 +153,33 @@ class Gateway:
         }  # fmt: skip
 
 
-def run_gateway(config: GatewayConfig) -> None:
-    """Serve until SIGTERM/SIGINT; then flush the log and compact it. Logs are JSON lines on standard output."""
-    setup_logging()
-    run_async(Gateway(config).serve())
+def hold_data_folder(data: Path) -> int:
+    """Lock ``DATA/gateway.lock`` for this process's life (one gateway per data folder); the descriptor."""
+    data.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data / "gateway.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise InputError(
+            f"{data}: another gateway serves this data folder; stop it first or give another --data"
+        ) from None
+    return fd
+
+
+def run_gateway(config: GatewayConfig, workers: int = 1) -> None:
+    """Serve until SIGTERM/SIGINT; then flush the log and compact it. Logs are JSON lines on standard output.
+
+    ``workers`` > 1: that many processes on the port (:mod:`truckcarbon.jt808.workers`).
+    """
+    fd = hold_data_folder(config.data)
+    try:
+        if workers > 1:
+            from truckcarbon.jt808.workers import run_workers
+
+            run_workers(config, workers)
+        else:
+            setup_logging()
+            run_async(Gateway(config).serve())
+    finally:
+        os.close(fd)

@@ -32,9 +32,17 @@ from prometheus_client.registry import Collector
 log = logging.getLogger("truckcarbon.gateway")
 
 
+EVENT_FIELDS: dict[str, Any] = {}  # fields every event of this process carries (a worker's number)
+
+
+def set_event_fields(**fields: Any) -> None:
+    """Fields added to every event this process logs from now on (``worker=K`` in a gateway worker)."""
+    EVENT_FIELDS.update(fields)
+
+
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one structured event."""
-    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
+    log.log(level, json.dumps({"event": name, **EVENT_FIELDS, **fields}, ensure_ascii=False, default=str))
 
 
 def error_text(exc: BaseException) -> str:

@@ -51,10 +51,10 @@ class GatewayProcess:
         self.proc = subprocess.Popen([*command, *options], stdout=self._out, stderr=subprocess.STDOUT, preexec_fn=limit)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+            with socket.socket() as s:  # listening, and (with --workers) every worker is
+                if s.connect_ex(("127.0.0.1", self.port)) == 0 and '"event": "listening"' in self.log.read_text():
                     return
-            time.sleep(0.2)
+            time.sleep(0.1)
         self.stop(signal.SIGKILL)
         raise RuntimeError(f"the gateway did not start listening on port {self.port}:\n{self.log.read_text()}")
 
@@ -63,9 +63,17 @@ class GatewayProcess:
         return self.proc.poll() is None
 
     def peak_rss_mib(self) -> float:
-        """The child's peak resident memory so far (Linux ``VmHWM``), MiB."""
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")), "0")) / 1024
+        """The gateway's peak resident memory so far (Linux ``VmHWM``), MiB: summed over its workers, if any."""
+        pid = self.proc.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        total = 0
+        for p in [pid, *(int(c) for c in (children.read_text().split() if children.exists() else []))]:
+            try:
+                status = Path(f"/proc/{p}/status").read_text()
+            except OSError:
+                continue
+            total += int(next((ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM")), "0"))
+        return total / 1024
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 120.0) -> dict[str, Any]:
         """Send ``sig`` (SIGTERM: graceful, the log is compacted), wait, return the last JSON log line."""

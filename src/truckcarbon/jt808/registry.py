@@ -23,13 +23,21 @@ else text (``鲁A12345``, ``013912345678``).
 
 Files in the data folder: ``terminals.json`` (snapshot), ``terminals.jsonl``
 (journal: one fsynced line per binding or release, folded into the snapshot at
-the next start), ``operator/*.json`` (releases queued by the operator, applied
-by the running gateway within a second, or at its next start).
+the next start), ``terminals.lock`` (held while a binding or release is decided
+and written), ``operator/*.json`` (releases queued by the operator, applied by
+the running gateway within a second, or at its next start).
+
+Several processes (``truckcarbon gateway --workers N``) share one registry: each
+decides a registration or release under the lock, after reading what the others
+appended to the journal, and reads the journal again before every
+authentication, so a code renewed or a terminal released in one process is void
+in all of them at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -38,7 +46,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,22 +95,15 @@ def _hashed(code: str) -> dict[str, str]:
     return {"salt": salt.hex(), "auth_hash": _digest(salt, code.encode("ascii")).hex()}
 
 
-def _fsync_append(path: Path, lines: list[dict[str, Any]]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _read_state(path: Path) -> tuple[dict[str, dict[str, Any]], bool]:
+def _read_state(path: Path, journal: bool = True) -> tuple[dict[str, dict[str, Any]], bool]:
     """Bindings by canonical phone from the snapshot and the journal; True when a plain-text code was found."""
     raw: dict[str, dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     terminals: dict[str, dict[str, Any]] = {}
     for phone, entry in raw.items():
         terminals[canonical_phone(phone)] = {"phone": phone, **{k: v for k, v in entry.items() if k != "phone"}}
-    journal = path.with_suffix(".jsonl")
-    if journal.exists():
-        for line in journal.read_text(encoding="utf-8").splitlines():
+    journal_path = path.with_suffix(".jsonl")
+    if journal and journal_path.exists():
+        for line in journal_path.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):  # a torn last line
                 item = json.loads(line)
                 op = item.pop("op", "bind")
@@ -144,16 +145,27 @@ class Registry:
         path: Path,
         known_vehicles: Mapping[str, VehicleId] | None = None,
         known_terminals: frozenset[str] | None = None,
+        fold: bool = True,
     ) -> None:
+        """``fold``: fold the journal into the snapshot (only where no other process uses the registry)."""
         self.path = path
         self.journal = path.with_suffix(".jsonl")
-        self.terminals, plain = _read_state(path)
-        if self.journal.exists() or plain:
-            # Fold the journal into the snapshot (atomically), then start an empty journal.
-            atomic_write_text(path, json.dumps(self._snapshot(), ensure_ascii=False))
-            self.journal.unlink(missing_ok=True)
+        self.lock_path = path.with_suffix(".lock")
+        self.offset = 0  # bytes of the journal read
+        if fold:
+            with self.locked():
+                self.terminals, plain = _read_state(path)
+                if self.journal.exists() or plain:
+                    # Fold the journal into the snapshot (atomically), then start an empty journal.
+                    atomic_write_text(path, json.dumps(self._snapshot(), ensure_ascii=False))
+                    self.journal.unlink(missing_ok=True)
+        else:
+            self.terminals, _ = _read_state(path, journal=False)
         self.known_vehicles = known_vehicles
         self.known_terminals = None if known_terminals is None else {canonical_phone(p) for p in known_terminals}
+        self.vehicle_ids: set[VehicleId] = {t["vehicle_id"] for t in self.terminals.values()}
+        self.plates = {t["plate"] for t in self.terminals.values() if t.get("plate")}
+        self.refresh()
         kinds = {id_kind(t["vehicle_id"]) for t in self.terminals.values()}
         listed = {id_kind(v) for v in (known_vehicles or {}).values()}
         if len(kinds | listed) > 1:
@@ -162,8 +174,68 @@ class Registry:
                 f"{'/'.join(sorted(listed))} ids; one gateway data folder holds one kind (use a new --data folder)"
             )
         self.id_kind = next(iter(kinds | listed), "int")
-        self.vehicle_ids: set[VehicleId] = {t["vehicle_id"] for t in self.terminals.values()}
-        self.plates = {t["plate"] for t in self.terminals.values() if t.get("plate")}
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the registry's lock (an exclusive ``flock`` on ``terminals.lock``), shared by every process."""
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def refresh(self) -> set[str]:
+        """Read what other processes appended to the journal; the canonical phones whose binding changed."""
+        try:
+            size = os.stat(self.journal).st_size
+        except FileNotFoundError:
+            size = 0
+        if size == self.offset:
+            return set()
+        if size < self.offset:  # folded into the snapshot by a new start: read both again
+            before = dict(self.terminals)
+            self.terminals, _ = _read_state(self.path)
+            self.offset = size
+            self.vehicle_ids = {t["vehicle_id"] for t in self.terminals.values()}
+            self.plates = {t["plate"] for t in self.terminals.values() if t.get("plate")}
+            return {k for k in before.keys() | self.terminals.keys() if before.get(k) != self.terminals.get(k)}
+        with open(self.journal, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read(size - self.offset)
+        data = data[: data.rfind(b"\n") + 1]  # a line being written is read next time
+        self.offset += len(data)
+        changed = set()
+        for line in data.splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                changed.add(self._apply(json.loads(line)))
+        return changed
+
+    def _apply(self, item: dict[str, Any]) -> str:
+        """One journal line applied to the bindings in memory; its canonical phone."""
+        op = item.pop("op", "bind")
+        key = canonical_phone(str(item["phone"]))
+        old = self.terminals.pop(key, None)
+        if old is not None:
+            self.vehicle_ids.discard(old["vehicle_id"])
+            self.plates.discard(old.get("plate", ""))
+        if op != "release":
+            self.terminals[key] = item
+            self.vehicle_ids.add(item["vehicle_id"])
+            if item.get("plate"):
+                self.plates.add(item["plate"])
+        return key
+
+    def _write(self, line: dict[str, Any]) -> None:
+        """Append one line to the journal (fsynced) and apply it; under :meth:`locked`, after :meth:`refresh`."""
+        text = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        with open(self.journal, "ab") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.offset += len(text)
+        self._apply(dict(line))
 
     def _snapshot(self) -> dict[str, dict[str, Any]]:
         return {e["phone"]: {k: v for k, v in e.items() if k != "phone"} for e in self.terminals.values()}
@@ -189,6 +261,7 @@ class Registry:
 
     def authenticate(self, phone: str, code: bytes) -> dict[str, Any] | None:
         """The binding of ``phone`` if ``code`` is its code and the binding is still allowed, else None."""
+        self.refresh()  # a code renewed or a release made by another process counts at once
         entry = self.get(phone)
         if entry is not None and self.verify(entry, code) and self.allows(entry):
             return entry
@@ -201,6 +274,13 @@ class Registry:
 
         ``authenticated``: the registration comes from a session authenticated as ``phone``.
         """
+        with self.locked():
+            self.refresh()
+            return self._register(phone, reg, authenticated)
+
+    def _register(
+        self, phone: str, reg: Registration, authenticated: bool
+    ) -> tuple[RegisterResult, str, dict[str, Any] | None]:
         key = canonical_phone(phone)
         if self.known_terminals is not None and key not in self.known_terminals:
             return RegisterResult.NO_SUCH_TERMINAL, "", None
@@ -211,8 +291,7 @@ class Registry:
                 return RegisterResult.TERMINAL_REGISTERED, "", None
             code = secrets.token_hex(8)
             renewed = {**entry, **_hashed(code), "registered_at": int(time.time())}
-            _fsync_append(self.journal, [renewed])
-            self.terminals[key] = renewed
+            self._write(renewed)
             return RegisterResult.OK, code, renewed
         vid: VehicleId
         if self.known_vehicles is not None:
@@ -233,23 +312,17 @@ class Registry:
         entry = {"phone": phone, "vehicle_id": vid, "plate": reg.plate, "terminal_id": reg.terminal_id,
                  **_hashed(code), "registered_at": int(time.time())}  # fmt: skip
         # One fsynced journal line per registration (not a rewrite of every terminal), before the reply.
-        _fsync_append(self.journal, [entry])
-        self.terminals[key] = entry
-        self.vehicle_ids.add(vid)
-        if reg.plate:
-            self.plates.add(reg.plate)
+        self._write(entry)
         return RegisterResult.OK, code, entry
 
     def release(self, phone: str) -> dict[str, Any] | None:
         """Unbind ``phone`` (its vehicle and plate are free again); the binding removed, or None."""
-        entry = self.terminals.get(canonical_phone(phone))
-        if entry is None:
-            return None
-        _fsync_append(self.journal, [{"op": "release", "phone": entry["phone"]}])
-        del self.terminals[canonical_phone(phone)]
-        self.vehicle_ids.discard(entry["vehicle_id"])
-        self.plates.discard(entry.get("plate", ""))
-        return entry
+        with self.locked():
+            self.refresh()
+            entry = self.terminals.get(canonical_phone(phone))
+            if entry is not None:
+                self._write({"op": "release", "phone": entry["phone"]})
+            return entry
 
     def apply_operator_requests(self, folder: Path) -> list[tuple[str, dict[str, Any] | None]]:
         """Carry out the releases queued in ``folder`` (oldest first); (phone, binding removed or None) each."""

@@ -105,12 +105,18 @@ class Server:
         self.connection_cap = config.max_connections
         self.closed_since_trim = 0
         self.trim = _malloc_trim()
+        self.operator_requests = True  # this process carries out the operator's queued releases
 
-    async def listen(self, wal: Wal) -> int:
-        """Listen for terminals, their reports going to ``wal``; the port listened on."""
+    async def listen(self, wal: Wal, reuse_port: bool = False) -> int:
+        """Listen for terminals, their reports going to ``wal``; the port listened on.
+
+        ``reuse_port``: share the port with the other workers (SO_REUSEPORT: the
+        kernel deals the connections out among them).
+        """
         self.wal = wal
         self.connection_cap = max(1, min(self.config.max_connections, _fd_room() - FD_RESERVE))
-        self.listener = await asyncio.start_server(self.handle, self.config.host, self.config.port, limit=1 << 16)
+        self.listener = await asyncio.start_server(self.handle, self.config.host, self.config.port, limit=1 << 16,
+                                                   reuse_port=reuse_port or None)  # fmt: skip
         return int(self.listener.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
@@ -137,7 +143,9 @@ class Server:
             await asyncio.sleep(period)
             try:
                 self.sweep(self.clock())
-                self.apply_operator_requests()
+                if self.operator_requests:
+                    self.apply_operator_requests()
+                self.drop_stale_sessions()
                 if self.closed_since_trim:  # connections went away: their memory goes back to the system
                     self.closed_since_trim = 0
                     self.trim()
@@ -160,6 +168,16 @@ class Server:
                 close(session, "frame_timeout")
             elif now - session.last_frame > c.idle_timeout_s:
                 close(session, "idle_timeout")
+
+    def drop_stale_sessions(self) -> None:
+        """Close the connections of terminals another process released or gave a new code (workers share a registry)."""
+        for key in self.registry.refresh():
+            session = self.dispatcher.by_phone.get(key)
+            if session is None or session.auth is None:
+                continue
+            entry = self.registry.terminals.get(key)
+            if entry is None or entry.get("auth_hash") != session.auth.get("auth_hash"):
+                self.dispatcher.close_session(session, "released")
 
     def apply_operator_requests(self) -> None:
         """Releases queued by ``truckcarbon gateway terminals release``: unbound, their connections closed."""

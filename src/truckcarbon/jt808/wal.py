@@ -144,16 +144,56 @@ class Wal:
 
     def backlog(self) -> tuple[int, float]:
         """Bytes in the log not compacted yet, and the age in seconds of its oldest segment (0 when none)."""
-        size, oldest = 0, None
-        for p in self.segments():
-            try:
-                n = p.stat().st_size
-            except OSError:  # compacted meanwhile
-                continue
-            size += n
-            if n and oldest is None:
-                oldest = int(p.name.split("-", 1)[1].split(".", 1)[0])
-        return size, 0.0 if oldest is None else max(0.0, (time.time_ns() - oldest) / 1e9)
+        return backlog(self.segments())
+
+
+def backlog(segments: list[Path]) -> tuple[int, float]:
+    """Bytes of ``segments`` and the age in seconds of the oldest non-empty one (0 when none)."""
+    size, oldest = 0, None
+    for p in segments:
+        try:
+            n = p.stat().st_size
+        except OSError:  # compacted meanwhile
+            continue
+        size += n
+        if n:
+            born = int(p.name.split("segment-", 1)[1].split(".", 1)[0])
+            oldest = born if oldest is None else min(oldest, born)
+    return size, 0.0 if oldest is None else max(0.0, (time.time_ns() - oldest) / 1e9)
+
+
+READY = "ready"  # the folder workers hand their closed segments to, for the one compaction
+
+
+def every_segment(folder: Path) -> list[Path]:
+    """Every segment under the log folder: a single gateway's, each worker's, those handed over for compaction."""
+    return (
+        sorted(folder.glob("segment-*.log"))
+        + sorted(folder.glob("worker-*/segment-*.log"))
+        + sorted((folder / READY).glob("*segment-*.log"))
+    )
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def hand_over(segments: list[Path], ready: Path, prefix: str) -> list[Path]:
+    """Move closed segments into ``ready`` (renamed ``PREFIX-segment-...``), durably; their new paths."""
+    ready.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for p in segments:
+        target = ready / f"{prefix}-{p.name}"
+        os.replace(p, target)
+        moved.append(target)
+    if moved:  # both folders: a crash after this finds every segment in one of them
+        _fsync_folder(ready)
+        _fsync_folder(segments[0].parent)
+    return moved
 
 
 def resolve(batch: list[tuple[bytes, asyncio.Future[None]]], error: BaseException | None) -> None:
