@@ -93,6 +93,7 @@ def gateway(
     from truckcarbon.core.errors import InputError
     from truckcarbon.jt808.config import GatewayConfig
     from truckcarbon.jt808.gateway import run_gateway
+    from truckcarbon.jt808.workers import run_workers
     from truckcarbon.jt808.registry import known_vehicles, read_terminal_list
     from truckcarbon.jt808.validation import Limits
 
@@ -103,35 +104,36 @@ def gateway(
     if load_sensing not in ("listed", "all", "none"):
         raise InputError(f"--load-sensing {load_sensing!r}: use listed, all or none")
     listed = None if terminals is None else read_terminal_list(terminals)
-    run_gateway(
-        GatewayConfig(
-            host=host,
-            port=port,
-            data=data,
-            max_frame=max_frame,
-            idle_timeout_s=idle_timeout_s,
-            auth_timeout_s=auth_timeout_s,
-            frame_timeout_s=frame_timeout_s,
-            max_reports_per_s=max_reports_per_s,
-            compact_s=compact_s,
-            load_sensing="none" if no_load_bits else load_sensing,
-            load_sensors=frozenset() if listed is None else listed.load_sensors,
-            known_vehicles=None if vehicles is None else known_vehicles(vehicles),
-            known_terminals=None if listed is None else listed.phones,
-            dedup_months=dedup_months,
-            partial_timeout_s=partial_timeout_s,
-            max_partial_messages=max_partial_messages,
-            max_partial_bytes=max_partial_bytes,
-            max_partial_bytes_total=max_partial_bytes_total,
-            max_connections=max_connections,
-            max_connections_per_address=max_connections_per_address,
-            max_preauth_bytes=max_preauth_bytes,
-            limits=Limits(max_age_s=max_age_days * 86400.0, max_future_s=max_future_s),
-            metrics_host=metrics_host,
-            metrics_port=metrics_port,
-        ),
-        workers,
+    config = GatewayConfig(
+        host=host,
+        port=port,
+        data=data,
+        max_frame=max_frame,
+        idle_timeout_s=idle_timeout_s,
+        auth_timeout_s=auth_timeout_s,
+        frame_timeout_s=frame_timeout_s,
+        max_reports_per_s=max_reports_per_s,
+        compact_s=compact_s,
+        load_sensing="none" if no_load_bits else load_sensing,
+        load_sensors=frozenset() if listed is None else listed.load_sensors,
+        known_vehicles=None if vehicles is None else known_vehicles(vehicles),
+        known_terminals=None if listed is None else listed.phones,
+        dedup_months=dedup_months,
+        partial_timeout_s=partial_timeout_s,
+        max_partial_messages=max_partial_messages,
+        max_partial_bytes=max_partial_bytes,
+        max_partial_bytes_total=max_partial_bytes_total,
+        max_connections=max_connections,
+        max_connections_per_address=max_connections_per_address,
+        max_preauth_bytes=max_preauth_bytes,
+        limits=Limits(max_age_s=max_age_days * 86400.0, max_future_s=max_future_s),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
     )
+    if workers > 1:
+        run_workers(config, workers)
+    else:
+        run_gateway(config)
 
 
 @friendly

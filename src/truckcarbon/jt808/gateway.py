@@ -167,19 +167,14 @@ def hold_data_folder(data: Path) -> int:
     return fd
 
 
-def run_gateway(config: GatewayConfig, workers: int = 1) -> None:
+def run_gateway(config: GatewayConfig) -> None:
     """Serve until SIGTERM/SIGINT; then flush the log and compact it. Logs are JSON lines on standard output.
 
-    ``workers`` > 1: that many processes on the port (:mod:`truckcarbon.jt808.workers`).
+    On every core: :func:`truckcarbon.jt808.workers.run_workers`.
     """
     fd = hold_data_folder(config.data)
     try:
-        if workers > 1:
-            from truckcarbon.jt808.workers import run_workers
-
-            run_workers(config, workers)
-        else:
-            setup_logging()
-            run_async(Gateway(config).serve())
+        setup_logging()
+        run_async(Gateway(config).serve())
     finally:
         os.close(fd)

@@ -54,7 +54,7 @@ from truckcarbon.core.files import atomic_write_text
 from truckcarbon.jt808.compactor import Compactor
 from truckcarbon.jt808.config import GatewayConfig
 from truckcarbon.jt808.eventloop import run_async
-from truckcarbon.jt808.gateway import REPORT_EVERY_S, Gateway
+from truckcarbon.jt808.gateway import REPORT_EVERY_S, Gateway, hold_data_folder
 from truckcarbon.jt808.observe import (
     HttpEndpoints,
     Metrics,
@@ -378,5 +378,9 @@ def _add(total: Metrics, counters: dict[str, Any]) -> None:
 
 def run_workers(config: GatewayConfig, workers: int) -> None:
     """``truckcarbon gateway --workers N``: serve on N processes until SIGTERM/SIGINT."""
-    setup_logging()
-    run_async(Supervisor(config, workers).serve())
+    fd = hold_data_folder(config.data)
+    try:
+        setup_logging()
+        run_async(Supervisor(config, workers).serve())
+    finally:
+        os.close(fd)
