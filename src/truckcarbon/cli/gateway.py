@@ -93,9 +93,9 @@ def gateway(
     from truckcarbon.core.errors import InputError
     from truckcarbon.jt808.config import GatewayConfig
     from truckcarbon.jt808.gateway import run_gateway
-    from truckcarbon.jt808.workers import run_workers
     from truckcarbon.jt808.registry import known_vehicles, read_terminal_list
     from truckcarbon.jt808.validation import Limits
+    from truckcarbon.jt808.workers import run_workers
 
     if data is None:
         raise InputError("--data is required: the folder for the registry, the log and the datasets")
