@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -205,6 +207,45 @@ def test_sort_order_is_lexsort():
     ):
         vid, t = vid.astype(np.int64), t.astype(np.int64)
         assert np.array_equal(_sort_order(vid, t), np.lexsort((t, vid)))
+
+
+def test_time_ordered_input_is_placed_in_linear_time_as_the_sort_would_order_it(wgs_locator, monkeypatch):
+    """Vehicles interleaved, each in time order (ties, duplicates and rows set aside included): the counting
+    placement gives lexsort's order and the kernel the results of sorted input and of the sort's path; one
+    late fix or ids too wide fall back on the sort."""
+    import truckcarbon.trajectory.kernel as kernel
+
+    rng = np.random.default_rng(11)
+    n = 6000
+    vid = np.repeat(np.arange(101, 107), n // 6).astype(np.int64)
+    t = np.tile(np.sort(rng.integers(0, 20 * 86400, n // 6)), 6).astype(np.int64) + 1_675_180_800  # ties
+    lon = 113.0 + np.cumsum(rng.normal(0.0, 0.002, n))
+    lat = 30.0 + np.cumsum(rng.normal(0.0, 0.002, n))
+    skip = rng.random(n) < 0.02
+    by_time = np.lexsort((vid, t))  # a platform's dump: ordered by time, vehicles interleaved
+    pos = kernel._positions(vid[by_time], t[by_time], None)
+    assert pos is not None
+    inverse = np.empty(n, np.int64)
+    inverse[np.lexsort((t[by_time], vid[by_time]))] = np.arange(n)
+    assert np.array_equal(pos, inverse)
+
+    def run(o: np.ndarray) -> Any:
+        return run_kernel(vid[o], t[o], lon[o], lat[o], wgs_locator, np.full(n, 30.0), skip=skip[o])
+
+    sorted_input, placed = run(np.arange(n)), run(by_time)
+    monkeypatch.setattr(kernel, "_positions", lambda *a: None)
+    by_sort = run(by_time)
+    for r in (placed, by_sort):
+        assert r.activity.equals(sorted_input.activity) and r.gaps.equals(sorted_input.gaps)
+        assert np.array_equal(r.reason, sorted_input.reason[by_time])  # reasons in the input's order
+        assert r.counts == {**sorted_input.counts, "out_of_order": 0}
+    assert sorted_input.counts["duplicate"] > 0 and sorted_input.counts["quarantined"] > 0
+    monkeypatch.undo()
+    late = by_time.copy()
+    first = np.flatnonzero(vid[by_time] == 101)[:2]
+    late[first] = late[first[::-1]]  # vehicle 101's second fix before its first
+    assert kernel._positions(vid[late], t[late], None) is None
+    assert kernel._positions(vid * 10**9, t, None) is None  # ids far wider than the rows: the sort
 
 
 def test_reused_scratch_buffers_give_the_same_results():

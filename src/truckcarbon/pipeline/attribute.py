@@ -56,9 +56,11 @@ class Tally:
     stats: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STATS, 0.0))
     gaps: list[pa.Table] = field(default_factory=list)
     gap_bins: list[pa.Table] = field(default_factory=list)
+    spill_bytes: int = 0  # bytes the engine wrote to disk to route unsorted input (0: streamed or in memory)
 
     def add(self, other: Tally) -> None:
         """Merge ``other`` into this tally (counts and km summed; gap rows summed as they pile up)."""
+        self.spill_bytes += other.spill_bytes
         for m, c in other.by_month.items():
             self.by_month[m] = self.by_month.get(m, np.zeros(QUARANTINED, np.int64)) + c
         for k, v in other.stats.items():

@@ -79,6 +79,7 @@ class RunSummary:
     fixes_used: int = 0  # fixes of the months computed that the cleaning rules kept (the inventory's input)
     fixes_cleaned: int = 0  # fixes of those months set aside by the cleaning rules (duplicate, jump, ...)
     warnings: list[str] = field(default_factory=list)  # about the inputs (also in the manifest's input entries)
+    spill_bytes: int = 0  # written to disk to route input not sorted by vehicle (0: streamed or held in memory)
 
 
 def _noop(stage: str, done: int, total: int) -> None:
@@ -267,6 +268,7 @@ def _run(
         summary.distance_km += month.distance_km_unweighted
         summary.co2_t += month.co2_t
     summary.pings_read = reading.ingest.rows
+    summary.spill_bytes = tally.spill_bytes
     summary.pings_kept = reading.ingest.kept
     summary.pings_quarantined = sum(reading.ingest.quarantined.values())
     summary.pings_outside_window = reading.outside_window

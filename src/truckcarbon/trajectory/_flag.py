@@ -4,7 +4,8 @@
 (:mod:`truckcarbon.trajectory.schema`): duplicates, invalid positions, a stuck receiver, jumps (with
 re-anchoring on runs of set-aside fixes that agree with each other) and the mark of implausible motion;
 it keeps the step distances it measured for the passes after it. :func:`order_check` tells the driver
-whether the input needs sorting first.
+whether the input needs sorting first; :func:`vehicle_positions` and :func:`scatter` sort input whose
+vehicles are interleaved but each in time order (a platform's time-ordered dump) in linear time.
 """
 
 from __future__ import annotations
@@ -227,4 +228,48 @@ def order_check(vid, t, aside):  # type: ignore[no-untyped-def]
     return ordered, late
 
 
-__all__ = ["FAST_CHAIN_TOLERANCE", "MIN_FAST_SEGMENTS", "SPIKE_KM", "flag_kernel", "order_check"]
+@nb.njit(cache=True, nogil=True)
+def vehicle_positions(vid, t, lo, span, pos):  # type: ignore[no-untyped-def]
+    """Each row's place in (vehicle, time) order, into ``pos``, when every vehicle's rows come in time order.
+
+    A stable counting sort by vehicle (``vid - lo`` in ``0..span-1``): then the
+    places are those of the stable sort by (vehicle, time). False, ``pos``
+    unfinished, as soon as a vehicle's row is earlier than the one before it.
+    """
+    n = vid.shape[0]
+    start = np.zeros(span + 1, np.int64)
+    last = np.empty(span, np.int64)
+    seen = np.zeros(span, np.bool_)
+    for i in range(n):
+        v = vid[i] - lo
+        if seen[v] and t[i] < last[v]:
+            return False
+        seen[v] = True
+        last[v] = t[i]
+        start[v + 1] += 1
+    for v in range(span):
+        start[v + 1] += start[v]
+    for i in range(n):
+        v = vid[i] - lo
+        pos[i] = start[v]
+        start[v] += 1
+    return True
+
+
+@nb.njit(cache=True, nogil=True)
+def scatter(values, pos, out):  # type: ignore[no-untyped-def]
+    """``out[pos] = values``: reads in input order, writes each vehicle's run front to back (cache-friendly)."""
+    for i in range(values.shape[0]):
+        out[pos[i]] = values[i]
+    return out
+
+
+__all__ = [
+    "FAST_CHAIN_TOLERANCE",
+    "MIN_FAST_SEGMENTS",
+    "SPIKE_KM",
+    "flag_kernel",
+    "order_check",
+    "scatter",
+    "vehicle_positions",
+]

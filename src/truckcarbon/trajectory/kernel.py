@@ -33,7 +33,7 @@ from truckcarbon.trajectory._attribute import (
     V_SPEED_KM,
     attribute_kernel,
 )
-from truckcarbon.trajectory._flag import flag_kernel, order_check
+from truckcarbon.trajectory._flag import flag_kernel, order_check, scatter, vehicle_positions
 from truckcarbon.trajectory._robust import ACC_MOVED_SHARE, MIN_PAIRS, robust_kernel
 from truckcarbon.trajectory.rules import CleaningRules, attribute_params, robust_params
 from truckcarbon.trajectory.schema import (
@@ -60,6 +60,32 @@ def _sort_order(vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64]) -> npt.NDA
         key = ((vid - v_lo) << 32) | (t - t_lo)
         return np.argsort(key, kind="stable")
     return np.lexsort((t, vid))
+
+
+POSITIONS = 31  # the Scratch buffer of the rows' places in (vehicle, time) order
+
+
+def _positions(
+    vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64], scratch: Scratch | None
+) -> npt.NDArray[Any] | None:
+    """Each row's place in (vehicle, time) order when every vehicle's rows come in time order, else None.
+
+    Linear time (:func:`~truckcarbon.trajectory._flag.vehicle_positions`), for
+    vehicle ids in a range not much wider than the rows (the pipeline's dense
+    vehicle keys); the same order as :func:`_sort_order`'s.
+    """
+    n = vid.size
+    lo, hi = int(vid.min()), int(vid.max())
+    if hi - lo >= 4 * n + 4096:
+        return None
+    pos = np.empty(n, np.int64) if scratch is None else scratch.buffer(POSITIONS, n, np.int64)
+    return pos if vehicle_positions(vid, t, lo, hi - lo + 1, pos) else None
+
+
+def _place(values: npt.NDArray[Any], pos: npt.NDArray[Any], scratch: Scratch | None, k: int) -> npt.NDArray[Any]:
+    """``values`` in (vehicle, time) order: ``out[pos] = values`` (in buffer ``k``)."""
+    out = np.empty(values.size, values.dtype) if scratch is None else scratch.buffer(k, values.size, values.dtype)
+    return scatter(values, pos, out)  # type: ignore[no-any-return]
 
 
 class Scratch:
@@ -165,10 +191,16 @@ def run_kernel(
     ac_in = np.full(n, -1, np.int8) if acc_on is None else np.asarray(acc_on, dtype=np.int8)
     aside = np.zeros(n, np.bool_) if skip is None else np.asarray(skip, dtype=np.bool_)
     ordered, out_of_order = order_check(vid, t, aside) if n else (True, 0)
-    order = None if ordered else _sort_order(vid, t)
+    # Vehicles interleaved but each in time order (a time-ordered dump) are placed in linear time; else sorted.
+    pos = None if ordered else _positions(vid, t, scratch)
+    order = None if ordered or pos is not None else _sort_order(vid, t)
     columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in, ac_in)
-    sv, st, sx, sy, sp, sl, sf, so, sa = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
-    reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
+    if pos is not None:
+        sv, st, sx, sy, sp, sl, sf, so, sa = (_place(a, pos, scratch, k) for k, a in enumerate(columns))
+        reason = _place(aside, pos, None, 0).view(np.int8) * np.int8(QUARANTINED)
+    else:
+        sv, st, sx, sy, sp, sl, sf, so, sa = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
+        reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
     cos = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 1, n, np.float64)
     t_lo, t_hi = flag_kernel(
@@ -250,6 +282,8 @@ def run_kernel(
     reason_in_input_order = reason if order is None else np.empty(n, np.int8)
     if order is not None:
         reason_in_input_order[order] = reason
+    elif pos is not None:
+        reason_in_input_order = reason[pos]
     totals = np.sum(list(by_month.values()), axis=0) if by_month else np.zeros(len(REASONS), np.int64)
     counts = {name: int(totals[code]) for code, name in enumerate(REASONS)}
     counts["out_of_order"] = int(out_of_order)

@@ -7,8 +7,10 @@ Input that Parquet statistics say is sorted by vehicle is **streamed**: chunks o
 whole vehicles go to the kernels as they arrive (:class:`_Stream`), and a batch out
 of order starts the run again with partitions. Other input is **routed** by a hash
 of the vehicle id into partitions (:class:`_Partitions`): in memory when it fits
-``rows_per_partition``, else spilled to Arrow files, so peak memory does not grow
-with the input. Pass 2 runs the attribution step
+``rows_per_partition`` (one part per kernel thread), else spilled to Arrow files,
+so peak memory does not grow with the input. A partition of time-ordered input
+(vehicles interleaved, each in time order) is put in vehicle order by the kernel
+in linear time. Pass 2 runs the attribution step
 (:func:`~truckcarbon.pipeline.attribute.attribute`) per chunk or partition on
 worker threads; the run's outputs are then aggregated by DuckDB
 (:mod:`truckcarbon.pipeline.outputs`).
@@ -74,27 +76,31 @@ class _Partitions:
     input size, one loaded partition holds about ``max_rows`` rows.
     """
 
-    def __init__(self, n: int, work: Path, max_rows: int, compression: str = "none") -> None:
+    def __init__(self, n: int, work: Path, max_rows: int, compression: str = "none", ways: int = 1) -> None:
+        """``ways``: input held in memory is routed into this many parts (one per thread of the kernels)."""
         self.n = n
+        self.ways = max(1, ways)
         self.work = work
         self.max_rows = max_rows
         # Spill files compressed buffer by buffer (LZ4 or Zstandard: Arrow IPC's codecs), read back as they are.
         self.options = ipc.IpcWriteOptions(compression=None if compression == "none" else compression)
-        self.memory: list[pa.RecordBatch] = []
+        self.memory: list[list[pa.RecordBatch]] = [[] for _ in range(self.ways)]
         self.writers: dict[int, ipc.RecordBatchFileWriter] = {}
         self.counts: dict[int, int] = {}
         self.rows = 0
+        self.spilled = 0  # bytes written to the partition files
 
     def add(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
         if self.n == 1:
-            self.memory.append(batch)
+            for p, part in _route(batch, self.ways, 0) if self.ways > 1 else [(0, batch)]:
+                self.memory[p].append(part)
             if self.rows <= self.max_rows * 1.5:
                 return
             # More rows than planned (a compressed CSV holds more than its size suggests): spill after all.
             self.n = min(MAX_PARTITIONS, max(2, math.ceil(4 * self.rows / self.max_rows)))
             held, self.memory, self.rows = self.memory, [], 0
-            for b in held:
+            for b in (b for part in held for b in part):
                 self.add(b)
             return
         for p, part in _route(batch, self.n, 0):
@@ -108,12 +114,12 @@ class _Partitions:
     def close(self) -> None:
         for w in self.writers.values():
             w.close()
+        self.spilled += sum((self.work / f"pings-{p:04d}.arrow").stat().st_size for p in self.writers)
 
     def each(self) -> list[Callable[[], pa.Table]]:
         """One loader per partition, so that only one partition is in memory at a time."""
         if self.n == 1:
-            memory = self.memory
-            return [lambda: pa.Table.from_batches(memory, KERNEL_SCHEMA)]
+            return [functools.partial(pa.Table.from_batches, part, KERNEL_SCHEMA) for part in self.memory if part]
         loaders: list[Callable[[], pa.Table]] = []
         for p in sorted(self.writers):
             path = self.work / f"pings-{p:04d}.arrow"
@@ -137,7 +143,9 @@ class _Partitions:
         for w in writers.values():
             w.close()
         path.unlink()
-        return [path.with_name(f"{path.stem}-{q:04d}.arrow") for q in sorted(writers)]
+        split = [path.with_name(f"{path.stem}-{q:04d}.arrow") for q in sorted(writers)]
+        self.spilled += sum(f.stat().st_size for f in split)
+        return split
 
 
 def _route(batch: pa.RecordBatch, n: int, level: int) -> Iterator[tuple[int, pa.RecordBatch]]:
@@ -315,7 +323,7 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
                 else:
                     est = sum(estimated_rows(f) for f in files)
                     n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
-                    parts = _Partitions(n_parts, work, config.rows_per_partition, config.spill_compression)
+                    parts = _Partitions(n_parts, work, config.rows_per_partition, config.spill_compression, threads)
                     # Routing and spilling (on one thread, in order) overlap the reading of the next batches.
                     with ThreadPoolExecutor(max_workers=1) as router:
                         routed: deque[Future[None]] = deque()
@@ -333,6 +341,7 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
                         while len(pending) >= threads:
                             tally.add(pending.popleft().result())
                     report("clean and attribute", len(loaders), len(loaders))
+                    tally.spill_bytes += parts.spilled
                 while pending:
                     tally.add(pending.popleft().result())
                 held.flush()
