@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
-
 from typing import Any
 
 import numpy as np
