@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -112,6 +113,7 @@ def run_once(args: argparse.Namespace, workers: int) -> dict[str, float]:
         out["peak_mib"] = gateway.peak_rss_mib()
     finally:
         gateway.stop()
+        shutil.rmtree(data, ignore_errors=True)
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from truckcarbon.core.months import LOCAL_OFFSET_S
 from truckcarbon.core.schemas import PINGS
-from truckcarbon.ingest.ids import VehicleIds
+from truckcarbon.ingest.ids import CONFLICTING, UNKNOWN, VehicleIds
 from truckcarbon.ingest.pings import validate_pings
 from truckcarbon.ingest.quarantine import REASONS
 from truckcarbon.ingest.typed import (
@@ -137,3 +137,33 @@ def test_typed_rules_agree_with_the_general_rules(ts_type: pa.DataType | str, sp
     assert {-1, 0, 1} <= set(acc[kept].tolist())
     for got, name in ((fuel, "fuel_level_l"), (odometer, "odometer_km")):
         assert np.array_equal(got[kept], valid[name].to_numpy(zero_copy_only=False), equal_nan=True)
+
+
+@pytest.mark.parametrize("spread", [1, 10**12])
+def test_interleaved_integer_ids_get_the_keys_of_the_binary_search(spread: int) -> None:
+    """Ids of many vehicles interleaved row by row (a time-ordered dump): dense ids through the table, sparse
+    ones (phone-number-like) through the binary search, both the keys ``VehicleIds.keys`` gives; conflicting,
+    unknown, out-of-range and negative ids included."""
+    rng = np.random.default_rng(4)
+    known = (np.arange(-50, 950) * spread).astype(np.int64)
+    conflicting = np.array([known[3], known[-1] + spread, -(2**62)], np.int64)  # inside, above and far below
+    ids = VehicleIds.build(pa.array([str(v) for v in known if v not in conflicting]),
+                           pa.array([str(v) for v in conflicting]))  # fmt: skip
+    assert (ids.dense.size > 0) == (spread == 1)
+    pool = np.concatenate([known, conflicting, known[:20] + 7 * spread + 3, [2**63 - 1, -(2**63)]])
+    n = 20_000
+    vid = pool[rng.integers(0, pool.size, n)]
+    table = pa.table({
+        "vehicle_id": pa.array(vid, pa.int64()),
+        "ts": pa.array(np.full(n, 1_650_000_000), pa.int64()).cast(pa.timestamp("s", tz="UTC")),
+        "lon": pa.array(np.full(n, 113.0)), "lat": pa.array(np.full(n, 30.0)),
+    })  # fmt: skip
+    plan = typed_plan(table.schema)
+    assert plan is not None
+    columns, reason, _ = validate_typed(table.to_batches()[0], plan, ids)
+    want = ids.keys(pa.array(vid))
+    got = np.asarray(columns[0])
+    assert np.array_equal(got[want >= 0], want[want >= 0])
+    assert np.array_equal(reason == REASONS.index("duplicate_vehicle_id"), want == CONFLICTING)
+    assert np.array_equal(reason == REASONS.index("unknown_vehicle"), want == UNKNOWN)
+    assert (want == CONFLICTING).sum() > 0 and (want == UNKNOWN).sum() > 0

@@ -12,7 +12,7 @@ position). Keys follow the ids' numeric order when every id is a plain integer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -86,6 +86,10 @@ class VehicleIds:
     int_keys: npt.NDArray[np.int64]  # their keys
     conflicting: pa.Array  # string: ids quarantined as conflicting duplicates
     conflicting_ints: npt.NDArray[np.int64]  # those of them that are plain integers, sorted
+    # Integer ids in a dense range: the key of id ``dense_lo + i`` is ``dense[i]`` (-1 unknown, -2 conflicting),
+    # one load per row instead of a binary search (rows of many vehicles interleaved, as a time-ordered dump).
+    dense_lo: int = 0
+    dense: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @classmethod
     def build(cls, ids: pa.Array, conflicting: pa.Array | None = None) -> VehicleIds:
@@ -95,13 +99,12 @@ class VehicleIds:
         order = np.argsort(values[pos], kind="stable")
         bad = conflicting if conflicting is not None else pa.array([], pa.string())
         bad_plain, bad_values = _plain_ints(bad)
-        return cls(
-            ids=ids,
-            int_ids=np.ascontiguousarray(values[pos][order]),
-            int_keys=np.ascontiguousarray(pos[order].astype(np.int64)),
-            conflicting=bad,
-            conflicting_ints=np.sort(bad_values[bad_plain]),
-        )
+        int_ids = np.ascontiguousarray(values[pos][order])
+        int_keys = np.ascontiguousarray(pos[order].astype(np.int64))
+        conflicting_ints = np.sort(bad_values[bad_plain])
+        dense_lo, dense = _dense_table(int_ids, int_keys, conflicting_ints)
+        return cls(ids=ids, int_ids=int_ids, int_keys=int_keys, conflicting=bad, conflicting_ints=conflicting_ints,
+                   dense_lo=dense_lo, dense=dense)  # fmt: skip
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -144,6 +147,24 @@ class VehicleIds:
     def text_of(self, keys: npt.NDArray[np.int64]) -> pa.Array:
         """The ids of ``keys`` (all >= 0)."""
         return self.ids.take(pa.array(keys))
+
+
+DENSE_SLACK = 1 << 20  # a dense table may hold this many more entries than 4 per known id
+
+
+def _dense_table(
+    int_ids: npt.NDArray[np.int64], int_keys: npt.NDArray[np.int64], conflicting_ints: npt.NDArray[np.int64]
+) -> tuple[int, npt.NDArray[np.int64]]:
+    """(lowest id, key per id from it) when the integer ids span at most 4 per id plus :data:`DENSE_SLACK`;
+    else (0, empty): ids such as phone numbers are looked up by binary search."""
+    if int_ids.size == 0 or int(int_ids[-1]) - int(int_ids[0]) >= 4 * int_ids.size + DENSE_SLACK:
+        return 0, np.zeros(0, np.int64)
+    lo = int(int_ids[0])
+    table = np.full(int(int_ids[-1]) - lo + 1, -1, np.int64)
+    inside = conflicting_ints[(conflicting_ints >= lo) & (conflicting_ints <= int(int_ids[-1]))]
+    table[inside - lo] = -2
+    table[int_ids - lo] = int_keys
+    return lo, table
 
 
 def lookup_ints(

@@ -182,7 +182,7 @@ def _trunc_div(a, b):  # type: ignore[no-untyped-def]
 
 @nb.njit(cache=True, nogil=True)
 def _typed_rules(  # type: ignore[no-untyped-def]
-    vid, vid_null, id_kind, int_ids, int_keys, conflicting_ints,
+    vid, vid_null, id_kind, int_ids, int_keys, conflicting_ints, dense_lo, dense,
     ts, ts_null, ts_kind, ts_mul, ts_div, ts_shift, t_start, t_end, lon, lat,
     speed, speed_null, fuel, fuel_null, odo, odo_null, load_idx, load_null, load_codes,
     key_out, t_out, speed_out, load_out, reason, counts,
@@ -190,7 +190,8 @@ def _typed_rules(  # type: ignore[no-untyped-def]
     """One pass of the ingest rules over typed columns (see :func:`validate_typed`).
 
     ``vid`` holds integer ids (``id_kind`` 0: looked up in the sorted
-    ``int_ids``, whose keys are ``int_keys``) or keys already looked up (1: < 0
+    ``int_ids``, whose keys are ``int_keys``; in ``dense`` from ``dense_lo`` when
+    given: see :class:`~truckcarbon.ingest.ids.VehicleIds`) or keys already looked up (1: < 0
     for unknown, conflicting, missing). Writes the vehicle key, epoch seconds,
     speed (0 when missing), load code and reason of each row (-1: kept) and
     counts the rows by reason.
@@ -201,6 +202,8 @@ def _typed_rules(  # type: ignore[no-untyped-def]
     have_odo = odo.shape[0] > 0
     have_load = load_idx.shape[0] > 0
     n_known = int_ids.shape[0]
+    n_dense = dense.shape[0]
+    dense_hi = dense_lo + n_dense - 1
     have_last = False
     last = 0
     last_key = -1
@@ -257,7 +260,11 @@ def _typed_rules(  # type: ignore[no-untyped-def]
         load_out[i] = code
         if id_kind == 0 and not (vid_null.shape[0] > 0 and vid_null[i]):
             v_id = vid[i]
-            if not (have_last and v_id == last):
+            if not (have_last and v_id == last) and n_dense > 0 and dense_lo <= v_id <= dense_hi:
+                last_key = dense[v_id - dense_lo]
+                last = v_id
+                have_last = True
+            elif not (have_last and v_id == last):
                 j = np.searchsorted(int_ids, v_id)
                 last_key = int_keys[j] if j < n_known and int_ids[j] == v_id else -1
                 if last_key == -1 and conflicting_ints.shape[0] > 0:
@@ -326,7 +333,7 @@ def validate_typed(
     reason = np.empty(n, np.int8)
     counts = np.zeros(len(REASONS), np.int64)
     _typed_rules(  # type: ignore[call-arg]
-        vid, vid_null, plan.id_kind, ids.int_ids, ids.int_keys, ids.conflicting_ints,
+        vid, vid_null, plan.id_kind, ids.int_ids, ids.int_keys, ids.conflicting_ints, ids.dense_lo, ids.dense,
         ts_raw, _nulls(ts_arr), plan.ts_kind, plan.ts_mul, plan.ts_div, plan.ts_shift_us,
         rules.start_s, rules.end_s, lon, lat,
         *optional["speed_kmh"], *optional["fuel_level_l"], *optional["odometer_km"],

@@ -23,7 +23,7 @@ import math
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,6 +90,20 @@ class _Partitions:
         self.rows = 0
         self.spilled = 0  # bytes written to the partition files
 
+    def route(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int, list[tuple[int, pa.RecordBatch]]]:
+        """``batch`` cut by partition, for :meth:`add` (thread-safe: batches are routed on several threads)."""
+        n = self.n
+        return batch, n, list(_route(batch, n, 0)) if n > 1 else []
+
+    def add_routed(self, routed: tuple[pa.RecordBatch, int, list[tuple[int, pa.RecordBatch]]]) -> None:
+        """Add a batch :meth:`route` cut (in the input's order); routed again if the partitions changed since."""
+        batch, n, parts = routed
+        if n != self.n or n == 1:
+            self.add(batch)
+            return
+        self.rows += batch.num_rows
+        self._write(parts)
+
     def add(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
         if self.n == 1:
@@ -103,7 +117,10 @@ class _Partitions:
             for b in (b for part in held for b in part):
                 self.add(b)
             return
-        for p, part in _route(batch, self.n, 0):
+        self._write(_route(batch, self.n, 0))
+
+    def _write(self, parts: Iterable[tuple[int, pa.RecordBatch]]) -> None:
+        for p, part in parts:
             w = self.writers.get(p)
             if w is None:
                 w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", KERNEL_SCHEMA, options=self.options)
@@ -324,15 +341,17 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
                     est = sum(estimated_rows(f) for f in files)
                     n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
                     parts = _Partitions(n_parts, work, config.rows_per_partition, config.spill_compression, threads)
-                    # Routing and spilling (on one thread, in order) overlap the reading of the next batches.
-                    with ThreadPoolExecutor(max_workers=1) as router:
-                        routed: deque[Future[None]] = deque()
+                    # Batches are cut by partition on every thread, overlapping the reading of the next ones;
+                    # they are written (or held) in the input's order, so each vehicle's rows stay in it.
+                    with ThreadPoolExecutor(max_workers=threads) as router:
+                        routed: deque[Future[tuple[pa.RecordBatch, int, list[tuple[int, pa.RecordBatch]]]]]
+                        routed = deque()
                         for batch in reader.batches():
-                            routed.append(router.submit(parts.add, batch))
-                            while len(routed) > 2:
-                                routed.popleft().result()
+                            routed.append(router.submit(parts.route, batch))
+                            while len(routed) > 2 * threads:
+                                parts.add_routed(routed.popleft().result())
                         while routed:
-                            routed.popleft().result()
+                            parts.add_routed(routed.popleft().result())
                     parts.close()
                     loaders = parts.each()
                     for k, load in enumerate(loaders):
