@@ -1,6 +1,6 @@
 """Fuzz the gateway: random bytes and mutated frames of every message from many connections.
 
-    python benchmarks/fuzz_gateway.py [--seconds 60] [--connections 20]
+    python benchmarks/fuzz_gateway.py [--seconds 60] [--connections 20] [--workers 1]
 
 Starts a gateway in a child process and, for ``--seconds``, sends from
 ``--connections`` concurrent connections (each opened anew after 1-50 frames):
@@ -182,10 +182,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--connections", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=1, help="gateway processes on the port (gateway --workers)")
     args = ap.parse_args()
     logging.getLogger("asyncio").setLevel(logging.ERROR)  # the attackers' "socket.send() raised exception."
     data = Path(tempfile.mkdtemp(prefix="fuzz-gw-"))
-    gateway = GatewayProcess(data / "gw", "--idle-timeout-s", "2", log=data / "gateway.log")
+    gateway = GatewayProcess(data / "gw", "--idle-timeout-s", "2", "--workers", str(args.workers),
+                             log=data / "gateway.log")  # fmt: skip
     try:
         sent = [0]
 
@@ -201,7 +203,8 @@ def main() -> None:
     tracebacks = gateway.tracebacks()
     internal = final.get("internal_errors", -1)
     rejected = sum(final.get("rejects", {}).values())
-    print(f"fuzz: {sent[0]:,} frames over {args.seconds:.0f} s from {args.connections} connections")
+    print(f"fuzz: {sent[0]:,} frames over {args.seconds:.0f} s from {args.connections} connections, "
+          f"{args.workers} gateway worker(s)")  # fmt: skip
     print(f"tracebacks in the gateway's log: {tracebacks}; internal errors: {internal}")
     print(f"valid terminal meanwhile: {acked} of {reports} reports acknowledged, longest wait {longest:.2f} s")
     print(f"server alive: {alive}; still registers and acknowledges: {ok}")

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # benchmark smoke tests
         ["bench_engines.py", "--pings", "40000", "--data", "{tmp}"],
         ["bench_kernels.py", "--pings", "30000", "--data", "{tmp}", "--repeat", "2"],
         ["fuzz_gateway.py", "--seconds", "3", "--connections", "4"],
-        ["bench_gateway.py", "--terminals", "50", "--reports", "5", "--batch", "10"],
+        ["bench_gateway.py", "--terminals", "50", "--reports", "5", "--batch", "10", "--workers", "2"],
     ],
     ids=["locate", "simulate", "pipeline", "forecast", "engines", "kernels", "fuzz-gateway", "gateway"],
 )

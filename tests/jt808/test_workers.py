@@ -20,6 +20,7 @@ from truckcarbon.jt808.process import GatewayProcess, free_port
 from truckcarbon.jt808.registry import Registry
 
 from .gwkit import NOW, PHONE, PLATE, BackgroundReplay, acks, dataset_keys, dataset_rows, ms, report
+from .test_gateway import http_get
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="SO_REUSEPORT workers: Linux")
 
@@ -152,7 +153,9 @@ def test_workers_refuse_reports_while_the_one_compaction_fails_and_resume(tmp_pa
     data = tmp_path / "gw"
     data.mkdir()
     (data / "pings").write_text("not a folder")  # the compaction cannot write the dataset
-    server = GatewayProcess(data, *OPTIONS, "--metrics-port", str(free_port()))
+    metrics_port = free_port()
+    server = GatewayProcess(data, *OPTIONS, "--metrics-port", str(metrics_port))
+    seen: dict[str, Any] = {}
 
     async def scenario() -> list[int]:
         term = await connect(server.port)
@@ -169,6 +172,7 @@ def test_workers_refuse_reports_while_the_one_compaction_fails_and_resume(tmp_pa
             term.writer.write(report(PHONE, serial, NOW - dt_s(serial)))
             results.append((await acks(term))[0].result)
             term.close()
+        seen["failing"] = await asyncio.to_thread(http_get, metrics_port, "/healthz")
         (data / "pings").unlink()  # the disk is fixed
         while (data / "wal" / "compaction-failed").exists() and time.monotonic() < deadline + 30:
             await asyncio.sleep(0.1)
@@ -177,6 +181,9 @@ def test_workers_refuse_reports_while_the_one_compaction_fails_and_resume(tmp_pa
         term.writer.write(report(PHONE, 6, NOW - dt_s(6)))
         results.append((await acks(term))[0].result)
         term.close()
+        await asyncio.sleep(1.5)  # the workers' counters reach the parent within a second
+        seen["healthy"] = await asyncio.to_thread(http_get, metrics_port, "/healthz")
+        seen["metrics"] = await asyncio.to_thread(http_get, metrics_port, "/metrics")
         return results
 
     try:
@@ -184,6 +191,13 @@ def test_workers_refuse_reports_while_the_one_compaction_fails_and_resume(tmp_pa
     finally:
         final = server.stop()
     assert results == [0, 1, 1, 1, 1, 0]
+    assert seen["failing"][0] == 503 and "compaction" in seen["failing"][1]
+    assert seen["healthy"][0] == 200
+    # The parent serves the sum of both workers' counters.
+    metrics = seen["metrics"][1]
+    for line in ("jt808_acked_total 2.0", 'jt808_rejects_total{reason="storage_unavailable"} 4.0',
+                 "jt808_terminals_registered 1.0", "jt808_healthy 1.0"):  # fmt: skip
+        assert line in metrics, line
     assert sorted(k[1] for k in dataset_keys(data)) == [ms(NOW - dt_s(6)), ms(NOW)]
     assert final["rejects"]["storage_unavailable"] == 4 and final["compaction_failures"] >= 1
     assert server.tracebacks() == 0
