@@ -69,7 +69,7 @@ if __name__ == "__main__":
     hwm = [ln for ln in open("/proc/self/status") if ln.startswith("VmHWM")]
     rss = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": time.perf_counter() - t0, "pings": s.pings_read, "co2_t": s.co2_t, "rss_mib": rss,
-                  "spill_bytes": s.spill_bytes}))
+                  "spill_bytes": getattr(s, "spill_bytes", 0)}))  # (older revisions: --against)
 """
 
 
