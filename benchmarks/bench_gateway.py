@@ -121,11 +121,7 @@ def gateway_cpu_s(gateway: GatewayProcess) -> float:
     """CPU seconds (user + system) of the gateway process and its workers so far (Linux /proc)."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
-    pids = [gateway.proc.pid]
-    children = Path(f"/proc/{gateway.proc.pid}/task/{gateway.proc.pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for pid in pids:
+    for pid in gateway.pids():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

@@ -260,17 +260,16 @@ def _typed_rules(  # type: ignore[no-untyped-def]
         load_out[i] = code
         if id_kind == 0 and not (vid_null.shape[0] > 0 and vid_null[i]):
             v_id = vid[i]
-            if not (have_last and v_id == last) and n_dense > 0 and dense_lo <= v_id <= dense_hi:
-                last_key = dense[v_id - dense_lo]
-                last = v_id
-                have_last = True
-            elif not (have_last and v_id == last):
-                j = np.searchsorted(int_ids, v_id)
-                last_key = int_keys[j] if j < n_known and int_ids[j] == v_id else -1
-                if last_key == -1 and conflicting_ints.shape[0] > 0:
-                    c = np.searchsorted(conflicting_ints, v_id)
-                    if c < conflicting_ints.shape[0] and conflicting_ints[c] == v_id:
-                        last_key = -2
+            if not (have_last and v_id == last):
+                if n_dense > 0 and dense_lo <= v_id <= dense_hi:
+                    last_key = dense[v_id - dense_lo]
+                else:
+                    j = np.searchsorted(int_ids, v_id)
+                    last_key = int_keys[j] if j < n_known and int_ids[j] == v_id else -1
+                    if last_key == -1 and conflicting_ints.shape[0] > 0:
+                        c = np.searchsorted(conflicting_ints, v_id)
+                        if c < conflicting_ints.shape[0] and conflicting_ints[c] == v_id:
+                            last_key = -2
                 last = v_id
                 have_last = True
             key = last_key

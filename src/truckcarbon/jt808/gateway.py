@@ -30,6 +30,7 @@ import fcntl
 import logging
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,7 @@ class Gateway:
                                 self.wal.error and f"log: {self.wal.error}") if p]  # fmt: skip
         healthy = not problems
         return {
-            "reports": m.reports, "acked": m.acked, "quarantined": sum(m.quarantine_reasons.values()),
-            "compacted": m.compacted, "duplicates": m.duplicates, "compaction_failures": m.compaction_failures,
-            "internal_errors": m.internal_errors, "connections_accepted": m.connections_accepted,
-            "rejects": dict(m.rejects), "quarantine_reasons": dict(m.quarantine_reasons),
-            "connections": m.connections, "authenticated_connections": len(server.dispatcher.by_phone),
+            **m.counters(), "connections": m.connections, "authenticated_connections": len(server.dispatcher.by_phone),
             "connection_cap": server.connection_cap, "terminals_registered": len(self.registry.terminals),
             "wal_bytes": wal_bytes, "compaction_lag_seconds": lag, "subpackage_bytes": server.budget.used,
             "healthy": int(healthy),
@@ -153,18 +150,21 @@ class Gateway:
         }  # fmt: skip
 
 
-def hold_data_folder(data: Path) -> int:
-    """Lock ``DATA/gateway.lock`` for this process's life (one gateway per data folder); the descriptor."""
+@contextlib.contextmanager
+def holding_data_folder(data: Path) -> Iterator[None]:
+    """Hold ``DATA/gateway.lock`` while serving (one gateway per data folder; the kernel frees it on a kill)."""
     data.mkdir(parents=True, exist_ok=True)
     fd = os.open(data / "gateway.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise InputError(
+                f"{data}: another gateway serves this data folder; stop it first or give another --data"
+            ) from None
+        yield
+    finally:
         os.close(fd)
-        raise InputError(
-            f"{data}: another gateway serves this data folder; stop it first or give another --data"
-        ) from None
-    return fd
 
 
 def run_gateway(config: GatewayConfig) -> None:
@@ -172,9 +172,6 @@ def run_gateway(config: GatewayConfig) -> None:
 
     On every core: :func:`truckcarbon.jt808.workers.run_workers`.
     """
-    fd = hold_data_folder(config.data)
-    try:
+    with holding_data_folder(config.data):
         setup_logging()
         run_async(Gateway(config).serve())
-    finally:
-        os.close(fd)

@@ -69,6 +69,16 @@ class Metrics:
     compaction_failures: int = 0
     internal_errors: int = 0
 
+    def counters(self) -> dict[str, Any]:
+        """The counters as ``/metrics`` shows them (``quarantined``: all reasons summed)."""
+        return {
+            "reports": self.reports, "acked": self.acked, "quarantined": sum(self.quarantine_reasons.values()),
+            "compacted": self.compacted, "duplicates": self.duplicates,
+            "compaction_failures": self.compaction_failures, "internal_errors": self.internal_errors,
+            "connections_accepted": self.connections_accepted, "rejects": dict(self.rejects),
+            "quarantine_reasons": dict(self.quarantine_reasons),
+        }  # fmt: skip
+
     def reject(self, reason: str) -> None:
         """Count a frame, message or connection refused for ``reason``."""
         self.rejects[reason] = self.rejects.get(reason, 0) + 1

@@ -62,12 +62,19 @@ class GatewayProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def peak_rss_mib(self) -> float:
-        """The gateway's peak resident memory so far (Linux ``VmHWM``), MiB: summed over its workers, if any."""
+    def pids(self) -> list[int]:
+        """The gateway's process and its children (the workers of ``--workers``; Linux ``/proc``)."""
         pid = self.proc.pid
         children = Path(f"/proc/{pid}/task/{pid}/children")
+        try:
+            return [pid, *(int(c) for c in children.read_text().split())]
+        except OSError:
+            return [pid]
+
+    def peak_rss_mib(self) -> float:
+        """The gateway's peak resident memory so far (Linux ``VmHWM``), MiB: summed over its workers, if any."""
         total = 0
-        for p in [pid, *(int(c) for c in (children.read_text().split() if children.exists() else []))]:
+        for p in self.pids():
             try:
                 status = Path(f"/proc/{p}/status").read_text()
             except OSError:

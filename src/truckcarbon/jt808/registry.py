@@ -163,8 +163,7 @@ class Registry:
             self.terminals, _ = _read_state(path, journal=False)
         self.known_vehicles = known_vehicles
         self.known_terminals = None if known_terminals is None else {canonical_phone(p) for p in known_terminals}
-        self.vehicle_ids: set[VehicleId] = {t["vehicle_id"] for t in self.terminals.values()}
-        self.plates = {t["plate"] for t in self.terminals.values() if t.get("plate")}
+        self._reindex()
         self.refresh()
         kinds = {id_kind(t["vehicle_id"]) for t in self.terminals.values()}
         listed = {id_kind(v) for v in (known_vehicles or {}).values()}
@@ -174,6 +173,11 @@ class Registry:
                 f"{'/'.join(sorted(listed))} ids; one gateway data folder holds one kind (use a new --data folder)"
             )
         self.id_kind = next(iter(kinds | listed), "int")
+
+    def _reindex(self) -> None:
+        """The vehicle ids and plates bound, from the bindings (kept up to date by :meth:`_apply`)."""
+        self.vehicle_ids: set[VehicleId] = {t["vehicle_id"] for t in self.terminals.values()}
+        self.plates = {t["plate"] for t in self.terminals.values() if t.get("plate")}
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -198,8 +202,7 @@ class Registry:
             before = dict(self.terminals)
             self.terminals, _ = _read_state(self.path)
             self.offset = size
-            self.vehicle_ids = {t["vehicle_id"] for t in self.terminals.values()}
-            self.plates = {t["plate"] for t in self.terminals.values() if t.get("plate")}
+            self._reindex()
             return {k for k in before.keys() | self.terminals.keys() if before.get(k) != self.terminals.get(k)}
         with open(self.journal, "rb") as fh:
             fh.seek(self.offset)

@@ -54,7 +54,7 @@ from truckcarbon.core.files import atomic_write_text
 from truckcarbon.jt808.compactor import Compactor
 from truckcarbon.jt808.config import GatewayConfig
 from truckcarbon.jt808.eventloop import run_async
-from truckcarbon.jt808.gateway import REPORT_EVERY_S, Gateway, hold_data_folder
+from truckcarbon.jt808.gateway import REPORT_EVERY_S, Gateway, holding_data_folder
 from truckcarbon.jt808.observe import (
     HttpEndpoints,
     Metrics,
@@ -131,7 +131,7 @@ class WorkerGateway(Gateway):
             hand_over([*segments, *(p for p in [self.wal.current] if p.exists())], self.ready, f"w{self.worker}")
         except Exception as exc:  # the segments stay in the worker's folder: handed over at the next start
             event("hand_over_failed", logging.ERROR, error=error_text(exc), at="shutdown")
-        self.publish(stopped=True)
+        self.publish()
         self.metrics.log("worker_stopped")
 
     async def handing_over(self) -> None:
@@ -155,10 +155,11 @@ class WorkerGateway(Gateway):
                 self.metrics.internal_errors += 1
                 event("internal_error", logging.ERROR, error=error_text(exc), at="status")
 
-    def publish(self, stopped: bool = False) -> None:
+    def publish(self) -> None:
+        """This worker's counters and gauges for the parent (``run/worker-K.json``, replaced whole)."""
         s = self.status()
         atomic_write_text(self.status_path, json.dumps({
-            "pid": os.getpid(), "port": self.port, "stopped": stopped, "metrics": asdict(self.metrics),
+            "pid": os.getpid(), "port": self.port, "metrics": asdict(self.metrics),
             "gauges": {k: s[k] for k in (*GAUGES_SUMMED, "compaction_lag_seconds", "healthy", "problems")},
         }))  # fmt: skip
 
@@ -329,11 +330,13 @@ class Supervisor:
     def statuses(self) -> list[dict[str, Any]]:
         return [s for s in (self.worker_status(k) for k in self.procs) if s is not None]
 
-    def total(self) -> Metrics:
-        """The counters of every worker (those running and those that ended) and of the compaction."""
+    def total(self, statuses: list[dict[str, Any]] | None = None) -> Metrics:
+        """The counters of every worker (those running and those that ended) and of the compaction.
+
+        ``statuses``: the running workers' status files, when already read."""
         out = Metrics()
         _add(out, asdict(self.retired))
-        for s in self.statuses():
+        for s in self.statuses() if statuses is None else statuses:
             _add(out, s["metrics"])
         for name in COMPACTION_COUNTERS:
             setattr(out, name, getattr(out, name) + getattr(self.metrics, name))
@@ -341,7 +344,8 @@ class Supervisor:
 
     def status(self) -> dict[str, Any]:
         """Summed counters and gauges, health and readiness (``/metrics``, ``/healthz``, ``/readyz``)."""
-        m, statuses = self.total(), self.statuses()
+        statuses = self.statuses()
+        m = self.total(statuses)
         alive = sum(p.is_alive() for p in self.procs.values())
         gauges = {k: sum(int(s["gauges"][k]) for s in statuses) for k in GAUGES_SUMMED}
         ready_bytes, ready_lag = backlog(self.handed_over())
@@ -354,11 +358,7 @@ class Supervisor:
         healthy = not problems
         self.registry.refresh()
         return {
-            "reports": m.reports, "acked": m.acked, "quarantined": sum(m.quarantine_reasons.values()),
-            "compacted": m.compacted, "duplicates": m.duplicates, "compaction_failures": m.compaction_failures,
-            "internal_errors": m.internal_errors, "connections_accepted": m.connections_accepted,
-            "rejects": dict(m.rejects), "quarantine_reasons": dict(m.quarantine_reasons),
-            **gauges, "wal_bytes": gauges["wal_bytes"] + ready_bytes, "compaction_lag_seconds": lag,
+            **m.counters(), **gauges, "wal_bytes": gauges["wal_bytes"] + ready_bytes, "compaction_lag_seconds": lag,
             "terminals_registered": len(self.registry.terminals), "healthy": int(healthy),
             "ready": int(healthy and not self.stopping.is_set()), "problems": problems,
         }  # fmt: skip
@@ -378,9 +378,6 @@ def _add(total: Metrics, counters: dict[str, Any]) -> None:
 
 def run_workers(config: GatewayConfig, workers: int) -> None:
     """``truckcarbon gateway --workers N``: serve on N processes until SIGTERM/SIGINT."""
-    fd = hold_data_folder(config.data)
-    try:
+    with holding_data_folder(config.data):
         setup_logging()
         run_async(Supervisor(config, workers).serve())
-    finally:
-        os.close(fd)

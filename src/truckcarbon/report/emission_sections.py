@@ -5,17 +5,23 @@ from __future__ import annotations
 import html
 
 from truckcarbon.report.i18n import Lang, T
-from truckcarbon.report.load import ReportData, SectionError
+from truckcarbon.report.load import ReportData, Row, SectionError
 from truckcarbon.report.maps import MAP_CREDIT
 from truckcarbon.report.parts import WAN_T, Section, _fig, _name, _pct, _table_html
 
 
+def _opening(
+    data: ReportData, lang: Lang, key: str, national: str, cities: str
+) -> tuple[Section, list[Row], list[Row]]:
+    """The section ``key`` and the rows of its national and city analysis tables (the national ones required)."""
+    rows = data.rows("analysis", national)
+    if not rows:
+        raise SectionError(f"{national} has no rows")
+    return Section(key, T[key][lang]), rows, data.rows("analysis", cities)
+
+
 def s_methods(data: ReportData, lang: Lang) -> Section:
-    monthly = data.rows("analysis", "methods_national_monthly")
-    cities = data.rows("analysis", "methods_city_annual")
-    if not monthly:
-        raise SectionError("methods_national_monthly has no rows")
-    sec = Section("methods", T["methods"][lang])
+    sec, monthly, cities = _opening(data, lang, "methods", "methods_national_monthly", "methods_city_annual")
     months = [r["month"] for r in monthly]
     styles = {"report": "#333", "copert": "#1f77b4", "measured": "#2ca02c"}
     sec.figures.append(
@@ -61,11 +67,8 @@ POLLUTANTS = (("nox_t", "NOx"), ("pm25_t", "PM2.5"), ("co_t", "CO"), ("hc_t", "H
 
 
 def s_pollutants(data: ReportData, lang: Lang) -> Section:
-    national = data.rows("analysis", "pollutants_national_annual")
-    cities = data.rows("analysis", "pollutants_city_annual")
-    if not national:
-        raise SectionError("pollutants_national_annual has no rows")
-    sec = Section("pollutants", T["pollutants"][lang])
+    sec, national, cities = _opening(data, lang, "pollutants", "pollutants_national_annual",
+                                     "pollutants_city_annual")  # fmt: skip
     headers = [T["pollutant_t"][lang].format(p=p) for _, p in POLLUTANTS]
     sec.body = f"<p>{T['pollutants_note'][lang]}</p>" + _table_html(
         [T["year"][lang], *headers, T["co2_wan"][lang]],

@@ -82,12 +82,6 @@ def _positions(
     return pos if vehicle_positions(vid, t, lo, hi - lo + 1, pos) else None
 
 
-def _place(values: npt.NDArray[Any], pos: npt.NDArray[Any], scratch: Scratch | None, k: int) -> npt.NDArray[Any]:
-    """``values`` in (vehicle, time) order: ``out[pos] = values`` (in buffer ``k``)."""
-    out = np.empty(values.size, values.dtype) if scratch is None else scratch.buffer(k, values.size, values.dtype)
-    return scatter(values, pos, out)  # type: ignore[no-any-return]
-
-
 class Scratch:
     """Buffers :func:`run_kernel` reuses from call to call (the sorted copies of unsorted input, the
     distances of the cleaning pass).
@@ -119,8 +113,17 @@ class Scratch:
 
 
 def _pick(
-    values: npt.NDArray[Any], order: npt.NDArray[np.intp] | None, scratch: Scratch | None, k: int
+    values: npt.NDArray[Any],
+    order: npt.NDArray[np.intp] | None,
+    pos: npt.NDArray[Any] | None,
+    scratch: Scratch | None,
+    k: int,
 ) -> npt.NDArray[Any]:
+    """``values`` in (vehicle, time) order (in buffer ``k``): gathered by ``order``, or scattered to their
+    places ``pos`` (:func:`_positions`), or as they are when neither is given."""
+    if pos is not None:
+        out = np.empty(values.size, values.dtype) if scratch is None else scratch.buffer(k, values.size, values.dtype)
+        return scatter(values, pos, out)  # type: ignore[no-any-return]
     if order is None:
         return values
     return values[order] if scratch is None else scratch.take(k, values, order)
@@ -195,12 +198,8 @@ def run_kernel(
     pos = None if ordered else _positions(vid, t, scratch)
     order = None if ordered or pos is not None else _sort_order(vid, t)
     columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in, ac_in)
-    if pos is not None:
-        sv, st, sx, sy, sp, sl, sf, so, sa = (_place(a, pos, scratch, k) for k, a in enumerate(columns))
-        reason = _place(aside, pos, None, 0).view(np.int8) * np.int8(QUARANTINED)
-    else:
-        sv, st, sx, sy, sp, sl, sf, so, sa = (_pick(a, order, scratch, k) for k, a in enumerate(columns))
-        reason = _pick(aside, order, None, 0).view(np.int8) * np.int8(QUARANTINED)
+    sv, st, sx, sy, sp, sl, sf, so, sa = (_pick(a, order, pos, scratch, k) for k, a in enumerate(columns))
+    reason = _pick(aside, order, pos, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
     cos = np.empty(n) if scratch is None else scratch.buffer(len(columns) + 1, n, np.float64)
     t_lo, t_hi = flag_kernel(
@@ -279,11 +278,11 @@ def run_kernel(
     unobserved_km, bridged_km, unobserved_segments = float(stats[0]), float(stats[1]), int(stats[2])
     gaps = _gap_table(locator, int(n_gaps), *gap_arrays)
     gap_bins = _gap_bin_table(month0, bin_n, bin_km)
-    reason_in_input_order = reason if order is None else np.empty(n, np.int8)
     if order is not None:
+        reason_in_input_order = np.empty(n, np.int8)
         reason_in_input_order[order] = reason
-    elif pos is not None:
-        reason_in_input_order = reason[pos]
+    else:
+        reason_in_input_order = reason if pos is None else reason[pos]
     totals = np.sum(list(by_month.values()), axis=0) if by_month else np.zeros(len(REASONS), np.int64)
     counts = {name: int(totals[code]) for code, name in enumerate(REASONS)}
     counts["out_of_order"] = int(out_of_order)
