@@ -3,10 +3,11 @@
     python benchmarks/bench_spill.py --world WORLD [--codecs none,lz4,zstd] [--rounds 2]
 
 Runs ``truckcarbon run`` on the pings of a simulated world (the simulator's layout: month folders,
-trucks interleaved, so the rows are routed to vehicle partitions on disk) with each
-``spill_compression``, and prints per codec the fastest round's seconds and M pings/s, the spill files'
-bytes per ping (as they stood before the partitions were read back), the input's compressed bytes per
-ping, and the time against ``none`` in the same run. The inventories must be identical.
+trucks interleaved, so the rows are routed to vehicle partitions on disk, every one spilled:
+``partition_memory_mb = 0``) with each ``spill_compression``, and prints per codec the fastest
+round's seconds and M pings/s, the spill files' bytes per ping (as they stood before the partitions
+were read back), the input's compressed bytes per ping, and the time against ``none`` in the same run.
+The inventories must be identical.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from truckcarbon.pipeline import PipelineConfig, run_pipeline
-from truckcarbon.pipeline.engines import embedded
+from truckcarbon.pipeline.engines import partitions
 
 
 def main() -> None:
@@ -33,13 +34,13 @@ def main() -> None:
     pings = sum(pq.read_metadata(f).num_rows for f in files)
     input_bytes = sum(f.stat().st_size for f in files)
     spilled: list[int] = []
-    close = embedded._Partitions.close
+    close = partitions.Partitions.close
 
-    def recording(self: embedded._Partitions) -> None:
+    def recording(self: partitions.Partitions) -> None:
         close(self)
         spilled.append(sum(p.stat().st_size for p in self.work.glob("pings-*.arrow")))
 
-    embedded._Partitions.close = recording  # type: ignore[method-assign]
+    partitions.Partitions.close = recording  # type: ignore[method-assign]
     results: dict[str, tuple[float, int]] = {}
     inventories = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,7 +51,7 @@ def main() -> None:
                 spilled.clear()
                 t0 = time.perf_counter()
                 run_pipeline(args.world / "pings", args.world / "vehicles.parquet", out,
-                             config=PipelineConfig(spill_compression=codec))  # fmt: skip
+                             config=PipelineConfig(spill_compression=codec, partition_memory_mb=0))  # fmt: skip
                 seconds = time.perf_counter() - t0
                 print(
                     f"round {r + 1}: {codec:5} {seconds:6.1f} s, spill {sum(spilled) / pings:5.1f} B/ping", flush=True

@@ -132,7 +132,7 @@ def attach_vehicles(activity: pa.Table, vehicles: pa.Table, config: PipelineConf
 _scratch = threading.local()
 
 
-def _thread_scratch(name: str) -> Scratch:
+def thread_scratch(name: str) -> Scratch:
     """This thread's buffers called ``name``, made on first use."""
     found: Scratch | None = getattr(_scratch, name, None)
     if found is None:
@@ -150,7 +150,7 @@ def _numpy(fixes: pa.Table | pa.RecordBatch, i: int) -> npt.NDArray[Any]:
     if len(chunks) == 1:
         return np.asarray(chunks[0].to_numpy())
     parts = [c.to_numpy() for c in chunks]
-    return np.concatenate(parts, out=_thread_scratch("columns").buffer(i, sum(p.size for p in parts), parts[0].dtype))
+    return np.concatenate(parts, out=thread_scratch("columns").buffer(i, sum(p.size for p in parts), parts[0].dtype))
 
 
 def attribute(
@@ -175,7 +175,7 @@ def attribute(
         result = run_kernel(
             vid, t, lon, lat, locator, speed, config.rules,
             load=load, fuel_level_l=fuel, odometer_km=odometer, acc_on=acc, skip=aside >= 0,
-            scratch=_thread_scratch("kernel"),
+            scratch=thread_scratch("kernel"),
         )  # fmt: skip
         # Rows set aside before the kernel (QUARANTINED) are counted by the ingest.
         by_month = {

@@ -5,7 +5,8 @@ Example ``truckcarbon.toml`` (every key optional; the defaults shown)::
     crs = "wgs84"                 # coordinates of the pings: wgs84 or gcj02
     context_hours = 24            # fixes read either side of a month so its edges are exact
     rows_per_partition = 4000000  # pings held in memory at once (bounds peak memory)
-    spill_compression = "none"    # unsorted input's spill: none, lz4 or zstd (less disk, more time: docs/scale.md)
+    partition_memory_mb = 512     # unsorted input's partitions held in memory, spilled to disk past this
+    spill_compression = "lz4"     # their spill files: none, lz4 or zstd (docs/scale.md)
     threads = 2                   # kernel threads (at most the machine's cores)
     encoding = ""                 # CSV encoding: utf-8, utf-8-sig, gbk, gb18030; empty: detected
     ts_format = ""                # an extra strptime format for ts, e.g. "%d.%m.%Y %H:%M:%S"
@@ -84,7 +85,8 @@ class PipelineConfig:
     crs: str = "wgs84"
     context_hours: float = 24.0
     rows_per_partition: int = 4_000_000
-    spill_compression: str = "none"
+    partition_memory_mb: int = 512
+    spill_compression: str = "lz4"
     threads: int = 2
     encoding: str = ""
     ts_format: str = ""
@@ -111,6 +113,8 @@ class PipelineConfig:
             raise InputError("context_hours must be between 0 and 648 (27 days)")
         if self.rows_per_partition < 1000:
             raise InputError("rows_per_partition must be at least 1000")
+        if self.partition_memory_mb < 0:
+            raise InputError("partition_memory_mb must be 0 (spill every partition) or more")
         if self.threads < 1:
             raise InputError("threads must be at least 1")
         if self.spill_compression not in SPILL_CODECS:

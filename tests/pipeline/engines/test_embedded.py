@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from truckcarbon.pipeline import EngineName, PipelineConfig, run_pipeline
-from truckcarbon.pipeline.engines import embedded
-from truckcarbon.pipeline.engines.embedded import EmbeddedEngine, _NotSortedError, _route, _route_order, _Stream
+from truckcarbon.pipeline.engines import embedded, partitions
+from truckcarbon.pipeline.engines.embedded import EmbeddedEngine, _NotSortedError, _Stream
+from truckcarbon.pipeline.engines.partitions import _route, _route_order, _route_vehicle_order
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, vehicle_sorted_hint
 
 from ..pipekit import assert_same, inventory, shuffled_copy
@@ -44,6 +47,23 @@ def test_route_order_is_a_stable_sort_by_the_vehicle_hash(n: int, level: int) ->
     want_order, want_bounds = _reference(vid, n, level)
     np.testing.assert_array_equal(order, want_order)
     np.testing.assert_array_equal(bounds, want_bounds)
+
+
+@pytest.mark.parametrize(("n", "spread"), [(1, 500), (26, 500), (26, 2**40), (511, 20_000)])
+def test_route_by_vehicle_groups_a_partitions_rows_by_vehicle_in_their_order(n: int, spread: int) -> None:
+    """Partitions as the plain route's, each ordered by (vehicle, row): narrow key ranges (a table) and wide
+    ones (a binary search) alike, with the -1 key of rows without a vehicle."""
+    rng = np.random.default_rng(n + spread)
+    vid = rng.integers(0, spread, 40_000)
+    vid[::7] = -1
+    order, bounds = _route_vehicle_order(vid, n)
+    _, want_bounds = _reference(vid, n, 0)
+    np.testing.assert_array_equal(bounds, want_bounds)
+    for p in range(n):
+        rows = order[bounds[p] : bounds[p + 1]]
+        want = np.lexsort((rows, vid[rows]))  # by vehicle, then by row
+        np.testing.assert_array_equal(rows, rows[want])
+    np.testing.assert_array_equal(np.sort(order), np.arange(vid.size))
 
 
 def test_route_keeps_every_row_once_and_a_vehicle_in_one_partition() -> None:
@@ -112,32 +132,77 @@ def test_partitions_and_reruns_give_inventories_identical_to_the_last_bit(
     assert first.to_pydict() == inventory(world_run(EngineName.EMBEDDED)).to_pydict()
     run_pipeline(folder, world / "vehicles.parquet", tmp_path / "run", config=config)
     assert inventory(tmp_path / "run").to_pydict() == first.to_pydict()
-    for codec in ("lz4", "zstd"):  # compressed spill files: the same numbers
-        compressed = PipelineConfig(rows_per_partition=200_000, spill_compression=codec)
+    for codec in ("none", "lz4", "zstd"):  # every partition spilled, files compressed or not: the same numbers
+        compressed = PipelineConfig(rows_per_partition=200_000, spill_compression=codec, partition_memory_mb=0)
         run_pipeline(folder, world / "vehicles.parquet", tmp_path / f"run-{codec}", config=compressed)
         assert inventory(tmp_path / f"run-{codec}").to_pydict() == first.to_pydict(), codec
 
 
-def test_partitions_larger_than_planned_are_split_again(
-    world: Path, world_run: WorldRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_files_of_a_terminals_precision_and_of_full_precision_route_to_the_same_numbers(
+    world: Path, tmp_path: Path
 ) -> None:
-    """More input than MAX_PARTITIONS partitions of rows_per_partition hold: each is split again, same numbers."""
+    """Files whose coordinates and channels a terminal's precision holds (narrow codecs) mixed with files of
+    full precision: a partition spills to one file per set of codecs, and its rows come back complete. The
+    inventory is the same bit for bit as the same rows streamed in vehicle order, held or spilled."""
+    folder = shuffled_copy(world, tmp_path / "mixed")
+    files = sorted(folder.glob("*.parquet"))
+    for f in files[::2]:  # every other file as a JT/T 808 terminal reports: 6-decimal degrees, 1-decimal km/h
+        table = pq.read_table(f)
+        for name, scale in (("lon", 1e6), ("lat", 1e6), ("speed_kmh", 10.0)):
+            column = table[name]
+            rounded = pc.divide(pc.round(pc.multiply(column, scale)), scale).cast(column.type)
+            table = table.set_column(table.schema.get_field_index(name), table.schema.field(name), rounded)
+        pq.write_table(table, f)
+    rows = pa.concat_tables(pq.read_table(f) for f in files)
+    ordered = tmp_path / "ordered"
+    ordered.mkdir()
+    pq.write_table(rows.sort_by([("vehicle_id", "ascending"), ("ts", "ascending")]), ordered / "sorted.parquet")
+    run_pipeline(ordered, world / "vehicles.parquet", tmp_path / "streamed")
+    want = inventory(tmp_path / "streamed").to_pydict()
+    spilled: list[int] = []
+    close = partitions._Sink.close
+
+    def recording(self: partitions._Sink) -> None:
+        spilled.append(len(self.files))
+        close(self)
+
+    partitions._Sink.close = recording  # type: ignore[method-assign]
+    try:
+        for memory_mb in (0, 512):
+            config = PipelineConfig(rows_per_partition=200_000, partition_memory_mb=memory_mb)
+            run_pipeline(folder, world / "vehicles.parquet", tmp_path / f"run-{memory_mb}", config=config)
+            assert inventory(tmp_path / f"run-{memory_mb}").to_pydict() == want, memory_mb
+            # Spilled: a partition's parts of full precision then of a terminal's, in a second file; or all held.
+            assert (max(spilled) == 2) if memory_mb == 0 else not spilled, spilled
+            spilled.clear()
+    finally:
+        partitions._Sink.close = close  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("memory_mb", [0, 1536])
+def test_partitions_larger_than_planned_are_split_again(
+    world: Path, world_run: WorldRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, memory_mb: int
+) -> None:
+    """More input than MAX_PARTITIONS partitions of rows_per_partition hold: each is split again, same numbers
+    (partitions spilled, ``memory_mb`` 0, or held in memory)."""
     full_run = world_run(EngineName.EMBEDDED)
     loaded: list[int] = []
-    read_arrow = embedded._read_arrow
 
-    def recording(path: Path) -> pa.Table:
-        table = read_arrow(path)
-        loaded.append(table.num_rows)
-        return table
+    def recording(load: Callable[[list[Any]], pa.Table]) -> Callable[[list[Any]], pa.Table]:
+        def record(sources: list[Any]) -> pa.Table:
+            table = load(sources)
+            loaded.append(table.num_rows)
+            return table
+
+        return record
 
     monkeypatch.setattr(embedded, "MAX_PARTITIONS", 2)
-    monkeypatch.setattr(embedded, "_read_arrow", recording)
+    monkeypatch.setattr(partitions, "_read_spilled", recording(partitions._read_spilled))
+    monkeypatch.setattr(partitions, "_decoded", recording(partitions._decoded))
     rows = sum(pq.read_metadata(f).num_rows for f in (world / "pings").rglob("*.parquet"))
     limit = rows // 12
-    run_pipeline(
-        world / "pings", world / "vehicles.parquet", tmp_path / "run", config=PipelineConfig(rows_per_partition=limit)
-    )
+    config = PipelineConfig(rows_per_partition=limit, partition_memory_mb=memory_mb)
+    run_pipeline(world / "pings", world / "vehicles.parquet", tmp_path / "run", config=config)
     assert inventory(tmp_path / "run").to_pydict() == inventory(full_run).to_pydict()
     # The two planned partitions would hold about 6 x limit each; split again, each piece holds whole vehicles
     # near the limit (a vehicle's 3 months are a good part of the limit in this small world).
@@ -146,9 +211,7 @@ def test_partitions_larger_than_planned_are_split_again(
     # Input estimated to fit in memory (a compressed CSV is larger than its size suggests) is spilled after all.
     loaded.clear()
     monkeypatch.setattr(embedded, "estimated_rows", lambda f: 1)
-    run_pipeline(
-        world / "pings", world / "vehicles.parquet", tmp_path / "run2", config=PipelineConfig(rows_per_partition=limit)
-    )
+    run_pipeline(world / "pings", world / "vehicles.parquet", tmp_path / "run2", config=config)
     assert inventory(tmp_path / "run2").to_pydict() == inventory(full_run).to_pydict()
     assert sum(loaded) == rows and max(loaded) < 3 * limit, (limit, loaded)
 

@@ -6,9 +6,11 @@ file and row) and keeps the fixes within ``context_hours`` of a requested month.
 Input that Parquet statistics say is sorted by vehicle is **streamed**: chunks of
 whole vehicles go to the kernels as they arrive (:class:`_Stream`), and a batch out
 of order starts the run again with partitions. Other input is **routed** by a hash
-of the vehicle id into partitions (:class:`_Partitions`): in memory when it fits
-``rows_per_partition`` (one part per kernel thread), else spilled to Arrow files,
-so peak memory does not grow with the input. A partition of time-ordered input
+of the vehicle id into partitions
+(:class:`~truckcarbon.pipeline.engines.partitions.Partitions`): in memory when it
+fits ``rows_per_partition`` (one part per kernel thread), else in narrow columns,
+held within ``partition_memory_mb`` and spilled to Arrow files past it, so peak
+memory does not grow with the input. A partition of time-ordered input
 (vehicles interleaved, each in time order) is put in vehicle order by the kernel
 in linear time. Pass 2 runs the attribution step
 (:func:`~truckcarbon.pipeline.attribute.attribute`) per chunk or partition on
@@ -18,12 +20,11 @@ worker threads; the run's outputs are then aggregated by DuckDB
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,17 +32,16 @@ import duckdb
 import numba as nb
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 
 from truckcarbon.core.errors import TruckcarbonError
 from truckcarbon.geo.locator import CityLocator
 from truckcarbon.ingest.files import estimated_rows
 from truckcarbon.pipeline.attribute import SpillBuffer, Tally, attribute
 from truckcarbon.pipeline.engines import EngineName, Job
+from truckcarbon.pipeline.engines.partitions import MAX_PARTITIONS, Partitions, Routed
 from truckcarbon.pipeline.outputs import quarantine_writer
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA, FixReader, Reading, vehicle_sorted_hint
 
-MAX_PARTITIONS = 512
 # Sorted streaming hands the kernels a chunk once this many rows are held: below a row group's usual
 # 2^20 rows, so that every such batch completes a chunk and passes as a view (:class:`_Stream`).
 STREAM_CHUNK_ROWS = 1 << 19
@@ -64,158 +64,6 @@ class EmbeddedEngine:
     def inventories(self, spill: Path, months: list[str]) -> None:
         """None: the run's DuckDB aggregation writes the inventories."""
         return None
-
-
-class _Partitions:
-    """Kernel inputs routed by vehicle hash: in memory (one partition) or spilled to Arrow files.
-
-    Input held in memory that outgrows ``max_rows`` is spilled after all, and a
-    partition file that ends up with more than ``max_rows`` rows (the input was
-    larger than estimated, or larger than ``MAX_PARTITIONS`` partitions hold) is
-    split again by another hash, streaming, before it is loaded: whatever the
-    input size, one loaded partition holds about ``max_rows`` rows.
-    """
-
-    def __init__(self, n: int, work: Path, max_rows: int, compression: str = "none", ways: int = 1) -> None:
-        """``ways``: input held in memory is routed into this many parts (one per thread of the kernels)."""
-        self.n = n
-        self.ways = max(1, ways)
-        self.work = work
-        self.max_rows = max_rows
-        # Spill files compressed buffer by buffer (LZ4 or Zstandard: Arrow IPC's codecs), read back as they are.
-        self.options = ipc.IpcWriteOptions(compression=None if compression == "none" else compression)
-        self.memory: list[list[pa.RecordBatch]] = [[] for _ in range(self.ways)]
-        self.writers: dict[int, ipc.RecordBatchFileWriter] = {}
-        self.counts: dict[int, int] = {}
-        self.rows = 0
-        self.spilled = 0  # bytes written to the partition files
-
-    def route(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int, list[tuple[int, pa.RecordBatch]]]:
-        """``batch`` cut by partition, for :meth:`add` (thread-safe: batches are routed on several threads)."""
-        n = self.n
-        return batch, n, list(_route(batch, n, 0)) if n > 1 else []
-
-    def add_routed(self, routed: tuple[pa.RecordBatch, int, list[tuple[int, pa.RecordBatch]]]) -> None:
-        """Add a batch :meth:`route` cut (in the input's order); routed again if the partitions changed since."""
-        batch, n, parts = routed
-        if n != self.n or n == 1:
-            self.add(batch)
-            return
-        self.rows += batch.num_rows
-        self._write(parts)
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        self.rows += batch.num_rows
-        if self.n == 1:
-            for p, part in _route(batch, self.ways, 0) if self.ways > 1 else [(0, batch)]:
-                self.memory[p].append(part)
-            if self.rows <= self.max_rows * 1.5:
-                return
-            # More rows than planned (a compressed CSV holds more than its size suggests): spill after all.
-            self.n = min(MAX_PARTITIONS, max(2, math.ceil(4 * self.rows / self.max_rows)))
-            held, self.memory, self.rows = self.memory, [], 0
-            for b in (b for part in held for b in part):
-                self.add(b)
-            return
-        self._write(_route(batch, self.n, 0))
-
-    def _write(self, parts: Iterable[tuple[int, pa.RecordBatch]]) -> None:
-        for p, part in parts:
-            w = self.writers.get(p)
-            if w is None:
-                w = ipc.new_file(self.work / f"pings-{p:04d}.arrow", KERNEL_SCHEMA, options=self.options)
-                self.writers[p] = w
-            w.write_batch(part)
-            self.counts[p] = self.counts.get(p, 0) + part.num_rows
-
-    def close(self) -> None:
-        for w in self.writers.values():
-            w.close()
-        self.spilled += sum((self.work / f"pings-{p:04d}.arrow").stat().st_size for p in self.writers)
-
-    def each(self) -> list[Callable[[], pa.Table]]:
-        """One loader per partition, so that only one partition is in memory at a time."""
-        if self.n == 1:
-            return [functools.partial(pa.Table.from_batches, part, KERNEL_SCHEMA) for part in self.memory if part]
-        loaders: list[Callable[[], pa.Table]] = []
-        for p in sorted(self.writers):
-            path = self.work / f"pings-{p:04d}.arrow"
-            if self.counts[p] <= self.max_rows * 1.5:
-                loaders.append(functools.partial(_read_arrow, path))
-            else:
-                loaders += [functools.partial(_read_arrow, f) for f in self._split(path, self.counts[p])]
-        return loaders
-
-    def _split(self, path: Path, rows: int) -> list[Path]:
-        """Route the rows of a partition file into smaller files by a second hash (streaming); remove it."""
-        k = math.ceil(rows / self.max_rows)
-        writers: dict[int, ipc.RecordBatchFileWriter] = {}
-        with ipc.open_file(path) as f:
-            for i in range(f.num_record_batches):
-                for q, part in _route(f.get_batch(i), k, 1):
-                    if q not in writers:
-                        name = path.with_name(f"{path.stem}-{q:04d}.arrow")
-                        writers[q] = ipc.new_file(name, KERNEL_SCHEMA, options=self.options)
-                    writers[q].write_batch(part)
-        for w in writers.values():
-            w.close()
-        path.unlink()
-        split = [path.with_name(f"{path.stem}-{q:04d}.arrow") for q in sorted(writers)]
-        self.spilled += sum(f.stat().st_size for f in split)
-        return split
-
-
-def _route(batch: pa.RecordBatch, n: int, level: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """The rows of ``batch`` by partition ``hash(vehicle) % n`` (a vehicle's rows all go to one partition).
-
-    ``level`` picks independent bits of the hash, so that a partition can be split again.
-    """
-    order, bounds = _route_order(batch.column(0).to_numpy(), n, level)
-    routed = batch.take(pa.array(order))
-    for p in np.flatnonzero(np.diff(bounds)).tolist():
-        yield p, routed.slice(int(bounds[p]), int(bounds[p + 1] - bounds[p]))
-
-
-@nb.njit(cache=True, nogil=True)
-def _route_order(vid, n, level):  # type: ignore[no-untyped-def]
-    """(the stable order of the rows by partition, the partitions' bounds in it: n + 1 offsets).
-
-    A row's partition is the 20 bits from bit ``20 * level`` of splitmix64's
-    finaliser of its vehicle (every bit depends on every bit), modulo ``n``; a
-    counting sort orders the rows, keeping their order within a partition.
-    """
-    m = vid.shape[0]
-    part = np.empty(m, np.int32)
-    counts = np.zeros(n + 1, np.int64)
-    shift = np.uint64(20 * level)
-    parts = np.uint64(n)
-    for i in range(m):
-        h = np.uint64(vid[i])
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-        h >>= shift
-        q = np.int64((h & np.uint64(0xFFFFF)) % parts)
-        part[i] = q
-        counts[q + 1] += 1
-    for k in range(n):  # offsets: where each partition's rows start
-        counts[k + 1] += counts[k]
-    bounds = counts.copy()
-    order = np.empty(m, np.int64)
-    for i in range(m):
-        r = part[i]
-        order[counts[r]] = i
-        counts[r] += 1
-    return order, bounds
-
-
-def _read_arrow(path: Path) -> pa.Table:
-    """A spilled partition, memory-mapped: its columns are views of the file's pages (no copy, no fresh
-    memory); the kernel's input buffers take one copy of them."""
-    with ipc.open_file(pa.memory_map(str(path))) as f:
-        return f.read_all()
 
 
 class _NotSortedError(TruckcarbonError):
@@ -322,6 +170,10 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
             def submit(chunks: list[pa.Table], k: int, held: SpillBuffer = held) -> Future[Tally]:
                 return pool.submit(attribute, chunks, k, locator, vehicles, months, config, spill, held)
 
+            def submit_loaded(load: Callable[[], pa.Table], k: int, held: SpillBuffer = held) -> Future[Tally]:
+                """Load a partition on the thread that attributes it (into that thread's buffers)."""
+                return pool.submit(lambda: attribute([load()], k, locator, vehicles, months, config, spill, held))
+
             pending: deque[Future[Tally]] = deque()
             try:
                 if streaming:
@@ -340,12 +192,14 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
                 else:
                     est = sum(estimated_rows(f) for f in files)
                     n_parts = min(MAX_PARTITIONS, max(1, math.ceil(est / config.rows_per_partition)))
-                    parts = _Partitions(n_parts, work, config.rows_per_partition, config.spill_compression, threads)
+                    parts = Partitions(
+                        n_parts, work, config.rows_per_partition, config.spill_compression, threads,
+                        config.partition_memory_mb << 20, est,
+                    )  # fmt: skip
                     # Batches are cut by partition on every thread, overlapping the reading of the next ones;
                     # they are written (or held) in the input's order, so each vehicle's rows stay in it.
                     with ThreadPoolExecutor(max_workers=threads) as router:
-                        routed: deque[Future[tuple[pa.RecordBatch, int, list[tuple[int, pa.RecordBatch]]]]]
-                        routed = deque()
+                        routed: deque[Future[tuple[pa.RecordBatch, Routed]]] = deque()
                         for batch in reader.batches():
                             routed.append(router.submit(parts.route, batch))
                             while len(routed) > 2 * threads:
@@ -356,7 +210,7 @@ def _attribute_pings(job: Job, files: list[Path]) -> tuple[Reading, Tally]:
                     loaders = parts.each()
                     for k, load in enumerate(loaders):
                         report("clean and attribute", k, len(loaders))
-                        pending.append(submit([load()], k))
+                        pending.append(submit_loaded(load, k))
                         while len(pending) >= threads:
                             tally.add(pending.popleft().result())
                     report("clean and attribute", len(loaders), len(loaders))
