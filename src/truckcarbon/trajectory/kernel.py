@@ -129,6 +129,20 @@ def _pick(
     return values[order] if scratch is None else scratch.take(k, values, order)
 
 
+def time_ordered_places(
+    vid: npt.NDArray[np.int64], t: npt.NDArray[np.int64], aside: npt.NDArray[np.bool_], scratch: Scratch | None
+) -> npt.NDArray[Any] | None:
+    """Where :func:`run_kernel` places each row of rows not in (vehicle, time) order whose every vehicle
+    comes in time order (a time-ordered dump's); None when it would use them as they are or sort them.
+
+    A caller that puts the rows there first (as it copies them in) hands the kernel
+    rows it uses as they are: the same arrays, the same results.
+    """
+    if not vid.size or order_check(vid, t, aside)[0]:
+        return None
+    return _positions(vid, t, scratch)
+
+
 def run_kernel(
     vehicle_id: npt.ArrayLike,
     t_s: npt.ArrayLike,
@@ -410,4 +424,4 @@ def _speeds(speed_kmh: npt.ArrayLike | None, n: int) -> npt.NDArray[np.floating[
     return v if v.dtype in (np.float32, np.float64) else v.astype(np.float64)
 
 
-__all__ = ["Scratch", "run_kernel"]
+__all__ = ["Scratch", "run_kernel", "time_ordered_places"]

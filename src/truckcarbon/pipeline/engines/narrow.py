@@ -100,20 +100,42 @@ def codecs(schema: pa.Schema) -> tuple[str, ...]:
     return tuple((f.metadata or {}).get(b"codec", b"plain").decode() for f in schema)
 
 
-def decode(batches: Sequence[pa.RecordBatch], out: Sequence[npt.NDArray[Any]] | None = None) -> pa.Table:
+def decode(
+    batches: Sequence[pa.RecordBatch],
+    out: Sequence[npt.NDArray[Any]] | None = None,
+    places: npt.NDArray[np.int64] | None = None,
+) -> pa.Table:
     """Narrow ``batches`` (of any codecs) as one kernel-input table (:data:`KERNEL_SCHEMA`, one chunk per
-    column), in ``out`` (one array per column, of at least their rows; fresh arrays when None)."""
+    column), in ``out`` (one array per column, of at least their rows; fresh arrays when None).
+
+    ``places``: where each row goes (a permutation of the rows), else they stay in order.
+    """
     rows = sum(b.num_rows for b in batches)
     if out is None:
         out = [np.empty(rows, f.type.to_pandas_dtype()) for f in KERNEL_SCHEMA]
     columns = [o[:rows] for o in out]
+    longest = max((b.num_rows for b in batches), default=0)
+    staged = [np.empty(longest if places is not None else 0, c.dtype) for c in columns]
     at = 0
     for batch in batches:
         n = batch.num_rows
-        for field, codec, column, dest in zip(KERNEL_SCHEMA, codecs(batch.schema), batch.columns, columns, strict=True):
-            _widen(codec, column, str(field.type), dest[at : at + n])
+        for i, (field, codec) in enumerate(zip(KERNEL_SCHEMA, codecs(batch.schema), strict=True)):
+            if places is None:
+                _widen(codec, batch.column(i), str(field.type), columns[i][at : at + n])
+            else:  # widened in order (a batch's rows), then put in place
+                _widen(codec, batch.column(i), str(field.type), staged[i][:n])
+                _place(staged[i][:n], places[at : at + n], columns[i])
         at += n
     return pa.Table.from_arrays([pa.array(c) for c in columns], schema=KERNEL_SCHEMA)
+
+
+def decode_column(batches: Sequence[pa.RecordBatch], i: int, dest: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Column ``i`` of narrow ``batches`` into ``dest`` (its kernel-input type, their rows), in order."""
+    at, kind = 0, str(KERNEL_SCHEMA.field(i).type)
+    for batch in batches:
+        _widen(codecs(batch.schema)[i], batch.column(i), kind, dest[at : at + batch.num_rows])
+        at += batch.num_rows
+    return dest
 
 
 def vehicle_keys(batch: pa.RecordBatch) -> npt.NDArray[np.int64]:
@@ -193,10 +215,17 @@ def _scale(values, scale, lo, hi, nan_code, single, out):  # type: ignore[no-unt
 
 
 @nb.njit(cache=True, nogil=True)
+def _place(values, places, out):  # type: ignore[no-untyped-def]
+    """``out[places] = values`` (a vehicle's rows come in runs: its run is written front to back)."""
+    for i in range(values.shape[0]):
+        out[places[i]] = values[i]
+
+
+@nb.njit(cache=True, nogil=True)
 def _unscale(codes, scale, nan_code, out):  # type: ignore[no-untyped-def]
     for i in range(codes.shape[0]):
         k = codes[i]
         out[i] = np.nan if k == nan_code else k / scale
 
 
-__all__ = ["CODECS", "codecs", "decode", "encode", "recode", "vehicle_keys", "widened"]
+__all__ = ["CODECS", "codecs", "decode", "decode_column", "encode", "recode", "vehicle_keys", "widened"]

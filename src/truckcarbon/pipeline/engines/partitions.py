@@ -29,8 +29,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from truckcarbon.pipeline.attribute import thread_scratch
-from truckcarbon.pipeline.engines.narrow import codecs, decode, encode, recode, vehicle_keys, widened
+from truckcarbon.pipeline.engines.narrow import codecs, decode, decode_column, encode, recode, vehicle_keys, widened
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
+from truckcarbon.trajectory.kernel import time_ordered_places
 
 MAX_PARTITIONS = 512
 
@@ -224,11 +225,20 @@ def _cut(batch: pa.RecordBatch, n: int, held_below: int) -> Iterator[tuple[int, 
     nonempty = np.flatnonzero(np.diff(bounds)).tolist()
     rest = int(bounds[min(held_below, n)])
     for p in (p for p in nonempty if p < held_below):
-        yield p, narrow.take(pa.array(order[bounds[p] : bounds[p + 1]]))
+        yield p, _taken(narrow, order[bounds[p] : bounds[p + 1]])
     if rest < order.size:
-        spilled = narrow.take(pa.array(order[rest:]))
+        spilled = _taken(narrow, order[rest:])
         for p in (p for p in nonempty if p >= held_below):
             yield p, spilled.slice(int(bounds[p]) - rest, int(bounds[p + 1] - bounds[p]))
+
+
+def _taken(batch: pa.RecordBatch, rows: npt.NDArray[np.int64]) -> pa.RecordBatch:
+    """The ``rows`` of a narrow batch (NumPy's gather: no nulls to carry, a fraction of Arrow's take)."""
+    arrays = [
+        pa.nulls(rows.size) if pa.types.is_null(c.type) else pa.array(np.take(c.to_numpy(), rows))
+        for c in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 def _route(
@@ -340,26 +350,34 @@ def _split_batches(parts: list[pa.RecordBatch], rows: int, max_rows: int) -> lis
     return [p for p in pieces if p]
 
 
-def _buffers(rows: int) -> list[npt.NDArray[np.generic]]:
-    """This thread's kernel-input buffers for ``rows`` rows (reused from partition to partition)."""
+def _kernel_input(batches: list[pa.RecordBatch]) -> pa.Table:
+    """Narrow batches of one partition as kernel input, in this thread's buffers; rows of a time-ordered
+    dump put in (vehicle, time) order on the way, where the kernel would place them (it then uses them as
+    they are: :func:`~truckcarbon.trajectory.kernel.time_ordered_places`)."""
+    rows = sum(b.num_rows for b in batches)
+    placing = thread_scratch("placing")
+    vid = decode_column(batches, 0, placing.buffer(0, rows, np.int64))
+    t = decode_column(batches, 1, placing.buffer(1, rows, np.int64))
+    aside = np.greater_equal(decode_column(batches, 9, placing.buffer(2, rows, np.int8)), 0)
+    places = time_ordered_places(vid, t, aside, placing)
     scratch = thread_scratch("columns")
-    return [scratch.buffer(i, rows, f.type.to_pandas_dtype()) for i, f in enumerate(KERNEL_SCHEMA)]
+    out = [scratch.buffer(i, rows, f.type.to_pandas_dtype()) for i, f in enumerate(KERNEL_SCHEMA)]
+    return decode(batches, out, places)
 
 
 def _decoded(batches: list[pa.RecordBatch]) -> pa.Table:
-    """Held narrow batches as kernel input, in this thread's buffers."""
-    table = decode(batches, _buffers(sum(b.num_rows for b in batches)))
+    """Held narrow batches as kernel input (:func:`_kernel_input`)."""
+    table = _kernel_input(batches)
     batches.clear()  # their memory goes as soon as they are decoded
     return table
 
 
 def _read_spilled(paths: list[Path]) -> pa.Table:
-    """A spilled partition (its files memory-mapped, one per schema of narrow columns) as kernel input, in
-    this thread's buffers."""
+    """A spilled partition (its files memory-mapped, read in order) as kernel input (:func:`_kernel_input`)."""
     with contextlib.ExitStack() as stack:  # the maps are closed (their pages unmapped) once decoded
         sources = [ipc.open_file(stack.enter_context(pa.memory_map(str(p)))) for p in paths]
         batches = [f.get_batch(i) for f in sources for i in range(f.num_record_batches)]
-        table = decode(batches, _buffers(sum(b.num_rows for b in batches)))
+        table = _kernel_input(batches)
         batches.clear()
         return table
 
