@@ -87,3 +87,38 @@ def test_the_engine_reads_uris_and_names_pyspark_for_the_manifest() -> None:
     assert engine.name is EngineName.SPARK and engine.reads_uris
     assert engine.description() == f"spark (PySpark {pyspark.__version__}, master local[2])"  # where it ran
     assert SparkEngine().description() == f"spark (PySpark {pyspark.__version__})"  # the active session's
+
+
+@needs_spark
+def test_quarantined_rows_keep_their_file_and_load_state_text(world: Path, tmp_path: Path, spark: Any) -> None:
+    """Files travel through Spark as hashes of their names and load states as codes: the quarantine still
+    names each row's file as its path (a space and Chinese in it) and shows its load state as written, and
+    the rows kept give the embedded engine's numbers."""
+    import numpy as np
+    import pyarrow as pa
+
+    folder = tmp_path / "导出 数据"
+    folder.mkdir()
+    for k, f in enumerate(sorted((world / "pings").rglob("*.parquet"))[:2]):
+        table = pq.read_table(f)
+        states = table["load_state"].cast(pa.string()).to_pylist()
+        states[:4] = ["FULL", "bogus", None, "half"]  # a capital case, a word the contract does not know
+        lon = table["lon"].to_numpy().copy()
+        lon[10] = 500.0  # outside any coordinate
+        table = table.set_column(table.schema.get_field_index("load_state"), "load_state", pa.array(states))
+        table = table.set_column(table.schema.get_field_index("lon"), "lon", pa.array(lon))
+        pq.write_table(table, folder / f"第{k} part.parquet")
+    runs = {}
+    for engine in (EngineName.EMBEDDED, EngineName.SPARK):
+        runs[engine] = tmp_path / f"run-{engine}"
+        run_pipeline(folder, world / "vehicles.parquet", runs[engine], engine=engine)
+    q = {e: pq.read_table(r / "quarantine" / "pings").to_pylist() for e, r in runs.items()}
+    seen = {e: sorted((Path(r["source_file"]).name, r["load_state"] or "", r["reason"]) for r in q[e]) for e in q}
+    assert seen[EngineName.SPARK] == seen[EngineName.EMBEDDED]
+    assert ("第0 part.parquet", "bogus", "bad_optional_value") in seen[EngineName.SPARK]  # "FULL" is full
+    assert {Path(r["source_file"]).parent for r in q[EngineName.SPARK]} == {folder}
+    assert np.isclose(
+        pq.read_table(runs[EngineName.SPARK] / "inventory")["co2_t"].to_numpy().sum(),
+        pq.read_table(runs[EngineName.EMBEDDED] / "inventory")["co2_t"].to_numpy().sum(),
+        rtol=1e-9,
+    )

@@ -38,23 +38,26 @@ import sys
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from truckcarbon.core.errors import InputError
+from truckcarbon.core.schemas import LOAD_STATES
 from truckcarbon.core.settings import cache_dir
 from truckcarbon.geo.cache import get_index, index_cache_path
 from truckcarbon.geo.index import index_crs
 from truckcarbon.ingest.files import estimated_rows
 from truckcarbon.ingest.pings import validate_pings
-from truckcarbon.ingest.quarantine import IngestCounts
-from truckcarbon.ingest.typed import PING_COLUMNS
+from truckcarbon.ingest.quarantine import REASONS, IngestCounts, quarantine_table
+from truckcarbon.ingest.typed import PING_COLUMNS, typed_plan, validate_typed
 from truckcarbon.pipeline.attribute import Tally, attribute
 from truckcarbon.pipeline.engines import EngineName, Job
-from truckcarbon.pipeline.reading import Reading, in_index_crs, in_window, kernel_inputs, window_bounds
+from truckcarbon.pipeline.reading import KERNEL_SCHEMA, Reading, in_index_crs, in_window, kernel_inputs, window_bounds
 
 SOURCE_COLUMN = "_source_file"
 INSTALL = "pip install 'truckcarbon[spark]'"
@@ -204,34 +207,63 @@ def attribute_pings_spark(job: Job, master: str | None = None) -> tuple[Reading,
     except Exception as exc:  # a JVM-side read error (AnalysisException, Py4JJavaError)
         raise InputError(f"Spark could not read the pings {files[:3]}: {str(exc).splitlines()[0]}") from None
     present = [c for c in PING_COLUMNS if c in df.columns]
-    df = df.select(*present, sf.input_file_name().alias(SOURCE_COLUMN))
+    # Each row's file travels as Spark's 32-bit hash of its name, not as its text (which doubled the
+    # time of the shuffle and of the hand-off to Python); the names are looked up for quarantined rows.
+    file_of = _file_names(spark, df.inputFiles())
+    source = sf.hash(sf.input_file_name()) if file_of is not None else sf.input_file_name()
+    # Load states travel as a code (their text only when it is none of the contract's): text doubled the
+    # hand-off's time. They are a dictionary column again in Python (_load_state), as a Parquet file gives.
+    selected = [c if c != "load_state" else _load_columns(sf.col(c)) for c in present]
+    df = df.select(*[x for c in selected for x in (c if isinstance(c, tuple) else (c,))], source.alias(SOURCE_COLUMN))
 
     index_name = index_dir.name
     rows = local_rows if len(local) == len(files) else df.count()
     n_parts = max(2, int(np.ceil(rows / config.rows_per_partition)))
 
     def validate(part: int, batches: Any, counts: IngestCounts) -> Any:
-        """Validated kernel inputs of one partition's raw batches; quarantine written beside."""
+        """Validated kernel inputs of one partition's raw batches; quarantine written beside.
+
+        Typed columns (Parquet's) take the embedded engine's compiled rules (:func:`validate_typed`), rows
+        set aside staying in the batch, marked; others :func:`validate_pings`. The same reason codes."""
         outside = 0
         for b, rb in enumerate(batches):
             table = pa.Table.from_batches([rb])
-            sources = table[SOURCE_COLUMN].to_pylist()
-            table = table.drop_columns([SOURCE_COLUMN])
-            valid, quarantine, c = validate_pings(table, "spark", 0, ids, rules)
-            counts.add(c)
-            if quarantine.num_rows:
-                bad = np.flatnonzero(~_kept_mask(table.num_rows, quarantine))
+            sources = table[SOURCE_COLUMN]
+            table = _load_state(table.drop_columns([SOURCE_COLUMN]))
+            plan = typed_plan(table.schema)
+            if plan is not None:
+                if not table.num_rows:
+                    continue
+                for name in plan.read_dictionary:  # text read as a dictionary, as from a Parquet file
+                    if not pa.types.is_dictionary(table.schema.field(name).type):
+                        at = table.schema.get_field_index(name)
+                        table = table.set_column(at, name, pc.dictionary_encode(table[name]))
+                batch = table.combine_chunks().to_batches()[0]
+                columns, reason, by_reason = validate_typed(batch, plan, ids, rules, "spark")
+                bad = np.flatnonzero(reason >= 0)
+                quarantined = dict(zip(REASONS, by_reason.tolist(), strict=True))
+                counts.add(IngestCounts(batch.num_rows, batch.num_rows - bad.size, quarantined))
+                if bad.size:
+                    rows = pa.Table.from_batches([batch.select(list(plan.columns))]).take(pa.array(bad))
+                    quarantine = quarantine_table(rows, reason[bad], "", np.zeros(bad.size, np.int64))
+                fixes = pa.RecordBatch.from_arrays([*columns, pa.array(reason)], schema=KERNEL_SCHEMA)
+            else:
+                valid, quarantine, ingest = validate_pings(table, "spark", 0, ids, rules)
+                counts.add(ingest)
+                bad = np.flatnonzero(~_kept_mask(table.num_rows, quarantine) if quarantine.num_rows else [])
+                fixes = kernel_inputs(valid)
+            if bad.size:
                 quarantine = quarantine.set_column(
                     quarantine.schema.get_field_index("source_file"),
                     "source_file",
-                    pa.array([sources[i].removeprefix("file://") for i in bad], pa.string()),
+                    pa.array(_source_names(sources.take(pa.array(bad)).to_pylist(), file_of), pa.string()),
                 )
                 quarantine = quarantine.set_column(
                     quarantine.schema.get_field_index("source_row"), "source_row", pa.nulls(len(bad), pa.int64())
                 )
                 # Named by partition and batch: a retried task overwrites its own files, never adds to them.
                 pq.write_table(quarantine, quarantine_dir / f"part-{part:06d}-{b:05d}.parquet")
-            fixes = in_index_crs(kernel_inputs(valid), config.crs)
+            fixes = in_index_crs(fixes, config.crs)
             need = in_window(fixes.column(1).to_numpy(), bounds)
             if need is not None and not need.all():
                 outside += int(need.size - need.sum())
@@ -293,6 +325,56 @@ def attribute_pings_spark(job: Job, master: str | None = None) -> tuple[Reading,
     tally.gaps = [pq.read_table(f) for f in sorted(counts_dir.glob("gaps-*.parquet"))]
     tally.gap_bins = [pq.read_table(f) for f in sorted(counts_dir.glob("bins-*.parquet"))]
     return reading, tally
+
+
+LOAD_CODE, LOAD_TEXT = "_load_code", "_load_text"
+
+
+def _load_columns(load: Any) -> tuple[Any, Any]:
+    """Spark columns of a load state: its code (the index in :data:`LOAD_STATES`; null when null or none of
+    them) and its text only when it is none of them."""
+    from pyspark.sql import functions as sf
+
+    code = None
+    for k, state in reversed(list(enumerate(LOAD_STATES))):
+        code = sf.when(load == state, sf.lit(k)) if code is None else sf.when(load == state, sf.lit(k)).otherwise(code)
+    assert code is not None
+    return code.cast("tinyint").alias(LOAD_CODE), sf.when(load.isNotNull() & code.isNull(), load).alias(LOAD_TEXT)
+
+
+def _load_state(table: pa.Table) -> pa.Table:
+    """The load state of :func:`_load_columns` as the dictionary column a Parquet file gives (the texts that
+    are no load state after the contract's: the rules set them aside, the quarantine shows them)."""
+    if LOAD_CODE not in table.column_names:
+        return table
+    code = table[LOAD_CODE].combine_chunks()
+    text = table[LOAD_TEXT].combine_chunks().cast(pa.string())
+    others = pc.unique(text.drop_null())
+    dictionary = pa.concat_arrays([pa.array(LOAD_STATES, pa.string()), others])
+    other_index = pc.add(pc.index_in(text, value_set=others), len(LOAD_STATES))
+    indices = pc.coalesce(code.cast(pa.int32()), other_index)
+    state = pa.DictionaryArray.from_arrays(indices, dictionary)
+    at = table.schema.get_field_index(LOAD_CODE)
+    return table.drop_columns([LOAD_CODE, LOAD_TEXT]).add_column(at, "load_state", state)
+
+
+def _file_names(spark: Any, names: list[str]) -> dict[int, str] | None:
+    """Spark's hash (``hash(input_file_name())``) of each input file's name -> the name; None when two names
+    share a hash (the rows then carry the names themselves)."""
+    from pyspark.sql import functions as sf
+
+    if not names:
+        return {}
+    hashed = spark.createDataFrame([(n,) for n in names], "name string").select("name", sf.hash("name")).collect()
+    file_of = {int(h): str(n) for n, h in hashed}
+    return file_of if len(file_of) == len(set(names)) else None
+
+
+def _source_names(sources: list[Any], file_of: dict[int, str] | None) -> list[str]:
+    """The files of quarantined rows, from their names or their hashes (:func:`_file_names`): a local file
+    as its path (a ``file://`` URI decoded), any other as its URI."""
+    uris = sources if file_of is None else [file_of.get(h, f"(a file Spark hashes to {h})") for h in sources]
+    return [unquote(u.removeprefix("file://")) if u.startswith("file://") else u for u in uris]
 
 
 def _kept_mask(n: int, quarantine: pa.Table) -> npt.NDArray[np.bool_]:
