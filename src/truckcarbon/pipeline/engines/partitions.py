@@ -355,11 +355,12 @@ def _kernel_input(batches: list[pa.RecordBatch]) -> pa.Table:
     dump put in (vehicle, time) order on the way, where the kernel would place them (it then uses them as
     they are: :func:`~truckcarbon.trajectory.kernel.time_ordered_places`)."""
     rows = sum(b.num_rows for b in batches)
-    placing = thread_scratch("placing")
-    vid = decode_column(batches, 0, placing.buffer(0, rows, np.int64))
-    t = decode_column(batches, 1, placing.buffer(1, rows, np.int64))
-    aside = np.greater_equal(decode_column(batches, 9, placing.buffer(2, rows, np.int8)), 0)
-    places = time_ordered_places(vid, t, aside, placing)
+    # The kernel's own buffers of the columns it would place (it uses its input as it is once placed).
+    kernel = thread_scratch("kernel")
+    vid = decode_column(batches, 0, kernel.buffer(0, rows, np.int64))
+    t = decode_column(batches, 1, kernel.buffer(1, rows, np.int64))
+    aside = np.greater_equal(decode_column(batches, 9, kernel.buffer(8, rows, np.int8)), 0)
+    places = time_ordered_places(vid, t, aside, kernel)
     scratch = thread_scratch("columns")
     out = [scratch.buffer(i, rows, f.type.to_pandas_dtype()) for i, f in enumerate(KERNEL_SCHEMA)]
     return decode(batches, out, places)
