@@ -270,6 +270,28 @@ def test_reused_scratch_buffers_give_the_same_results():
     assert scratch.buffers[0].size >= 9000
 
 
+def test_placing_buffers_are_the_kernels_buffers_of_vehicle_time_and_ignition():
+    """placing_buffers hands out the buffers the kernel itself places vehicle ids, times and the ignition
+    bit in: after an unsorted run they hold those columns in (vehicle, time) order, and no buffer is added."""
+    from truckcarbon.geo.locator import CityLocator
+    from truckcarbon.trajectory.kernel import Scratch, placing_buffers
+
+    rng = np.random.default_rng(6)
+    n = 900
+    vid = np.repeat(np.arange(1, 4), n // 3)
+    t = np.tile(np.arange(n // 3) * 30, 3) + 1_650_000_000
+    acc = rng.integers(-1, 2, n).astype(np.int8)
+    lon = 113.0 + np.cumsum(rng.normal(0.002, 0.001, n))
+    lat = 30.0 + np.cumsum(rng.normal(0.0, 0.001, n))
+    order = rng.permutation(n)
+    scratch = Scratch()
+    run_kernel(vid[order], t[order], lon[order], lat[order], CityLocator(), acc_on=acc[order], scratch=scratch)
+    held = set(scratch.buffers)
+    v_buf, t_buf, flag_buf = placing_buffers(scratch, n)
+    assert set(scratch.buffers) == held
+    assert np.array_equal(v_buf, vid) and np.array_equal(t_buf, t) and np.array_equal(flag_buf, acc)
+
+
 def test_outputs_too_small_for_the_first_try_give_the_same_results(wgs_locator):
     """Many short vehicles (more activity rows than the kernel's first output size, a fiftieth of the rows)
     and steps long enough to walk many borders: the kernel says so and is run again with larger outputs."""

@@ -143,6 +143,17 @@ def time_ordered_places(
     return _positions(vid, t, scratch)
 
 
+def placing_buffers(
+    scratch: Scratch, n: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    """Buffers of ``scratch`` for ``n`` vehicle ids, times and int8 flags that a caller fills to find
+    :func:`time_ordered_places` before it hands :func:`run_kernel` (with the same ``scratch``) rows in
+    those places: the kernel's buffers of the columns it would place (vehicle, time, ignition), free
+    until it runs and unused by it for rows in (vehicle, time) order, so placing takes no memory of its
+    own."""
+    return scratch.buffer(0, n, np.int64), scratch.buffer(1, n, np.int64), scratch.buffer(8, n, np.int8)
+
+
 def run_kernel(
     vehicle_id: npt.ArrayLike,
     t_s: npt.ArrayLike,
@@ -211,7 +222,7 @@ def run_kernel(
     # Vehicles interleaved but each in time order (a time-ordered dump) are placed in linear time; else sorted.
     pos = None if ordered else _positions(vid, t, scratch)
     order = None if ordered or pos is not None else _sort_order(vid, t)
-    columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in, ac_in)
+    columns = (vid, t, x_in, y_in, v_in, ld_in, fu_in, od_in, ac_in)  # column k placed in buffer k (placing_buffers)
     sv, st, sx, sy, sp, sl, sf, so, sa = (_pick(a, order, pos, scratch, k) for k, a in enumerate(columns))
     reason = _pick(aside, order, pos, None, 0).view(np.int8) * np.int8(QUARANTINED)
     dseg = np.full(n, np.nan) if scratch is None else scratch.filled(len(columns), n, np.nan)
@@ -424,4 +435,4 @@ def _speeds(speed_kmh: npt.ArrayLike | None, n: int) -> npt.NDArray[np.floating[
     return v if v.dtype in (np.float32, np.float64) else v.astype(np.float64)
 
 
-__all__ = ["Scratch", "run_kernel", "time_ordered_places"]
+__all__ = ["Scratch", "placing_buffers", "run_kernel", "time_ordered_places"]

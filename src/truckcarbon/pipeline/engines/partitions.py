@@ -31,7 +31,7 @@ import pyarrow.ipc as ipc
 from truckcarbon.pipeline.attribute import thread_scratch
 from truckcarbon.pipeline.engines.narrow import codecs, decode, decode_column, encode, recode, vehicle_keys, widened
 from truckcarbon.pipeline.reading import KERNEL_SCHEMA
-from truckcarbon.trajectory.kernel import time_ordered_places
+from truckcarbon.trajectory.kernel import placing_buffers, time_ordered_places
 
 MAX_PARTITIONS = 512
 
@@ -355,11 +355,11 @@ def _kernel_input(batches: list[pa.RecordBatch]) -> pa.Table:
     dump put in (vehicle, time) order on the way, where the kernel would place them (it then uses them as
     they are: :func:`~truckcarbon.trajectory.kernel.time_ordered_places`)."""
     rows = sum(b.num_rows for b in batches)
-    # The kernel's own buffers of the columns it would place (it uses its input as it is once placed).
     kernel = thread_scratch("kernel")
-    vid = decode_column(batches, 0, kernel.buffer(0, rows, np.int64))
-    t = decode_column(batches, 1, kernel.buffer(1, rows, np.int64))
-    aside = np.greater_equal(decode_column(batches, 9, kernel.buffer(8, rows, np.int8)), 0)
+    vid_buffer, t_buffer, flag_buffer = placing_buffers(kernel, rows)
+    vid = decode_column(batches, 0, vid_buffer)
+    t = decode_column(batches, 1, t_buffer)
+    aside = np.greater_equal(decode_column(batches, 9, flag_buffer), 0)
     places = time_ordered_places(vid, t, aside, kernel)
     scratch = thread_scratch("columns")
     out = [scratch.buffer(i, rows, f.type.to_pandas_dtype()) for i, f in enumerate(KERNEL_SCHEMA)]
